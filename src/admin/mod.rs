@@ -1,0 +1,219 @@
+//! The admin listener (loopback by default): `/healthz`, `/status`, `/metrics`, and
+//! state-changing calls that require the bearer token from `admin.token_file`:
+//! `POST /reload`, `POST /backends/<pool>/<address>/{drain,disable,enable}`, `POST /upgrade`.
+
+pub mod status;
+
+use crate::health::AdminOverride;
+use crate::reload::{Reloader, Trigger};
+use async_trait::async_trait;
+use http::{Method, Response, StatusCode};
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+use serde_json::json;
+use std::sync::Arc;
+
+/// Hook for `POST /upgrade`, provided by the server (it owns the process lifecycle).
+pub type UpgradeHook = Arc<dyn Fn() -> Result<serde_json::Value, String> + Send + Sync>;
+
+/// The admin HTTP app.
+pub struct AdminApp {
+    reloader: Arc<Reloader>,
+    upgrade: Option<UpgradeHook>,
+    shutting_down: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl AdminApp {
+    /// An admin app for this reloader (and its shared state).
+    pub fn new(
+        reloader: Arc<Reloader>,
+        upgrade: Option<UpgradeHook>,
+        shutting_down: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Self {
+        AdminApp {
+            reloader,
+            upgrade,
+            shutting_down,
+        }
+    }
+
+    fn authorize(&self, session: &ServerSession) -> Result<(), Box<Response<Vec<u8>>>> {
+        let snapshot = self.reloader.state().load();
+        let Some(token) = snapshot.config.admin.token.as_deref() else {
+            return Err(Box::new(json_response(
+                StatusCode::FORBIDDEN,
+                &json!({"error": "state-changing admin calls are disabled: set admin.token_file in the config"}),
+            )));
+        };
+        let presented = session
+            .req_header()
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if constant_time_eq(presented.as_bytes(), token.as_bytes()) {
+            Ok(())
+        } else {
+            Err(Box::new(json_response(
+                StatusCode::UNAUTHORIZED,
+                &json!({"error": "missing or wrong bearer token"}),
+            )))
+        }
+    }
+
+    async fn reload(&self) -> Response<Vec<u8>> {
+        let r = self.reloader.clone();
+        match tokio::task::spawn_blocking(move || r.reload(Trigger::Admin)).await {
+            Ok(Ok(outcome)) => {
+                json_response(StatusCode::OK, &json!({"result": "ok", "outcome": outcome}))
+            }
+            Ok(Err(err)) => json_response(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &json!({"result": "error", "generation": self.reloader.state().load().generation, "errors": err.issues()}),
+            ),
+            Err(join) => json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &json!({"result": "error", "errors": [join.to_string()]}),
+            ),
+        }
+    }
+
+    fn backend_override(&self, pool: &str, address: &str, action: &str) -> Response<Vec<u8>> {
+        let value = match action {
+            "drain" => AdminOverride::Drain,
+            "disable" => AdminOverride::Disable,
+            "enable" => AdminOverride::None,
+            _ => {
+                return json_response(
+                    StatusCode::NOT_FOUND,
+                    &json!({"error": "action must be drain, disable or enable"}),
+                )
+            }
+        };
+        let snapshot = self.reloader.state().load();
+        let Some(p) = snapshot.pools.iter().find(|p| &*p.name == pool) else {
+            return json_response(
+                StatusCode::NOT_FOUND,
+                &json!({"error": format!("no pool {pool:?}")}),
+            );
+        };
+        let matches: Vec<_> = p
+            .backends
+            .iter()
+            .filter(|b| &*b.label == address || b.config.configured == address)
+            .collect();
+        if matches.is_empty() {
+            return json_response(
+                StatusCode::NOT_FOUND,
+                &json!({"error": format!("pool {pool} has no backend {address:?}")}),
+            );
+        }
+        for b in &matches {
+            b.state.set_admin(value);
+        }
+        json_response(
+            StatusCode::OK,
+            &json!({"pool": pool, "backends": matches.iter().map(|b| b.label.to_string()).collect::<Vec<_>>(), "admin": value}),
+        )
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Vec<u8>> {
+    let mut bytes = serde_json::to_vec_pretty(body).unwrap_or_default();
+    bytes.push(b'\n');
+    text_response(status, "application/json", bytes)
+}
+
+fn text_response(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    if let Ok(v) = http::HeaderValue::from_str(content_type) {
+        resp.headers_mut().insert(http::header::CONTENT_TYPE, v);
+    }
+    resp.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    resp
+}
+
+#[async_trait]
+impl ServeHttp for AdminApp {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let method = session.req_header().method.clone();
+        let path = session.req_header().uri.path().to_string();
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let state_changing = method == Method::POST;
+        if state_changing {
+            if let Err(denied) = self.authorize(session) {
+                return *denied;
+            }
+        }
+        match (method, segments.as_slice()) {
+            (Method::GET | Method::HEAD, ["healthz"]) => {
+                if self
+                    .shutting_down
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                {
+                    text_response(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "text/plain",
+                        b"shutting down\n".to_vec(),
+                    )
+                } else {
+                    text_response(StatusCode::OK, "text/plain", b"ok\n".to_vec())
+                }
+            }
+            (Method::GET, ["status"]) => {
+                let doc = status::build(&self.reloader.state().load());
+                json_response(
+                    StatusCode::OK,
+                    &serde_json::to_value(doc).unwrap_or_default(),
+                )
+            }
+            (Method::GET, ["metrics"]) => text_response(
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                crate::metrics::render().into_bytes(),
+            ),
+            (Method::POST, ["reload"]) => self.reload().await,
+            (Method::POST, ["backends", pool, address, action]) => {
+                self.backend_override(pool, address, action)
+            }
+            (Method::POST, ["upgrade"]) => match &self.upgrade {
+                None => json_response(
+                    StatusCode::NOT_IMPLEMENTED,
+                    &json!({"result": "error", "errors": ["upgrade is not available in this process"]}),
+                ),
+                Some(hook) => {
+                    let hook = hook.clone();
+                    match tokio::task::spawn_blocking(move || hook()).await {
+                        Ok(Ok(v)) => {
+                            json_response(StatusCode::OK, &json!({"result": "ok", "upgrade": v}))
+                        }
+                        Ok(Err(e)) => json_response(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            &json!({"result": "error", "errors": [e]}),
+                        ),
+                        Err(e) => json_response(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            &json!({"result": "error", "errors": [e.to_string()]}),
+                        ),
+                    }
+                }
+            },
+            _ => json_response(
+                StatusCode::NOT_FOUND,
+                &json!({"error": "unknown endpoint", "endpoints": ["GET /healthz", "GET /status", "GET /metrics", "POST /reload", "POST /backends/<pool>/<address>/{drain,disable,enable}", "POST /upgrade"]}),
+            ),
+        }
+    }
+}

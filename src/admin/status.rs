@@ -1,0 +1,138 @@
+//! The `/status` document: what an operator needs to see at a glance.
+
+use crate::health::StatusView;
+use crate::runtime::Snapshot;
+use serde::Serialize;
+use std::time::SystemTime;
+
+/// Top level of `GET /status`.
+#[derive(Debug, Serialize)]
+pub struct Status {
+    /// Config generation serving.
+    pub generation: u64,
+    /// Content hash of the config and its files.
+    pub config_digest: String,
+    /// Config file.
+    pub config_file: String,
+    /// When the snapshot was built (seconds since the epoch).
+    pub loaded_at_unix: f64,
+    /// Gatehouse version.
+    pub version: &'static str,
+    /// Process id.
+    pub pid: u32,
+    /// Pools.
+    pub pools: Vec<PoolStatus>,
+    /// Certificates served.
+    pub certificates: Vec<CertificateStatus>,
+}
+
+/// One pool.
+#[derive(Debug, Serialize)]
+pub struct PoolStatus {
+    /// Name.
+    pub name: String,
+    /// Algorithm.
+    pub balance: &'static str,
+    /// Tier serving now (`primary`, `backup`, `unknown`, `fail_open`, `none`).
+    pub serving_tier: &'static str,
+    /// Backends in configured order.
+    pub backends: Vec<BackendStatus>,
+}
+
+/// One backend.
+#[derive(Debug, Serialize)]
+pub struct BackendStatus {
+    /// `IP:port`.
+    pub address: String,
+    /// As written in the config.
+    pub configured: String,
+    /// Weight.
+    pub weight: u32,
+    /// Backup tier.
+    pub backup: bool,
+    /// `drain = true` in the config.
+    pub config_drain: bool,
+    /// Connection limit.
+    pub max_connections: Option<u32>,
+    /// State, checks, overrides, in-flight, queue.
+    #[serde(flatten)]
+    pub view: StatusView,
+}
+
+/// One certificate.
+#[derive(Debug, Serialize)]
+pub struct CertificateStatus {
+    /// Listener.
+    pub listener: String,
+    /// Certificate file.
+    pub file: String,
+    /// SAN names.
+    pub names: Vec<String>,
+    /// Expiry (seconds since the epoch).
+    pub not_after_unix: u64,
+    /// Days left (negative when expired).
+    pub expires_in_days: i64,
+}
+
+/// Builds the document from a snapshot.
+pub fn build(snapshot: &Snapshot) -> Status {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Status {
+        generation: snapshot.generation,
+        config_digest: snapshot.config.digest.clone(),
+        config_file: snapshot.config.source.display().to_string(),
+        loaded_at_unix: snapshot
+            .built_at
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64()),
+        version: env!("CARGO_PKG_VERSION"),
+        pid: std::process::id(),
+        pools: snapshot
+            .pools
+            .iter()
+            .map(|p| PoolStatus {
+                name: p.name.to_string(),
+                balance: match p.config.balance {
+                    crate::config::model::Balance::RoundRobin => "round_robin",
+                    crate::config::model::Balance::ActivePassive => "active_passive",
+                },
+                serving_tier: p.tier().as_str(),
+                backends: p
+                    .backends
+                    .iter()
+                    .map(|b| {
+                        let mut view = b.state.view();
+                        if b.config.drain && view.state == "up" {
+                            view.state = "draining";
+                        }
+                        BackendStatus {
+                            address: b.label.to_string(),
+                            configured: b.config.configured.clone(),
+                            weight: b.config.weight,
+                            backup: b.config.backup,
+                            config_drain: b.config.drain,
+                            max_connections: b.config.max_connections,
+                            view,
+                        }
+                    })
+                    .collect(),
+            })
+            .collect(),
+        certificates: snapshot
+            .config
+            .listeners
+            .iter()
+            .flat_map(|l| {
+                l.certificates.iter().map(move |c| CertificateStatus {
+                    listener: l.name.clone(),
+                    file: c.cert_path.display().to_string(),
+                    names: c.names.clone(),
+                    not_after_unix: c.not_after_unix(),
+                    expires_in_days: (c.not_after_unix() as i64 - now as i64).div_euclid(86400),
+                })
+            })
+            .collect(),
+    }
+}

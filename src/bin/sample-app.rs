@@ -1,0 +1,103 @@
+//! `sample-app`: the small backend used by the demo, tests and benchmarks.
+
+use anyhow::Context as _;
+use clap::Parser;
+use gatehouse::sample::{serve, SampleOptions};
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A small HTTP backend that names itself in every response.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on (`127.0.0.1:0` picks a free port, printed on stdout).
+    #[arg(long, default_value = "127.0.0.1:9001")]
+    listen: String,
+    /// Name shown in responses (`x-backend` header, `/` page).
+    #[arg(long, default_value = "sample")]
+    name: String,
+    /// Worker threads.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Serve TLS with this certificate chain (PEM)…
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// …and this key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this CA (mTLS).
+    #[arg(long, requires = "tls_cert")]
+    client_ca: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    gatehouse::tls::install_default_provider();
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(c), Some(k)) => Some(tls_config(c, k, args.client_ca.as_deref())?),
+        _ => None,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads.max(1))
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        println!("sample-app {} listening on {addr}", args.name);
+        std::io::stdout().flush()?;
+        let options = SampleOptions {
+            name: args.name.clone(),
+            tls,
+        };
+        serve(listener, options, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await;
+        Ok(())
+    })
+}
+
+fn tls_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    client_ca: Option<&std::path::Path>,
+) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let loaded = gatehouse::tls::certs::load_pair(cert, key)?;
+    let builder = rustls::ServerConfig::builder_with_provider(gatehouse::tls::provider())
+        .with_safe_default_protocol_versions()?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+            let mut roots = rustls::RootCertStore::empty();
+            for c in gatehouse::tls::certs::parse_cert_chain(ca, &pem)? {
+                roots.add(c)?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                gatehouse::tls::provider(),
+            )
+            .build()?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder.with_cert_resolver(Arc::new(Single(loaded.certified.clone())));
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+#[derive(Debug)]
+struct Single(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::server::ResolvesServerCert for Single {
+    fn resolve(
+        &self,
+        _: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}

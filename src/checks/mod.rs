@@ -1,0 +1,150 @@
+//! Active health checks, run as a Pingora background service.
+//!
+//! Each backend of a pool with a `health_check` gets its own task probing on its own interval
+//! (with jitter), so a slow backend never delays the checks of the others (unlike Pingora's
+//! pass-based `HealthRegistry`). Results feed the backend's state in the health registry.
+//! When a reload changes the snapshot, tasks are started, kept or stopped by comparing
+//! (backend identity, check settings): an unchanged backend keeps its task and its state.
+
+pub mod probe;
+
+use crate::config::model::{HealthCheckSettings, UpstreamTls};
+use crate::health::{BackendKey, BackendState};
+use crate::metrics::names;
+use crate::runtime::SharedState;
+use metrics::{counter, histogram};
+use probe::Target;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+
+#[derive(PartialEq)]
+struct Spec {
+    settings: HealthCheckSettings,
+    target_host: String,
+    tls: Option<UpstreamTls>,
+}
+
+struct Running {
+    spec: Spec,
+    task: JoinHandle<()>,
+}
+
+/// Keeps one probe task per checked backend until `shutdown` flips.
+pub async fn run(state: Arc<SharedState>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut generations = state.subscribe();
+    let mut running: HashMap<BackendKey, Running> = HashMap::new();
+    loop {
+        reconcile(&state, &mut running);
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            changed = generations.changed() => if changed.is_err() { break },
+        }
+    }
+    for (_, r) in running {
+        r.task.abort();
+    }
+}
+
+fn reconcile(state: &Arc<SharedState>, running: &mut HashMap<BackendKey, Running>) {
+    let snapshot = state.load();
+    let mut wanted: HashMap<BackendKey, (Spec, Target, Arc<BackendState>)> = HashMap::new();
+    for pool in &snapshot.pools {
+        let Some(settings) = &pool.config.health_check else {
+            continue;
+        };
+        for b in &pool.backends {
+            let spec = Spec {
+                settings: settings.clone(),
+                target_host: b.config.host.clone(),
+                tls: pool.config.tls.clone(),
+            };
+            let target = Target {
+                address: b.config.address,
+                host: b.config.host.clone(),
+                tls: pool.config.tls.clone(),
+            };
+            wanted.insert(b.state.key.clone(), (spec, target, b.state.clone()));
+        }
+    }
+    running.retain(|key, r| {
+        let keep = wanted.get(key).is_some_and(|(spec, _, _)| *spec == r.spec);
+        if !keep {
+            r.task.abort();
+        }
+        keep
+    });
+    for (key, (spec, target, backend)) in wanted {
+        if running.contains_key(&key) {
+            continue;
+        }
+        let settings = spec.settings.clone();
+        let task = tokio::spawn(probe_loop(settings, target, backend));
+        running.insert(key, Running { spec, task });
+    }
+}
+
+/// Interval with jitter: uniformly within ±jitter/2 of the interval.
+fn jittered(interval: Duration, jitter: f64) -> Duration {
+    let factor = 1.0 + jitter * (fastrand::f64() - 0.5);
+    interval.mul_f64(factor.max(0.0))
+}
+
+async fn probe_loop(settings: HealthCheckSettings, target: Target, backend: Arc<BackendState>) {
+    let pool = backend.key.pool.to_string();
+    let addr = target.address.to_string();
+    let latency = histogram!(names::HEALTH_CHECK_DURATION_SECONDS, "pool" => pool.clone(), "backend" => addr.clone());
+    let passed = counter!(names::HEALTH_CHECKS_TOTAL, "pool" => pool.clone(), "backend" => addr.clone(), "result" => "ok");
+    let failed = counter!(names::HEALTH_CHECKS_TOTAL, "pool" => pool, "backend" => addr, "result" => "error");
+    // First check soon (a new backend is out of rotation until it passes), spread a little.
+    tokio::time::sleep(
+        settings
+            .interval
+            .mul_f64(settings.jitter * fastrand::f64() * 0.5),
+    )
+    .await;
+    loop {
+        let started = Instant::now();
+        let result =
+            match tokio::time::timeout(settings.timeout, probe::probe(&settings.kind, &target))
+                .await
+            {
+                Ok(r) => r,
+                Err(_) => Err(format!("timed out after {:?}", settings.timeout)),
+            };
+        let elapsed = started.elapsed();
+        latency.record(elapsed.as_secs_f64());
+        let ok = result.is_ok();
+        if ok {
+            passed.increment(1);
+        } else {
+            failed.increment(1);
+        }
+        let detail = result.unwrap_or_else(|e| e);
+        backend.record_check(ok, elapsed, detail, &settings);
+        tokio::time::sleep(jittered(settings.interval, settings.jitter).saturating_sub(elapsed))
+            .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::jittered;
+    use std::time::Duration;
+
+    #[test]
+    fn jitter_stays_within_bounds() {
+        for _ in 0..1000 {
+            let d = jittered(Duration::from_millis(1000), 0.2);
+            assert!(
+                d >= Duration::from_millis(900) && d <= Duration::from_millis(1100),
+                "{d:?}"
+            );
+        }
+        assert_eq!(
+            jittered(Duration::from_millis(100), 0.0),
+            Duration::from_millis(100)
+        );
+    }
+}

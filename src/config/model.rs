@@ -1,0 +1,340 @@
+//! The validated, typed configuration: what `validate` produces and `runtime` consumes.
+//!
+//! Nothing here is a string that will be parsed again later: addresses are `SocketAddr`,
+//! durations are `Duration`, host patterns are normalised, certificates are loaded.
+
+use crate::tls::certs::LoadedCert;
+pub use crate::tls::store::UnknownSni;
+use crate::tls::upstream::UpstreamTlsMaterial;
+use http::{HeaderName, HeaderValue};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A whole validated configuration file.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from (for messages and for the file watcher).
+    pub source: PathBuf,
+    /// Process-wide settings (cold: need a restart to change).
+    pub server: ServerSettings,
+    /// Admin listener settings.
+    pub admin: AdminSettings,
+    /// How changes are picked up.
+    pub reload: ReloadSettings,
+    /// Listeners in file order.
+    pub listeners: Vec<Listener>,
+    /// Routes in file order.
+    pub routes: Vec<Route>,
+    /// Pools in file order.
+    pub pools: Vec<Pool>,
+    /// Every file the config depends on besides itself (certificates, keys, CA bundles, token).
+    pub dependent_files: Vec<PathBuf>,
+    /// Hex SHA-256 over the config text and every dependent file's content.
+    pub digest: String,
+}
+
+/// `[server]` after validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerSettings {
+    /// Proxy worker threads.
+    pub threads: usize,
+    /// Drain time for in-flight requests on stop and upgrade.
+    pub grace_period: Duration,
+    /// Extra time for runtimes to wind down.
+    pub shutdown_timeout: Duration,
+    /// Pid file, if any.
+    pub pid_file: Option<PathBuf>,
+    /// Upgrade hand-over socket.
+    pub upgrade_socket: PathBuf,
+    /// Idle upstream connections kept for reuse.
+    pub upstream_keepalive_pool_size: usize,
+    /// Whether to send `Server: gatehouse`.
+    pub server_header: bool,
+    /// Retry budget.
+    pub retry_budget: RetryBudgetSettings,
+}
+
+/// Retries allowed as a share of requests.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryBudgetSettings {
+    /// Retries per request (0.2 = 20%).
+    pub ratio: f64,
+    /// Retries always allowed per second.
+    pub min_per_second: u32,
+}
+
+/// `[admin]` after validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminSettings {
+    /// Where the admin listener binds; `None` disables it.
+    pub address: Option<SocketAddr>,
+    /// Bearer token required for state-changing calls; `None` refuses them.
+    pub token: Option<String>,
+    /// The file the token came from.
+    pub token_file: Option<PathBuf>,
+}
+
+/// `[reload]` after validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReloadSettings {
+    /// Watch the config and its dependent files.
+    pub watch: bool,
+    /// Quiet time before reloading after file events.
+    pub debounce: Duration,
+}
+
+/// Listener protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// Cleartext HTTP/1.1 (and optionally h2c).
+    Http,
+    /// TLS-terminated HTTP/1.1 and HTTP/2.
+    Https,
+}
+
+/// A validated listener.
+#[derive(Debug, Clone)]
+pub struct Listener {
+    /// Name from the config key.
+    pub name: String,
+    /// Bound address.
+    pub address: SocketAddr,
+    /// http or https.
+    pub protocol: Protocol,
+    /// Loaded certificates (https only).
+    pub certificates: Vec<Arc<LoadedCert>>,
+    /// Index into `certificates` of the default one.
+    pub default_certificate: Option<usize>,
+    /// Unknown-SNI policy.
+    pub unknown_sni: UnknownSni,
+    /// ALPN protocol ids in preference order.
+    pub alpn: Vec<Vec<u8>>,
+    /// h2c prior knowledge on cleartext.
+    pub h2c: bool,
+    /// Redirect everything to HTTPS.
+    pub redirect_https: bool,
+    /// Port used in HTTPS redirects.
+    pub https_port: Option<u16>,
+    /// HSTS header value for this listener's responses.
+    pub hsts: Option<HeaderValue>,
+}
+
+impl Listener {
+    /// The settings that cannot change without re-binding, compared on reload.
+    pub fn cold_signature(&self) -> String {
+        format!(
+            "{} {:?} alpn={:?} h2c={}",
+            self.address, self.protocol, self.alpn, self.h2c
+        )
+    }
+}
+
+/// How a host pattern matches.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum HostMatch {
+    /// Any host (no `hosts` given).
+    Any,
+    /// Exactly this (lowercase) name.
+    Exact(String),
+    /// Any name ending in `.suffix` (stored without the leading `*.`).
+    Wildcard(String),
+}
+
+/// A validated route.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Name from the config key (used as the metrics label).
+    pub name: String,
+    /// Host patterns (at least one; `Any` when none were given).
+    pub hosts: Vec<HostMatch>,
+    /// Normalised path prefix (starts with `/`, no trailing `/` except for the root).
+    pub path_prefix: String,
+    /// Index of the pool in `Config::pools`.
+    pub pool: usize,
+    /// Strip `path_prefix` before forwarding.
+    pub strip_prefix: bool,
+    /// Redirect cleartext requests to HTTPS.
+    pub redirect_https: bool,
+    /// HSTS header value overriding the listener's.
+    pub hsts: Option<HeaderValue>,
+    /// Request header rules.
+    pub request_headers: HeaderRules,
+    /// Response header rules.
+    pub response_headers: HeaderRules,
+}
+
+/// Validated header rules.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HeaderRules {
+    /// Headers removed first.
+    pub remove: Vec<HeaderName>,
+    /// Headers then set (replacing).
+    pub set: Vec<(HeaderName, HeaderValue)>,
+    /// Headers then appended.
+    pub add: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl HeaderRules {
+    /// True when the rules do nothing (lets the request path skip work).
+    pub fn is_empty(&self) -> bool {
+        self.remove.is_empty() && self.set.is_empty() && self.add.is_empty()
+    }
+}
+
+/// Balancing algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Balance {
+    /// Smooth weighted round robin within the serving tier.
+    RoundRobin,
+    /// Everything to the first healthy backend in configured order.
+    ActivePassive,
+}
+
+/// A validated pool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pool {
+    /// Name from the config key.
+    pub name: String,
+    /// Algorithm.
+    pub balance: Balance,
+    /// Extra attempts after a failed connect.
+    pub max_retries: u32,
+    /// Try every backend when none is healthy.
+    pub fail_open: bool,
+    /// Delay before a recovered primary takes traffic back.
+    pub failback_delay: Duration,
+    /// Upstream timeouts.
+    pub timeouts: TimeoutSettings,
+    /// Backend TLS, if enabled.
+    pub tls: Option<UpstreamTls>,
+    /// Active checks, if configured.
+    pub health_check: Option<HealthCheckSettings>,
+    /// Passive ejection settings.
+    pub passive: PassiveSettings,
+    /// Backends in configured order (names already resolved to addresses).
+    pub backends: Vec<Backend>,
+}
+
+/// Upstream timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeoutSettings {
+    /// Connect (TCP + TLS).
+    pub connect: Duration,
+    /// Each read.
+    pub read: Duration,
+    /// Each write.
+    pub write: Duration,
+    /// Idle upstream keep-alive.
+    pub idle: Duration,
+}
+
+/// Backend TLS settings with the material already loaded.
+#[derive(Debug, Clone)]
+pub struct UpstreamTls {
+    /// SNI override; otherwise each backend's host name.
+    pub sni: Option<String>,
+    /// Verify the certificate chain and name.
+    pub verify: bool,
+    /// CA bundle and client certificate, loaded.
+    pub material: Arc<UpstreamTlsMaterial>,
+}
+
+impl PartialEq for UpstreamTls {
+    fn eq(&self, other: &Self) -> bool {
+        self.sni == other.sni
+            && self.verify == other.verify
+            && self.material.digest == other.material.digest
+    }
+}
+
+/// Kind of active check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckKind {
+    /// Connect only.
+    Tcp,
+    /// An HTTP request whose status (and optionally body) is checked.
+    Http {
+        /// Method.
+        method: http::Method,
+        /// Path and query.
+        path: String,
+        /// Host header.
+        host: Option<String>,
+        /// Accepted status ranges (inclusive).
+        expect_status: Vec<(u16, u16)>,
+        /// Required body substring.
+        expect_body: Option<String>,
+    },
+}
+
+/// State a backend starts in before its first active check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartState {
+    /// Not trusted until the first successful check.
+    Unknown,
+    /// Trusted until checks say otherwise.
+    Up,
+    /// Needs `rise` successes.
+    Down,
+}
+
+/// Active health check settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthCheckSettings {
+    /// tcp or http.
+    pub kind: CheckKind,
+    /// Time between checks.
+    pub interval: Duration,
+    /// Time allowed per check.
+    pub timeout: Duration,
+    /// Successes to go up.
+    pub rise: u32,
+    /// Failures to go down.
+    pub fall: u32,
+    /// Random spread as a fraction of the interval.
+    pub jitter: f64,
+    /// Initial state.
+    pub start: StartState,
+}
+
+/// Passive ejection settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PassiveSettings {
+    /// Consecutive connect failures to eject (0 = off).
+    pub connect_failures: u32,
+    /// Consecutive 5xx to eject (0 = off).
+    pub http_5xx: u32,
+    /// Consecutive timeouts to eject (0 = off).
+    pub timeouts: u32,
+    /// First ejection length.
+    pub cooldown: Duration,
+    /// Longest ejection.
+    pub max_cooldown: Duration,
+    /// Largest share of the pool ejected at once (always allows one).
+    pub max_ejection_percent: u32,
+}
+
+/// A validated backend (one resolved address).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backend {
+    /// Address as written (`host:port` or `IP:port`), for display.
+    pub configured: String,
+    /// Host part as written, used as the default backend TLS name.
+    pub host: String,
+    /// Resolved address.
+    pub address: SocketAddr,
+    /// Round-robin weight (>= 1).
+    pub weight: u32,
+    /// Backup tier.
+    pub backup: bool,
+    /// Draining: no new requests.
+    pub drain: bool,
+    /// Concurrency limit.
+    pub max_connections: Option<u32>,
+    /// Queue length beyond the limit.
+    pub max_queue: u32,
+    /// Longest wait in the queue.
+    pub queue_timeout: Duration,
+}

@@ -1,0 +1,273 @@
+//! The serde mirror of `gatehouse.toml`: exactly what the file may contain, nothing typed yet.
+//!
+//! Every struct denies unknown fields, so a typo is an error with a line number rather than a
+//! silently ignored setting. Values stay close to their textual form; `validate` turns them into
+//! the typed `model`.
+
+use super::duration::ConfigDuration;
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+/// `[server]`: process-wide settings, fixed for the life of a process.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    /// Worker threads for the proxy listeners.
+    pub threads: Option<usize>,
+    /// How long a stopping or upgraded process keeps serving in-flight requests.
+    pub grace_period: Option<ConfigDuration>,
+    /// Extra time for runtimes to wind down after the grace period.
+    pub shutdown_timeout: Option<ConfigDuration>,
+    /// Where the process writes its pid (used by `gatehouse reload` as a fallback).
+    pub pid_file: Option<String>,
+    /// Unix socket used to hand listening sockets to a successor process.
+    pub upgrade_socket: Option<String>,
+    /// Idle upstream connections kept per process for reuse.
+    pub upstream_keepalive_pool_size: Option<usize>,
+    /// Send a `Server: gatehouse` header (off by default: no version banner).
+    pub server_header: Option<bool>,
+    /// The retry budget shared by all pools.
+    pub retry_budget: Option<RetryBudget>,
+}
+
+/// `[server.retry_budget]`: retries allowed as a share of recent requests.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryBudget {
+    /// Retries allowed per request over the window (0.2 = 20%).
+    pub ratio: Option<f64>,
+    /// Retries always allowed per second, so a quiet pool can still retry.
+    pub min_per_second: Option<u32>,
+}
+
+/// `[admin]`: the loopback admin listener (status, metrics, reload, backend control).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Admin {
+    /// `IP:port`; loopback by default.
+    pub address: Option<String>,
+    /// File holding the bearer token required for state-changing calls.
+    pub token_file: Option<String>,
+    /// Set to false to run without an admin listener.
+    pub enabled: Option<bool>,
+}
+
+/// `[reload]`: how configuration changes are picked up.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reload {
+    /// Watch the config file and the certificate files it names.
+    pub watch: Option<bool>,
+    /// Quiet time after the last file event before reloading.
+    pub debounce: Option<ConfigDuration>,
+}
+
+/// `[listeners.<name>]`: one address the proxy accepts connections on.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    /// `IP:port` to bind.
+    pub address: String,
+    /// `http` or `https`.
+    pub protocol: Option<String>,
+    /// PEM certificate/key pairs served on an `https` listener.
+    #[serde(default)]
+    pub certificates: Vec<Certificate>,
+    /// What to do for clients whose SNI matches no certificate: `default` or `reject`.
+    pub unknown_sni: Option<String>,
+    /// ALPN protocols offered, in preference order (`h2`, `http/1.1`).
+    pub alpn: Option<Vec<String>>,
+    /// Accept HTTP/2 with prior knowledge on a cleartext listener.
+    pub h2c: Option<bool>,
+    /// Answer every request on this (cleartext) listener with a redirect to HTTPS.
+    pub redirect_https: Option<bool>,
+    /// Port used in redirects to HTTPS (defaults to the first https listener's port).
+    pub https_port: Option<u16>,
+    /// `Strict-Transport-Security` added to responses on this (https) listener.
+    pub hsts: Option<Hsts>,
+}
+
+/// One `{cert, key}` entry of an https listener.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Certificate {
+    /// PEM file with the leaf certificate first, then its chain.
+    pub cert: String,
+    /// PEM file with the private key.
+    pub key: String,
+    /// Serve this certificate to clients without SNI or with an unknown name.
+    pub default: Option<bool>,
+}
+
+/// `hsts = { max_age = "365d", include_subdomains = true, preload = false }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hsts {
+    /// The `max-age` directive.
+    pub max_age: ConfigDuration,
+    /// Add `includeSubDomains`.
+    pub include_subdomains: Option<bool>,
+    /// Add `preload`.
+    pub preload: Option<bool>,
+}
+
+/// `[routes.<name>]`: which requests go to which pool.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// Host names to match: exact (`www.example.test`) or wildcard (`*.example.test`).
+    /// Absent or empty: any host (the default route).
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Path prefix, matched on segment boundaries; `/` when absent.
+    pub path_prefix: Option<String>,
+    /// The pool that serves the route.
+    pub pool: String,
+    /// Remove `path_prefix` from the path sent to the backend.
+    pub strip_prefix: Option<bool>,
+    /// Redirect requests that arrived over cleartext to HTTPS.
+    pub redirect_https: Option<bool>,
+    /// `Strict-Transport-Security` for this route (overrides the listener's).
+    pub hsts: Option<Hsts>,
+    /// Header rules applied to the request sent to the backend.
+    #[serde(default)]
+    pub request_headers: HeaderRules,
+    /// Header rules applied to the response sent to the client.
+    #[serde(default)]
+    pub response_headers: HeaderRules,
+}
+
+/// `set` replaces, `add` appends, `remove` deletes; applied in the order remove, set, add.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderRules {
+    /// Headers to set (replacing any existing values).
+    #[serde(default)]
+    pub set: IndexMap<String, String>,
+    /// Headers to append (keeping existing values).
+    #[serde(default)]
+    pub add: IndexMap<String, String>,
+    /// Headers to remove.
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+/// `[pools.<name>]`: a set of backends and how to balance over them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pool {
+    /// `round_robin` (weighted) or `active_passive`.
+    pub balance: Option<String>,
+    /// Extra attempts on other backends after a connect failure.
+    pub max_retries: Option<u32>,
+    /// Answer 503 (false) or try every backend anyway (true) when none is healthy.
+    pub fail_open: Option<bool>,
+    /// After a primary recovers, wait this long before it takes traffic back.
+    pub failback_delay: Option<ConfigDuration>,
+    /// Upstream timeouts.
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    /// Speak TLS to the backends.
+    pub tls: Option<bool>,
+    /// SNI (and verified name) for backend TLS; defaults to the backend's host name.
+    pub tls_sni: Option<String>,
+    /// PEM CA bundle to verify backends against, instead of the system roots.
+    pub tls_ca_file: Option<String>,
+    /// Client certificate presented to backends (mTLS).
+    pub tls_client_cert: Option<String>,
+    /// Private key of `tls_client_cert`.
+    pub tls_client_key: Option<String>,
+    /// Verify the backend certificate (default true).
+    pub tls_verify: Option<bool>,
+    /// Active health checks.
+    pub health_check: Option<HealthCheck>,
+    /// Passive health checks (ejection on observed failures).
+    #[serde(default)]
+    pub passive: Passive,
+    /// The backends, in priority order.
+    #[serde(default)]
+    pub backends: Vec<Backend>,
+}
+
+/// `[pools.<name>.timeouts]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timeouts {
+    /// TCP (and TLS) connect.
+    pub connect: Option<ConfigDuration>,
+    /// Waiting for each read from the backend (including the response head).
+    pub read: Option<ConfigDuration>,
+    /// Waiting for each write to the backend.
+    pub write: Option<ConfigDuration>,
+    /// How long an idle upstream connection is kept for reuse.
+    pub idle: Option<ConfigDuration>,
+}
+
+/// `[pools.<name>.health_check]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheck {
+    /// `http` or `tcp`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// Request path for http checks.
+    pub path: Option<String>,
+    /// Request method for http checks.
+    pub method: Option<String>,
+    /// Host header for http checks.
+    pub host: Option<String>,
+    /// Accepted status codes or ranges, e.g. `["200-399"]`.
+    pub expect_status: Option<Vec<String>>,
+    /// Substring the response body must contain.
+    pub expect_body: Option<String>,
+    /// Time between checks of one backend.
+    pub interval: Option<ConfigDuration>,
+    /// Time allowed for one check.
+    pub timeout: Option<ConfigDuration>,
+    /// Consecutive successes to mark a backend up.
+    pub rise: Option<u32>,
+    /// Consecutive failures to mark a backend down.
+    pub fall: Option<u32>,
+    /// Random spread added to each interval, as a fraction of it (0.0 - 1.0).
+    pub jitter: Option<f64>,
+    /// State of a backend before its first check: `unknown`, `up` or `down`.
+    pub start: Option<String>,
+}
+
+/// `[pools.<name>.passive]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Passive {
+    /// Consecutive connect failures that eject a backend (0 disables).
+    pub connect_failures: Option<u32>,
+    /// Consecutive 5xx responses that eject a backend (0 disables).
+    pub http_5xx: Option<u32>,
+    /// Consecutive upstream timeouts that eject a backend (0 disables).
+    pub timeouts: Option<u32>,
+    /// First ejection length; doubles on each repeated ejection.
+    pub cooldown: Option<ConfigDuration>,
+    /// Cap on the ejection length.
+    pub max_cooldown: Option<ConfigDuration>,
+    /// Largest share of the pool passive ejection may take out at once (at least one backend).
+    pub max_ejection_percent: Option<u32>,
+}
+
+/// `[[pools.<name>.backends]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Backend {
+    /// `IP:port` or `host:port` (resolved at load and on every reload).
+    pub address: String,
+    /// Share of traffic in a round-robin pool.
+    pub weight: Option<u32>,
+    /// Serve only when every primary is down.
+    pub backup: Option<bool>,
+    /// Take no new requests; let in-flight ones finish.
+    pub drain: Option<bool>,
+    /// Concurrent requests allowed to this backend (queue beyond).
+    pub max_connections: Option<u32>,
+    /// Requests allowed to wait for a free slot when `max_connections` is reached.
+    pub max_queue: Option<u32>,
+    /// How long a request may wait in the queue.
+    pub queue_timeout: Option<ConfigDuration>,
+}

@@ -1,0 +1,432 @@
+//! raw file → typed [`Config`]: collects *every* problem before failing, each with its key path
+//! and line, so one `gatehouse check` run shows everything that needs fixing.
+//!
+//! The only I/O here is what validation cannot do without: reading the certificate, key, CA and
+//! token files the config names (so bad files are refused before anything is served) and
+//! resolving backend host names.
+
+mod listeners;
+mod pools;
+mod routes;
+
+#[cfg(test)]
+pub(crate) use routes::parse_host_pattern;
+
+use super::duration::ConfigDuration;
+use super::error::{ConfigError, Issue};
+use super::model::{AdminSettings, Config, ReloadSettings, RetryBudgetSettings, ServerSettings};
+use super::raw;
+use super::resolve::Resolve;
+use super::spans::{child, SpanIndex};
+use indexmap::IndexMap;
+use serde::de::DeserializeOwned;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// What validation needs besides the text.
+pub struct Context<'a> {
+    /// Resolves backend host names.
+    pub resolver: &'a dyn Resolve,
+    /// "Now", for certificate expiry.
+    pub now: SystemTime,
+    /// Fingerprints of certificates already being served. `Some` during a reload, where a
+    /// certificate that is new *and* already expired is an error; `None` at startup and in
+    /// `gatehouse check`, where expiry is only a warning so that a restart can never be refused
+    /// because a certificate ran out while in service.
+    pub in_service: Option<&'a HashSet<String>>,
+}
+
+/// A valid config and the warnings found on the way.
+#[derive(Debug)]
+pub struct Validated {
+    /// The config.
+    pub config: Config,
+    /// Things that work but deserve attention (expiring certificates, unused pools, …).
+    pub warnings: Vec<Issue>,
+}
+
+const SECTIONS: &[&str] = &["server", "admin", "reload", "listeners", "routes", "pools"];
+
+/// Validates config text that came from `path`.
+///
+/// # Errors
+/// [`ConfigError::Invalid`] listing every problem.
+pub fn validate(path: &Path, text: &str, ctx: &Context<'_>) -> Result<Validated, ConfigError> {
+    let spans = SpanIndex::new(text);
+    let mut report = Report::new(&spans);
+    let base_dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+
+    let document: toml::Table = match toml::from_str(text) {
+        Ok(doc) => doc,
+        Err(err) => {
+            let line = err.span().map(|s| spans.line_at(s.start));
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                issues: vec![Issue {
+                    path: String::new(),
+                    message: format!("invalid TOML: {}", err.message().trim()),
+                    line,
+                }],
+            });
+        }
+    };
+
+    let mut sections = Sections::default();
+    for (key, value) in document {
+        match key.as_str() {
+            "server" => sections.server = report.parse(value, "server"),
+            "admin" => sections.admin = report.parse(value, "admin"),
+            "reload" => sections.reload = report.parse(value, "reload"),
+            "listeners" => sections.listeners = report.parse_named(value, "listeners"),
+            "routes" => sections.routes = report.parse_named(value, "routes"),
+            "pools" => sections.pools = report.parse_named(value, "pools"),
+            other => report.error(
+                &child("", other),
+                format!("unknown section (expected one of: {})", SECTIONS.join(", ")),
+            ),
+        }
+    }
+
+    let mut files = DependentFiles::default();
+    let server = server_settings(sections.server.unwrap_or_default(), path, &mut report);
+    let admin = admin_settings(
+        sections.admin.unwrap_or_default(),
+        &base_dir,
+        &mut report,
+        &mut files,
+    );
+    let reload = reload_settings(sections.reload.unwrap_or_default());
+    let listeners =
+        listeners::validate(sections.listeners, &base_dir, ctx, &mut report, &mut files);
+    let pools = pools::validate(sections.pools, &base_dir, ctx, &mut report, &mut files);
+    let routes = routes::validate(sections.routes, &pools, &listeners, &mut report);
+    if let Some(admin_addr) = admin.address {
+        for l in &listeners {
+            if l.address == admin_addr {
+                report.error(
+                    "admin.address",
+                    format!("{admin_addr} is also the address of listeners.{}", l.name),
+                );
+            }
+        }
+    }
+
+    let (issues, mut warnings) = report.finish();
+    if !issues.is_empty() {
+        return Err(ConfigError::Invalid {
+            path: path.to_path_buf(),
+            issues,
+        });
+    }
+    warnings.sort_by_key(|w| w.line);
+    let mut digest_parts: Vec<&[u8]> = vec![text.as_bytes()];
+    for (p, content) in &files.0 {
+        digest_parts.push(p.as_os_str().as_encoded_bytes());
+        digest_parts.push(content);
+    }
+    let digest = crate::tls::sha256_hex(&digest_parts);
+    Ok(Validated {
+        config: Config {
+            source: path.to_path_buf(),
+            server,
+            admin,
+            reload,
+            listeners,
+            routes,
+            pools,
+            dependent_files: files.0.into_iter().map(|(p, _)| p).collect(),
+            digest,
+        },
+        warnings,
+    })
+}
+
+#[derive(Default)]
+struct Sections {
+    server: Option<raw::Server>,
+    admin: Option<raw::Admin>,
+    reload: Option<raw::Reload>,
+    listeners: IndexMap<String, raw::Listener>,
+    routes: IndexMap<String, raw::Route>,
+    pools: IndexMap<String, raw::Pool>,
+}
+
+/// Files read during validation, with their contents (for the digest and the watcher).
+#[derive(Default)]
+pub(crate) struct DependentFiles(Vec<(PathBuf, Vec<u8>)>);
+
+impl DependentFiles {
+    /// Records a file the config depends on; unreadable files are recorded with no content so
+    /// the watcher still notices when they appear.
+    pub(crate) fn note(&mut self, path: &Path) {
+        if self.0.iter().any(|(p, _)| p == path) {
+            return;
+        }
+        let content = std::fs::read(path).unwrap_or_default();
+        self.0.push((path.to_path_buf(), content));
+    }
+}
+
+/// Collects issues and warnings, attaching line numbers as they are recorded.
+pub(crate) struct Report<'a> {
+    spans: &'a SpanIndex,
+    issues: Vec<Issue>,
+    warnings: Vec<Issue>,
+}
+
+impl<'a> Report<'a> {
+    fn new(spans: &'a SpanIndex) -> Self {
+        Report {
+            spans,
+            issues: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Records an error at `path`.
+    pub(crate) fn error(&mut self, path: &str, message: impl Into<String>) {
+        let issue = self.issue(path, message.into());
+        self.issues.push(issue);
+    }
+
+    /// Records a warning at `path`.
+    pub(crate) fn warn(&mut self, path: &str, message: impl Into<String>) {
+        let issue = self.issue(path, message.into());
+        self.warnings.push(issue);
+    }
+
+    fn issue(&self, path: &str, message: String) -> Issue {
+        Issue {
+            path: path.to_string(),
+            message,
+            line: self.spans.line_of(path),
+        }
+    }
+
+    fn finish(mut self) -> (Vec<Issue>, Vec<Issue>) {
+        // File order, so the list reads top to bottom like the file.
+        self.issues.sort_by_key(|i| i.line.unwrap_or(usize::MAX));
+        (self.issues, self.warnings)
+    }
+
+    /// Deserializes one section, recording a precise issue on failure.
+    fn parse<T: DeserializeOwned>(&mut self, value: toml::Value, path: &str) -> Option<T> {
+        match serde_path_to_error::deserialize::<_, T>(value) {
+            Ok(v) => Some(v),
+            Err(err) => {
+                let inner = err.path().to_string();
+                let message = err.inner().to_string();
+                let mut full = if inner == "." {
+                    path.to_string()
+                } else {
+                    format!("{path}.{inner}").replace(".[", "[")
+                };
+                // serde reports an unknown field at its parent; point at the field itself.
+                if let Some(field) = unknown_field(&message) {
+                    full = child(&full, field);
+                }
+                self.error(&full, tidy_serde_message(&message));
+                None
+            }
+        }
+    }
+
+    /// Deserializes a table of named entries (`[pools.<name>]`), each on its own, so that a
+    /// mistake in one entry does not hide mistakes in the others.
+    fn parse_named<T: DeserializeOwned>(
+        &mut self,
+        value: toml::Value,
+        path: &str,
+    ) -> IndexMap<String, T> {
+        let mut out = IndexMap::new();
+        let toml::Value::Table(table) = value else {
+            self.error(
+                path,
+                format!("expected a table of named entries, like [{path}.<name>]"),
+            );
+            return out;
+        };
+        for (name, entry) in table {
+            let entry_path = child(path, &name);
+            if !valid_name(&name) {
+                self.error(
+                    &entry_path,
+                    "names may only contain letters, digits, '_', '-' and '.' (they become metric labels and admin URLs)",
+                );
+            }
+            if let Some(parsed) = self.parse(entry, &entry_path) {
+                out.insert(name, parsed);
+            }
+        }
+        out
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+fn unknown_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split('`').next()
+}
+
+fn tidy_serde_message(message: &str) -> String {
+    // toml's value deserializer appends its own location hints; ours are better.
+    let first = message.lines().next().unwrap_or(message);
+    if let Some(field) = unknown_field(first) {
+        let expected = first
+            .split_once(", expected ")
+            .map(|(_, e)| format!(" (expected {e})"))
+            .unwrap_or_default();
+        return format!("unknown key `{field}`{expected}");
+    }
+    first.to_string()
+}
+
+fn server_settings(
+    raw: raw::Server,
+    config_path: &Path,
+    report: &mut Report<'_>,
+) -> ServerSettings {
+    let threads = match raw.threads {
+        Some(0) => {
+            report.error("server.threads", "must be at least 1");
+            1
+        }
+        Some(n) if n > 256 => {
+            report.error("server.threads", "must be at most 256");
+            256
+        }
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let budget = raw.retry_budget.unwrap_or_default();
+    let ratio = budget.ratio.unwrap_or(0.2);
+    if !(0.0..=1.0).contains(&ratio) {
+        report.error("server.retry_budget.ratio", "must be between 0.0 and 1.0");
+    }
+    let upgrade_socket = raw
+        .upgrade_socket
+        .map(PathBuf::from)
+        .unwrap_or_else(|| default_runtime_path(config_path, "upgrade.sock"));
+    ServerSettings {
+        threads,
+        grace_period: raw.grace_period.map_or(Duration::from_secs(10), |d| d.0),
+        shutdown_timeout: raw.shutdown_timeout.map_or(Duration::from_secs(5), |d| d.0),
+        pid_file: raw.pid_file.map(PathBuf::from),
+        upgrade_socket,
+        upstream_keepalive_pool_size: raw.upstream_keepalive_pool_size.unwrap_or(1024),
+        server_header: raw.server_header.unwrap_or(false),
+        retry_budget: RetryBudgetSettings {
+            ratio: ratio.clamp(0.0, 1.0),
+            min_per_second: budget.min_per_second.unwrap_or(10),
+        },
+    }
+}
+
+/// Where runtime files go when the config does not say: systemd's `RUNTIME_DIRECTORY` if set,
+/// else the temp dir with a name derived from the config path (so two instances don't clash).
+pub(crate) fn default_runtime_path(config_path: &Path, file: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("RUNTIME_DIRECTORY") {
+        return PathBuf::from(dir).join(file);
+    }
+    let absolute = std::path::absolute(config_path).unwrap_or_else(|_| config_path.to_path_buf());
+    let tag = crate::tls::sha256_hex(&[absolute.as_os_str().as_encoded_bytes()]);
+    std::env::temp_dir().join(format!("gatehouse-{}-{file}", &tag[..12]))
+}
+
+fn admin_settings(
+    raw: raw::Admin,
+    base: &Path,
+    report: &mut Report<'_>,
+    files: &mut DependentFiles,
+) -> AdminSettings {
+    let enabled = raw.enabled.unwrap_or(true);
+    let address = if enabled {
+        let text = raw.address.as_deref().unwrap_or("127.0.0.1:9901");
+        match text.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                report.error(
+                    "admin.address",
+                    format!("{text:?} is not an IP:port address"),
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let token_file = raw.token_file.map(|f| resolve_path(base, &f));
+    let token = token_file.as_ref().and_then(|file| {
+        files.note(file);
+        match std::fs::read_to_string(file) {
+            Ok(t) if !t.trim().is_empty() => Some(t.trim().to_string()),
+            Ok(_) => {
+                report.error("admin.token_file", format!("{} is empty", file.display()));
+                None
+            }
+            Err(e) => {
+                report.error(
+                    "admin.token_file",
+                    format!("cannot read {}: {e}", file.display()),
+                );
+                None
+            }
+        }
+    });
+    AdminSettings {
+        address,
+        token,
+        token_file,
+    }
+}
+
+fn reload_settings(raw: raw::Reload) -> ReloadSettings {
+    ReloadSettings {
+        watch: raw.watch.unwrap_or(true),
+        debounce: raw
+            .debounce
+            .map_or(Duration::from_millis(100), |d: ConfigDuration| d.0),
+    }
+}
+
+/// Paths in the config are relative to the config file's directory.
+pub fn resolve_path(base: &Path, file: &str) -> PathBuf {
+    let p = Path::new(file);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+/// Records an error unless the duration is positive.
+pub(crate) fn positive(
+    report: &mut Report<'_>,
+    path: &str,
+    value: Option<ConfigDuration>,
+    default: Duration,
+) -> Duration {
+    match value {
+        Some(d) if d.0.is_zero() => {
+            report.error(path, "must be greater than zero");
+            default
+        }
+        Some(d) => d.0,
+        None => default,
+    }
+}
+
+#[cfg(test)]
+mod tests;

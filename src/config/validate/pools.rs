@@ -1,0 +1,525 @@
+//! `[pools.*]`: balancing, retries, timeouts, backend TLS, health checks and backends (names
+//! resolved here, at load time).
+
+use super::{positive, resolve_path, Context, DependentFiles, Report};
+use crate::config::model::{
+    Backend, Balance, CheckKind, HealthCheckSettings, PassiveSettings, Pool, StartState,
+    TimeoutSettings, UpstreamTls,
+};
+use crate::config::raw;
+use crate::config::spans::{child, index};
+use indexmap::IndexMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Largest weight accepted; keeps the precomputed round-robin schedule small.
+pub(crate) const MAX_WEIGHT: u32 = 1000;
+
+pub(super) fn validate(
+    raw: IndexMap<String, raw::Pool>,
+    base: &Path,
+    ctx: &Context<'_>,
+    report: &mut Report<'_>,
+    files: &mut DependentFiles,
+) -> Vec<Pool> {
+    raw.into_iter()
+        .filter_map(|(name, p)| {
+            let path = child("pools", &name);
+            one(&name, &path, p, base, ctx, report, files)
+        })
+        .collect()
+}
+
+fn one(
+    name: &str,
+    path: &str,
+    p: raw::Pool,
+    base: &Path,
+    ctx: &Context<'_>,
+    report: &mut Report<'_>,
+    files: &mut DependentFiles,
+) -> Option<Pool> {
+    let balance = match p.balance.as_deref().unwrap_or("round_robin") {
+        "round_robin" => Balance::RoundRobin,
+        "active_passive" => Balance::ActivePassive,
+        other => {
+            report.error(
+                &child(path, "balance"),
+                format!(
+                    "unknown balance {other:?} (expected \"round_robin\" or \"active_passive\")"
+                ),
+            );
+            Balance::RoundRobin
+        }
+    };
+    let t = &p.timeouts;
+    let tpath = child(path, "timeouts");
+    let timeouts = TimeoutSettings {
+        connect: positive(
+            report,
+            &child(&tpath, "connect"),
+            t.connect,
+            Duration::from_secs(3),
+        ),
+        read: positive(
+            report,
+            &child(&tpath, "read"),
+            t.read,
+            Duration::from_secs(60),
+        ),
+        write: positive(
+            report,
+            &child(&tpath, "write"),
+            t.write,
+            Duration::from_secs(60),
+        ),
+        idle: positive(
+            report,
+            &child(&tpath, "idle"),
+            t.idle,
+            Duration::from_secs(60),
+        ),
+    };
+    let tls = upstream_tls(path, &p, base, report, files);
+    let health_check = p
+        .health_check
+        .as_ref()
+        .map(|h| health_check(&child(path, "health_check"), h, report));
+    let passive = passive(&child(path, "passive"), &p.passive, report);
+    let backends = backends(path, &p.backends, balance, ctx, report);
+    if p.backends.is_empty() {
+        report.error(
+            &child(path, "backends"),
+            "pool has no backends; add at least one [[pools.<name>.backends]] with an address",
+        );
+    }
+    if balance == Balance::ActivePassive
+        && !p.backends.is_empty()
+        && p.backends.iter().all(|b| b.backup.unwrap_or(false))
+    {
+        report.error(
+            &child(path, "backends"),
+            "every backend is a backup; mark at least one as primary (backup = false)",
+        );
+    }
+    Some(Pool {
+        name: name.to_string(),
+        balance,
+        max_retries: p.max_retries.unwrap_or(2).min(16),
+        fail_open: p.fail_open.unwrap_or(false),
+        failback_delay: p.failback_delay.map_or(Duration::ZERO, |d| d.0),
+        timeouts,
+        tls,
+        health_check: health_check.flatten(),
+        passive,
+        backends,
+    })
+}
+
+fn upstream_tls(
+    path: &str,
+    p: &raw::Pool,
+    base: &Path,
+    report: &mut Report<'_>,
+    files: &mut DependentFiles,
+) -> Option<UpstreamTls> {
+    let enabled = p.tls.unwrap_or(false);
+    if !enabled {
+        for (key, set) in [
+            ("tls_sni", p.tls_sni.is_some()),
+            ("tls_ca_file", p.tls_ca_file.is_some()),
+            ("tls_client_cert", p.tls_client_cert.is_some()),
+            ("tls_client_key", p.tls_client_key.is_some()),
+            ("tls_verify", p.tls_verify.is_some()),
+        ] {
+            if set {
+                report.error(&child(path, key), "has no effect without tls = true");
+            }
+        }
+        return None;
+    }
+    let ca = p.tls_ca_file.as_deref().map(|f| resolve_path(base, f));
+    let client = match (&p.tls_client_cert, &p.tls_client_key) {
+        (Some(c), Some(k)) => Some((resolve_path(base, c), resolve_path(base, k))),
+        (Some(_), None) => {
+            report.error(
+                &child(path, "tls_client_key"),
+                "tls_client_cert needs tls_client_key",
+            );
+            None
+        }
+        (None, Some(_)) => {
+            report.error(
+                &child(path, "tls_client_cert"),
+                "tls_client_key needs tls_client_cert",
+            );
+            None
+        }
+        (None, None) => None,
+    };
+    for f in ca.iter().chain(client.iter().flat_map(|(c, k)| [c, k])) {
+        files.note(f);
+    }
+    let material = crate::tls::upstream::load(
+        ca.as_deref(),
+        client.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+    );
+    match material {
+        Ok(material) => Some(UpstreamTls {
+            sni: p.tls_sni.clone(),
+            verify: p.tls_verify.unwrap_or(true),
+            material: Arc::new(material),
+        }),
+        Err(err) => {
+            let key = match &err {
+                crate::tls::certs::CertError::Read { path: f, .. } if Some(f) == ca.as_ref() => {
+                    "tls_ca_file"
+                }
+                crate::tls::certs::CertError::NoCertificate { path: f }
+                | crate::tls::certs::CertError::BadCertificate { path: f, .. }
+                    if Some(f) == ca.as_ref() =>
+                {
+                    "tls_ca_file"
+                }
+                crate::tls::certs::CertError::NoKey { .. }
+                | crate::tls::certs::CertError::UnsupportedKey { .. }
+                | crate::tls::certs::CertError::KeyMismatch { .. } => "tls_client_key",
+                _ => "tls_client_cert",
+            };
+            report.error(&child(path, key), err.to_string());
+            None
+        }
+    }
+}
+
+fn health_check(
+    path: &str,
+    h: &raw::HealthCheck,
+    report: &mut Report<'_>,
+) -> Option<HealthCheckSettings> {
+    let kind = match h.kind.as_deref().unwrap_or("http") {
+        "tcp" => {
+            for (key, set) in [
+                ("path", h.path.is_some()),
+                ("method", h.method.is_some()),
+                ("host", h.host.is_some()),
+                ("expect_status", h.expect_status.is_some()),
+                ("expect_body", h.expect_body.is_some()),
+            ] {
+                if set {
+                    report.error(&child(path, key), "only applies to type = \"http\" checks");
+                }
+            }
+            CheckKind::Tcp
+        }
+        "http" => {
+            let method = h.method.as_deref().unwrap_or("GET");
+            let method = match http::Method::from_bytes(method.as_bytes()) {
+                Ok(m) => m,
+                Err(_) => {
+                    report.error(
+                        &child(path, "method"),
+                        format!("{method:?} is not an HTTP method"),
+                    );
+                    http::Method::GET
+                }
+            };
+            let check_path = h.path.clone().unwrap_or_else(|| "/".to_string());
+            if !check_path.starts_with('/')
+                || http::uri::PathAndQuery::try_from(check_path.as_str()).is_err()
+            {
+                report.error(
+                    &child(path, "path"),
+                    format!("{check_path:?} must be a path starting with '/'"),
+                );
+            }
+            let mut expect_status = Vec::new();
+            let statuses = h
+                .expect_status
+                .clone()
+                .unwrap_or_else(|| vec!["200-399".to_string()]);
+            for (i, s) in statuses.iter().enumerate() {
+                match parse_status_range(s) {
+                    Some(r) => expect_status.push(r),
+                    None => report.error(
+                        &index(&child(path, "expect_status"), i),
+                        format!("{s:?} is not a status, range or class (e.g. \"200\", \"200-399\", \"2xx\")"),
+                    ),
+                }
+            }
+            CheckKind::Http {
+                method,
+                path: check_path,
+                host: h.host.clone(),
+                expect_status,
+                expect_body: h.expect_body.clone(),
+            }
+        }
+        other => {
+            report.error(
+                &child(path, "type"),
+                format!("unknown check type {other:?} (expected \"http\" or \"tcp\")"),
+            );
+            return None;
+        }
+    };
+    let interval = positive(
+        report,
+        &child(path, "interval"),
+        h.interval,
+        Duration::from_secs(2),
+    );
+    let timeout = positive(
+        report,
+        &child(path, "timeout"),
+        h.timeout,
+        Duration::from_secs(1).min(interval),
+    );
+    if timeout > interval {
+        report.warn(
+            &child(path, "timeout"),
+            "is longer than the interval; a slow backend is checked at most once per timeout",
+        );
+    }
+    let mut count = |key: &str, v: Option<u32>, default: u32| match v {
+        Some(0) => {
+            report.error(&child(path, key), "must be at least 1");
+            default
+        }
+        Some(n) => n,
+        None => default,
+    };
+    let rise = count("rise", h.rise, 2);
+    let fall = count("fall", h.fall, 3);
+    let jitter = h.jitter.unwrap_or(0.1);
+    if !(0.0..=1.0).contains(&jitter) {
+        report.error(
+            &child(path, "jitter"),
+            "must be a fraction of the interval between 0.0 and 1.0",
+        );
+    }
+    let start = match h.start.as_deref().unwrap_or("unknown") {
+        "unknown" => StartState::Unknown,
+        "up" => StartState::Up,
+        "down" => StartState::Down,
+        other => {
+            report.error(
+                &child(path, "start"),
+                format!("unknown start state {other:?} (expected \"unknown\", \"up\" or \"down\")"),
+            );
+            StartState::Unknown
+        }
+    };
+    Some(HealthCheckSettings {
+        kind,
+        interval,
+        timeout,
+        rise,
+        fall,
+        jitter: jitter.clamp(0.0, 1.0),
+        start,
+    })
+}
+
+/// `"200"`, `"200-399"` or `"2xx"` → inclusive range.
+pub(crate) fn parse_status_range(s: &str) -> Option<(u16, u16)> {
+    let valid = |c: u16| (100..=599).contains(&c);
+    if let Some(class) = s.strip_suffix("xx") {
+        let d: u16 = class.parse().ok()?;
+        return (1..=5).contains(&d).then_some((d * 100, d * 100 + 99));
+    }
+    if let Some((a, b)) = s.split_once('-') {
+        let (a, b): (u16, u16) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+        return (valid(a) && valid(b) && a <= b).then_some((a, b));
+    }
+    let c: u16 = s.trim().parse().ok()?;
+    valid(c).then_some((c, c))
+}
+
+fn passive(path: &str, p: &raw::Passive, report: &mut Report<'_>) -> PassiveSettings {
+    let cooldown = positive(
+        report,
+        &child(path, "cooldown"),
+        p.cooldown,
+        Duration::from_secs(10),
+    );
+    let max_cooldown = positive(
+        report,
+        &child(path, "max_cooldown"),
+        p.max_cooldown,
+        Duration::from_secs(300),
+    );
+    if max_cooldown < cooldown {
+        report.error(
+            &child(path, "max_cooldown"),
+            "must not be shorter than cooldown",
+        );
+    }
+    let max_ejection_percent = p.max_ejection_percent.unwrap_or(50);
+    if max_ejection_percent > 100 {
+        report.error(
+            &child(path, "max_ejection_percent"),
+            "must be between 0 and 100",
+        );
+    }
+    PassiveSettings {
+        connect_failures: p.connect_failures.unwrap_or(3),
+        http_5xx: p.http_5xx.unwrap_or(0),
+        timeouts: p.timeouts.unwrap_or(0),
+        cooldown,
+        max_cooldown: max_cooldown.max(cooldown),
+        max_ejection_percent: max_ejection_percent.min(100),
+    }
+}
+
+fn backends(
+    path: &str,
+    raw: &[raw::Backend],
+    balance: Balance,
+    ctx: &Context<'_>,
+    report: &mut Report<'_>,
+) -> Vec<Backend> {
+    let mut out: Vec<(Backend, usize)> = Vec::new();
+    for (i, b) in raw.iter().enumerate() {
+        let bpath = index(&child(path, "backends"), i);
+        let weight = match b.weight {
+            Some(0) => {
+                report.error(
+                    &child(&bpath, "weight"),
+                    "must be at least 1 (use drain = true to stop sending traffic)",
+                );
+                1
+            }
+            Some(w) if w > MAX_WEIGHT => {
+                report.error(
+                    &child(&bpath, "weight"),
+                    format!("must be at most {MAX_WEIGHT}"),
+                );
+                MAX_WEIGHT
+            }
+            Some(w) => w,
+            None => 1,
+        };
+        if balance == Balance::ActivePassive && b.weight.is_some_and(|w| w != 1) {
+            report.warn(
+                &child(&bpath, "weight"),
+                "has no effect with balance = \"active_passive\"",
+            );
+        }
+        let max_connections = match b.max_connections {
+            Some(0) => {
+                report.error(&child(&bpath, "max_connections"), "must be at least 1");
+                None
+            }
+            other => other,
+        };
+        if max_connections.is_none() {
+            for (key, set) in [
+                ("max_queue", b.max_queue.is_some()),
+                ("queue_timeout", b.queue_timeout.is_some()),
+            ] {
+                if set {
+                    report.error(
+                        &child(&bpath, key),
+                        "only applies together with max_connections",
+                    );
+                }
+            }
+        }
+        let queue_timeout = positive(
+            report,
+            &child(&bpath, "queue_timeout"),
+            b.queue_timeout,
+            Duration::from_secs(1),
+        );
+        let Some((host, addrs)) = resolve(&child(&bpath, "address"), &b.address, ctx, report)
+        else {
+            continue;
+        };
+        for address in addrs {
+            if let Some((_, first)) = out.iter().find(|(o, _)| o.address == address) {
+                report.error(
+                    &child(&bpath, "address"),
+                    format!(
+                        "duplicate backend {address} (already {}[{first}])",
+                        child(path, "backends")
+                    ),
+                );
+                continue;
+            }
+            out.push((
+                Backend {
+                    configured: b.address.clone(),
+                    host: host.clone(),
+                    address,
+                    weight,
+                    backup: b.backup.unwrap_or(false),
+                    drain: b.drain.unwrap_or(false),
+                    max_connections,
+                    max_queue: b.max_queue.unwrap_or(128),
+                    queue_timeout,
+                },
+                i,
+            ));
+        }
+    }
+    out.into_iter().map(|(b, _)| b).collect()
+}
+
+/// `IP:port` as is; `host:port` through the resolver (several addresses → several backends).
+fn resolve(
+    path: &str,
+    text: &str,
+    ctx: &Context<'_>,
+    report: &mut Report<'_>,
+) -> Option<(String, Vec<SocketAddr>)> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Some((addr.ip().to_string(), vec![addr]));
+    }
+    let Some((host, port)) = text.rsplit_once(':') else {
+        report.error(
+            path,
+            format!("{text:?} needs a port (host:port or IP:port)"),
+        );
+        return None;
+    };
+    let Ok(port) = port.parse::<u16>() else {
+        report.error(path, format!("{text:?} has an invalid port"));
+        return None;
+    };
+    if host.is_empty() || host.contains(['/', ' ', '[', ']']) {
+        report.error(
+            path,
+            format!("{text:?} is not a host:port or IP:port address"),
+        );
+        return None;
+    }
+    match ctx.resolver.resolve(host, port) {
+        Ok(addrs) if !addrs.is_empty() => Some((host.to_string(), addrs)),
+        Ok(_) => {
+            report.error(path, format!("{host:?} resolves to no addresses"));
+            None
+        }
+        Err(e) => {
+            report.error(path, format!("cannot resolve {host:?}: {e}"));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_status_range;
+
+    #[test]
+    fn status_ranges() {
+        assert_eq!(parse_status_range("200"), Some((200, 200)));
+        assert_eq!(parse_status_range("200-399"), Some((200, 399)));
+        assert_eq!(parse_status_range("2xx"), Some((200, 299)));
+        assert_eq!(parse_status_range("6xx"), None);
+        assert_eq!(parse_status_range("399-200"), None);
+        assert_eq!(parse_status_range("abc"), None);
+    }
+}

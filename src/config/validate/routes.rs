@@ -1,0 +1,280 @@
+//! `[routes.*]`: host and path matches, their pool, header rules, redirect and HSTS.
+
+use super::listeners::hsts_value;
+use super::Report;
+use crate::config::model::{HeaderRules, HostMatch, Listener, Pool, Protocol, Route};
+use crate::config::raw;
+use crate::config::spans::{child, index};
+use http::{HeaderName, HeaderValue};
+use indexmap::IndexMap;
+use std::collections::HashMap;
+
+/// Headers whose rewriting would break message framing or connection handling.
+const FORBIDDEN_HEADERS: &[&str] = &[
+    "connection",
+    "content-length",
+    "transfer-encoding",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+pub(super) fn validate(
+    raw: IndexMap<String, raw::Route>,
+    pools: &[Pool],
+    listeners: &[Listener],
+    report: &mut Report<'_>,
+) -> Vec<Route> {
+    let mut out = Vec::new();
+    // (host, prefix) → route that claimed it first, to find unreachable duplicates.
+    let mut claimed: HashMap<(HostMatch, String), String> = HashMap::new();
+    let has_https = listeners.iter().any(|l| l.protocol == Protocol::Https);
+    if raw.is_empty() {
+        report.error(
+            "routes",
+            "no routes: add at least one, e.g. [routes.default] pool = \"<pool name>\"",
+        );
+    }
+    for (name, r) in raw {
+        let path = child("routes", &name);
+        let pool = pools.iter().position(|p| p.name == r.pool);
+        if pool.is_none() {
+            let known: Vec<&str> = pools.iter().map(|p| p.name.as_str()).collect();
+            report.error(
+                &child(&path, "pool"),
+                format!("unknown pool {:?} (known: {})", r.pool, known_list(&known)),
+            );
+        }
+        let hosts = hosts(&path, &r.hosts, report);
+        let prefix = path_prefix(&path, r.path_prefix.as_deref(), report);
+        for host in &hosts {
+            let key = (host.clone(), prefix.clone());
+            if let Some(first) = claimed.get(&key) {
+                report.error(
+                    &path,
+                    format!(
+                        "unreachable: routes.{first} already matches host {} with path prefix {prefix:?}",
+                        describe_host(host)
+                    ),
+                );
+            } else {
+                claimed.insert(key, name.clone());
+            }
+        }
+        let strip_prefix = r.strip_prefix.unwrap_or(false);
+        if strip_prefix && prefix == "/" {
+            report.warn(
+                &child(&path, "strip_prefix"),
+                "has no effect with path_prefix \"/\"",
+            );
+        }
+        let redirect_https = r.redirect_https.unwrap_or(false);
+        if redirect_https && !has_https {
+            report.error(
+                &child(&path, "redirect_https"),
+                "there is no https listener to redirect to",
+            );
+        }
+        let hsts = r
+            .hsts
+            .as_ref()
+            .and_then(|h| hsts_value(&child(&path, "hsts"), h, report));
+        let request_headers = header_rules(
+            &child(&path, "request_headers"),
+            &r.request_headers,
+            true,
+            report,
+        );
+        let response_headers = header_rules(
+            &child(&path, "response_headers"),
+            &r.response_headers,
+            false,
+            report,
+        );
+        if let Some(pool) = pool {
+            out.push(Route {
+                name,
+                hosts,
+                path_prefix: prefix,
+                pool,
+                strip_prefix,
+                redirect_https,
+                hsts,
+                request_headers,
+                response_headers,
+            });
+        }
+    }
+    for p in pools {
+        if !out
+            .iter()
+            .any(|r| pools.get(r.pool).is_some_and(|rp| rp.name == p.name))
+        {
+            report.warn(&child("pools", &p.name), "no route uses this pool");
+        }
+    }
+    out
+}
+
+fn known_list(names: &[&str]) -> String {
+    if names.is_empty() {
+        "none defined".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+fn describe_host(h: &HostMatch) -> String {
+    match h {
+        HostMatch::Any => "(any)".to_string(),
+        HostMatch::Exact(e) => format!("{e:?}"),
+        HostMatch::Wildcard(s) => format!("\"*.{s}\""),
+    }
+}
+
+fn hosts(path: &str, raw: &[String], report: &mut Report<'_>) -> Vec<HostMatch> {
+    if raw.is_empty() {
+        return vec![HostMatch::Any];
+    }
+    let mut out = Vec::new();
+    for (i, h) in raw.iter().enumerate() {
+        let hpath = index(&child(path, "hosts"), i);
+        match parse_host_pattern(h) {
+            Ok(m) if out.contains(&m) => report.warn(&hpath, format!("{h:?} is listed twice")),
+            Ok(m) => out.push(m),
+            Err(msg) => report.error(&hpath, msg),
+        }
+    }
+    out
+}
+
+/// `"www.example.test"`, `"*.example.test"` or `"*"` → normalised (lowercase, no trailing dot).
+pub(crate) fn parse_host_pattern(h: &str) -> Result<HostMatch, String> {
+    let lower = h.trim().trim_end_matches('.').to_ascii_lowercase();
+    if lower == "*" {
+        return Ok(HostMatch::Any);
+    }
+    if lower.contains(':') {
+        return Err(format!(
+            "{h:?}: host patterns match the name only; remove the port (the Host header's port is ignored)"
+        ));
+    }
+    let (wild, name) = match lower.strip_prefix("*.") {
+        Some(rest) => (true, rest.to_string()),
+        None => (false, lower.clone()),
+    };
+    let valid_label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if name.is_empty() || name.len() > 253 || !name.split('.').all(valid_label) {
+        return Err(format!(
+            "{h:?} is not a host name or a wildcard like \"*.example.test\" (a '*' may only stand for the whole first label)"
+        ));
+    }
+    Ok(if wild {
+        HostMatch::Wildcard(name)
+    } else {
+        HostMatch::Exact(name)
+    })
+}
+
+/// Normalises a path prefix: must start with `/`; a trailing `/` is dropped (except for `/`),
+/// since matching is on segment boundaries anyway.
+fn path_prefix(path: &str, raw: Option<&str>, report: &mut Report<'_>) -> String {
+    let p = raw.unwrap_or("/");
+    if !p.starts_with('/') || p.contains(['?', '#', ' ']) {
+        report.error(
+            &child(path, "path_prefix"),
+            format!("{p:?} must be a path starting with '/' (no query or fragment)"),
+        );
+        return "/".to_string();
+    }
+    let trimmed = p.trim_end_matches('/');
+    if trimmed.is_empty() {
+        "/".to_string()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+fn header_rules(
+    path: &str,
+    raw: &raw::HeaderRules,
+    is_request: bool,
+    report: &mut Report<'_>,
+) -> HeaderRules {
+    let mut rules = HeaderRules::default();
+    let name = |p: &str, n: &str, report: &mut Report<'_>| -> Option<HeaderName> {
+        let Ok(hn) = HeaderName::from_bytes(n.as_bytes()) else {
+            report.error(p, format!("{n:?} is not a valid header name"));
+            return None;
+        };
+        if FORBIDDEN_HEADERS.contains(&hn.as_str()) {
+            report.error(
+                p,
+                format!("{n:?} controls message framing and cannot be rewritten"),
+            );
+            return None;
+        }
+        if hn == http::header::HOST && !is_request {
+            report.error(p, "Host is a request header");
+            return None;
+        }
+        Some(hn)
+    };
+    for (i, n) in raw.remove.iter().enumerate() {
+        let p = index(&child(path, "remove"), i);
+        if let Some(hn) = name(&p, n, report) {
+            if hn == http::header::HOST {
+                report.error(&p, "the Host header cannot be removed; set it instead");
+                continue;
+            }
+            rules.remove.push(hn);
+        }
+    }
+    for (key, map, target) in [
+        ("set", &raw.set, &mut rules.set),
+        ("add", &raw.add, &mut rules.add),
+    ] {
+        for (n, v) in map {
+            let p = child(&child(path, key), n);
+            let Some(hn) = name(&p, n, report) else {
+                continue;
+            };
+            match HeaderValue::from_str(v) {
+                Ok(hv) => target.push((hn, hv)),
+                Err(_) => report.error(&p, format!("{v:?} is not a valid header value")),
+            }
+        }
+    }
+    rules
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_patterns() {
+        assert_eq!(
+            parse_host_pattern("WWW.Example.Test."),
+            Ok(HostMatch::Exact("www.example.test".into()))
+        );
+        assert_eq!(
+            parse_host_pattern("*.example.test"),
+            Ok(HostMatch::Wildcard("example.test".into()))
+        );
+        assert_eq!(parse_host_pattern("*"), Ok(HostMatch::Any));
+        assert!(parse_host_pattern("www.*.test").is_err());
+        assert!(parse_host_pattern("www.example.test:8080").is_err());
+        assert!(parse_host_pattern("").is_err());
+        assert!(parse_host_pattern("a..b").is_err());
+    }
+}

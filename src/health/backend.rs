@@ -1,0 +1,489 @@
+//! The state machine of one backend.
+//!
+//! Active checks move `Status` (unknown → up on the first success; up → down after `fall`
+//! failures; down → up after `rise` successes). Passive observations eject the backend for a
+//! cool-down that doubles on each repeated ejection, capped. Admin overrides (drain, disable)
+//! sit on top. Eligibility combines all three; time-based parts (ejection end, failback delay)
+//! are evaluated lazily against `now`, and the earliest future change is reported so callers can
+//! cache a decision until then.
+
+use super::limiter::Limiter;
+use super::registry::{BackendKey, Transition};
+use crate::config::model::{HealthCheckSettings, PassiveSettings, StartState};
+use parking_lot::Mutex;
+use serde::Serialize;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+/// Result of active checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Not checked yet.
+    Unknown,
+    /// Passing checks (or no active checks configured).
+    Up,
+    /// Failing checks.
+    Down,
+}
+
+/// Operator override set through the admin API; survives reloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdminOverride {
+    /// No override.
+    None,
+    /// No new requests; in-flight ones finish.
+    Drain,
+    /// Out of rotation (maintenance).
+    Disable,
+}
+
+/// Why a backend cannot take a request now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnavailableReason {
+    /// Active checks failing.
+    Down,
+    /// Passive ejection in force.
+    Ejected,
+    /// Admin drain.
+    Draining,
+    /// Admin disable.
+    Disabled,
+    /// Recovered, but waiting out the pool's failback delay.
+    Recovering,
+}
+
+/// Whether a backend can take a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Availability {
+    /// Yes.
+    Healthy,
+    /// Only if nothing healthy is left (never checked yet).
+    Unknown,
+    /// No.
+    Unavailable(UnavailableReason),
+}
+
+/// Last active check result, for `/status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckRecord {
+    /// Passed.
+    pub ok: bool,
+    /// How long it took.
+    pub latency_ms: f64,
+    /// Status code, error text, …
+    pub detail: String,
+    /// Wall-clock time of the check (seconds since the epoch).
+    pub at_unix: f64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    status: Status,
+    successes: u32,
+    failures: u32,
+    since: SystemTime,
+    last_check: Option<CheckRecord>,
+    ejected_until: Option<Instant>,
+    ejections: u32,
+    last_ejection_end: Option<Instant>,
+    recovered_at: Option<Instant>,
+    admin: AdminOverride,
+}
+
+/// Everything gatehouse knows about one backend, shared by all snapshots that contain it.
+#[derive(Debug)]
+pub struct BackendState {
+    /// Identity.
+    pub key: BackendKey,
+    inner: Mutex<Inner>,
+    connect_failures: AtomicU32,
+    http_5xx: AtomicU32,
+    timeouts: AtomicU32,
+    inflight: AtomicU32,
+    /// Concurrency limit and queue (`max_connections`).
+    pub limiter: Limiter,
+    epoch: Arc<AtomicU64>,
+    events: broadcast::Sender<Transition>,
+}
+
+/// Read-only view for `/status` and the upgrade hand-over.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusView {
+    /// Combined state: `up`, `down`, `unknown`, `ejected`, `draining`, `disabled`, `recovering`.
+    pub state: &'static str,
+    /// Active-check status.
+    pub check_status: Status,
+    /// Since when (seconds since the epoch) the combined state holds.
+    pub since_unix: f64,
+    /// Last active check.
+    pub last_check: Option<CheckRecord>,
+    /// Seconds left in the current ejection.
+    pub ejected_for_secs: Option<f64>,
+    /// Times ejected (drives the growing cool-down).
+    pub ejections: u32,
+    /// Admin override.
+    pub admin: AdminOverride,
+    /// Requests in flight.
+    pub inflight: u32,
+    /// Requests waiting for a connection slot.
+    pub queued: u32,
+}
+
+impl BackendState {
+    pub(super) fn new(
+        key: BackendKey,
+        start: Status,
+        epoch: Arc<AtomicU64>,
+        events: broadcast::Sender<Transition>,
+    ) -> Self {
+        BackendState {
+            key,
+            inner: Mutex::new(Inner {
+                status: start,
+                successes: 0,
+                failures: 0,
+                since: SystemTime::now(),
+                last_check: None,
+                ejected_until: None,
+                ejections: 0,
+                last_ejection_end: None,
+                recovered_at: None,
+                admin: AdminOverride::None,
+            }),
+            connect_failures: AtomicU32::new(0),
+            http_5xx: AtomicU32::new(0),
+            timeouts: AtomicU32::new(0),
+            inflight: AtomicU32::new(0),
+            limiter: Limiter::default(),
+            epoch,
+            events,
+        }
+    }
+
+    /// The initial active status for a check configuration (`None` = no active checks).
+    pub fn start_status(check: Option<&HealthCheckSettings>) -> Status {
+        match check.map(|c| c.start) {
+            None | Some(StartState::Up) => Status::Up,
+            Some(StartState::Unknown) => Status::Unknown,
+            Some(StartState::Down) => Status::Down,
+        }
+    }
+
+    /// Whether the backend can take a request at `now`, and when that may next change by
+    /// itself (end of an ejection or of a failback delay).
+    pub fn availability(
+        &self,
+        now: Instant,
+        failback_delay: Duration,
+    ) -> (Availability, Option<Instant>) {
+        let mut inner = self.inner.lock();
+        self.expire(&mut inner, now);
+        match inner.admin {
+            AdminOverride::Disable => {
+                return (Availability::Unavailable(UnavailableReason::Disabled), None)
+            }
+            AdminOverride::Drain => {
+                return (Availability::Unavailable(UnavailableReason::Draining), None)
+            }
+            AdminOverride::None => {}
+        }
+        if let Some(until) = inner.ejected_until {
+            return (
+                Availability::Unavailable(UnavailableReason::Ejected),
+                Some(until),
+            );
+        }
+        match inner.status {
+            Status::Down => (Availability::Unavailable(UnavailableReason::Down), None),
+            Status::Unknown => (Availability::Unknown, None),
+            Status::Up => match inner.recovered_at {
+                Some(at) if !failback_delay.is_zero() && now < at + failback_delay => (
+                    Availability::Unavailable(UnavailableReason::Recovering),
+                    Some(at + failback_delay),
+                ),
+                _ => (Availability::Healthy, None),
+            },
+        }
+    }
+
+    /// Ends an ejection whose cool-down is over (logged once, when first observed).
+    fn expire(&self, inner: &mut Inner, now: Instant) {
+        if let Some(until) = inner.ejected_until {
+            if now >= until {
+                inner.ejected_until = None;
+                inner.last_ejection_end = Some(now);
+                self.transition(inner, "ejected", "cool-down over");
+            }
+        }
+    }
+
+    /// Feeds one active check result through rise/fall.
+    pub fn record_check(
+        &self,
+        ok: bool,
+        latency: Duration,
+        detail: String,
+        settings: &HealthCheckSettings,
+    ) {
+        let now = Instant::now();
+        let mut inner = self.inner.lock();
+        inner.last_check = Some(CheckRecord {
+            ok,
+            latency_ms: latency.as_secs_f64() * 1000.0,
+            detail: detail.clone(),
+            at_unix: unix_now(),
+        });
+        let before = inner.status;
+        if ok {
+            inner.successes = inner.successes.saturating_add(1);
+            inner.failures = 0;
+            let promote = match before {
+                Status::Unknown => true,
+                Status::Down => inner.successes >= settings.rise,
+                Status::Up => false,
+            };
+            if promote {
+                inner.status = Status::Up;
+                if before == Status::Down {
+                    inner.recovered_at = Some(now);
+                }
+                let from = label_of(before);
+                let reason = format!(
+                    "{} consecutive successful checks ({detail})",
+                    inner.successes
+                );
+                self.transition(&mut inner, from, &reason);
+            }
+            // Envoy's default: a passing active check ends a passive ejection early.
+            if inner.ejected_until.is_some() {
+                inner.ejected_until = None;
+                inner.last_ejection_end = Some(now);
+                self.reset_passive_counters();
+                self.transition(
+                    &mut inner,
+                    "ejected",
+                    &format!("active check passed ({detail})"),
+                );
+            }
+        } else {
+            inner.failures = inner.failures.saturating_add(1);
+            inner.successes = 0;
+            let demote = match before {
+                Status::Unknown => true,
+                Status::Up => inner.failures >= settings.fall,
+                Status::Down => false,
+            };
+            if demote {
+                inner.status = Status::Down;
+                inner.recovered_at = None;
+                let from = label_of(before);
+                let reason = format!("{} consecutive failed checks ({detail})", inner.failures);
+                self.transition(&mut inner, from, &reason);
+            }
+        }
+    }
+
+    /// A connect to this backend failed. Returns true when the threshold is reached and the
+    /// caller should try to eject (the pool decides, because of `max_ejection_percent`).
+    pub fn record_connect_failure(&self, settings: &PassiveSettings) -> bool {
+        bump(&self.connect_failures, settings.connect_failures)
+    }
+
+    /// A response with a 5xx status came back. See [`Self::record_connect_failure`].
+    pub fn record_5xx(&self, settings: &PassiveSettings) -> bool {
+        bump(&self.http_5xx, settings.http_5xx)
+    }
+
+    /// An upstream timeout happened. See [`Self::record_connect_failure`].
+    pub fn record_timeout(&self, settings: &PassiveSettings) -> bool {
+        bump(&self.timeouts, settings.timeouts)
+    }
+
+    /// A request completed without a backend fault: consecutive counters start over.
+    pub fn record_success(&self) {
+        for counter in [&self.connect_failures, &self.http_5xx, &self.timeouts] {
+            // Read first: on the hot path the counters are almost always zero already, and a
+            // load does not dirty the cache line the way a store would.
+            if counter.load(Ordering::Relaxed) != 0 {
+                counter.store(0, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn reset_passive_counters(&self) {
+        for counter in [&self.connect_failures, &self.http_5xx, &self.timeouts] {
+            counter.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// True while an ejection is in force at `now`.
+    pub fn is_ejected(&self, now: Instant) -> bool {
+        self.inner.lock().ejected_until.is_some_and(|u| now < u)
+    }
+
+    /// Ejects for `cooldown · 2^(previous ejections)`, capped at `max_cooldown`. The count of
+    /// previous ejections decays: after a quiet `max_cooldown` the backend starts fresh.
+    pub fn eject(&self, now: Instant, settings: &PassiveSettings, reason: &str) -> Duration {
+        let mut inner = self.inner.lock();
+        if inner
+            .last_ejection_end
+            .is_some_and(|end| now.duration_since(end) >= settings.max_cooldown)
+        {
+            inner.ejections = 0;
+        }
+        let factor = 1u32
+            .checked_shl(inner.ejections.min(20))
+            .unwrap_or(u32::MAX);
+        let length = settings
+            .cooldown
+            .checked_mul(factor)
+            .unwrap_or(settings.max_cooldown)
+            .min(settings.max_cooldown);
+        let from = self.label(&inner, now);
+        inner.ejections = inner.ejections.saturating_add(1);
+        inner.ejected_until = Some(now + length);
+        self.reset_passive_counters();
+        self.transition(
+            &mut inner,
+            from,
+            &format!("{reason}; ejected for {length:?}"),
+        );
+        length
+    }
+
+    /// Sets or clears the admin override.
+    pub fn set_admin(&self, value: AdminOverride) {
+        let mut inner = self.inner.lock();
+        if inner.admin != value {
+            let from = self.label(&inner, Instant::now());
+            inner.admin = value;
+            self.transition(&mut inner, from, "admin request");
+        }
+    }
+
+    /// Current admin override.
+    pub fn admin(&self) -> AdminOverride {
+        self.inner.lock().admin
+    }
+
+    /// Active-check status.
+    pub fn status(&self) -> Status {
+        self.inner.lock().status
+    }
+
+    /// Restores state handed over by a predecessor process (upgrade).
+    pub fn restore(&self, status: Status, admin: AdminOverride) {
+        let mut inner = self.inner.lock();
+        inner.status = status;
+        inner.admin = admin;
+        drop(inner);
+        self.epoch.fetch_add(1, Ordering::Release);
+    }
+
+    /// Counts a request in flight until the guard drops.
+    pub fn begin_request(self: &Arc<Self>) -> InflightGuard {
+        self.inflight.fetch_add(1, Ordering::Relaxed);
+        InflightGuard(self.clone())
+    }
+
+    /// Requests in flight now.
+    pub fn inflight(&self) -> u32 {
+        self.inflight.load(Ordering::Relaxed)
+    }
+
+    /// View for `/status`.
+    pub fn view(&self) -> StatusView {
+        let now = Instant::now();
+        let mut inner = self.inner.lock();
+        self.expire(&mut inner, now);
+        StatusView {
+            state: self.label(&inner, now),
+            check_status: inner.status,
+            since_unix: inner
+                .since
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+            last_check: inner.last_check.clone(),
+            ejected_for_secs: inner
+                .ejected_until
+                .map(|u| u.saturating_duration_since(now).as_secs_f64()),
+            ejections: inner.ejections,
+            admin: inner.admin,
+            inflight: self.inflight(),
+            queued: self.limiter.queued(),
+        }
+    }
+
+    fn label(&self, inner: &Inner, now: Instant) -> &'static str {
+        match inner.admin {
+            AdminOverride::Disable => return "disabled",
+            AdminOverride::Drain => return "draining",
+            AdminOverride::None => {}
+        }
+        if inner.ejected_until.is_some_and(|u| now < u) {
+            return "ejected";
+        }
+        label_of(inner.status)
+    }
+
+    fn transition(&self, inner: &mut Inner, from: &'static str, reason: &str) {
+        inner.since = SystemTime::now();
+        let to = self.label(inner, Instant::now());
+        self.epoch.fetch_add(1, Ordering::Release);
+        if from == to {
+            return;
+        }
+        tracing::info!(
+            pool = %self.key.pool,
+            backend = %self.key.address,
+            from,
+            to,
+            reason,
+            "backend state changed"
+        );
+        let _ = self.events.send(Transition {
+            key: self.key.clone(),
+            from,
+            to,
+        });
+    }
+}
+
+fn label_of(status: Status) -> &'static str {
+    match status {
+        Status::Unknown => "unknown",
+        Status::Up => "up",
+        Status::Down => "down",
+    }
+}
+
+/// Increments a consecutive-failure counter; true when it reaches a non-zero threshold.
+fn bump(counter: &AtomicU32, threshold: u32) -> bool {
+    let n = counter.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+    threshold > 0 && n >= threshold
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Decrements the in-flight count when dropped (however the request ends).
+#[derive(Debug)]
+pub struct InflightGuard(Arc<BackendState>);
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        self.0.inflight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests;

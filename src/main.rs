@@ -1,0 +1,209 @@
+//! `gatehouse`: the proxy binary. Parses the command line and hands over to the library.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use gatehouse::config;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// A layer-7 load balancer and TLS terminator.
+#[derive(Parser, Debug)]
+#[command(version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the proxy in the foreground.
+    Run {
+        /// Config file.
+        #[arg(short, long, default_value = "conf/gatehouse.toml")]
+        config: PathBuf,
+        /// Take the listening sockets over from the running instance (used by `upgrade`).
+        #[arg(long)]
+        upgrade: bool,
+    },
+    /// Validate a config file and exit (0 = valid), like `nginx -t`.
+    Check {
+        /// Config file.
+        #[arg(short, long, default_value = "conf/gatehouse.toml")]
+        config: PathBuf,
+    },
+    /// Ask the running instance to reload its config; prints the outcome.
+    Reload {
+        /// Config file (to find the admin listener and token).
+        #[arg(short, long, default_value = "conf/gatehouse.toml")]
+        config: PathBuf,
+    },
+    /// Write a self-signed certificate and key for the demo (never for production).
+    DemoCerts {
+        /// Directory to write `demo.crt` and `demo.key` into.
+        #[arg(long)]
+        out: PathBuf,
+        /// Names the certificate covers.
+        #[arg(long, num_args = 1.., default_values_t = ["www.example.test".to_string(), "admin.example.test".to_string(), "*.example.test".to_string(), "localhost".to_string()])]
+        names: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Run { config, upgrade } => run(&config, upgrade),
+        Command::Check { config } => Ok(check(&config)),
+        Command::Reload { config } => reload(&config),
+        Command::DemoCerts { out, names } => demo_certs(&out, &names).map(|()| ExitCode::SUCCESS),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("gatehouse: {e:#}");
+        ExitCode::FAILURE
+    })
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn run(path: &Path, upgrade: bool) -> anyhow::Result<ExitCode> {
+    gatehouse::reload::signal::install_early().context("installing the SIGHUP handler")?;
+    let validated = match config::load_initial(path) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("gatehouse: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    for w in &validated.warnings {
+        tracing::warn!("{}: {w}", path.display());
+    }
+    let options = gatehouse::server::Options {
+        upgrade,
+        handle_signals: true,
+        exit_when_drained: true,
+        ..Default::default()
+    };
+    let gatehouse = gatehouse::server::Gatehouse::new(path, validated, options)?;
+    tracing::info!(config = %path.display(), pid = std::process::id(), "gatehouse starting");
+    gatehouse.run();
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check(path: &Path) -> ExitCode {
+    match config::load_initial(path) {
+        Ok(v) => {
+            for w in &v.warnings {
+                eprintln!("warning: {w}");
+            }
+            let c = &v.config;
+            let backends: usize = c.pools.iter().map(|p| p.backends.len()).sum();
+            println!(
+                "{}: OK: {} listeners, {} routes, {} pools, {} backends, {} certificates{}",
+                path.display(),
+                c.listeners.len(),
+                c.routes.len(),
+                c.pools.len(),
+                backends,
+                c.listeners
+                    .iter()
+                    .map(|l| l.certificates.len())
+                    .sum::<usize>(),
+                if v.warnings.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} warnings", v.warnings.len())
+                }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn reload(path: &Path) -> anyhow::Result<ExitCode> {
+    let endpoint = gatehouse::ctl::admin_endpoint(path)?;
+    let (status, body) =
+        gatehouse::ctl::call(&endpoint, "POST", "/reload", Duration::from_secs(60))?;
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
+    match status {
+        200 => {
+            let outcome = &doc["outcome"];
+            if outcome["applied"].as_bool() == Some(true) {
+                println!("reloaded: now serving generation {}", outcome["generation"]);
+            } else {
+                println!(
+                    "no change: still serving generation {}",
+                    outcome["generation"]
+                );
+            }
+            for w in outcome["warnings"].as_array().into_iter().flatten() {
+                eprintln!("warning: {}", w.as_str().unwrap_or_default());
+            }
+            for r in outcome["restart_required"].as_array().into_iter().flatten() {
+                eprintln!(
+                    "needs `gatehouse upgrade`: {}",
+                    r.as_str().unwrap_or_default()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        422 => {
+            eprintln!(
+                "reload refused; still serving generation {}:",
+                doc["generation"]
+            );
+            for e in doc["errors"].as_array().into_iter().flatten() {
+                eprintln!("  - {}", e.as_str().unwrap_or_default());
+            }
+            Ok(ExitCode::FAILURE)
+        }
+        _ => {
+            eprintln!(
+                "admin API answered {status}: {}",
+                doc["error"].as_str().unwrap_or(body.trim())
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn demo_certs(out: &Path, names: &[String]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let key = rcgen::KeyPair::generate().context("generating a key")?;
+    let mut params = rcgen::CertificateParams::new(names.to_vec()).context("certificate names")?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "gatehouse demo (self-signed)");
+    let cert = params.self_signed(&key).context("signing")?;
+    let cert_path = out.join("demo.crt");
+    let key_path = out.join("demo.key");
+    std::fs::write(&cert_path, cert.pem())?;
+    write_private(&key_path, key.serialize_pem().as_bytes())?;
+    println!("wrote {} and {}", cert_path.display(), key_path.display());
+    Ok(())
+}
+
+fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(data)?;
+    Ok(())
+}

@@ -1,0 +1,306 @@
+//! Prometheus metrics through the `metrics` facade.
+//!
+//! The recorder is process-global (installed once). Labels come only from config names and small
+//! closed sets, never from raw hosts, paths or client addresses. Per-request counters are
+//! resolved to handles once per route (see [`RouteMetrics`]) so the request path pays an atomic
+//! add, not a registry lookup.
+
+pub mod names;
+
+use crate::runtime::schedule::Tier;
+use metrics::{
+    counter, describe_counter, describe_gauge, describe_histogram, gauge, Counter, Histogram, Unit,
+};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use names::label;
+use std::sync::{Arc, OnceLock};
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Latency buckets from 100 µs to 30 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0,
+];
+
+/// Installs the global Prometheus recorder (once per process) and describes every metric.
+/// Returns `None` if another recorder was installed first (then metrics are simply not exported).
+pub fn init() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let handle = PrometheusBuilder::new()
+                .set_buckets(LATENCY_BUCKETS)
+                .ok()?
+                .install_recorder()
+                .ok()?;
+            describe();
+            gauge!(names::PROCESS_START_SECONDS).set(unix_now());
+            gauge!(names::BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "pingora" => "0.9.1")
+                .set(1.0);
+            Some(handle)
+        })
+        .as_ref()
+}
+
+/// Renders the exposition text (runs upkeep first, as the exporter requires).
+pub fn render() -> String {
+    match init() {
+        Some(h) => {
+            h.run_upkeep();
+            h.render()
+        }
+        None => String::new(),
+    }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn describe() {
+    use names::*;
+    describe_counter!(
+        REQUESTS_TOTAL,
+        Unit::Count,
+        "Requests completed, by listener, route, pool and status class."
+    );
+    describe_counter!(
+        UNROUTED_REQUESTS_TOTAL,
+        Unit::Count,
+        "Requests that matched no route (answered 404)."
+    );
+    describe_histogram!(
+        REQUEST_DURATION_SECONDS,
+        Unit::Seconds,
+        "Request duration from the request head to the last response byte."
+    );
+    describe_histogram!(
+        UPSTREAM_TTFB_SECONDS,
+        Unit::Seconds,
+        "Time from sending the request upstream to receiving the response head."
+    );
+    describe_counter!(
+        REQUEST_BYTES_TOTAL,
+        Unit::Bytes,
+        "Request body bytes received from clients."
+    );
+    describe_counter!(
+        RESPONSE_BYTES_TOTAL,
+        Unit::Bytes,
+        "Response body bytes sent to clients."
+    );
+    describe_gauge!(REQUESTS_IN_FLIGHT, Unit::Count, "Requests being processed.");
+    describe_gauge!(
+        DOWNSTREAM_CONNECTIONS,
+        Unit::Count,
+        "Open client connections."
+    );
+    describe_counter!(
+        DOWNSTREAM_CONNECTIONS_TOTAL,
+        Unit::Count,
+        "Client connections accepted."
+    );
+    describe_counter!(
+        CONNECTIONS_REJECTED_TOTAL,
+        Unit::Count,
+        "Client connections refused by connection caps."
+    );
+    describe_counter!(
+        TLS_HANDSHAKES_TOTAL,
+        Unit::Count,
+        "Completed TLS handshakes, by protocol version."
+    );
+    describe_counter!(
+        TLS_HANDSHAKE_FAILURES_TOTAL,
+        Unit::Count,
+        "Failed TLS handshakes, by stage."
+    );
+    describe_counter!(
+        UPSTREAM_CONNECT_FAILURES_TOTAL,
+        Unit::Count,
+        "Failed connects to backends."
+    );
+    describe_counter!(
+        UPSTREAM_TIMEOUTS_TOTAL,
+        Unit::Count,
+        "Upstream connect or read/write timeouts."
+    );
+    describe_counter!(
+        UPSTREAM_RETRIES_TOTAL,
+        Unit::Count,
+        "Requests retried on another (or a fresh) upstream connection."
+    );
+    describe_counter!(
+        RETRY_BUDGET_EXHAUSTED_TOTAL,
+        Unit::Count,
+        "Retries refused because the retry budget was spent."
+    );
+    describe_gauge!(
+        BACKEND_STATE,
+        Unit::Count,
+        "1 for the backend's current state."
+    );
+    describe_gauge!(
+        BACKEND_UP,
+        Unit::Count,
+        "1 when the backend can take traffic, else 0."
+    );
+    describe_counter!(
+        BACKEND_EJECTIONS_TOTAL,
+        Unit::Count,
+        "Passive ejections of a backend."
+    );
+    describe_histogram!(
+        HEALTH_CHECK_DURATION_SECONDS,
+        Unit::Seconds,
+        "Active health check latency."
+    );
+    describe_counter!(
+        HEALTH_CHECKS_TOTAL,
+        Unit::Count,
+        "Active health checks, by result."
+    );
+    describe_gauge!(
+        POOL_SERVING_TIER,
+        Unit::Count,
+        "1 for the tier currently serving a pool."
+    );
+    describe_counter!(POOL_FAILOVERS_TOTAL, Unit::Count, "Changes of a pool's serving tier away from (failover) or back to (failback) its primaries.");
+    describe_counter!(
+        CONFIG_RELOADS_TOTAL,
+        Unit::Count,
+        "Config reload attempts, by result."
+    );
+    describe_gauge!(
+        CONFIG_GENERATION,
+        Unit::Count,
+        "Generation of the config being served."
+    );
+    describe_gauge!(
+        CONFIG_INFO,
+        Unit::Count,
+        "The served config's content hash, as a label."
+    );
+    describe_gauge!(
+        CONFIG_LAST_RELOAD_SUCCESS_SECONDS,
+        Unit::Seconds,
+        "Unix time of the last successful reload."
+    );
+    describe_gauge!(
+        CONFIG_RESTART_REQUIRED,
+        Unit::Count,
+        "1 when the config file has changes that need a restart."
+    );
+    describe_gauge!(
+        CERTIFICATE_EXPIRY_SECONDS,
+        Unit::Seconds,
+        "Certificate notAfter as Unix time."
+    );
+    describe_counter!(
+        ACCESS_LOG_DROPPED_TOTAL,
+        Unit::Count,
+        "Access-log lines dropped because the writer fell behind."
+    );
+    describe_gauge!(
+        PROCESS_START_SECONDS,
+        Unit::Seconds,
+        "Unix time the process started."
+    );
+    describe_gauge!(BUILD_INFO, Unit::Count, "Build information.");
+    describe_counter!(
+        REQUESTS_REFUSED_TOTAL,
+        Unit::Count,
+        "Requests refused by access rules or rate limits."
+    );
+}
+
+/// `2xx` etc. for a status code.
+pub fn status_class(status: u16) -> usize {
+    (usize::from(status / 100)).clamp(1, 5) - 1
+}
+
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// Pre-resolved handles for one route, so recording a request costs a few atomic adds.
+#[derive(Debug)]
+pub struct RouteMetrics {
+    route: Arc<str>,
+    pool: Arc<str>,
+    requests: Vec<[OnceLock<Counter>; 5]>,
+    listeners: Vec<Arc<str>>,
+    duration: Histogram,
+    request_bytes: Counter,
+    response_bytes: Counter,
+}
+
+impl RouteMetrics {
+    /// Handles for a route served by `pool` on `listeners` (in bound order).
+    pub fn new(route: &Arc<str>, pool: &Arc<str>, listeners: &[Arc<str>]) -> Self {
+        let labels = [
+            (label::ROUTE, route.to_string()),
+            (label::POOL, pool.to_string()),
+        ];
+        RouteMetrics {
+            route: route.clone(),
+            pool: pool.clone(),
+            requests: listeners.iter().map(|_| Default::default()).collect(),
+            listeners: listeners.to_vec(),
+            duration: metrics::histogram!(names::REQUEST_DURATION_SECONDS, &labels),
+            request_bytes: counter!(names::REQUEST_BYTES_TOTAL, &labels),
+            response_bytes: counter!(names::RESPONSE_BYTES_TOTAL, &labels),
+        }
+    }
+
+    /// Records one completed request.
+    pub fn record(
+        &self,
+        listener: usize,
+        status: u16,
+        seconds: f64,
+        bytes_in: u64,
+        bytes_out: u64,
+    ) {
+        let class = status_class(status);
+        if let Some(slots) = self.requests.get(listener) {
+            slots[class]
+                .get_or_init(|| {
+                    counter!(
+                        names::REQUESTS_TOTAL,
+                        label::LISTENER => self.listeners[listener].to_string(),
+                        label::ROUTE => self.route.to_string(),
+                        label::POOL => self.pool.to_string(),
+                        label::STATUS_CLASS => CLASSES[class],
+                    )
+                })
+                .increment(1);
+        }
+        self.duration.record(seconds);
+        if bytes_in > 0 {
+            self.request_bytes.increment(bytes_in);
+        }
+        self.response_bytes.increment(bytes_out);
+    }
+}
+
+/// A pool changed serving tier.
+pub fn record_tier_change(pool: &str, from: Tier, to: Tier) {
+    gauge!(names::POOL_SERVING_TIER, label::POOL => pool.to_string(), label::TIER => from.as_str())
+        .set(0.0);
+    gauge!(names::POOL_SERVING_TIER, label::POOL => pool.to_string(), label::TIER => to.as_str())
+        .set(1.0);
+    let direction = match (from, to) {
+        (Tier::Primary, _) => Some("failover"),
+        (_, Tier::Primary) => Some("failback"),
+        _ => None,
+    };
+    if let Some(direction) = direction {
+        counter!(names::POOL_FAILOVERS_TOTAL, label::POOL => pool.to_string(), "direction" => direction).increment(1);
+    }
+}
+
+/// A backend was passively ejected.
+pub fn record_ejection(pool: &str, backend: &str) {
+    counter!(names::BACKEND_EJECTIONS_TOTAL, label::POOL => pool.to_string(), label::BACKEND => backend.to_string()).increment(1);
+}

@@ -1,0 +1,92 @@
+//! Every metric name and label key in one place (sozu's habit), so dashboards, alert rules and
+//! tests can be checked against a single list.
+
+/// Requests completed, by listener, route, pool and status class.
+pub const REQUESTS_TOTAL: &str = "gatehouse_requests_total";
+/// Requests that matched no route (404), by listener.
+pub const UNROUTED_REQUESTS_TOTAL: &str = "gatehouse_unrouted_requests_total";
+/// Request duration, first byte in to last byte out, by route and pool.
+pub const REQUEST_DURATION_SECONDS: &str = "gatehouse_request_duration_seconds";
+/// Time from sending a request upstream to its response head, by pool.
+pub const UPSTREAM_TTFB_SECONDS: &str = "gatehouse_upstream_response_time_seconds";
+/// Request body bytes received from clients, by route.
+pub const REQUEST_BYTES_TOTAL: &str = "gatehouse_request_bytes_total";
+/// Response bytes sent to clients, by route.
+pub const RESPONSE_BYTES_TOTAL: &str = "gatehouse_response_bytes_total";
+/// Requests being processed now.
+pub const REQUESTS_IN_FLIGHT: &str = "gatehouse_requests_in_flight";
+/// Open downstream connections, by listener.
+pub const DOWNSTREAM_CONNECTIONS: &str = "gatehouse_downstream_connections";
+/// Downstream connections accepted, by listener.
+pub const DOWNSTREAM_CONNECTIONS_TOTAL: &str = "gatehouse_downstream_connections_total";
+/// Connections refused by connection caps, by listener and reason.
+pub const CONNECTIONS_REJECTED_TOTAL: &str = "gatehouse_connections_rejected_total";
+/// Completed TLS handshakes, by listener and protocol version.
+pub const TLS_HANDSHAKES_TOTAL: &str = "gatehouse_tls_handshakes_total";
+/// Failed TLS handshakes, by listener and stage.
+pub const TLS_HANDSHAKE_FAILURES_TOTAL: &str = "gatehouse_tls_handshake_failures_total";
+/// Upstream connect failures, by pool and backend.
+pub const UPSTREAM_CONNECT_FAILURES_TOTAL: &str = "gatehouse_upstream_connect_failures_total";
+/// Upstream timeouts, by pool and backend.
+pub const UPSTREAM_TIMEOUTS_TOTAL: &str = "gatehouse_upstream_timeouts_total";
+/// Retries, by pool and reason.
+pub const UPSTREAM_RETRIES_TOTAL: &str = "gatehouse_upstream_retries_total";
+/// Retries refused by the retry budget, by pool.
+pub const RETRY_BUDGET_EXHAUSTED_TOTAL: &str = "gatehouse_retry_budget_exhausted_total";
+/// Backend state (1 for the current state label), by pool, backend and state.
+pub const BACKEND_STATE: &str = "gatehouse_backend_state";
+/// Backend passes its health checks (1) or not (0), by pool and backend.
+pub const BACKEND_UP: &str = "gatehouse_backend_up";
+/// Passive ejections, by pool and backend.
+pub const BACKEND_EJECTIONS_TOTAL: &str = "gatehouse_backend_ejections_total";
+/// Active health check duration, by pool and backend.
+pub const HEALTH_CHECK_DURATION_SECONDS: &str = "gatehouse_health_check_duration_seconds";
+/// Active health checks, by pool, backend and result.
+pub const HEALTH_CHECKS_TOTAL: &str = "gatehouse_health_checks_total";
+/// Serving tier of a pool (1 for the current tier), by pool and tier.
+pub const POOL_SERVING_TIER: &str = "gatehouse_pool_serving_tier";
+/// Failovers (primary tier lost) and failbacks, by pool and direction.
+pub const POOL_FAILOVERS_TOTAL: &str = "gatehouse_pool_failovers_total";
+/// Config reloads, by result (`ok`, `error`, `unchanged`).
+pub const CONFIG_RELOADS_TOTAL: &str = "gatehouse_config_reloads_total";
+/// Generation of the config being served.
+pub const CONFIG_GENERATION: &str = "gatehouse_config_generation";
+/// Config content hash (label `hash`), value 1.
+pub const CONFIG_INFO: &str = "gatehouse_config_info";
+/// Unix time of the last successful reload.
+pub const CONFIG_LAST_RELOAD_SUCCESS_SECONDS: &str =
+    "gatehouse_config_last_reload_success_timestamp_seconds";
+/// 1 while the file on disk has changes that need a restart to apply.
+pub const CONFIG_RESTART_REQUIRED: &str = "gatehouse_config_restart_required";
+/// Certificate expiry (Unix time), by listener and certificate file.
+pub const CERTIFICATE_EXPIRY_SECONDS: &str = "gatehouse_certificate_expiry_timestamp_seconds";
+/// Access-log lines dropped because the writer fell behind.
+pub const ACCESS_LOG_DROPPED_TOTAL: &str = "gatehouse_access_log_dropped_total";
+/// Process start time (Unix time).
+pub const PROCESS_START_SECONDS: &str = "gatehouse_process_start_time_seconds";
+/// Build information (labels `version`, `pingora`), value 1.
+pub const BUILD_INFO: &str = "gatehouse_build_info";
+/// Requests refused by rate limits or access rules, by route and reason.
+pub const REQUESTS_REFUSED_TOTAL: &str = "gatehouse_requests_refused_total";
+
+/// Label keys.
+pub mod label {
+    /// Listener name.
+    pub const LISTENER: &str = "listener";
+    /// Route name.
+    pub const ROUTE: &str = "route";
+    /// Pool name.
+    pub const POOL: &str = "pool";
+    /// Backend `IP:port`.
+    pub const BACKEND: &str = "backend";
+    /// `1xx`..`5xx`.
+    pub const STATUS_CLASS: &str = "status_class";
+    /// Outcome (`ok`, `error`, …).
+    pub const RESULT: &str = "result";
+    /// Backend or pool state.
+    pub const STATE: &str = "state";
+    /// Serving tier.
+    pub const TIER: &str = "tier";
+    /// Reason for a retry or refusal.
+    pub const REASON: &str = "reason";
+}

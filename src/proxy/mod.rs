@@ -1,0 +1,471 @@
+//! The Pingora `ProxyHttp` implementation. Each phase is short and delegates decisions to pure
+//! functions ([`decide`], [`headers`], [`respond`]) and to the runtime (pool selection, passive
+//! health), so the phases read as the request's story:
+//!
+//! 1. `request_filter`: load the snapshot (once), pick the listener, decide route / redirect / 404.
+//! 2. `upstream_peer`: pick a backend (never one already tried), count it in flight.
+//! 3. `fail_to_connect` / `error_while_proxy`: passive health, and whether to retry.
+//! 4. `upstream_request_filter` / `response_filter`: forwarding headers, rules, HSTS.
+//! 5. `fail_to_proxy`: the error page. 6. `logging`: metrics, access log.
+
+pub mod ctx;
+pub mod decide;
+pub mod headers;
+pub mod respond;
+pub mod retry_budget;
+
+use crate::runtime::SharedState;
+use async_trait::async_trait;
+use ctx::RequestCtx;
+use decide::Decision;
+use http::header::{self, HeaderValue};
+use metrics::counter;
+use pingora::prelude::*;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::upstreams::peer::HttpPeer;
+use retry_budget::RetryBudget;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The proxy: shared state plus the process-wide retry budget.
+#[derive(Debug)]
+pub struct Proxy {
+    state: Arc<SharedState>,
+    budget: Arc<RetryBudget>,
+}
+
+impl Proxy {
+    /// A proxy reading `state`, drawing retries from `budget` (shared by all proxy instances).
+    pub fn new(state: Arc<SharedState>, budget: Arc<RetryBudget>) -> Self {
+        Proxy { state, budget }
+    }
+
+    fn server_header(ctx: &RequestCtx) -> bool {
+        ctx.snapshot()
+            .is_some_and(|s| s.config.server.server_header)
+    }
+
+    /// Whether another attempt is allowed: attempts left, a candidate left, and budget.
+    fn may_retry(&self, ctx: &RequestCtx, same_backend: bool) -> bool {
+        let Some(snapshot) = ctx.snapshot() else {
+            return false;
+        };
+        let Some((_, pool)) = ctx.route.and_then(|id| snapshot.route(id)) else {
+            return false;
+        };
+        if ctx.attempts > pool.config.max_retries {
+            return false;
+        }
+        if !same_backend && pool.select_excluding(ctx.tried.as_slice()).is_none() {
+            return false;
+        }
+        let budget = snapshot.config.server.retry_budget;
+        if self
+            .budget
+            .try_withdraw(budget.ratio, budget.min_per_second)
+        {
+            true
+        } else {
+            counter!(crate::metrics::names::RETRY_BUDGET_EXHAUSTED_TOTAL, "pool" => pool.name.to_string()).increment(1);
+            false
+        }
+    }
+
+    fn current_backend(
+        ctx: &RequestCtx,
+    ) -> Option<(
+        &crate::runtime::Pool,
+        u32,
+        &crate::runtime::pool::PoolBackend,
+    )> {
+        let snapshot = ctx.snapshot()?;
+        let (_, pool) = snapshot.route(ctx.route?)?;
+        let index = ctx.backend?;
+        let backend = pool.backends.get(index as usize)?;
+        Some((pool, index, backend))
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Proxy {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx::default()
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        ctx.started = Some(Instant::now());
+        let snapshot = self.state.load();
+        let digest = session.digest();
+        ctx.tls = digest.is_some_and(|d| d.ssl_digest.is_some());
+        let local = digest
+            .and_then(|d| d.socket_digest.as_ref())
+            .and_then(|s| s.local_addr())
+            .and_then(|a| a.as_inet())
+            .copied();
+        ctx.listener = self.state.listener_index(local);
+        ctx.request_id = Some(
+            match session.req_header().headers.get(&headers::X_REQUEST_ID) {
+                Some(id) if headers::valid_request_id(id) => id.clone(),
+                _ => headers::new_request_id(),
+            },
+        );
+        self.budget.deposit();
+        let decision = decide::decide(&snapshot, ctx.listener, ctx.tls, session.req_header());
+        let server_header = snapshot.config.server.server_header;
+        ctx.snapshot = Some(snapshot);
+        match decision {
+            Decision::Route(id) => {
+                ctx.route = Some(id);
+                Ok(false)
+            }
+            Decision::Redirect(location) => {
+                let status = respond::redirect_status(&session.req_header().method);
+                let location = HeaderValue::from_str(&location)
+                    .or_err(ErrorType::InvalidHTTPHeader, "redirect location")?;
+                let body = format!("{status} redirect to {}\n", location.to_str().unwrap_or(""));
+                respond::write(
+                    session,
+                    ctx,
+                    status,
+                    Some(body),
+                    &[(header::LOCATION, location)],
+                    server_header,
+                )
+                .await?;
+                Ok(true)
+            }
+            Decision::NotFound => {
+                counter!(crate::metrics::names::UNROUTED_REQUESTS_TOTAL, "listener" => self.listener_name(ctx)).increment(1);
+                respond::write(session, ctx, 404, None, &[], server_header).await?;
+                Ok(true)
+            }
+            Decision::BadRequest(why) => {
+                tracing::debug!(why, "bad request");
+                session.set_keepalive(None);
+                respond::write(session, ctx, 400, None, &[], server_header).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        let snapshot = ctx
+            .snapshot
+            .clone()
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no snapshot in context"))?;
+        let (_, pool) = ctx
+            .route
+            .and_then(|id| snapshot.route(id))
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no route in context"))?;
+        let index = if ctx.fresh_connection {
+            ctx.backend
+        } else if ctx.attempts == 0 {
+            pool.select()
+        } else {
+            pool.select_excluding(ctx.tried.as_slice())
+        };
+        let Some(mut index) = index else {
+            return Err(Error::explain(
+                ErrorType::HTTPStatus(503),
+                format!("pool {}: no backend available", pool.name),
+            ));
+        };
+        // A backend at max_connections: prefer another with a free slot before queueing.
+        if !ctx.fresh_connection {
+            index = prefer_room(pool, index, ctx.tried.as_slice());
+        }
+        let backend = pool.backends.get(index as usize).ok_or_else(|| {
+            Error::explain(ErrorType::InternalError, "backend index out of range")
+        })?;
+        ctx.attempts += 1;
+        ctx.backend = Some(index);
+        ctx.tried.push(index);
+        ctx.inflight = Some(backend.state.begin_request());
+        if let Some(max) = backend.config.max_connections {
+            if ctx.permit.is_none() || !ctx.fresh_connection {
+                ctx.permit = None;
+                let permit = backend
+                    .state
+                    .acquire_slot(max, backend.config.max_queue, backend.config.queue_timeout)
+                    .await
+                    .map_err(|e| {
+                        Error::explain(
+                            ErrorType::HTTPStatus(503),
+                            format!("{}: {e}", backend.label),
+                        )
+                    })?;
+                ctx.permit = Some(permit);
+            }
+        }
+        let mut peer = Box::new(backend.peer.clone());
+        if ctx.fresh_connection {
+            // A different group key cannot match any pooled connection: the retry connects anew.
+            peer.group_key = fastrand::u64(1..);
+            ctx.fresh_connection = false;
+        }
+        ctx.upstream_started = Some(Instant::now());
+        Ok(peer)
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        if let Some((pool, index, backend)) = Self::current_backend(ctx) {
+            pool.report_connect_failure(index);
+            counter!(crate::metrics::names::UPSTREAM_CONNECT_FAILURES_TOTAL, "pool" => pool.name.to_string(), "backend" => backend.label.to_string()).increment(1);
+            if matches!(e.etype(), ErrorType::ConnectTimedout) {
+                counter!(crate::metrics::names::UPSTREAM_TIMEOUTS_TOTAL, "pool" => pool.name.to_string(), "backend" => backend.label.to_string()).increment(1);
+            }
+            tracing::warn!(pool = %pool.name, backend = %backend.label, error = %e, "upstream connect failed");
+        }
+        ctx.permit = None;
+        let retry = self.may_retry(ctx, false);
+        if retry {
+            ctx.retries += 1;
+            if let Some((pool, _, _)) = Self::current_backend(ctx) {
+                counter!(crate::metrics::names::UPSTREAM_RETRIES_TOTAL, "pool" => pool.name.to_string(), "reason" => "connect").increment(1);
+            }
+        }
+        e.set_retry(retry);
+        e
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("backend {peer}"));
+        if let Some((pool, index, backend)) = Self::current_backend(ctx) {
+            if matches!(
+                e.etype(),
+                ErrorType::ReadTimedout | ErrorType::WriteTimedout
+            ) {
+                pool.report_timeout(index);
+                counter!(crate::metrics::names::UPSTREAM_TIMEOUTS_TOTAL, "pool" => pool.name.to_string(), "backend" => backend.label.to_string()).increment(1);
+            }
+        }
+        // Retry only the keep-alive race: a reused connection the backend had already closed,
+        // failing before any response byte (Pingora marks those `ReusedOnly`). Safe when the
+        // method is idempotent or no body byte went out, and the body is still buffered.
+        e.retry.decide_reuse(client_reused);
+        let method = &session.req_header().method;
+        let body_unsent = session.upstream_body_bytes_sent().is_none_or(|n| n == 0);
+        let safe =
+            (method.is_idempotent() || body_unsent) && !session.as_ref().retry_buffer_truncated();
+        let retry = e.retry() && client_reused && safe && self.may_retry(ctx, true);
+        if retry {
+            ctx.fresh_connection = true;
+            ctx.retries += 1;
+            if let Some((pool, _, _)) = Self::current_backend(ctx) {
+                counter!(crate::metrics::names::UPSTREAM_RETRIES_TOTAL, "pool" => pool.name.to_string(), "reason" => "reused_connection").increment(1);
+            }
+        }
+        e.set_retry(retry);
+        e
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let client = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        let original_host = session
+            .req_header()
+            .headers
+            .get(header::HOST)
+            .cloned()
+            .or_else(|| {
+                session
+                    .req_header()
+                    .uri
+                    .authority()
+                    .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            });
+        let fallback_id;
+        let id = match &ctx.request_id {
+            Some(id) => id,
+            None => {
+                fallback_id = headers::new_request_id();
+                &fallback_id
+            }
+        };
+        headers::set_forwarding_headers(upstream, client, ctx.tls, original_host.as_ref(), id);
+        if let Some((route, _)) = ctx.snapshot().and_then(|s| s.route(ctx.route?)) {
+            if route.strip_prefix {
+                if let Some(uri) = headers::strip_prefix(&upstream.uri, &route.path_prefix) {
+                    upstream.set_uri(uri);
+                }
+            }
+            if !route.request_headers.is_empty() {
+                headers::apply_request_rules(upstream, &route.request_headers);
+            }
+        }
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if upstream_response.status.is_informational() {
+            return Ok(());
+        }
+        let status = upstream_response.status.as_u16();
+        ctx.upstream_status = Some(status);
+        ctx.upstream_ttfb = ctx.upstream_started.map(|t| t.elapsed());
+        if let Some((pool, index, _)) = Self::current_backend(ctx) {
+            pool.report_response(index, status);
+        }
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if response.status.is_informational() {
+            return Ok(());
+        }
+        let Some(snapshot) = ctx.snapshot() else {
+            return Ok(());
+        };
+        let route = ctx.route.and_then(|id| snapshot.route(id)).map(|(r, _)| r);
+        if let Some(route) = route {
+            if !route.response_headers.is_empty() {
+                headers::apply_response_rules(response, &route.response_headers);
+            }
+        }
+        if ctx.tls {
+            let hsts = route.and_then(|r| r.hsts.as_ref()).or_else(|| {
+                snapshot
+                    .listeners
+                    .get(ctx.listener)
+                    .and_then(|l| l.hsts.as_ref())
+            });
+            if let Some(hsts) = hsts {
+                response.insert_header(header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
+            }
+        }
+        if let Some(id) = &ctx.request_id {
+            response.insert_header(headers::X_REQUEST_ID.clone(), id.clone())?;
+        }
+        if snapshot.config.server.server_header {
+            response.insert_header(header::SERVER, "gatehouse")?;
+        }
+        Ok(())
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        let status = respond::status_for(e);
+        if status > 0 {
+            let extra: Vec<(header::HeaderName, HeaderValue)> = match (ctx.tls, ctx.snapshot()) {
+                (true, Some(s)) => s
+                    .listeners
+                    .get(ctx.listener)
+                    .and_then(|l| l.hsts.clone())
+                    .map(|h| vec![(header::STRICT_TRANSPORT_SECURITY, h)])
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            if let Err(write_error) =
+                respond::write(session, ctx, status, None, &extra, Self::server_header(ctx)).await
+            {
+                tracing::debug!(error = %write_error, "could not send error response");
+            }
+        }
+        FailToProxy {
+            error_code: status,
+            // Errors before any upstream byte (no backend, queue full) leave the client
+            // connection in a clean state.
+            can_reuse_downstream: matches!(e.etype(), ErrorType::HTTPStatus(_)),
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        ctx.permit = None;
+        ctx.inflight = None;
+        let status = session
+            .response_written()
+            .map(|r| r.status.as_u16())
+            .or(ctx.local_status)
+            .or_else(|| e.map(respond::status_for))
+            .unwrap_or(0);
+        let elapsed = ctx.started.map_or(0.0, |t| t.elapsed().as_secs_f64());
+        if let Some((route, _)) = ctx.snapshot().and_then(|s| s.route(ctx.route?)) {
+            route.metrics.record(
+                ctx.listener,
+                status,
+                elapsed,
+                session.body_bytes_read() as u64,
+                session.body_bytes_sent() as u64,
+            );
+        }
+    }
+
+    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, error: &Error) -> bool {
+        // 503 "no backend" is an expected, already-counted outcome; keep the log for real faults.
+        matches!(error.etype(), ErrorType::HTTPStatus(_))
+    }
+}
+
+/// `index` if it has a free connection slot (or no limit); else another eligible backend with a
+/// free slot; else `index` (the request will queue there).
+fn prefer_room(pool: &crate::runtime::Pool, index: u32, tried: &[u32]) -> u32 {
+    let has_room = |i: u32| {
+        pool.backends.get(i as usize).is_none_or(|b| {
+            b.config
+                .max_connections
+                .is_none_or(|max| b.state.limiter.has_room(max))
+        })
+    };
+    if has_room(index) {
+        return index;
+    }
+    let mut excluded: Vec<u32> = tried.to_vec();
+    excluded.push(index);
+    while let Some(other) = pool.select_excluding(&excluded) {
+        if has_room(other) {
+            return other;
+        }
+        excluded.push(other);
+    }
+    index
+}
+
+impl Proxy {
+    fn listener_name(&self, ctx: &RequestCtx) -> String {
+        self.state
+            .bound
+            .get(ctx.listener)
+            .map(|b| b.name.clone())
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,273 @@
+//! Reloading: one transaction, used by every trigger (file watch, SIGHUP, `gatehouse reload`
+//! through the admin API, tests).
+//!
+//! read → (unchanged content? stop) → validate → build a new snapshot, reusing unchanged pools →
+//! swap → report. Any failure leaves the current snapshot serving untouched, logs one line that
+//! names the file, key and line, and is counted (`result="error"`). Settings bound at startup
+//! (listener addresses, TLS on/off, ALPN, threads, admin address…) are reported as needing a
+//! restart and are not applied; everything else is live.
+
+pub mod diff;
+pub mod signal;
+pub mod watch;
+
+use crate::config::resolve::{Resolve, SystemResolver};
+use crate::config::{self, ConfigError, Issue};
+use crate::metrics::names;
+use crate::runtime::{SharedState, Snapshot};
+use diff::Changes;
+use metrics::{counter, gauge};
+use parking_lot::Mutex;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+/// What started a reload (for logs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// The config file or a file it names changed.
+    FileWatch,
+    /// SIGHUP.
+    Signal,
+    /// `POST /reload` on the admin listener (`gatehouse reload`).
+    Admin,
+    /// Called directly (tests, startup).
+    Api,
+}
+
+/// A successful reload.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadOutcome {
+    /// The generation now serving.
+    pub generation: u64,
+    /// False when the files were unchanged (nothing was rebuilt).
+    pub applied: bool,
+    /// What changed.
+    pub changes: Changes,
+    /// Cold settings that changed on disk and need `gatehouse upgrade` (or a restart).
+    pub restart_required: Vec<String>,
+    /// Warnings from validation (expiring certificates, …).
+    pub warnings: Vec<String>,
+    /// Time spent, file read to snapshot serving.
+    pub duration_ms: f64,
+}
+
+/// A refused reload; the previous config keeps serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The file is unreadable or invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Another reload failed to finish (a panic in a previous attempt).
+    #[error("reload machinery unavailable: {0}")]
+    Internal(String),
+}
+
+impl ReloadError {
+    /// Every problem, one per line.
+    pub fn issues(&self) -> Vec<String> {
+        match self {
+            ReloadError::Config(e) => e.issues(),
+            ReloadError::Internal(e) => vec![e.clone()],
+        }
+    }
+}
+
+/// Owns the reload transaction for one config file.
+pub struct Reloader {
+    path: PathBuf,
+    state: Arc<SharedState>,
+    resolver: Arc<dyn Resolve>,
+    serial: Mutex<()>,
+}
+
+impl std::fmt::Debug for Reloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reloader")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl Reloader {
+    /// A reloader for `path` publishing into `state`.
+    pub fn new(path: PathBuf, state: Arc<SharedState>) -> Self {
+        Self::with_resolver(path, state, Arc::new(SystemResolver))
+    }
+
+    /// Same, with a custom name resolver (tests).
+    pub fn with_resolver(
+        path: PathBuf,
+        state: Arc<SharedState>,
+        resolver: Arc<dyn Resolve>,
+    ) -> Self {
+        Reloader {
+            path,
+            state,
+            resolver,
+            serial: Mutex::new(()),
+        }
+    }
+
+    /// The config file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The shared state reloads publish into.
+    pub fn state(&self) -> &Arc<SharedState> {
+        &self.state
+    }
+
+    /// Runs the transaction. Blocking (file I/O, DNS): call it from a blocking context
+    /// (`spawn_blocking`) in async code.
+    ///
+    /// # Errors
+    /// [`ReloadError`] with every problem; the current snapshot keeps serving.
+    pub fn reload(&self, trigger: Trigger) -> Result<ReloadOutcome, ReloadError> {
+        let _one_at_a_time = self.serial.lock();
+        let started = Instant::now();
+        let current = self.state.load();
+        let result = self.attempt(&current, trigger, started);
+        match &result {
+            Ok(outcome) if outcome.applied => {
+                counter!(names::CONFIG_RELOADS_TOTAL, "result" => "ok").increment(1);
+                tracing::info!(
+                    ?trigger,
+                    generation = outcome.generation,
+                    duration_ms = outcome.duration_ms,
+                    changes = %outcome.changes.summary(),
+                    "config reloaded from {}",
+                    self.path.display()
+                );
+                for w in &outcome.warnings {
+                    tracing::warn!("{}: {w}", self.path.display());
+                }
+                if !outcome.restart_required.is_empty() {
+                    tracing::warn!(
+                        "{}: changes that need `gatehouse upgrade` to take effect: {}",
+                        self.path.display(),
+                        outcome.restart_required.join("; ")
+                    );
+                }
+            }
+            Ok(_) => {
+                counter!(names::CONFIG_RELOADS_TOTAL, "result" => "unchanged").increment(1);
+                tracing::debug!(?trigger, "config files unchanged; nothing to reload");
+            }
+            Err(err) => {
+                counter!(names::CONFIG_RELOADS_TOTAL, "result" => "error").increment(1);
+                tracing::error!(
+                    ?trigger,
+                    "config reload refused, still serving generation {}: {}",
+                    current.generation,
+                    err.issues().join("; ")
+                );
+            }
+        }
+        result
+    }
+
+    fn attempt(
+        &self,
+        current: &Arc<Snapshot>,
+        trigger: Trigger,
+        started: Instant,
+    ) -> Result<ReloadOutcome, ReloadError> {
+        let unchanged = || ReloadOutcome {
+            generation: current.generation,
+            applied: false,
+            changes: Changes::default(),
+            restart_required: Vec::new(),
+            warnings: Vec::new(),
+            duration_ms: ms(started),
+        };
+        let text = std::fs::read_to_string(&self.path).map_err(|source| ConfigError::Read {
+            path: self.path.clone(),
+            source,
+        })?;
+        // File events are often noise (editors touch files, directories churn): skip the work
+        // when no byte changed. Explicit triggers always re-validate, which also re-resolves
+        // backend names.
+        if trigger == Trigger::FileWatch
+            && content_digest(&text, &current.config.dependent_files) == current.config.digest
+        {
+            return Ok(unchanged());
+        }
+        let in_service = current.certificate_fingerprints();
+        let ctx = config::Context {
+            resolver: self.resolver.as_ref(),
+            now: SystemTime::now(),
+            in_service: Some(&in_service),
+        };
+        let validated = config::validate::validate(&self.path, &text, &ctx)?;
+        let changes = Changes::between(&current.config, &validated.config);
+        let restart_required =
+            diff::restart_required(&current.config, &self.state.bound, &validated.config);
+        if validated.config.digest == current.config.digest && changes.is_empty() {
+            return Ok(unchanged());
+        }
+        let generation = current.generation + 1;
+        let config = Arc::new(validated.config);
+        let bound: Vec<String> = self.state.bound.iter().map(|b| b.name.clone()).collect();
+        let next = Snapshot::build(
+            config,
+            generation,
+            &bound,
+            Some(current),
+            &self.state.registry,
+        );
+        publish_gauges(&next, !restart_required.is_empty());
+        self.state.publish(next);
+        Ok(ReloadOutcome {
+            generation,
+            applied: true,
+            changes,
+            restart_required,
+            warnings: validated.warnings.iter().map(Issue::to_string).collect(),
+            duration_ms: ms(started),
+        })
+    }
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+/// The same digest `validate` computes, from the current files, without validating.
+fn content_digest(text: &str, files: &[PathBuf]) -> String {
+    let contents: Vec<Vec<u8>> = files
+        .iter()
+        .map(|p| std::fs::read(p).unwrap_or_default())
+        .collect();
+    let mut parts: Vec<&[u8]> = vec![text.as_bytes()];
+    for (p, c) in files.iter().zip(&contents) {
+        parts.push(p.as_os_str().as_encoded_bytes());
+        parts.push(c);
+    }
+    crate::tls::sha256_hex(&parts)
+}
+
+/// Gauges describing the config being served (generation, hash, certificate expiry).
+pub fn publish_gauges(snapshot: &Snapshot, restart_required: bool) {
+    gauge!(names::CONFIG_GENERATION).set(snapshot.generation as f64);
+    gauge!(names::CONFIG_INFO, "hash" => snapshot.config.digest[..16].to_string()).set(1.0);
+    gauge!(names::CONFIG_LAST_RELOAD_SUCCESS_SECONDS).set(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64()),
+    );
+    gauge!(names::CONFIG_RESTART_REQUIRED).set(if restart_required { 1.0 } else { 0.0 });
+    for l in &snapshot.config.listeners {
+        for c in &l.certificates {
+            gauge!(
+                names::CERTIFICATE_EXPIRY_SECONDS,
+                "listener" => l.name.clone(),
+                "certificate" => c.cert_path.display().to_string(),
+            )
+            .set(c.not_after_unix() as f64);
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! SIGHUP → reload. Pingora does not handle SIGHUP and its default action terminates the
+//! process, so the handler is registered before the server starts (see [`install_early`]).
+
+use super::{Reloader, Trigger};
+use std::sync::Arc;
+use tokio::signal::unix::{signal, SignalKind};
+
+/// Registers gatehouse's SIGHUP handling with the process as early as possible, so a SIGHUP
+/// that arrives during startup cannot kill the process. (Once tokio registers a signal, the
+/// default disposition is replaced for the life of the process.)
+///
+/// # Errors
+/// When the signal cannot be registered.
+pub fn install_early() -> std::io::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let _guard = rt.enter();
+    signal(SignalKind::hangup()).map(drop)
+}
+
+/// Reloads on every SIGHUP until `shutdown` flips.
+pub async fn run(reloader: Arc<Reloader>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGHUP");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            got = hup.recv() => {
+                if got.is_none() { return; }
+                tracing::info!("SIGHUP received: reloading");
+                let r = reloader.clone();
+                let _ = tokio::task::spawn_blocking(move || r.reload(Trigger::Signal)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! A pool at runtime: its backends (with their shared health state and a ready-made Pingora
+//! peer each), the cached serving schedule, and the passive-ejection policy that needs a view
+//! of the whole pool (`max_ejection_percent`).
+
+use super::schedule::{serving_tier, weighted_cycle, Member, Tier};
+use crate::config::model::{self, Balance};
+use crate::health::{Availability, BackendKey, BackendState, Registry};
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
+use pingora::upstreams::peer::HttpPeer;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::time::Instant;
+
+/// One backend of a pool.
+#[derive(Debug)]
+pub struct PoolBackend {
+    /// Its validated config.
+    pub config: model::Backend,
+    /// Health, ejection, overrides, in-flight: shared with every snapshot that has it.
+    pub state: Arc<BackendState>,
+    /// The peer handed to Pingora, built once (a `SocketAddr`, never a name to resolve).
+    pub peer: HttpPeer,
+    /// `IP:port`, for logs and metric labels.
+    pub label: Arc<str>,
+}
+
+/// The cached decision of who serves, valid until the health epoch moves or `valid_until`.
+#[derive(Debug)]
+struct Schedule {
+    epoch: u64,
+    valid_until: Option<Instant>,
+    tier: Tier,
+    order: Vec<u32>,
+}
+
+/// A pool at runtime.
+#[derive(Debug)]
+pub struct Pool {
+    /// Name (metric label).
+    pub name: Arc<str>,
+    /// Validated settings, compared on reload to decide whether this pool can be reused.
+    pub config: model::Pool,
+    /// Backends in configured order.
+    pub backends: Vec<PoolBackend>,
+    registry: Arc<Registry>,
+    counter: AtomicUsize,
+    schedule: ArcSwap<Schedule>,
+    rebuild: Mutex<()>,
+}
+
+impl Pool {
+    /// Builds a pool, taking (or creating) each backend's state from the registry.
+    pub fn build(config: &model::Pool, registry: &Arc<Registry>) -> Self {
+        let start = BackendState::start_status(config.health_check.as_ref());
+        let backends = config
+            .backends
+            .iter()
+            .map(|b| PoolBackend {
+                config: b.clone(),
+                state: registry.get_or_create(BackendKey::new(&config.name, b.address), start),
+                peer: make_peer(config, b),
+                label: Arc::from(b.address.to_string()),
+            })
+            .collect();
+        Pool {
+            name: Arc::from(config.name.as_str()),
+            config: config.clone(),
+            backends,
+            registry: registry.clone(),
+            counter: AtomicUsize::new(0),
+            schedule: ArcSwap::from_pointee(Schedule {
+                epoch: 0,
+                valid_until: None,
+                tier: Tier::None,
+                order: Vec::new(),
+            }),
+            rebuild: Mutex::new(()),
+        }
+    }
+
+    /// Identities of this pool's backends.
+    pub fn keys(&self) -> impl Iterator<Item = &BackendKey> {
+        self.backends.iter().map(|b| &b.state.key)
+    }
+
+    fn current(&self) -> Arc<Schedule> {
+        let epoch = self.registry.epoch();
+        {
+            let cached = self.schedule.load();
+            let fresh = cached.epoch == epoch
+                && cached
+                    .valid_until
+                    .is_none_or(|until| Instant::now() < until);
+            if fresh {
+                return arc_swap::Guard::into_inner(cached);
+            }
+        }
+        let _one_rebuilder = self.rebuild.lock();
+        let cached = self.schedule.load_full();
+        if cached.epoch == epoch && cached.valid_until.is_none_or(|u| Instant::now() < u) {
+            return cached;
+        }
+        let next = Arc::new(self.compute(epoch));
+        if next.tier != cached.tier && cached.epoch != 0 {
+            tracing::info!(pool = %self.name, from = cached.tier.as_str(), to = next.tier.as_str(), "pool serving tier changed");
+            crate::metrics::record_tier_change(&self.name, cached.tier, next.tier);
+        }
+        self.schedule.store(next.clone());
+        next
+    }
+
+    fn members(&self, now: Instant) -> (Vec<Member>, Option<Instant>) {
+        let mut valid_until: Option<Instant> = None;
+        let members = self
+            .backends
+            .iter()
+            .map(|b| {
+                let (availability, until) = b.state.availability(now, self.config.failback_delay);
+                if let Some(u) = until {
+                    valid_until = Some(valid_until.map_or(u, |v| v.min(u)));
+                }
+                Member {
+                    availability,
+                    backup: b.config.backup,
+                    weight: b.config.weight,
+                    config_drain: b.config.drain,
+                }
+            })
+            .collect();
+        (members, valid_until)
+    }
+
+    fn compute(&self, epoch: u64) -> Schedule {
+        let (members, valid_until) = self.members(Instant::now());
+        let (tier, chosen) = serving_tier(&members, self.config.fail_open);
+        let order = match self.config.balance {
+            Balance::ActivePassive => chosen.first().copied().into_iter().collect(),
+            Balance::RoundRobin => {
+                let weights: Vec<u32> =
+                    chosen.iter().map(|&i| members[i as usize].weight).collect();
+                weighted_cycle(&chosen, &weights)
+            }
+        };
+        Schedule {
+            epoch,
+            valid_until,
+            tier,
+            order,
+        }
+    }
+
+    /// The tier serving now.
+    pub fn tier(&self) -> Tier {
+        self.current().tier
+    }
+
+    /// Picks a backend for a first attempt: one atomic increment on the cached schedule.
+    pub fn select(&self) -> Option<u32> {
+        let schedule = self.current();
+        if schedule.order.is_empty() {
+            return None;
+        }
+        let turn = self.counter.fetch_add(1, Ordering::Relaxed);
+        Some(schedule.order[turn % schedule.order.len()])
+    }
+
+    /// Picks a backend for a retry, never one already tried for this request: the next in the
+    /// serving tier, else the next tier down (for active/passive, the next backend in order).
+    pub fn select_excluding(&self, tried: &[u32]) -> Option<u32> {
+        let schedule = self.current();
+        if !schedule.order.is_empty() {
+            let start = self.counter.fetch_add(1, Ordering::Relaxed);
+            for k in 0..schedule.order.len() {
+                let candidate = schedule.order[(start + k) % schedule.order.len()];
+                if !tried.contains(&candidate) {
+                    return Some(candidate);
+                }
+            }
+        }
+        // Everything in the serving tier was tried: look further down, in priority order.
+        let (mut members, _) = self.members(Instant::now());
+        for &t in tried {
+            if let Some(m) = members.get_mut(t as usize) {
+                m.config_drain = true; // excluded from every tier below
+            }
+        }
+        let (_, chosen) = serving_tier(&members, self.config.fail_open);
+        chosen.first().copied()
+    }
+
+    /// Records a failed connect; ejects the backend if its threshold is reached and the pool's
+    /// `max_ejection_percent` allows (at least one backend may always be ejected).
+    pub fn report_connect_failure(&self, index: u32) {
+        let Some(b) = self.backends.get(index as usize) else {
+            return;
+        };
+        if b.state.record_connect_failure(&self.config.passive) {
+            self.try_eject(b, "consecutive connect failures");
+        }
+    }
+
+    /// Records an upstream timeout (see [`Self::report_connect_failure`]).
+    pub fn report_timeout(&self, index: u32) {
+        let Some(b) = self.backends.get(index as usize) else {
+            return;
+        };
+        if b.state.record_timeout(&self.config.passive) {
+            self.try_eject(b, "consecutive timeouts");
+        }
+    }
+
+    /// Records a response: 5xx count towards ejection, anything else resets the counters.
+    pub fn report_response(&self, index: u32, status: u16) {
+        let Some(b) = self.backends.get(index as usize) else {
+            return;
+        };
+        if status >= 500 {
+            if b.state.record_5xx(&self.config.passive) {
+                self.try_eject(b, "consecutive 5xx responses");
+            }
+        } else {
+            b.state.record_success();
+        }
+    }
+
+    fn try_eject(&self, backend: &PoolBackend, reason: &str) {
+        let now = Instant::now();
+        let ejected = self
+            .backends
+            .iter()
+            .filter(|b| b.state.is_ejected(now))
+            .count();
+        let cap =
+            (self.backends.len() * self.config.passive.max_ejection_percent as usize / 100).max(1);
+        if backend.state.is_ejected(now) {
+            return;
+        }
+        if ejected >= cap {
+            tracing::warn!(pool = %self.name, backend = %backend.label, ejected, cap, "not ejecting: max_ejection_percent reached");
+            return;
+        }
+        backend.state.eject(now, &self.config.passive, reason);
+        crate::metrics::record_ejection(&self.name, &backend.label);
+    }
+
+    /// Whether any backend is currently usable (healthy, unknown or fail-open).
+    pub fn has_candidates(&self) -> bool {
+        !self.current().order.is_empty()
+    }
+
+    /// Availability of each backend now (for `/status`).
+    pub fn availability(&self) -> Vec<Availability> {
+        self.members(Instant::now())
+            .0
+            .into_iter()
+            .map(|m| m.availability)
+            .collect()
+    }
+}
+
+fn make_peer(pool: &model::Pool, backend: &model::Backend) -> HttpPeer {
+    let tls = pool.tls.as_ref();
+    let sni = tls.and_then(|t| t.sni.clone()).unwrap_or_else(|| {
+        if tls.is_some() {
+            backend.host.clone()
+        } else {
+            String::new()
+        }
+    });
+    let mut peer = HttpPeer::new(backend.address, tls.is_some(), sni);
+    let t = &pool.timeouts;
+    peer.options.connection_timeout = Some(t.connect);
+    peer.options.total_connection_timeout = Some(t.connect);
+    peer.options.read_timeout = Some(t.read);
+    peer.options.write_timeout = Some(t.write);
+    peer.options.idle_timeout = Some(t.idle);
+    if let Some(tls) = tls {
+        peer.options.verify_cert = tls.verify;
+        peer.options.verify_hostname = tls.verify;
+        peer.options.ca = tls.material.ca.clone();
+        peer.client_cert_key = tls.material.client.clone();
+    }
+    peer
+}
+
+#[cfg(test)]
+mod tests;

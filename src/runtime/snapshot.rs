@@ -1,0 +1,176 @@
+//! The immutable unit the request path reads: routes, pools, listener certificates.
+//!
+//! Built from a validated [`Config`] (no I/O), reusing the previous snapshot's pools when their
+//! settings are unchanged so their round-robin position and cached schedule carry over.
+//! Backend state is never in here; pools point into the health registry.
+
+use super::pool::Pool;
+use super::router::{RouteId, Router};
+use crate::config::model::{Config, HeaderRules, Listener, Protocol};
+use crate::health::Registry;
+use crate::metrics::RouteMetrics;
+use crate::tls::store::CertStore;
+use http::HeaderValue;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// A route at runtime.
+#[derive(Debug)]
+pub struct RouteEntry {
+    /// Name (metric label).
+    pub name: Arc<str>,
+    /// Index into `Snapshot::pools`.
+    pub pool: usize,
+    /// Normalised prefix.
+    pub path_prefix: String,
+    /// Strip the prefix before forwarding.
+    pub strip_prefix: bool,
+    /// Redirect cleartext requests to HTTPS.
+    pub redirect_https: bool,
+    /// HSTS override.
+    pub hsts: Option<HeaderValue>,
+    /// Request header rules.
+    pub request_headers: HeaderRules,
+    /// Response header rules.
+    pub response_headers: HeaderRules,
+    /// Pre-resolved metric handles.
+    pub metrics: RouteMetrics,
+}
+
+/// The hot settings of a bound listener.
+#[derive(Debug)]
+pub struct ListenerEntry {
+    /// Name.
+    pub name: Arc<str>,
+    /// Protocol (fixed for the life of the process).
+    pub protocol: Protocol,
+    /// Certificates for SNI (https).
+    pub certs: CertStore,
+    /// Redirect every request to HTTPS.
+    pub redirect_https: bool,
+    /// Port used in HTTPS redirects.
+    pub https_port: Option<u16>,
+    /// HSTS for responses on this listener.
+    pub hsts: Option<HeaderValue>,
+}
+
+/// Everything the request path reads, published as one unit.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Increases by one on every successful reload.
+    pub generation: u64,
+    /// The config it was built from.
+    pub config: Arc<Config>,
+    /// Host/path matcher.
+    pub router: Router,
+    /// Routes, indexed by `RouteId`.
+    pub routes: Vec<RouteEntry>,
+    /// Pools, indexed by `RouteEntry::pool`.
+    pub pools: Vec<Arc<Pool>>,
+    /// Listeners in the order they were bound at startup.
+    pub listeners: Vec<ListenerEntry>,
+    /// When it was built.
+    pub built_at: SystemTime,
+}
+
+impl Snapshot {
+    /// Builds a snapshot for the listeners bound at startup (`bound`, by name). A listener the
+    /// new config no longer has keeps its previous settings until restart.
+    pub fn build(
+        config: Arc<Config>,
+        generation: u64,
+        bound: &[String],
+        previous: Option<&Snapshot>,
+        registry: &Arc<Registry>,
+    ) -> Snapshot {
+        let pools: Vec<Arc<Pool>> = config
+            .pools
+            .iter()
+            .map(|p| {
+                previous
+                    .and_then(|prev| prev.pools.iter().find(|old| old.config == *p))
+                    .cloned()
+                    .unwrap_or_else(|| Arc::new(Pool::build(p, registry)))
+            })
+            .collect();
+        let listener_names: Vec<Arc<str>> = bound.iter().map(|n| Arc::from(n.as_str())).collect();
+        let routes = config
+            .routes
+            .iter()
+            .map(|r| {
+                let name: Arc<str> = Arc::from(r.name.as_str());
+                let metrics = RouteMetrics::new(&name, &pools[r.pool].name, &listener_names);
+                RouteEntry {
+                    name,
+                    pool: r.pool,
+                    path_prefix: r.path_prefix.clone(),
+                    strip_prefix: r.strip_prefix,
+                    redirect_https: r.redirect_https,
+                    hsts: r.hsts.clone(),
+                    request_headers: r.request_headers.clone(),
+                    response_headers: r.response_headers.clone(),
+                    metrics,
+                }
+            })
+            .collect();
+        let listeners = bound
+            .iter()
+            .filter_map(
+                |name| match config.listeners.iter().find(|l| &l.name == name) {
+                    Some(l) => Some(listener_entry(l)),
+                    None => previous
+                        .and_then(|p| p.listeners.iter().find(|e| &*e.name == name))
+                        .map(|e| ListenerEntry {
+                            name: e.name.clone(),
+                            protocol: e.protocol,
+                            certs: e.certs.clone(),
+                            redirect_https: e.redirect_https,
+                            https_port: e.https_port,
+                            hsts: e.hsts.clone(),
+                        }),
+                },
+            )
+            .collect();
+        let live: Vec<_> = pools
+            .iter()
+            .flat_map(|p| p.keys().cloned().collect::<Vec<_>>())
+            .collect();
+        registry.retain_live(&live);
+        Snapshot {
+            generation,
+            router: Router::build(&config.routes),
+            routes,
+            pools,
+            listeners,
+            config,
+            built_at: SystemTime::now(),
+        }
+    }
+
+    /// The route for a request, with its pool.
+    pub fn route(&self, id: RouteId) -> Option<(&RouteEntry, &Arc<Pool>)> {
+        let route = self.routes.get(id as usize)?;
+        let pool = self.pools.get(route.pool)?;
+        Some((route, pool))
+    }
+
+    /// Fingerprints of every certificate served, to tell new certificates from old on reload.
+    pub fn certificate_fingerprints(&self) -> std::collections::HashSet<String> {
+        self.config
+            .listeners
+            .iter()
+            .flat_map(|l| l.certificates.iter().map(|c| c.fingerprint.clone()))
+            .collect()
+    }
+}
+
+fn listener_entry(l: &Listener) -> ListenerEntry {
+    ListenerEntry {
+        name: Arc::from(l.name.as_str()),
+        protocol: l.protocol,
+        certs: CertStore::build(&l.certificates, l.default_certificate, l.unknown_sni),
+        redirect_https: l.redirect_https,
+        https_port: l.https_port,
+        hsts: l.hsts.clone(),
+    }
+}

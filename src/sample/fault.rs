@@ -1,0 +1,66 @@
+//! Fault switches of a sample instance, flipped with `POST /fault?...`.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use tokio::sync::Notify;
+
+/// `/healthz` behaviour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Healthz {
+    /// 200.
+    Ok = 0,
+    /// 503.
+    Fail = 1,
+    /// Block until switched back (holds a probe open).
+    Hold = 2,
+}
+
+/// The switches.
+#[derive(Debug, Default)]
+pub struct Faults {
+    healthz: AtomicU8,
+    refuse_work: AtomicU8,
+    released: Notify,
+}
+
+impl Faults {
+    /// Current `/healthz` behaviour.
+    pub fn healthz(&self) -> Healthz {
+        match self.healthz.load(Ordering::Relaxed) {
+            1 => Healthz::Fail,
+            2 => Healthz::Hold,
+            _ => Healthz::Ok,
+        }
+    }
+
+    /// Sets `/healthz` behaviour, releasing held probes when leaving `Hold`.
+    pub fn set_healthz(&self, h: Healthz) {
+        self.healthz.store(h as u8, Ordering::Relaxed);
+        if h != Healthz::Hold {
+            self.released.notify_waiters();
+        }
+    }
+
+    /// Waits while `/healthz` is held.
+    pub async fn wait_released(&self) {
+        loop {
+            let released = self.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            if self.healthz() != Healthz::Hold {
+                return;
+            }
+            released.await;
+        }
+    }
+
+    /// Whether ordinary routes answer 503.
+    pub fn refusing(&self) -> bool {
+        self.refuse_work.load(Ordering::Relaxed) == 1
+    }
+
+    /// Sets whether ordinary routes answer 503.
+    pub fn set_refusing(&self, refuse: bool) {
+        self.refuse_work.store(u8::from(refuse), Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,405 @@
+//! Assembles the process: validated config → first snapshot → Pingora `Server` with the proxy
+//! listeners, the admin listener and the control plane (file watch, SIGHUP, health checks,
+//! metrics upkeep). The same assembly runs in the binary and, in-process, in the tests.
+
+use crate::admin::{AdminApp, UpgradeHook};
+use crate::config::model::Protocol;
+use crate::config::resolve::{Resolve, SystemResolver};
+use crate::config::Validated;
+use crate::health::Registry;
+use crate::listener::Connections;
+use crate::proxy::retry_budget::RetryBudget;
+use crate::proxy::Proxy;
+use crate::reload::{self, Reloader};
+use crate::runtime::{BoundListener, SharedState, Snapshot};
+use async_trait::async_trait;
+use pingora::apps::HttpServerOptions;
+use pingora::listeners::Listeners;
+use pingora::proxy::HttpProxy;
+use pingora::server::configuration::{Opt, ServerConf};
+use pingora::server::{
+    ExecutionPhase, RunArgs, Server, ShutdownSignal, ShutdownSignalWatch, ShutdownWatch,
+};
+use pingora::services::background::{background_service, BackgroundService};
+use pingora::services::listening::Service;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+
+/// How to start.
+#[derive(Clone)]
+pub struct Options {
+    /// Take the listening sockets over from a running instance (zero-downtime upgrade).
+    pub upgrade: bool,
+    /// Handle SIGTERM/SIGINT/SIGQUIT (the binary) or only programmatic stops (in-process tests).
+    pub handle_signals: bool,
+    /// Exit the process as soon as a graceful stop has drained every connection, instead of
+    /// always waiting out the grace period (the binary).
+    pub exit_when_drained: bool,
+    /// Resolves backend names (tests substitute a fixed table).
+    pub resolver: Arc<dyn Resolve>,
+    /// Hook for `POST /upgrade`.
+    pub upgrade_hook: Option<UpgradeHook>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            upgrade: false,
+            handle_signals: false,
+            exit_when_drained: false,
+            resolver: Arc::new(SystemResolver),
+            upgrade_hook: None,
+        }
+    }
+}
+
+/// Why the process cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A listener address cannot be bound.
+    #[error("cannot listen on {address} ({what}): {source}")]
+    Bind {
+        /// Address.
+        address: std::net::SocketAddr,
+        /// Which listener.
+        what: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// TLS setup failed.
+    #[error("TLS setup failed: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// Stops a running instance from another thread or task.
+#[derive(Clone, Debug)]
+pub struct Control {
+    tx: mpsc::UnboundedSender<ShutdownSignal>,
+}
+
+impl Control {
+    /// Stops now (in-flight requests are cut).
+    pub fn fast_shutdown(&self) {
+        let _ = self.tx.send(ShutdownSignal::FastShutdown);
+    }
+
+    /// Stops accepting, drains, then exits (bounded by the grace period).
+    pub fn graceful_shutdown(&self) {
+        let _ = self.tx.send(ShutdownSignal::GracefulTerminate);
+    }
+}
+
+/// A built, not yet running, gatehouse.
+pub struct Gatehouse {
+    /// The shared state (current snapshot, health registry).
+    pub state: Arc<SharedState>,
+    /// The reload transaction.
+    pub reloader: Arc<Reloader>,
+    /// Open client connections.
+    pub open_connections: Arc<AtomicUsize>,
+    /// Set when shutdown starts (`/healthz` answers 503 from then on).
+    pub shutting_down: Arc<AtomicBool>,
+    server: Server,
+    control_rx: mpsc::UnboundedReceiver<ShutdownSignal>,
+    control: Control,
+    options: Options,
+    pid_file: Option<PathBuf>,
+}
+
+impl Gatehouse {
+    /// Builds everything from a validated config; binds nothing yet.
+    ///
+    /// # Errors
+    /// [`StartError`] when an address is taken or TLS cannot be set up.
+    pub fn new(
+        config_path: &Path,
+        validated: Validated,
+        options: Options,
+    ) -> Result<Self, StartError> {
+        crate::tls::install_default_provider();
+        crate::metrics::init();
+        let config = Arc::new(validated.config);
+        if !options.upgrade {
+            preflight_binds(&config)?;
+        }
+        let registry = Arc::new(Registry::new());
+        let bound: Vec<BoundListener> = config
+            .listeners
+            .iter()
+            .map(|l| BoundListener {
+                name: l.name.clone(),
+                address: l.address,
+                protocol: l.protocol,
+            })
+            .collect();
+        let names: Vec<String> = bound.iter().map(|b| b.name.clone()).collect();
+        let first = Snapshot::build(config.clone(), 1, &names, None, &registry);
+        reload::publish_gauges(&first, false);
+        let state = Arc::new(SharedState::new(first, registry, bound.clone()));
+        let reloader = Arc::new(Reloader::with_resolver(
+            config_path.to_path_buf(),
+            state.clone(),
+            options.resolver.clone(),
+        ));
+
+        let s = &config.server;
+        let conf = ServerConf {
+            threads: s.threads,
+            grace_period_seconds: Some(s.grace_period.as_secs_f64().ceil() as u64),
+            graceful_shutdown_timeout_seconds: Some(s.shutdown_timeout.as_secs_f64().ceil() as u64),
+            upgrade_sock: s.upgrade_socket.display().to_string(),
+            upstream_keepalive_pool_size: s.upstream_keepalive_pool_size,
+            // Per-pool limits are enforced in the proxy; this is only Pingora's outer bound.
+            max_retries: 17,
+            ..ServerConf::default()
+        };
+        let opt = Opt {
+            upgrade: options.upgrade,
+            daemon: false,
+            nocapture: false,
+            test: false,
+            conf: None,
+        };
+        let mut server = Server::new_with_opt_and_conf(opt, conf);
+        server.bootstrap();
+        let conf = server.configuration.clone();
+
+        let budget = Arc::new(RetryBudget::new());
+        let make_proxy = |h2c: bool| {
+            let mut p = HttpProxy::new(Proxy::new(state.clone(), budget.clone()), conf.clone());
+            let mut opts = HttpServerOptions::default();
+            opts.h2c = h2c;
+            p.server_options = Some(opts);
+            p.handle_init_modules();
+            Arc::new(p)
+        };
+        let plain = make_proxy(false);
+        let h2c = config
+            .listeners
+            .iter()
+            .any(|l| l.h2c)
+            .then(|| make_proxy(true));
+        let alpn: Vec<Vec<Vec<u8>>> = config.listeners.iter().map(|l| l.alpn.clone()).collect();
+        let connections = Connections::new(state.clone(), &alpn, |i| {
+            match (
+                &h2c,
+                config
+                    .listeners
+                    .get(i)
+                    .is_some_and(|l| l.h2c && l.protocol == Protocol::Http),
+            ) {
+                (Some(h), true) => h.clone(),
+                _ => plain.clone(),
+            }
+        })?;
+        let open_connections = connections.open_connections();
+        let mut listeners = Listeners::new();
+        for b in &bound {
+            listeners.add_tcp(&b.address.to_string());
+        }
+        server.add_service(Service::with_listeners(
+            "gatehouse proxy".to_string(),
+            listeners,
+            connections,
+        ));
+
+        let shutting_down = Arc::new(AtomicBool::new(false));
+        if let Some(addr) = config.admin.address {
+            let app = AdminApp::new(
+                reloader.clone(),
+                options.upgrade_hook.clone(),
+                shutting_down.clone(),
+            );
+            let mut admin = Service::new("gatehouse admin".to_string(), app);
+            admin.add_tcp(&addr.to_string());
+            admin.threads = Some(1);
+            server.add_service(admin);
+        }
+        server.add_service(background_service(
+            "gatehouse control",
+            ControlPlane {
+                reloader: reloader.clone(),
+                state: state.clone(),
+            },
+        ));
+
+        let (tx, control_rx) = mpsc::unbounded_channel();
+        let pid_file = config.server.pid_file.clone();
+        Ok(Gatehouse {
+            state,
+            reloader,
+            open_connections,
+            shutting_down,
+            server,
+            control_rx,
+            control: Control { tx },
+            options,
+            pid_file,
+        })
+    }
+
+    /// A handle to stop the instance.
+    pub fn control(&self) -> Control {
+        self.control.clone()
+    }
+
+    /// Execution phase notifications (tests wait for `Running`).
+    pub fn phases(&self) -> broadcast::Receiver<ExecutionPhase> {
+        self.server.watch_execution_phase()
+    }
+
+    /// Runs until stopped. Blocks the calling thread.
+    pub fn run(self) {
+        if let Some(pid_file) = &self.pid_file {
+            if let Err(e) = std::fs::write(pid_file, format!("{}\n", std::process::id())) {
+                tracing::warn!(file = %pid_file.display(), error = %e, "cannot write pid file");
+            }
+        }
+        if self.options.exit_when_drained {
+            spawn_drain_watch(
+                self.server.watch_execution_phase(),
+                self.open_connections.clone(),
+                self.pid_file.clone(),
+            );
+        }
+        let shutting_down = self.shutting_down.clone();
+        let signals = Signals {
+            rx: tokio::sync::Mutex::new(self.control_rx),
+            unix: self.options.handle_signals,
+            shutting_down,
+        };
+        self.server.run(RunArgs {
+            shutdown_signal: Box::new(signals),
+        });
+        if let Some(pid_file) = &self.pid_file {
+            let _ = std::fs::remove_file(pid_file);
+        }
+    }
+}
+
+/// Binds and releases every address first, so "address in use" is a clean startup error
+/// instead of a panic inside Pingora's listener task.
+fn preflight_binds(config: &crate::config::Config) -> Result<(), StartError> {
+    let mut addrs: Vec<(std::net::SocketAddr, String)> = config
+        .listeners
+        .iter()
+        .map(|l| (l.address, format!("listeners.{}", l.name)))
+        .collect();
+    if let Some(a) = config.admin.address {
+        addrs.push((a, "admin.address".to_string()));
+    }
+    for (address, what) in addrs {
+        std::net::TcpListener::bind(address).map_err(|source| StartError::Bind {
+            address,
+            what,
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// After a graceful stop begins, exit as soon as no client connection is left (instead of
+/// always sleeping through Pingora's whole grace period). Bounded by that grace period anyway.
+fn spawn_drain_watch(
+    mut phases: broadcast::Receiver<ExecutionPhase>,
+    open: Arc<AtomicUsize>,
+    pid_file: Option<PathBuf>,
+) {
+    let spawned = std::thread::Builder::new()
+        .name("gatehouse-drain".to_string())
+        .spawn(move || loop {
+            match phases.blocking_recv() {
+                Ok(ExecutionPhase::ShutdownGracePeriod) => {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_time()
+                        .build();
+                    if let Ok(rt) = rt {
+                        rt.block_on(async {
+                            while open.load(Ordering::Relaxed) > 0 {
+                                tokio::time::sleep(Duration::from_millis(20)).await;
+                            }
+                        });
+                    }
+                    tracing::info!("all connections drained; exiting");
+                    if let Some(p) = &pid_file {
+                        let _ = std::fs::remove_file(p);
+                    }
+                    std::process::exit(0);
+                }
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start the drain watcher; shutdown will wait the full grace period");
+    }
+}
+
+struct Signals {
+    rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<ShutdownSignal>>,
+    unix: bool,
+    shutting_down: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl ShutdownSignalWatch for Signals {
+    async fn recv(&self) -> ShutdownSignal {
+        let mut rx = self.rx.lock().await;
+        let signal = if self.unix {
+            use tokio::signal::unix::{signal, SignalKind};
+            match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::quit()),
+            ) {
+                (Ok(mut term), Ok(mut int), Ok(mut quit)) => tokio::select! {
+                    s = rx.recv() => s.unwrap_or(ShutdownSignal::FastShutdown),
+                    _ = term.recv() => { tracing::info!("SIGTERM: draining, then exiting"); ShutdownSignal::GracefulTerminate }
+                    _ = int.recv() => { tracing::info!("SIGINT: exiting now"); ShutdownSignal::FastShutdown }
+                    _ = quit.recv() => { tracing::info!("SIGQUIT: draining, then exiting (use `gatehouse upgrade` for a zero-downtime restart)"); ShutdownSignal::GracefulTerminate }
+                },
+                _ => rx.recv().await.unwrap_or(ShutdownSignal::FastShutdown),
+            }
+        } else {
+            rx.recv().await.unwrap_or(ShutdownSignal::FastShutdown)
+        };
+        self.shutting_down.store(true, Ordering::Relaxed);
+        signal
+    }
+}
+
+/// File watch, SIGHUP, active health checks and metrics upkeep, in one small runtime.
+struct ControlPlane {
+    reloader: Arc<Reloader>,
+    state: Arc<SharedState>,
+}
+
+#[async_trait]
+impl BackgroundService for ControlPlane {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let tasks = [
+            tokio::spawn(reload::watch::run(self.reloader.clone(), shutdown.clone())),
+            tokio::spawn(reload::signal::run(self.reloader.clone(), shutdown.clone())),
+            tokio::spawn(crate::checks::run(self.state.clone(), shutdown.clone())),
+        ];
+        let upkeep = async {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                if let Some(h) = crate::metrics::init() {
+                    h.run_upkeep();
+                }
+            }
+        };
+        tokio::select! {
+            _ = shutdown.changed() => {}
+            _ = upkeep => {}
+        }
+        for t in tasks {
+            t.abort();
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! SNI → certificate lookup for one listener: exact name, then single-label wildcard, then the
+//! default (or nothing, when the operator chose to refuse unknown names).
+//!
+//! Lookups are two hash probes at most, whatever the number of certificates, because a
+//! wildcard covers exactly one label (RFC 6125 §6.4.3): for `a.b.example.test` the only
+//! wildcard that can match is `*.b.example.test`.
+
+use super::certs::LoadedCert;
+use rustls::sign::CertifiedKey;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What an https listener does with an SNI name that no certificate covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownSni {
+    /// Serve the default certificate.
+    Default,
+    /// Abort the handshake.
+    Reject,
+}
+
+/// The certificates of one listener, indexed for the handshake path.
+#[derive(Debug, Default, Clone)]
+pub struct CertStore {
+    exact: HashMap<String, Arc<CertifiedKey>>,
+    wildcard: HashMap<String, Arc<CertifiedKey>>,
+    default: Option<Arc<CertifiedKey>>,
+    serve_default_for_unknown: bool,
+}
+
+impl CertStore {
+    /// Indexes `certs`; the first certificate claiming a name wins that name.
+    pub fn build(certs: &[Arc<LoadedCert>], default: Option<usize>, unknown: UnknownSni) -> Self {
+        let mut store = CertStore {
+            serve_default_for_unknown: unknown == UnknownSni::Default,
+            ..CertStore::default()
+        };
+        for cert in certs {
+            for name in &cert.names {
+                let table = match name.strip_prefix("*.") {
+                    Some(suffix) => store.wildcard.entry(suffix.to_string()),
+                    None => store.exact.entry(name.clone()),
+                };
+                table.or_insert_with(|| cert.certified.clone());
+            }
+        }
+        store.default = default
+            .and_then(|i| certs.get(i))
+            .map(|c| c.certified.clone());
+        store
+    }
+
+    /// The certificate for a ClientHello's SNI (`None` = refuse the handshake).
+    pub fn lookup(&self, sni: Option<&str>) -> Option<Arc<CertifiedKey>> {
+        let Some(name) = sni else {
+            return self.default_for_unknown();
+        };
+        // rustls hands us the SNI already lowercased and without a trailing dot.
+        if let Some(found) = self.exact.get(name) {
+            return Some(found.clone());
+        }
+        if let Some((_, parent)) = name.split_once('.') {
+            if let Some(found) = self.wildcard.get(parent) {
+                return Some(found.clone());
+            }
+        }
+        self.default_for_unknown()
+    }
+
+    fn default_for_unknown(&self) -> Option<Arc<CertifiedKey>> {
+        if self.serve_default_for_unknown {
+            self.default.clone()
+        } else {
+            None
+        }
+    }
+
+    /// Number of names indexed (exact + wildcard), for status output.
+    pub fn name_count(&self) -> usize {
+        self.exact.len() + self.wildcard.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tls::certs::load_pair;
+
+    fn cert(dir: &std::path::Path, tag: &str, names: &[&str]) -> Arc<LoadedCert> {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let c =
+            rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .unwrap()
+                .self_signed(&key)
+                .unwrap();
+        let cp = dir.join(format!("{tag}.crt"));
+        let kp = dir.join(format!("{tag}.key"));
+        std::fs::write(&cp, c.pem()).unwrap();
+        std::fs::write(&kp, key.serialize_pem()).unwrap();
+        Arc::new(load_pair(&cp, &kp).unwrap())
+    }
+
+    #[test]
+    fn most_specific_match_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let exact = cert(dir.path(), "exact", &["www.example.test"]);
+        let wild = cert(dir.path(), "wild", &["*.example.test"]);
+        let def = cert(dir.path(), "def", &["default.test"]);
+        let certs = vec![wild.clone(), exact.clone(), def.clone()];
+        let store = CertStore::build(&certs, Some(2), UnknownSni::Default);
+        let same = |a: &Arc<CertifiedKey>, b: &Arc<LoadedCert>| Arc::ptr_eq(a, &b.certified);
+        assert!(same(
+            &store.lookup(Some("www.example.test")).unwrap(),
+            &exact
+        ));
+        assert!(same(
+            &store.lookup(Some("api.example.test")).unwrap(),
+            &wild
+        ));
+        // a wildcard covers one label only
+        assert!(same(&store.lookup(Some("a.b.example.test")).unwrap(), &def));
+        assert!(same(&store.lookup(Some("example.test")).unwrap(), &def));
+        assert!(same(&store.lookup(None).unwrap(), &def));
+
+        let strict = CertStore::build(&certs, Some(2), UnknownSni::Reject);
+        assert!(strict.lookup(Some("other.test")).is_none());
+        assert!(strict.lookup(None).is_none());
+        assert!(strict.lookup(Some("www.example.test")).is_some());
+    }
+}
