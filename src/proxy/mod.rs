@@ -385,6 +385,13 @@ impl ProxyHttp for Proxy {
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
         let status = respond::status_for(e);
+        // Errors before any upstream byte (no backend, queue full) leave the client connection
+        // in a clean state; after an upstream failure Pingora closes it, so say so
+        // (`Connection: close`) rather than let the client reuse a connection about to die.
+        let reusable = matches!(e.etype(), ErrorType::HTTPStatus(_));
+        if !reusable {
+            session.set_keepalive(None);
+        }
         if status > 0 {
             let extra: Vec<(header::HeaderName, HeaderValue)> = match (ctx.tls, ctx.snapshot()) {
                 (true, Some(s)) => s
@@ -403,9 +410,7 @@ impl ProxyHttp for Proxy {
         }
         FailToProxy {
             error_code: status,
-            // Errors before any upstream byte (no backend, queue full) leave the client
-            // connection in a clean state.
-            can_reuse_downstream: matches!(e.etype(), ErrorType::HTTPStatus(_)),
+            can_reuse_downstream: reusable,
         }
     }
 

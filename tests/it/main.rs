@@ -1,1 +1,13 @@
-fn main() {}
+//! gatehouse integration tests: one test binary; each test starts the real proxy and real
+//! sample apps on ephemeral loopback ports and waits on events or bounded polls.
+
+// Test code: a panic with a message is the right way to fail.
+#![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod balancing;
+mod cli;
+mod config_examples;
+mod errors;
+mod routing;

@@ -82,9 +82,13 @@ pub fn validate(path: &Path, text: &str, ctx: &Context<'_>) -> Result<Validated,
             "server" => sections.server = report.parse(value, "server"),
             "admin" => sections.admin = report.parse(value, "admin"),
             "reload" => sections.reload = report.parse(value, "reload"),
-            "listeners" => sections.listeners = report.parse_named(value, "listeners"),
-            "routes" => sections.routes = report.parse_named(value, "routes"),
-            "pools" => sections.pools = report.parse_named(value, "pools"),
+            "listeners" => {
+                sections.listeners = report.parse_named(value, "listeners", &mut Vec::new())
+            }
+            "routes" => sections.routes = report.parse_named(value, "routes", &mut Vec::new()),
+            "pools" => {
+                sections.pools = report.parse_named(value, "pools", &mut sections.broken_pools)
+            }
             other => report.error(
                 &child("", other),
                 format!("unknown section (expected one of: {})", SECTIONS.join(", ")),
@@ -104,7 +108,13 @@ pub fn validate(path: &Path, text: &str, ctx: &Context<'_>) -> Result<Validated,
     let listeners =
         listeners::validate(sections.listeners, &base_dir, ctx, &mut report, &mut files);
     let pools = pools::validate(sections.pools, &base_dir, ctx, &mut report, &mut files);
-    let routes = routes::validate(sections.routes, &pools, &listeners, &mut report);
+    let routes = routes::validate(
+        sections.routes,
+        &pools,
+        &sections.broken_pools,
+        &listeners,
+        &mut report,
+    );
     if let Some(admin_addr) = admin.address {
         for l in &listeners {
             if l.address == admin_addr {
@@ -154,6 +164,9 @@ struct Sections {
     listeners: IndexMap<String, raw::Listener>,
     routes: IndexMap<String, raw::Route>,
     pools: IndexMap<String, raw::Pool>,
+    /// Pools present in the file but unparseable (already reported): routes naming them are
+    /// not reported again as naming an unknown pool.
+    broken_pools: Vec<String>,
 }
 
 /// Files read during validation, with their contents (for the digest and the watcher).
@@ -226,9 +239,11 @@ impl<'a> Report<'a> {
                 } else {
                     format!("{path}.{inner}").replace(".[", "[")
                 };
-                // serde reports an unknown field at its parent; point at the field itself.
+                // Point at the unknown field itself (serde sometimes reports it at its parent).
                 if let Some(field) = unknown_field(&message) {
-                    full = child(&full, field);
+                    if !full.ends_with(&format!(".{field}")) {
+                        full = child(&full, field);
+                    }
                 }
                 self.error(&full, tidy_serde_message(&message));
                 None
@@ -242,6 +257,7 @@ impl<'a> Report<'a> {
         &mut self,
         value: toml::Value,
         path: &str,
+        broken: &mut Vec<String>,
     ) -> IndexMap<String, T> {
         let mut out = IndexMap::new();
         let toml::Value::Table(table) = value else {
@@ -259,8 +275,11 @@ impl<'a> Report<'a> {
                     "names may only contain letters, digits, '_', '-' and '.' (they become metric labels and admin URLs)",
                 );
             }
-            if let Some(parsed) = self.parse(entry, &entry_path) {
-                out.insert(name, parsed);
+            match self.parse(entry, &entry_path) {
+                Some(parsed) => {
+                    out.insert(name, parsed);
+                }
+                None => broken.push(name),
             }
         }
         out

@@ -24,6 +24,7 @@ const FORBIDDEN_HEADERS: &[&str] = &[
 pub(super) fn validate(
     raw: IndexMap<String, raw::Route>,
     pools: &[Pool],
+    broken_pools: &[String],
     listeners: &[Listener],
     report: &mut Report<'_>,
 ) -> Vec<Route> {
@@ -40,7 +41,7 @@ pub(super) fn validate(
     for (name, r) in raw {
         let path = child("routes", &name);
         let pool = pools.iter().position(|p| p.name == r.pool);
-        if pool.is_none() {
+        if pool.is_none() && !broken_pools.contains(&r.pool) {
             let known: Vec<&str> = pools.iter().map(|p| p.name.as_str()).collect();
             report.error(
                 &child(&path, "pool"),
@@ -48,8 +49,9 @@ pub(super) fn validate(
             );
         }
         let hosts = hosts(&path, &r.hosts, report);
+        let prefix_ok = r.path_prefix.as_deref().is_none_or(valid_prefix);
         let prefix = path_prefix(&path, r.path_prefix.as_deref(), report);
-        for host in &hosts {
+        for host in hosts.iter().filter(|_| prefix_ok) {
             let key = (host.clone(), prefix.clone());
             if let Some(first) = claimed.get(&key) {
                 report.error(
@@ -187,9 +189,13 @@ pub(crate) fn parse_host_pattern(h: &str) -> Result<HostMatch, String> {
 
 /// Normalises a path prefix: must start with `/`; a trailing `/` is dropped (except for `/`),
 /// since matching is on segment boundaries anyway.
+fn valid_prefix(p: &str) -> bool {
+    p.starts_with('/') && !p.contains(['?', '#', ' '])
+}
+
 fn path_prefix(path: &str, raw: Option<&str>, report: &mut Report<'_>) -> String {
     let p = raw.unwrap_or("/");
-    if !p.starts_with('/') || p.contains(['?', '#', ' ']) {
+    if !valid_prefix(p) {
         report.error(
             &child(path, "path_prefix"),
             format!("{p:?} must be a path starting with '/' (no query or fragment)"),

@@ -1,0 +1,205 @@
+//! Micro-benchmarks of the request path's pure parts. Matching and selection must stay flat as
+//! counts grow; compare the sizes in each group.
+//!
+//! Run: `cargo bench --bench micro` (add `-- --quick` for a fast pass).
+
+// Benchmark set-up is test code: a panic on bad fixtures is the right failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use gatehouse::config::model::{Config, HeaderRules};
+use gatehouse::config::resolve::StaticResolver;
+use gatehouse::health::Registry;
+use gatehouse::runtime::{Pool, Router, Snapshot};
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::Arc;
+
+/// A config with `routes` routes (exact hosts, wildcards, prefixes) and `backends` per pool.
+fn config_text(routes: usize, backends: usize, balance: &str) -> String {
+    let mut t =
+        String::from("[listeners.http]\naddress = \"127.0.0.1:8080\"\n[admin]\nenabled = false\n");
+    t.push_str(&format!("[pools.p]\nbalance = \"{balance}\"\n"));
+    for i in 0..backends {
+        let (a, b) = (i / 250, i % 250 + 1);
+        t.push_str(&format!(
+            "[[pools.p.backends]]\naddress = \"10.0.{a}.{b}:80\"\nbackup = {}\n",
+            balance == "active_passive" && i > 0
+        ));
+    }
+    for i in 0..routes {
+        match i % 4 {
+            0 => t.push_str(&format!("[routes.r{i}]\nhosts = [\"site{i}.example.test\"]\npool = \"p\"\n")),
+            1 => t.push_str(&format!("[routes.r{i}]\nhosts = [\"*.zone{i}.example.test\"]\npool = \"p\"\n")),
+            2 => t.push_str(&format!("[routes.r{i}]\nhosts = [\"site{}.example.test\"]\npath_prefix = \"/api/v{i}\"\npool = \"p\"\n", i - 2)),
+            _ => t.push_str(&format!("[routes.r{i}]\nhosts = [\"app{i}.example.test\"]\npath_prefix = \"/a/b/c\"\npool = \"p\"\n")),
+        }
+    }
+    t.push_str("[routes.default]\npath_prefix = \"/static\"\npool = \"p\"\n");
+    t
+}
+
+fn config(routes: usize, backends: usize, balance: &str) -> Config {
+    let ctx = gatehouse::config::Context {
+        resolver: &StaticResolver::default(),
+        now: std::time::SystemTime::now(),
+        in_service: None,
+    };
+    gatehouse::config::validate::validate(
+        Path::new("bench.toml"),
+        &config_text(routes, backends, balance),
+        &ctx,
+    )
+    .expect("bench config is valid")
+    .config
+}
+
+fn route_matching(c: &mut Criterion) {
+    let mut g = c.benchmark_group("router");
+    g.throughput(Throughput::Elements(1));
+    for n in [10usize, 1_000, 100_000] {
+        let cfg = config(n, 2, "round_robin");
+        let router = Router::build(&cfg.routes);
+        let last = n - 4; // an exact-host route near the end
+        let exact = format!("site{last}.example.test");
+        let wild = format!("x.zone{}.example.test", n - 3);
+        let prefix_host = format!("site{}.example.test", n - 4);
+        let prefix_path = format!("/api/v{}/items/7", n - 2);
+        g.bench_with_input(BenchmarkId::new("exact", n), &n, |b, _| {
+            b.iter(|| router.lookup(black_box(&exact), black_box("/index.html")))
+        });
+        g.bench_with_input(BenchmarkId::new("wildcard", n), &n, |b, _| {
+            b.iter(|| router.lookup(black_box(&wild), black_box("/")))
+        });
+        g.bench_with_input(BenchmarkId::new("prefix", n), &n, |b, _| {
+            b.iter(|| router.lookup(black_box(&prefix_host), black_box(&prefix_path)))
+        });
+        g.bench_with_input(BenchmarkId::new("miss", n), &n, |b, _| {
+            b.iter(|| router.lookup(black_box("nowhere.test"), black_box("/x/y")))
+        });
+    }
+    g.finish();
+}
+
+fn backend_selection(c: &mut Criterion) {
+    let mut g = c.benchmark_group("select");
+    g.throughput(Throughput::Elements(1));
+    for balance in ["round_robin", "active_passive"] {
+        for n in [2usize, 10, 1_000] {
+            let cfg = config(1, n, balance);
+            let registry = Arc::new(Registry::new());
+            let pool = Pool::build(&cfg.pools[0], &registry);
+            g.bench_with_input(BenchmarkId::new(balance, n), &n, |b, _| {
+                b.iter(|| black_box(pool.select()))
+            });
+        }
+    }
+    g.finish();
+}
+
+fn snapshot_build(c: &mut Criterion) {
+    let mut g = c.benchmark_group("snapshot_build");
+    g.sample_size(10);
+    for n in [10usize, 1_000, 10_000] {
+        let cfg = Arc::new(config(n, 10, "round_robin"));
+        let registry = Arc::new(Registry::new());
+        let names = vec!["http".to_string()];
+        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| Snapshot::build(cfg.clone(), 2, &names, None, &registry))
+        });
+    }
+    g.finish();
+}
+
+fn header_rewriting(c: &mut Criterion) {
+    use gatehouse::proxy::headers;
+    use http::{HeaderName, HeaderValue};
+    let rules = HeaderRules {
+        remove: vec![HeaderName::from_static("x-internal")],
+        set: vec![(
+            HeaderName::from_static("x-env"),
+            HeaderValue::from_static("prod"),
+        )],
+        add: vec![(
+            HeaderName::from_static("x-tag"),
+            HeaderValue::from_static("gatehouse"),
+        )],
+    };
+    let mut base = pingora::http::RequestHeader::build("GET", b"/admin/users?id=7", None).unwrap();
+    base.insert_header("host", "www.example.test").unwrap();
+    base.insert_header("user-agent", "bench").unwrap();
+    base.insert_header("x-forwarded-for", "203.0.113.9")
+        .unwrap();
+    let id = headers::new_request_id();
+    let host = HeaderValue::from_static("www.example.test");
+    let client = Some("192.0.2.1".parse().unwrap());
+    c.bench_function("headers/forwarding+rules+strip", |b| {
+        b.iter_batched(
+            || base.clone(),
+            |mut req| {
+                headers::set_forwarding_headers(&mut req, client, true, Some(&host), &id);
+                headers::apply_request_rules(&mut req, &rules);
+                if let Some(uri) = headers::strip_prefix(&req.uri, "/admin") {
+                    req.set_uri(uri);
+                }
+                req
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    c.bench_function("headers/request_id", |b| b.iter(headers::new_request_id));
+}
+
+fn sni_lookup(c: &mut Criterion) {
+    use gatehouse::tls::store::{CertStore, UnknownSni};
+    // 10 certificates × 1,000 names = 10,000 names.
+    let dir = tempfile::tempdir().unwrap();
+    let certs: Vec<_> = (0..10)
+        .map(|i| {
+            let names: Vec<String> = (0..1000)
+                .map(|j| {
+                    if j % 2 == 0 {
+                        format!("h{j}.c{i}.example.test")
+                    } else {
+                        format!("*.w{j}.c{i}.example.test")
+                    }
+                })
+                .collect();
+            let key = rcgen::KeyPair::generate().unwrap();
+            let cert = rcgen::CertificateParams::new(names)
+                .unwrap()
+                .self_signed(&key)
+                .unwrap();
+            let (cp, kp) = (
+                dir.path().join(format!("{i}.crt")),
+                dir.path().join(format!("{i}.key")),
+            );
+            std::fs::write(&cp, cert.pem()).unwrap();
+            std::fs::write(&kp, key.serialize_pem()).unwrap();
+            Arc::new(gatehouse::tls::certs::load_pair(&cp, &kp).unwrap())
+        })
+        .collect();
+    let store = CertStore::build(&certs, Some(0), UnknownSni::Default);
+    assert_eq!(store.name_count(), 10_000);
+    let mut g = c.benchmark_group("sni_10000_names");
+    g.bench_function("exact", |b| {
+        b.iter(|| store.lookup(black_box(Some("h500.c7.example.test"))))
+    });
+    g.bench_function("wildcard", |b| {
+        b.iter(|| store.lookup(black_box(Some("api.w501.c7.example.test"))))
+    });
+    g.bench_function("default", |b| {
+        b.iter(|| store.lookup(black_box(Some("unknown.test"))))
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    route_matching,
+    backend_selection,
+    snapshot_build,
+    header_rewriting,
+    sni_lookup
+);
+criterion_main!(benches);

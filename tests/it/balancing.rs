@@ -1,0 +1,195 @@
+//! Round robin (exact shares) and active/passive failover and failback with real processes.
+
+use crate::support::{eventually, ChildBackend, Client, TestBackend, TestProxy, WAIT};
+use std::collections::HashMap;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn config(pool: &str) -> String {
+    format!(
+        r#"
+[server]
+threads = 2
+grace_period = "0s"
+[admin]
+address = "{{admin}}"
+[listeners.http]
+address = "{{http}}"
+[routes.all]
+pool = "p"
+[pools.p]
+{pool}
+"#
+    )
+}
+
+async fn tally(c: &Client, proxy: &TestProxy, n: usize) -> HashMap<String, usize> {
+    let mut out = HashMap::new();
+    for _ in 0..n {
+        let r = c.get(proxy.http, "any.test", "/").await;
+        assert_eq!(r.status, 200);
+        *out.entry(r.backend()).or_default() += 1;
+    }
+    out
+}
+
+#[tokio::test]
+async fn round_robin_shares_are_exact() {
+    let a = TestBackend::start("a").await;
+    let b = TestBackend::start("b").await;
+    let c3 = TestBackend::start("c").await;
+    let proxy = TestProxy::start(&config(&format!(
+        r#"balance = "round_robin"
+backends = [{{ address = "{}" }}, {{ address = "{}" }}, {{ address = "{}" }}]"#,
+        a.addr, b.addr, c3.addr
+    )))
+    .await;
+    let c = Client::new();
+    let counts = tally(&c, &proxy, 300).await;
+    assert_eq!(
+        counts,
+        HashMap::from([("a".into(), 100), ("b".into(), 100), ("c".into(), 100)])
+    );
+}
+
+#[tokio::test]
+async fn weighted_round_robin_shares_are_exact() {
+    let a = TestBackend::start("light").await;
+    let b = TestBackend::start("heavy").await;
+    let proxy = TestProxy::start(&config(&format!(
+        r#"balance = "round_robin"
+backends = [{{ address = "{}", weight = 1 }}, {{ address = "{}", weight = 2 }}]"#,
+        a.addr, b.addr
+    )))
+    .await;
+    let c = Client::new();
+    let counts = tally(&c, &proxy, 300).await;
+    assert_eq!(
+        counts,
+        HashMap::from([("light".into(), 100), ("heavy".into(), 200)])
+    );
+}
+
+/// Passive detection only (no active checks): the primary is SIGKILLed, clients see no error,
+/// the backup serves; the primary comes back on its port and traffic returns to it.
+#[tokio::test]
+async fn active_passive_fails_over_on_sigkill_and_fails_back() {
+    let mut primary = ChildBackend::spawn("primary");
+    let backup = ChildBackend::spawn("backup");
+    let primary_addr = primary.addr;
+    let proxy = TestProxy::start(&config(&format!(
+        r#"balance = "active_passive"
+passive = {{ connect_failures = 2, cooldown = "200ms", max_cooldown = "200ms" }}
+timeouts = {{ connect = "500ms" }}
+backends = [{{ address = "{}" }}, {{ address = "{}", backup = true }}]"#,
+        primary.addr, backup.addr
+    )))
+    .await;
+    let c = Client::new();
+    assert_eq!(
+        tally(&c, &proxy, 20).await,
+        HashMap::from([("primary".into(), 20)])
+    );
+
+    primary.kill();
+    // Every request still succeeds: connect failures are retried on the backup.
+    let after_kill = tally(&c, &proxy, 30).await;
+    assert_eq!(after_kill, HashMap::from([("backup".into(), 30)]));
+
+    let _primary_again = ChildBackend::spawn_on("primary", &primary_addr.to_string());
+    eventually("traffic back on the restarted primary", WAIT, || async {
+        let r = c.get(proxy.http, "any.test", "/").await;
+        assert_eq!(r.status, 200);
+        (r.backend() == "primary").then_some(())
+    })
+    .await;
+    assert_eq!(
+        tally(&c, &proxy, 10).await,
+        HashMap::from([("primary".into(), 10)])
+    );
+}
+
+/// How a misbehaving backend ends its keep-alive connections.
+#[derive(Clone, Copy)]
+enum Close {
+    /// Reads the second request on a connection, then closes without answering: exactly the
+    /// race a pooled upstream connection can lose.
+    OnSecondRequest,
+    /// Answers (as keep-alive) and closes right away, so the pooled connection is dead.
+    AfterResponse,
+}
+
+async fn closes_reused_connections(
+    mode: Close,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut served = 0;
+                let mut pending = Vec::new();
+                loop {
+                    let n = match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    pending.extend_from_slice(&buf[..n]);
+                    if !pending.windows(4).any(|w| w == b"\r\n\r\n") {
+                        continue;
+                    }
+                    pending.clear();
+                    if served == 1 {
+                        return; // close without a response
+                    }
+                    served += 1;
+                    let _ = s
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nx-backend: flaky\r\n\r\nok",
+                        )
+                        .await;
+                    if matches!(mode, Close::AfterResponse) {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test]
+async fn a_reused_connection_closed_by_the_backend_costs_the_client_nothing() {
+    for mode in [Close::OnSecondRequest, Close::AfterResponse] {
+        reused_connection_case(mode).await;
+    }
+}
+
+async fn reused_connection_case(mode: Close) {
+    let (addr, server) = closes_reused_connections(mode).await;
+    let proxy = TestProxy::start(&config(&format!(
+        r#"backends = [{{ address = "{addr}" }}]
+passive = {{ connect_failures = 0 }}"#
+    )))
+    .await;
+    let c = Client::new();
+    for i in 0..20 {
+        let r = c.get(proxy.http, "any.test", "/").await;
+        assert_eq!(r.status, 200, "request {i}: {}", r.text());
+        assert_eq!(r.text(), "ok");
+    }
+    if matches!(mode, Close::OnSecondRequest) {
+        let metrics = gatehouse::metrics::render();
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with("gatehouse_upstream_retries_total")
+                    && l.contains("reused_connection")),
+            "retries on fresh connections are counted"
+        );
+    }
+    server.abort();
+}

@@ -1,0 +1,96 @@
+//! 503 / 502 / 504: the right status, a small body, nothing internal leaked.
+
+use crate::support::{Client, TestBackend, TestProxy};
+
+fn config(pool: &str) -> String {
+    format!(
+        r#"
+[server]
+threads = 1
+grace_period = "0s"
+[admin]
+address = "{{admin}}"
+[listeners.http]
+address = "{{http}}"
+[routes.all]
+pool = "p"
+[pools.p]
+{pool}
+"#
+    )
+}
+
+fn assert_clean_error(r: &crate::support::Reply, status: u16) {
+    assert_eq!(r.status, status, "{}", r.text());
+    let body = r.text();
+    assert!(body.starts_with(&status.to_string()), "{body}");
+    assert!(body.len() < 120, "{body}");
+    for leak in [
+        "127.0.0.1",
+        "pingora",
+        "Peer",
+        "backend",
+        "Connection refused",
+    ] {
+        assert!(!body.contains(leak), "error body leaks {leak:?}: {body}");
+    }
+    assert!(r.header("x-request-id").is_some());
+    assert!(r.header("server").is_none(), "no server banner by default");
+}
+
+#[tokio::test]
+async fn every_backend_unavailable_is_503() {
+    let a = TestBackend::start("a").await;
+    let proxy = TestProxy::start(&config(&format!(
+        r#"backends = [{{ address = "{}", drain = true }}]"#,
+        a.addr
+    )))
+    .await;
+    let r = Client::new().get(proxy.http, "x.test", "/").await;
+    assert_clean_error(&r, 503);
+}
+
+#[tokio::test]
+async fn connect_refused_is_502() {
+    let dead = format!("127.0.0.1:{}", crate::support::free_port());
+    let proxy = TestProxy::start(&config(&format!(
+        r#"backends = [{{ address = "{dead}" }}]"#
+    )))
+    .await;
+    let r = Client::new().get(proxy.http, "x.test", "/").await;
+    assert_clean_error(&r, 502);
+}
+
+#[tokio::test]
+async fn upstream_read_timeout_is_504() {
+    let a = TestBackend::start("slow").await;
+    let proxy = TestProxy::start(&config(&format!(
+        r#"timeouts = {{ read = "100ms" }}
+backends = [{{ address = "{}" }}]"#,
+        a.addr
+    )))
+    .await;
+    let c = Client::new();
+    let r = c.get(proxy.http, "x.test", "/delay/2000").await;
+    assert_clean_error(&r, 504);
+    // A fast request on the same proxy is unaffected.
+    assert_eq!(c.get(proxy.http, "x.test", "/delay/1").await.status, 200);
+}
+
+#[tokio::test]
+async fn backend_error_statuses_pass_through_untouched() {
+    let a = TestBackend::start("a").await;
+    let proxy = TestProxy::start(&config(&format!(
+        r#"backends = [{{ address = "{}" }}]"#,
+        a.addr
+    )))
+    .await;
+    let c = Client::new();
+    for status in [200u16, 201, 404, 418, 500, 503] {
+        let r = c
+            .get(proxy.http, "x.test", &format!("/status/{status}"))
+            .await;
+        assert_eq!(r.status, status);
+        assert_eq!(r.backend(), "a");
+    }
+}

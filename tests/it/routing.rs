@@ -1,0 +1,182 @@
+//! Host and path routing, forwarding headers, request ids, header rules, prefix stripping.
+
+use crate::support::{Client, TestBackend, TestProxy};
+
+fn base(extra: &str) -> String {
+    format!(
+        r#"
+[server]
+threads = 1
+grace_period = "0s"
+[admin]
+address = "{{admin}}"
+[listeners.http]
+address = "{{http}}"
+{extra}
+"#
+    )
+}
+
+#[tokio::test]
+async fn routes_by_host_then_longest_path_prefix() {
+    let www = TestBackend::start("www").await;
+    let admin = TestBackend::start("admin").await;
+    let api = TestBackend::start("api").await;
+    let default = TestBackend::start("default").await;
+    let proxy = TestProxy::start(&base(&format!(
+        r#"
+[routes.www]
+hosts = ["www.example.test"]
+pool = "www"
+[routes.www-admin]
+hosts = ["www.example.test"]
+path_prefix = "/admin"
+pool = "admin"
+[routes.admin]
+hosts = ["admin.example.test"]
+pool = "admin"
+[routes.api]
+hosts = ["*.api.test"]
+path_prefix = "/v1"
+pool = "api"
+[routes.default]
+pool = "default"
+[pools.www]
+backends = [{{ address = "{www}" }}]
+[pools.admin]
+backends = [{{ address = "{admin}" }}]
+[pools.api]
+backends = [{{ address = "{api}" }}]
+[pools.default]
+backends = [{{ address = "{default}" }}]
+"#,
+        www = www.addr,
+        admin = admin.addr,
+        api = api.addr,
+        default = default.addr
+    )))
+    .await;
+    let c = Client::new();
+    let cases = [
+        ("www.example.test", "/", "www"),
+        ("WWW.Example.Test:8080", "/page", "www"),
+        ("www.example.test", "/admin", "admin"),
+        ("www.example.test", "/admin/users?id=1", "admin"),
+        ("www.example.test", "/administrator", "www"),
+        ("admin.example.test", "/anything", "admin"),
+        ("eu.api.test", "/v1/items", "api"),
+        ("eu.api.test", "/v2/items", "default"),
+        ("other.test", "/", "default"),
+        ("127.0.0.1", "/", "default"),
+    ];
+    for (host, path, expected) in cases {
+        let r = c.get(proxy.http, host, path).await;
+        assert_eq!(r.backend(), expected, "{host}{path}");
+    }
+}
+
+#[tokio::test]
+async fn no_route_is_a_small_404_without_internals() {
+    let a = TestBackend::start("a").await;
+    let proxy = TestProxy::start(&base(&format!(
+        r#"
+[routes.only]
+hosts = ["only.test"]
+pool = "p"
+[pools.p]
+backends = [{{ address = "{a}" }}]
+"#,
+        a = a.addr
+    )))
+    .await;
+    let c = Client::new();
+    let r = c.get(proxy.http, "elsewhere.test", "/").await;
+    assert_eq!(r.status, 404);
+    let body = r.text();
+    assert!(body.starts_with("404 Not Found"), "{body}");
+    assert!(body.len() < 120, "{body}");
+    let id = r.header("x-request-id").expect("request id on errors");
+    assert!(body.contains(&id));
+    assert!(
+        !body.contains("127.0.0.1") && !body.to_lowercase().contains("pingora"),
+        "{body}"
+    );
+    // The connection stays usable after a 404.
+    assert_eq!(c.get(proxy.http, "only.test", "/").await.status, 200);
+}
+
+#[tokio::test]
+async fn forwarding_headers_request_ids_rules_and_strip_prefix() {
+    let app = TestBackend::start("app").await;
+    let proxy = TestProxy::start(&base(&format!(
+        r#"
+[routes.app]
+hosts = ["www.example.test"]
+path_prefix = "/app"
+strip_prefix = true
+pool = "p"
+[routes.app.request_headers]
+set = {{ "X-Env" = "test" }}
+add = {{ "X-Tag" = "gatehouse" }}
+remove = ["X-Secret"]
+[routes.app.response_headers]
+set = {{ "X-Frame-Options" = "DENY" }}
+remove = ["X-Backend-Internal"]
+[pools.p]
+backends = [{{ address = "{a}" }}]
+"#,
+        a = app.addr
+    )))
+    .await;
+    let c = Client::new();
+    let req = http::Request::get(format!("http://{}/app/echo?x=1", proxy.http))
+        .header("host", "www.example.test:8080")
+        .header("x-forwarded-for", "203.0.113.9")
+        .header("x-secret", "hunter2")
+        .header("x-tag", "client")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let r = c.send(req).await.unwrap();
+    assert_eq!(r.status, 200);
+    let echo = r.json();
+    assert_eq!(echo["uri"], "/echo?x=1", "prefix stripped, query kept");
+    assert_eq!(
+        r.echoed_header("x-forwarded-for").unwrap(),
+        "203.0.113.9, 127.0.0.1"
+    );
+    assert_eq!(r.echoed_header("x-forwarded-proto").unwrap(), "http");
+    assert_eq!(
+        r.echoed_header("x-forwarded-host").unwrap(),
+        "www.example.test:8080"
+    );
+    assert_eq!(
+        r.echoed_header("host").unwrap(),
+        "www.example.test:8080",
+        "Host is preserved"
+    );
+    assert_eq!(r.echoed_header("x-env").unwrap(), "test");
+    assert_eq!(r.echoed_headers("x-tag"), vec!["client", "gatehouse"]);
+    assert!(r.echoed_header("x-secret").is_none());
+    let id = r.header("x-request-id").unwrap();
+    assert_eq!(id.len(), 32);
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(
+        r.echoed_header("x-request-id").unwrap(),
+        id,
+        "backend and client see the same id"
+    );
+    assert_eq!(r.header("x-frame-options").unwrap(), "DENY");
+
+    // A valid incoming id is kept; an invalid one is replaced.
+    for (incoming, kept) in [("req-abc.123", true), ("bad id with spaces", false)] {
+        let req = http::Request::get(format!("http://{}/app/echo", proxy.http))
+            .header("host", "www.example.test")
+            .header("x-request-id", incoming)
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap();
+        let r = c.send(req).await.unwrap();
+        let seen = r.echoed_header("x-request-id").unwrap();
+        assert_eq!(seen == incoming, kept, "{incoming} -> {seen}");
+        assert_eq!(r.header("x-request-id").unwrap(), seen);
+    }
+}

@@ -1,0 +1,70 @@
+//! Test harness: real proxy, real sample apps, ephemeral loopback ports, bounded waits.
+
+#![allow(dead_code)]
+
+pub mod backend;
+pub mod client;
+pub mod proxy;
+pub mod tlsutil;
+
+pub use backend::{ChildBackend, TestBackend};
+pub use client::{Client, Reply};
+pub use proxy::TestProxy;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Every wait in the tests is bounded by this unless a test says otherwise.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Logs to the test output when `RUST_LOG` is set (quiet otherwise).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
+/// A free port on 127.0.0.1 (bound and released; the caller binds it next).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().unwrap().port()
+}
+
+/// Polls `check` every 10 ms until it returns `Some`, failing the test after `limit`.
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out after {limit:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits until something accepts TCP connections on `addr`.
+pub async fn wait_listening(addr: SocketAddr) {
+    eventually(
+        &format!("{addr} accepting connections"),
+        WAIT,
+        || async move { tokio::net::TcpStream::connect(addr).await.ok().map(|_| ()) },
+    )
+    .await;
+}
+
+/// Bounds a future by [`WAIT`].
+pub async fn bounded<T>(what: &str, f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, f)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {WAIT:?}: {what}"))
+}

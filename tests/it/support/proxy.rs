@@ -1,0 +1,153 @@
+//! The proxy under test: the real `gatehouse::server` on its own thread, stopped on drop.
+
+use super::{free_port, wait_listening, WAIT};
+use gatehouse::runtime::SharedState;
+use gatehouse::server::{Control, Gatehouse, Options};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use tempfile::TempDir;
+
+/// A running proxy with its config in a temp dir.
+pub struct TestProxy {
+    pub http: SocketAddr,
+    pub https: SocketAddr,
+    pub admin: SocketAddr,
+    pub state: Arc<SharedState>,
+    pub reloader: Arc<gatehouse::reload::Reloader>,
+    pub dir: TempDir,
+    pub config_path: PathBuf,
+    control: Control,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TestProxy {
+    /// Starts a proxy from a config template. `{http}`, `{https}` and `{admin}` are replaced by
+    /// free loopback addresses; `{dir}` by the temp dir. Files a test needs next to the config
+    /// (certificates…) can be written by `prepare` before the config is validated.
+    pub async fn start(template: &str) -> Self {
+        Self::start_with(template, |_| {}).await
+    }
+
+    pub async fn start_with(template: &str, prepare: impl Fn(&Path)) -> Self {
+        super::init_logging();
+        let dir = tempfile::tempdir().unwrap();
+        prepare(dir.path());
+        // Ports are reserved by binding and releasing; if another test grabs one in between,
+        // start-up fails cleanly (pre-flight bind) and we try again with fresh ports.
+        for attempt in 0..5 {
+            let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+            let https: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+            let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+            let text = template
+                .replace("{http}", &http.to_string())
+                .replace("{https}", &https.to_string())
+                .replace("{admin}", &admin.to_string())
+                .replace("{dir}", &dir.path().display().to_string());
+            let config_path = dir.path().join("gatehouse.toml");
+            std::fs::write(&config_path, &text).unwrap();
+            let validated = gatehouse::config::load_initial(&config_path)
+                .unwrap_or_else(|e| panic!("test config is invalid: {e}"));
+            let listeners: Vec<SocketAddr> = validated
+                .config
+                .listeners
+                .iter()
+                .map(|l| l.address)
+                .collect();
+            let admin_enabled = validated.config.admin.address.is_some();
+            let gh = match Gatehouse::new(&config_path, validated, Options::default()) {
+                Ok(g) => g,
+                Err(e) if attempt < 4 => {
+                    eprintln!("retrying proxy start: {e}");
+                    continue;
+                }
+                Err(e) => panic!("proxy failed to start: {e}"),
+            };
+            let state = gh.state.clone();
+            let reloader = gh.reloader.clone();
+            let control = gh.control();
+            let mut phases = gh.phases();
+            let thread = std::thread::spawn(move || gh.run());
+            super::bounded("proxy running", async {
+                loop {
+                    match phases.recv().await {
+                        Ok(pingora::server::ExecutionPhase::Running) => break,
+                        Ok(_) => continue,
+                        Err(e) => panic!("proxy stopped during start-up: {e}"),
+                    }
+                }
+            })
+            .await;
+            for l in &listeners {
+                wait_listening(*l).await;
+            }
+            if admin_enabled {
+                wait_listening(admin).await;
+            }
+            return TestProxy {
+                http,
+                https,
+                admin,
+                state,
+                reloader,
+                dir,
+                config_path,
+                control,
+                thread: Some(thread),
+            };
+        }
+        unreachable!()
+    }
+
+    /// Rewrites the config file (atomically, like an editor) and waits for a newer generation.
+    pub async fn rewrite_and_wait(&self, text: &str) -> u64 {
+        let mut rx = self.state.subscribe();
+        let before = *rx.borrow();
+        self.write_config(text);
+        super::bounded("a newer config generation", rx.wait_for(|g| *g > before))
+            .await
+            .map(|g| *g)
+            .unwrap()
+    }
+
+    /// Writes the config via temp file + rename.
+    pub fn write_config(&self, text: &str) {
+        let tmp = self.dir.path().join(".gatehouse.toml.tmp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, &self.config_path).unwrap();
+    }
+
+    /// Fills the placeholders of a template with this proxy's addresses.
+    pub fn render(&self, template: &str) -> String {
+        template
+            .replace("{http}", &self.http.to_string())
+            .replace("{https}", &self.https.to_string())
+            .replace("{admin}", &self.admin.to_string())
+            .replace("{dir}", &self.dir.path().display().to_string())
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.state.load().generation
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+}
+
+impl Drop for TestProxy {
+    fn drop(&mut self) {
+        self.control.fast_shutdown();
+        if let Some(t) = self.thread.take() {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = t.join();
+                let _ = tx.send(());
+            });
+            if rx.recv_timeout(WAIT).is_err() {
+                eprintln!("warning: proxy thread did not stop within {WAIT:?}");
+            }
+        }
+    }
+}
