@@ -372,6 +372,27 @@ impl ShutdownSignalWatch for Signals {
     }
 }
 
+/// Certificates are re-checked for expiry hourly (5 s ticks), so one that runs out while in
+/// service is reported even when no reload happens.
+const CERT_CHECK_EVERY_TICKS: u64 = 720;
+
+/// Logs a loud warning for every served certificate that has expired or expires within 14 days.
+/// Never an error: an expiring certificate must not take the node down.
+fn warn_expiring_certificates(state: &SharedState) {
+    let snapshot = state.load();
+    let now = std::time::SystemTime::now();
+    for l in &snapshot.config.listeners {
+        for c in &l.certificates {
+            let days = c.remaining(now).as_secs() / 86_400;
+            if c.not_after <= now {
+                tracing::error!(listener = %l.name, certificate = %c.cert_path.display(), "certificate EXPIRED and still being served: replace it now");
+            } else if c.remaining(now) < crate::config::validate::EXPIRY_WARNING {
+                tracing::warn!(listener = %l.name, certificate = %c.cert_path.display(), days_left = days, "certificate expires soon: renew it");
+            }
+        }
+    }
+}
+
 /// File watch, SIGHUP, active health checks and metrics upkeep, in one small runtime.
 struct ControlPlane {
     reloader: Arc<Reloader>,
@@ -386,9 +407,15 @@ impl BackgroundService for ControlPlane {
             tokio::spawn(reload::signal::run(self.reloader.clone(), shutdown.clone())),
             tokio::spawn(crate::checks::run(self.state.clone(), shutdown.clone())),
         ];
-        let upkeep = async {
+        let state = self.state.clone();
+        let upkeep = async move {
+            let mut ticks: u64 = 0;
             loop {
+                if ticks % CERT_CHECK_EVERY_TICKS == 0 {
+                    warn_expiring_certificates(&state);
+                }
                 tokio::time::sleep(Duration::from_secs(5)).await;
+                ticks += 1;
                 if let Some(h) = crate::metrics::init() {
                     h.run_upkeep();
                 }

@@ -11,3 +11,4 @@ mod cli;
 mod config_examples;
 mod errors;
 mod routing;
+mod tls;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// A certificate expiring within this window is a loud warning (and a metric), never an error.
-pub(crate) const EXPIRY_WARNING: Duration = Duration::from_secs(14 * 86400);
+pub const EXPIRY_WARNING: Duration = Duration::from_secs(14 * 86400);
 
 pub(super) fn validate(
     raw: IndexMap<String, raw::Listener>,

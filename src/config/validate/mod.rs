@@ -7,6 +7,8 @@
 
 mod listeners;
 mod pools;
+
+pub use listeners::EXPIRY_WARNING;
 mod routes;
 
 #[cfg(test)]
