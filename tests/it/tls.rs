@@ -259,7 +259,7 @@ backends = [{{ address = "{}" }}]
     tokio::spawn(conn);
     let resp = sender
         .send_request(
-            http::Request::get(format!("http://h2c.test/"))
+            http::Request::get("http://h2c.test/")
                 .body(http_body_util::Empty::<bytes::Bytes>::new())
                 .unwrap(),
         )
