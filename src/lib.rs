@@ -25,3 +25,4 @@ pub mod runtime;
 pub mod sample;
 pub mod server;
 pub mod tls;
+pub mod upgrade;

@@ -32,6 +32,13 @@ enum Command {
         #[arg(short, long, default_value = "conf/gatehouse.toml")]
         config: PathBuf,
     },
+    /// Replace the running instance with a new process (new binary and/or config) without
+    /// dropping a connection; prints the outcome.
+    Upgrade {
+        /// Config file (to find the admin listener and token).
+        #[arg(short, long, default_value = "conf/gatehouse.toml")]
+        config: PathBuf,
+    },
     /// Ask the running instance to reload its config; prints the outcome.
     Reload {
         /// Config file (to find the admin listener and token).
@@ -56,6 +63,7 @@ fn main() -> ExitCode {
         Command::Run { config, upgrade } => run(&config, upgrade),
         Command::Check { config } => Ok(check(&config)),
         Command::Reload { config } => reload(&config),
+        Command::Upgrade { config } => upgrade(&config),
         Command::DemoCerts { out, names } => demo_certs(&out, &names).map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| {
@@ -74,11 +82,14 @@ fn init_logging() {
 }
 
 fn run(path: &Path, upgrade: bool) -> anyhow::Result<ExitCode> {
+    use gatehouse::upgrade::{notify_systemd, report_to_predecessor};
+    let _ = gatehouse::upgrade::executable();
     gatehouse::reload::signal::install_early().context("installing the SIGHUP handler")?;
     let validated = match config::load_initial(path) {
         Ok(v) => v,
         Err(e) => {
             eprintln!("gatehouse: {e}");
+            report_to_predecessor(&format!("ERROR {}", e.to_string().replace('\n', "; ")));
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -91,8 +102,27 @@ fn run(path: &Path, upgrade: bool) -> anyhow::Result<ExitCode> {
         exit_when_drained: true,
         ..Default::default()
     };
-    let gatehouse = gatehouse::server::Gatehouse::new(path, validated, options)?;
-    tracing::info!(config = %path.display(), pid = std::process::id(), "gatehouse starting");
+    let gatehouse = match gatehouse::server::Gatehouse::new(path, validated, options) {
+        Ok(g) => g,
+        Err(e) => {
+            report_to_predecessor(&format!("ERROR {e}"));
+            return Err(e.into());
+        }
+    };
+    tracing::info!(config = %path.display(), pid = std::process::id(), upgrade, "gatehouse starting");
+    let readiness = gatehouse.readiness();
+    std::thread::spawn(move || match readiness.wait(Duration::from_secs(20)) {
+        Ok(()) => {
+            let pid = std::process::id();
+            tracing::info!(pid, "gatehouse ready");
+            report_to_predecessor(&format!("READY {pid}"));
+            notify_systemd(&format!("MAINPID={pid}\nREADY=1"));
+        }
+        Err(reason) => {
+            tracing::error!(%reason, "gatehouse did not become ready");
+            report_to_predecessor(&format!("ERROR {reason}"));
+        }
+    });
     gatehouse.run();
     Ok(ExitCode::SUCCESS)
 }
@@ -176,6 +206,32 @@ fn reload(path: &Path) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+fn upgrade(path: &Path) -> anyhow::Result<ExitCode> {
+    let endpoint = gatehouse::ctl::admin_endpoint(path)?;
+    let (status, body) =
+        gatehouse::ctl::call(&endpoint, "POST", "/upgrade", Duration::from_secs(90))?;
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
+    if status == 200 {
+        let u = &doc["upgrade"];
+        println!(
+            "upgraded: pid {} now serving; pid {} is draining and will exit",
+            u["new_pid"], u["old_pid"]
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!("upgrade failed; the running instance keeps serving:");
+    for e in doc["errors"].as_array().into_iter().flatten() {
+        eprintln!("  {}", e.as_str().unwrap_or_default());
+    }
+    if doc["errors"].as_array().is_none() {
+        eprintln!(
+            "  admin API answered {status}: {}",
+            doc["error"].as_str().unwrap_or(body.trim())
+        );
+    }
+    Ok(ExitCode::FAILURE)
 }
 
 fn demo_certs(out: &Path, names: &[String]) -> anyhow::Result<()> {

@@ -123,9 +123,13 @@ impl Gatehouse {
         crate::tls::install_default_provider();
         crate::metrics::init();
         let config = Arc::new(validated.config);
-        if !options.upgrade {
-            preflight_binds(&config)?;
-        }
+        // A successor inherits its predecessor's sockets: only addresses new to it must bind.
+        let inherited = if options.upgrade {
+            crate::upgrade::inherited_listeners()
+        } else {
+            Vec::new()
+        };
+        preflight_binds(&config, &inherited)?;
         let registry = Arc::new(Registry::new());
         let bound: Vec<BoundListener> = config
             .listeners
@@ -139,6 +143,9 @@ impl Gatehouse {
         let names: Vec<String> = bound.iter().map(|b| b.name.clone()).collect();
         let first = Snapshot::build(config.clone(), 1, &names, None, &registry);
         reload::publish_gauges(&first, false);
+        if options.upgrade {
+            crate::upgrade::restore_health(&registry);
+        }
         let state = Arc::new(SharedState::new(first, registry, bound.clone()));
         let reloader = Arc::new(Reloader::with_resolver(
             config_path.to_path_buf(),
@@ -147,11 +154,16 @@ impl Gatehouse {
         ));
 
         let s = &config.server;
+        // The predecessor says where it sends the sockets (its config may name another path).
+        let upgrade_socket = std::env::var_os(crate::upgrade::UPGRADE_SOCKET_ENV)
+            .filter(|_| options.upgrade)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| s.upgrade_socket.clone());
         let conf = ServerConf {
             threads: s.threads,
             grace_period_seconds: Some(s.grace_period.as_secs_f64().ceil() as u64),
             graceful_shutdown_timeout_seconds: Some(s.shutdown_timeout.as_secs_f64().ceil() as u64),
-            upgrade_sock: s.upgrade_socket.display().to_string(),
+            upgrade_sock: upgrade_socket.display().to_string(),
             upstream_keepalive_pool_size: s.upstream_keepalive_pool_size,
             // Per-pool limits are enforced in the proxy; this is only Pingora's outer bound.
             max_retries: 17,
@@ -208,12 +220,29 @@ impl Gatehouse {
         ));
 
         let shutting_down = Arc::new(AtomicBool::new(false));
+        let (tx, control_rx) = mpsc::unbounded_channel();
+        let control = Control { tx };
+        let capture = crate::upgrade::FdCapture::default();
+        let mut inheritable: Vec<String> = bound.iter().map(|b| b.address.to_string()).collect();
+        inheritable.extend(config.admin.address.map(|a| a.to_string()));
+        let upgrader = Arc::new(crate::upgrade::Upgrader::new(
+            config_path.to_path_buf(),
+            upgrade_socket,
+            inheritable,
+            state.registry.clone(),
+            capture.slot(),
+            Box::new({
+                let control = control.clone();
+                move || control.graceful_shutdown()
+            }),
+        ));
+        server.add_service(capture);
+        let upgrade_hook: UpgradeHook = options.upgrade_hook.clone().unwrap_or_else(|| {
+            let upgrader = upgrader.clone();
+            Arc::new(move || upgrader.upgrade())
+        });
         if let Some(addr) = config.admin.address {
-            let app = AdminApp::new(
-                reloader.clone(),
-                options.upgrade_hook.clone(),
-                shutting_down.clone(),
-            );
+            let app = AdminApp::new(reloader.clone(), Some(upgrade_hook), shutting_down.clone());
             let mut admin = Service::new("gatehouse admin".to_string(), app);
             admin.add_tcp(&addr.to_string());
             admin.threads = Some(1);
@@ -227,7 +256,6 @@ impl Gatehouse {
             },
         ));
 
-        let (tx, control_rx) = mpsc::unbounded_channel();
         let pid_file = config.server.pid_file.clone();
         Ok(Gatehouse {
             state,
@@ -236,7 +264,7 @@ impl Gatehouse {
             shutting_down,
             server,
             control_rx,
-            control: Control { tx },
+            control,
             options,
             pid_file,
         })
@@ -250,6 +278,16 @@ impl Gatehouse {
     /// Execution phase notifications (tests wait for `Running`).
     pub fn phases(&self) -> broadcast::Receiver<ExecutionPhase> {
         self.server.watch_execution_phase()
+    }
+
+    /// A probe that tells when this process is actually serving (see [`Readiness::wait`]).
+    pub fn readiness(&self) -> Readiness {
+        let snapshot = self.state.load();
+        Readiness {
+            phases: self.server.watch_execution_phase(),
+            listeners: self.state.bound.iter().map(|b| b.address).collect(),
+            admin: snapshot.config.admin.address,
+        }
     }
 
     /// Runs until stopped. Blocks the calling thread.
@@ -281,9 +319,82 @@ impl Gatehouse {
     }
 }
 
-/// Binds and releases every address first, so "address in use" is a clean startup error
-/// instead of a panic inside Pingora's listener task.
-fn preflight_binds(config: &crate::config::Config) -> Result<(), StartError> {
+/// Tells when a starting process is serving.
+pub struct Readiness {
+    phases: broadcast::Receiver<ExecutionPhase>,
+    listeners: Vec<std::net::SocketAddr>,
+    admin: Option<std::net::SocketAddr>,
+}
+
+impl Readiness {
+    /// Blocks until the server runs and its sockets accept connections, and — the part that
+    /// matters during an upgrade, when both processes share the same sockets — until this
+    /// process's own admin service answers (its `/status` reports this pid).
+    ///
+    /// # Errors
+    /// A reason when that does not happen within `limit`.
+    pub fn wait(mut self, limit: Duration) -> Result<(), String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let deadline = tokio::time::Instant::now() + limit;
+        rt.block_on(async {
+            tokio::time::timeout_at(deadline, async {
+                loop {
+                    match self.phases.recv().await {
+                        Ok(ExecutionPhase::Running) => return Ok(()),
+                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(broadcast::error::RecvError::Closed) => {
+                            return Err("server stopped".to_string())
+                        }
+                    }
+                }
+            })
+            .await
+            .map_err(|_| "server did not start".to_string())??;
+            for addr in self.listeners.iter().chain(self.admin.iter()) {
+                while tokio::net::TcpStream::connect(addr).await.is_err() {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(format!("{addr} is not accepting connections"));
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+            let Some(admin) = self.admin else {
+                return Ok(());
+            };
+            let endpoint = crate::ctl::AdminEndpoint {
+                address: admin,
+                token: None,
+            };
+            let me = std::process::id();
+            loop {
+                let probe = tokio::task::spawn_blocking({
+                    let endpoint = endpoint.clone();
+                    move || crate::ctl::call(&endpoint, "GET", "/status", Duration::from_secs(2))
+                })
+                .await;
+                if let Ok(Ok((200, body))) = probe {
+                    let pid = serde_json::from_str::<serde_json::Value>(&body)
+                        .ok()
+                        .and_then(|v| v["pid"].as_u64());
+                    if pid == Some(u64::from(me)) {
+                        return Ok(());
+                    }
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err("this process's admin service did not answer".to_string());
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    }
+}
+
+/// Binds and releases every address first (except those inherited from a predecessor), so
+/// "address in use" is a clean startup error instead of a panic inside Pingora's listener task.
+fn preflight_binds(config: &crate::config::Config, inherited: &[String]) -> Result<(), StartError> {
     let mut addrs: Vec<(std::net::SocketAddr, String)> = config
         .listeners
         .iter()
@@ -293,6 +404,9 @@ fn preflight_binds(config: &crate::config::Config) -> Result<(), StartError> {
         addrs.push((a, "admin.address".to_string()));
     }
     for (address, what) in addrs {
+        if inherited.contains(&address.to_string()) {
+            continue;
+        }
         std::net::TcpListener::bind(address).map_err(|source| StartError::Bind {
             address,
             what,
@@ -301,6 +415,9 @@ fn preflight_binds(config: &crate::config::Config) -> Result<(), StartError> {
     }
     Ok(())
 }
+
+/// Minimum time between the start of a graceful stop and the process exit.
+const ADMIN_FLUSH_MARGIN: Duration = Duration::from_millis(250);
 
 /// After a graceful stop begins, exit as soon as no client connection is left (instead of
 /// always sleeping through Pingora's whole grace period). Bounded by that grace period anyway.
@@ -319,6 +436,9 @@ fn spawn_drain_watch(
                         .build();
                     if let Ok(rt) = rt {
                         rt.block_on(async {
+                            // Leave the admin reply that triggered the stop (`/upgrade`) time
+                            // to reach its caller before the process can go away.
+                            tokio::time::sleep(ADMIN_FLUSH_MARGIN).await;
                             while open.load(Ordering::Relaxed) > 0 {
                                 tokio::time::sleep(Duration::from_millis(20)).await;
                             }

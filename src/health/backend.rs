@@ -11,7 +11,7 @@ use super::limiter::Limiter;
 use super::registry::{BackendKey, Transition};
 use crate::config::model::{HealthCheckSettings, PassiveSettings, StartState};
 use parking_lot::Mutex;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -19,7 +19,7 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 /// Result of active checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Not checked yet.
@@ -31,7 +31,7 @@ pub enum Status {
 }
 
 /// Operator override set through the admin API; survives reloads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AdminOverride {
     /// No override.
