@@ -152,6 +152,8 @@ impl Upgrader {
         ready.set_nonblocking(true).map_err(|e| e.to_string())?;
         let _cleanup = RemoveOnDrop(vec![ready_path.clone()]);
 
+        // A stale socket file (a predecessor's successor that died) would look like readiness.
+        let _ = std::fs::remove_file(&self.upgrade_socket);
         let mut child = Command::new(executable())
             .args(["run", "--upgrade", "-c"])
             .arg(&self.config_path)
@@ -166,19 +168,7 @@ impl Upgrader {
             successor = pid,
             "upgrade: successor started; handing over listening sockets"
         );
-
-        let socket = self.upgrade_socket.display().to_string();
-        let sent = {
-            let fds = fds.lock();
-            fds.send_to_sock(socket.as_str())
-        };
-        if let Err(e) = sent {
-            stop(&mut child);
-            return Err(format!(
-                "could not hand the listening sockets to the successor (pid {pid}): {e}"
-            ));
-        }
-        match wait_ready(ready, &mut child) {
+        match hand_over(ready, &mut child, &self.upgrade_socket, &fds) {
             Ok(reported) => {
                 notify_systemd(&format!("MAINPID={reported}"));
                 tracing::info!(
@@ -227,9 +217,48 @@ fn stop(child: &mut Child) {
     let _ = child.wait();
 }
 
-/// Waits for the successor's `READY <pid>` / `ERROR <reason>` line, its early exit, or the
-/// deadline, whichever comes first.
-fn wait_ready(ready: UnixListener, child: &mut Child) -> Result<u32, String> {
+/// What the successor said on the ready socket.
+enum Said {
+    Ready(u32),
+    Failed(String),
+}
+
+async fn read_report(listener: &tokio::net::UnixListener) -> Result<Said, String> {
+    let (stream, _) = listener
+        .accept()
+        .await
+        .map_err(|e| format!("ready socket: {e}"))?;
+    let mut line = String::new();
+    let mut reader = tokio::io::BufReader::new(stream);
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::io::AsyncBufReadExt::read_line(&mut reader, &mut line),
+    )
+    .await
+    .map_err(|_| "successor connected but said nothing".to_string())?
+    .map_err(|e| e.to_string())?;
+    let line = line.trim();
+    if let Some(pid) = line.strip_prefix("READY ") {
+        return pid
+            .parse()
+            .map(Said::Ready)
+            .map_err(|_| format!("bad ready message {line:?}"));
+    }
+    Ok(Said::Failed(
+        line.strip_prefix("ERROR ").unwrap_or(line).to_string(),
+    ))
+}
+
+/// Hands the sockets over and waits for the successor's verdict: first for its upgrade socket
+/// to appear (Pingora's sender does not retry a missing path), then the transfer, then
+/// `READY <pid>`. At every step the successor's own `ERROR` report or early exit wins, so the
+/// caller learns the real reason.
+fn hand_over(
+    ready: UnixListener,
+    child: &mut Child,
+    upgrade_socket: &Path,
+    fds: &ListenFds,
+) -> Result<u32, String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -237,26 +266,34 @@ fn wait_ready(ready: UnixListener, child: &mut Child) -> Result<u32, String> {
     rt.block_on(async {
         let listener = tokio::net::UnixListener::from_std(ready).map_err(|e| e.to_string())?;
         let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
-        let mut exited = tokio::time::interval(Duration::from_millis(20));
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        let mut sent = false;
         loop {
             tokio::select! {
-                accepted = listener.accept() => {
-                    let (stream, _) = accepted.map_err(|e| format!("ready socket: {e}"))?;
-                    let mut line = String::new();
-                    let mut reader = tokio::io::BufReader::new(stream);
-                    tokio::time::timeout(Duration::from_secs(5), tokio::io::AsyncBufReadExt::read_line(&mut reader, &mut line))
-                        .await
-                        .map_err(|_| "successor connected but said nothing".to_string())?
-                        .map_err(|e| e.to_string())?;
-                    let line = line.trim();
-                    if let Some(pid) = line.strip_prefix("READY ") {
-                        return pid.parse().map_err(|_| format!("bad ready message {line:?}"));
-                    }
-                    return Err(line.strip_prefix("ERROR ").unwrap_or(line).to_string());
+                said = read_report(&listener) => {
+                    return match said? {
+                        Said::Ready(pid) if sent => Ok(pid),
+                        Said::Ready(_) => Err("reported ready before receiving the sockets".to_string()),
+                        Said::Failed(reason) => Err(reason),
+                    };
                 }
-                _ = exited.tick() => {
+                _ = tick.tick() => {
                     if let Ok(Some(status)) = child.try_wait() {
+                        // Give a last-moment ERROR report a chance to arrive.
+                        if let Ok(Ok(Said::Failed(reason))) = tokio::time::timeout(Duration::from_millis(200), read_report(&listener)).await {
+                            return Err(reason);
+                        }
                         return Err(format!("exited ({status}) before becoming ready"));
+                    }
+                    if !sent && upgrade_socket.exists() {
+                        let fds = fds.clone();
+                        let path = upgrade_socket.display().to_string();
+                        let result = tokio::task::spawn_blocking(move || fds.lock().send_to_sock(path.as_str())).await;
+                        match result {
+                            Ok(Ok(_)) => sent = true,
+                            Ok(Err(e)) => return Err(format!("could not hand over the listening sockets: {e}")),
+                            Err(e) => return Err(e.to_string()),
+                        }
                     }
                 }
                 _ = tokio::time::sleep_until(deadline) => {

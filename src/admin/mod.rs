@@ -173,7 +173,7 @@ impl ServeHttp for AdminApp {
                 }
             }
             (Method::GET, ["status"]) => {
-                let doc = status::build(&self.reloader.state().load());
+                let doc = status::build(&self.reloader.state().load(), self.reloader.last_report());
                 json_response(
                     StatusCode::OK,
                     &serde_json::to_value(doc).unwrap_or_default(),

@@ -24,6 +24,8 @@ pub struct Status {
     pub pools: Vec<PoolStatus>,
     /// Certificates served.
     pub certificates: Vec<CertificateStatus>,
+    /// The last reload attempt (trigger, result, errors).
+    pub last_reload: Option<crate::reload::ReloadReport>,
 }
 
 /// One pool.
@@ -75,7 +77,7 @@ pub struct CertificateStatus {
 }
 
 /// Builds the document from a snapshot.
-pub fn build(snapshot: &Snapshot) -> Status {
+pub fn build(snapshot: &Snapshot, last_reload: Option<crate::reload::ReloadReport>) -> Status {
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -134,5 +136,6 @@ pub fn build(snapshot: &Snapshot) -> Status {
                 })
             })
             .collect(),
+        last_reload,
     }
 }

@@ -75,12 +75,32 @@ impl ReloadError {
     }
 }
 
+/// The last reload attempt, for `/status` and for anyone awaiting a reload.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadReport {
+    /// Attempts so far (increases by one per attempt, whatever the result).
+    pub attempt: u64,
+    /// What started it.
+    pub trigger: Trigger,
+    /// `ok`, `unchanged` or `error`.
+    pub result: &'static str,
+    /// Generation serving after the attempt.
+    pub generation: u64,
+    /// Problems, when refused.
+    pub errors: Vec<String>,
+    /// Settings waiting for `gatehouse upgrade`.
+    pub restart_required: Vec<String>,
+    /// When (seconds since the epoch).
+    pub at_unix: f64,
+}
+
 /// Owns the reload transaction for one config file.
 pub struct Reloader {
     path: PathBuf,
     state: Arc<SharedState>,
     resolver: Arc<dyn Resolve>,
     serial: Mutex<()>,
+    reports: tokio::sync::watch::Sender<Option<ReloadReport>>,
 }
 
 impl std::fmt::Debug for Reloader {
@@ -108,7 +128,41 @@ impl Reloader {
             state,
             resolver,
             serial: Mutex::new(()),
+            reports: tokio::sync::watch::channel(None).0,
         }
+    }
+
+    /// The last attempt's report.
+    pub fn last_report(&self) -> Option<ReloadReport> {
+        self.reports.borrow().clone()
+    }
+
+    /// Reports of attempts as they happen.
+    pub fn subscribe_reports(&self) -> tokio::sync::watch::Receiver<Option<ReloadReport>> {
+        self.reports.subscribe()
+    }
+
+    fn report(&self, trigger: Trigger, result: &Result<ReloadOutcome, ReloadError>) {
+        let generation = self.state.load().generation;
+        let (label, errors, restart_required) = match result {
+            Ok(o) if o.applied => ("ok", Vec::new(), o.restart_required.clone()),
+            Ok(o) => ("unchanged", Vec::new(), o.restart_required.clone()),
+            Err(e) => ("error", e.issues(), Vec::new()),
+        };
+        self.reports.send_modify(|r| {
+            let attempt = r.as_ref().map_or(1, |p| p.attempt + 1);
+            *r = Some(ReloadReport {
+                attempt,
+                trigger,
+                result: label,
+                generation,
+                errors,
+                restart_required,
+                at_unix: SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64()),
+            });
+        });
     }
 
     /// The config file.
@@ -131,6 +185,7 @@ impl Reloader {
         let started = Instant::now();
         let current = self.state.load();
         let result = self.attempt(&current, trigger, started);
+        self.report(trigger, &result);
         match &result {
             Ok(outcome) if outcome.applied => {
                 counter!(names::CONFIG_RELOADS_TOTAL, "result" => "ok").increment(1);

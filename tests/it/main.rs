@@ -10,5 +10,6 @@ mod balancing;
 mod cli;
 mod config_examples;
 mod errors;
+mod reload;
 mod routing;
 mod tls;

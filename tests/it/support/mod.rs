@@ -3,7 +3,9 @@
 #![allow(dead_code)]
 
 pub mod backend;
+pub mod child;
 pub mod client;
+pub mod load;
 pub mod proxy;
 pub mod tlsutil;
 

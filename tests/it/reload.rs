@@ -1,0 +1,552 @@
+//! Hot reload under load, refused reloads, in-flight and long-lived requests across reloads,
+//! health kept across reloads, triggers (file watch, SIGHUP, `gatehouse reload`) and
+//! zero-downtime upgrades.
+
+use crate::support::child::{ChildProxy, TOKEN};
+use crate::support::load::{assert_no_failures, Load};
+use crate::support::{bounded, eventually, Client, TestBackend, TestProxy, WAIT};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+fn two_pools(route_pool: &str, a: [&str; 2], b: [&str; 2], extra: &str) -> String {
+    format!(
+        r#"
+[server]
+threads = 2
+grace_period = "0s"
+[reload]
+debounce = "10ms"
+[admin]
+address = "{{admin}}"
+[listeners.http]
+address = "{{http}}"
+[routes.site]
+pool = "{route_pool}"
+{extra}
+[pools.blue]
+backends = [{{ address = "{}" }}, {{ address = "{}" }}]
+[pools.green]
+backends = [{{ address = "{}" }}, {{ address = "{}" }}]
+"#,
+        a[0], a[1], b[0], b[1]
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_reloads_under_load_fail_no_request_and_never_mix_snapshots() {
+    let blue = [
+        TestBackend::start("blue-1").await,
+        TestBackend::start("blue-2").await,
+    ];
+    let green = [
+        TestBackend::start("green-1").await,
+        TestBackend::start("green-2").await,
+    ];
+    let ba = [blue[0].addr.to_string(), blue[1].addr.to_string()];
+    let ga = [green[0].addr.to_string(), green[1].addr.to_string()];
+    let configs = [
+        two_pools("blue", [&ba[0], &ba[1]], [&ga[0], &ga[1]], ""),
+        two_pools("green", [&ba[0], &ba[1]], [&ga[0], &ga[1]], ""),
+    ];
+    let proxy = TestProxy::start(&configs[0]).await;
+    let first = proxy.generation();
+    let state = proxy.state.clone();
+    let load = Load::start(
+        proxy.http,
+        "site.test",
+        "/",
+        4,
+        Some(Arc::new(move || state.load().generation)),
+    );
+    for i in 1..=50 {
+        let g = proxy.rewrite_and_wait(&proxy.render(&configs[i % 2])).await;
+        assert_eq!(g, first + i as u64, "one generation per reload");
+    }
+    let samples = load.finish().await;
+    assert_eq!(proxy.generation(), first + 50, "exactly 50 new generations");
+    assert!(
+        samples.len() >= 500,
+        "the load was real: {} requests",
+        samples.len()
+    );
+    assert_no_failures(&samples, "reloads under load");
+    // Generation g (odd offset from the first) routes to green, even to blue. A response must
+    // come from the pool of a generation that was live while its request was in flight.
+    let pool_of = |g: u64| {
+        if (g - first) % 2 == 0 {
+            "blue"
+        } else {
+            "green"
+        }
+    };
+    let mut seen = HashSet::new();
+    for s in &samples {
+        let valid: HashSet<&str> = (s.gen_before..=s.gen_after).map(pool_of).collect();
+        let pool = s.backend.split('-').next().unwrap();
+        assert!(
+            valid.contains(pool),
+            "{s:?} answered by {pool}, valid: {valid:?}"
+        );
+        seen.insert(pool.to_string());
+    }
+    assert_eq!(seen.len(), 2, "both pools answered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_file_mid_load_is_refused_and_the_old_config_keeps_serving() {
+    let a = TestBackend::start("a").await;
+    let b = TestBackend::start("b").await;
+    let (aa, ba) = (a.addr.to_string(), b.addr.to_string());
+    let good = two_pools(
+        "blue",
+        [&aa, &aa.replace("127.0.0.1", "127.0.0.2")],
+        [&ba, &ba.replace("127.0.0.1", "127.0.0.2")],
+        "",
+    );
+    let proxy = TestProxy::start(&good).await;
+    let generation = proxy.generation();
+    let mut reports = proxy.reloader.subscribe_reports();
+    let load = Load::start(proxy.http, "site.test", "/", 4, None);
+    eventually("some load before the bad write", WAIT, || async {
+        (load.count() > 50).then_some(())
+    })
+    .await;
+    proxy.write_config(
+        &proxy
+            .render(&good)
+            .replace("pool = \"blue\"", "pool = \"purple\""),
+    );
+    let report = bounded(
+        "the refused reload is reported",
+        reports.wait_for(|r| r.as_ref().is_some_and(|r| r.result == "error")),
+    )
+    .await
+    .unwrap()
+    .clone()
+    .unwrap();
+    assert!(
+        report.errors.iter().any(|e| e
+            .contains("routes.site.pool: unknown pool \"purple\" (known: blue, green) at line 12")),
+        "{report:?}"
+    );
+    let n = load.count();
+    eventually("load continues after the refused reload", WAIT, || async {
+        (load.count() > n + 50).then_some(())
+    })
+    .await;
+    let samples = load.finish().await;
+    assert_no_failures(&samples, "invalid file mid-load");
+    assert_eq!(proxy.generation(), generation, "old config still serving");
+    assert!(
+        samples.iter().all(|s| s.backend == "a"),
+        "still routed by the old config"
+    );
+    let status = Client::new()
+        .get(proxy.admin, "admin", "/status")
+        .await
+        .json();
+    assert_eq!(status["last_reload"]["result"], "error");
+}
+
+#[tokio::test]
+async fn a_slow_request_to_a_removed_backend_completes() {
+    let old = TestBackend::start("old").await;
+    let new = TestBackend::start("new").await;
+    let config = |backend: &str| {
+        two_pools(
+            "blue",
+            [backend, &backend.replace("127.0.0.1", "127.0.0.3")],
+            ["127.0.0.9:9", "127.0.0.9:10"],
+            "",
+        )
+    };
+    let proxy = TestProxy::start(&config(&old.addr.to_string())).await;
+    let client = Client::new();
+    let http = proxy.http;
+    let slow =
+        tokio::spawn(async move { Client::new().get(http, "site.test", "/delay/600").await });
+    eventually("the slow request is in flight", WAIT, || async {
+        let s = proxy.state.load();
+        (s.pools[0].backends[0].state.inflight() == 1).then_some(())
+    })
+    .await;
+    proxy
+        .rewrite_and_wait(&proxy.render(&config(&new.addr.to_string())))
+        .await;
+    assert_eq!(
+        client.get(proxy.http, "site.test", "/").await.backend(),
+        "new"
+    );
+    let r = bounded("slow request", slow).await.unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.backend(), "old", "finished on the backend it started on");
+}
+
+#[tokio::test]
+async fn a_long_streaming_response_survives_ten_reloads() {
+    let a = TestBackend::start("streamer").await;
+    let aa = a.addr.to_string();
+    let config = |tag: &str| {
+        two_pools(
+            "blue",
+            [&aa, &aa.replace("127.0.0.1", "127.0.0.4")],
+            ["127.0.0.9:9", "127.0.0.9:10"],
+            &format!("response_headers = {{ set = {{ \"x-tag\" = \"{tag}\" }} }}"),
+        )
+    };
+    let proxy = TestProxy::start(&config("0")).await;
+    let http = proxy.http;
+    // 60 chunks, 40 ms apart: about 2.4 s of streaming.
+    let stream = tokio::spawn(async move {
+        Client::new()
+            .get(http, "site.test", "/stream/60?interval_ms=40")
+            .await
+    });
+    for i in 1..=10 {
+        proxy
+            .rewrite_and_wait(&proxy.render(&config(&i.to_string())))
+            .await;
+    }
+    assert!(
+        !stream.is_finished(),
+        "the stream was still open during the reloads"
+    );
+    let r = bounded("stream", stream).await.unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text().lines().count(), 60, "every chunk arrived");
+    assert_eq!(
+        r.header("x-tag").unwrap(),
+        "0",
+        "headers were decided by the snapshot it started on"
+    );
+}
+
+#[tokio::test]
+async fn health_state_of_unchanged_backends_survives_a_reload() {
+    let up = TestBackend::start("up").await;
+    let down = TestBackend::start("down").await;
+    let extra = TestBackend::start("extra").await;
+    let c = Client::new();
+    assert_eq!(
+        c.get(down.addr, "x", "/fault?healthz=fail").await.status,
+        404,
+        "GET is not the fault API"
+    );
+    let fault = |addr, q: &'static str| {
+        let req = http::Request::post(format!("http://{addr}/fault?{q}"))
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap();
+        let c = c.clone();
+        async move { c.send(req).await.unwrap() }
+    };
+    fault(down.addr, "healthz=fail").await;
+    // One probe per backend at start (interval 1h, no jitter): `down` is down for good unless
+    // someone probes it again.
+    let config = |backends: &str| {
+        format!(
+            r#"
+[server]
+threads = 1
+grace_period = "0s"
+[reload]
+debounce = "10ms"
+[admin]
+address = "{{admin}}"
+[listeners.http]
+address = "{{http}}"
+[routes.site]
+pool = "p"
+[pools.p]
+health_check = {{ type = "http", path = "/healthz", interval = "1h", jitter = 0.0, rise = 1, fall = 1 }}
+backends = [{backends}]
+"#
+        )
+    };
+    let two = format!(
+        r#"{{ address = "{}" }}, {{ address = "{}" }}"#,
+        up.addr, down.addr
+    );
+    let three = format!(r#"{two}, {{ address = "{}" }}"#, extra.addr);
+    let proxy = TestProxy::start(&config(&two)).await;
+    eventually("the failing backend is down", WAIT, || async {
+        let s = proxy.state.load();
+        (s.pools[0].backends[1].state.view().state == "down").then_some(())
+    })
+    .await;
+    fault(down.addr, "healthz=ok").await; // it would pass now, but nobody asks
+    proxy.rewrite_and_wait(&proxy.render(&config(&three))).await;
+    for _ in 0..60 {
+        let r = c.get(proxy.http, "site.test", "/").await;
+        assert_eq!(r.status, 200);
+        assert_ne!(
+            r.backend(),
+            "down",
+            "a backend known to be down stays out after the reload"
+        );
+    }
+    let s = proxy.state.load();
+    assert_eq!(s.pools[0].backends[1].state.view().state, "down");
+    assert!(
+        s.pools[0].backends[1].state.view().last_check.is_some(),
+        "state carried over, not reset"
+    );
+}
+
+#[tokio::test]
+async fn an_editor_style_save_triggers_exactly_one_reload() {
+    let a = TestBackend::start("a").await;
+    let aa = a.addr.to_string();
+    let config = |tag: &str| {
+        two_pools(
+            "blue",
+            [&aa, &aa.replace("127.0.0.1", "127.0.0.5")],
+            ["127.0.0.9:9", "127.0.0.9:10"],
+            &format!("response_headers = {{ set = {{ \"x-tag\" = \"{tag}\" }} }}"),
+        )
+    };
+    let proxy = TestProxy::start(&config("one")).await;
+    let before = proxy.generation();
+    let mut reports = proxy.reloader.subscribe_reports();
+    // An editor: write a swap file, then rename it over the original (several fs events).
+    let dir = proxy.dir.path();
+    std::fs::write(
+        dir.join(".gatehouse.toml.swp"),
+        proxy.render(&config("two")),
+    )
+    .unwrap();
+    std::fs::rename(dir.join(".gatehouse.toml.swp"), &proxy.config_path).unwrap();
+    bounded(
+        "reload",
+        reports.wait_for(|r| r.as_ref().is_some_and(|r| r.generation == before + 1)),
+    )
+    .await
+    .unwrap();
+    // A second, distinct save: if the first had produced a second reload, it would show here.
+    proxy
+        .rewrite_and_wait(&proxy.render(&config("three")))
+        .await;
+    assert_eq!(proxy.generation(), before + 2, "one reload per save");
+    // Touching the file without changing it reloads nothing.
+    let attempts = reports.borrow().as_ref().map(|r| r.attempt).unwrap();
+    std::fs::write(&proxy.config_path, proxy.render(&config("three"))).unwrap();
+    let r = bounded(
+        "the no-op event is looked at",
+        reports.wait_for(|r| r.as_ref().is_some_and(|r| r.attempt > attempts)),
+    )
+    .await
+    .unwrap()
+    .clone()
+    .unwrap();
+    assert_eq!(r.result, "unchanged");
+    assert_eq!(proxy.generation(), before + 2);
+}
+
+fn child_config(backend: &str, tag: &str) -> String {
+    format!(
+        r#"
+[server]
+threads = 1
+grace_period = "5s"
+[reload]
+watch = false
+[admin]
+address = "{{admin}}"
+token_file = "admin.token"
+[listeners.http]
+address = "{{http}}"
+[routes.site]
+pool = "p"
+response_headers = {{ set = {{ "x-tag" = "{tag}" }} }}
+[pools.p]
+health_check = {{ type = "http", path = "/healthz", interval = "100ms" }}
+backends = [{{ address = "{backend}" }}]
+"#
+    )
+}
+
+#[tokio::test]
+async fn sighup_and_gatehouse_reload_with_their_exit_codes() {
+    let a = TestBackend::start("a").await;
+    let proxy = ChildProxy::start(&child_config(&a.addr.to_string(), "v1")).await;
+    let client = Client::new();
+    assert_eq!(proxy.generation().await, 1);
+
+    // SIGHUP reloads (and does not kill the process).
+    proxy.write_config(&child_config(&a.addr.to_string(), "v2"));
+    proxy.signal(nix::sys::signal::Signal::SIGHUP);
+    eventually("SIGHUP reload", WAIT, || async {
+        (proxy.generation().await == 2).then_some(())
+    })
+    .await;
+    assert_eq!(
+        client
+            .get(proxy.http, "site.test", "/")
+            .await
+            .header("x-tag")
+            .unwrap(),
+        "v2"
+    );
+
+    // `gatehouse reload`: applied → 0
+    proxy.write_config(&child_config(&a.addr.to_string(), "v3"));
+    let out = proxy.cli("reload").await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("reloaded: now serving generation 3"));
+    // unchanged → 0
+    let out = proxy.cli("reload").await;
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no change: still serving generation 3"));
+    // invalid → 1, every problem printed, old config still serving
+    proxy.write_config(
+        &child_config(&a.addr.to_string(), "v4")
+            .replace("interval = \"100ms\"", "interval = \"soon\""),
+    );
+    let out = proxy.cli("reload").await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("reload refused; still serving generation 3"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("invalid duration \"soon\""), "{stderr}");
+    assert_eq!(
+        client
+            .get(proxy.http, "site.test", "/")
+            .await
+            .header("x-tag")
+            .unwrap(),
+        "v3"
+    );
+    // a wrong token is refused by the admin API (and reported)
+    std::fs::write(proxy.dir.path().join("admin.token"), "wrong").unwrap();
+    let out = proxy.cli("reload").await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("401"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(proxy.dir.path().join("admin.token"), TOKEN).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_under_load_hands_over_with_zero_failed_requests() {
+    let a = TestBackend::start("a").await;
+    let mut proxy = ChildProxy::start(&child_config(&a.addr.to_string(), "v1")).await;
+    let old_pid = proxy.child.id();
+    let load = Load::start(proxy.http, "site.test", "/", 4, None);
+    eventually("load running", WAIT, || async {
+        (load.count() > 100).then_some(())
+    })
+    .await;
+    let out = proxy.cli("upgrade").await;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        proxy.log_text()
+    );
+    let status = eventually("the successor answers /status", WAIT, || async {
+        proxy
+            .status()
+            .await
+            .filter(|s| s["pid"].as_u64() != Some(u64::from(old_pid)))
+    })
+    .await;
+    let new_pid = status["pid"].as_u64().unwrap() as u32;
+    proxy.adopt(new_pid);
+    assert!(
+        stdout.contains(&format!("pid {new_pid} now serving")),
+        "{stdout}"
+    );
+    // The old process drains and exits by itself.
+    let exited = tokio::task::spawn_blocking(move || proxy_wait(proxy))
+        .await
+        .unwrap();
+    let (mut proxy, old_status) = exited;
+    assert!(
+        old_status.success(),
+        "old process exited cleanly: {old_status}"
+    );
+    let n = load.count();
+    eventually("load continues on the successor", WAIT, || async {
+        (load.count() > n + 100).then_some(())
+    })
+    .await;
+    let samples = load.finish().await;
+    assert_no_failures(&samples, "upgrade under load");
+    // Responses after the hand-over carry the successor's request-id prefix.
+    let prefix = |s: &crate::support::load::Sample| s.request_id.get(..16).map(str::to_string);
+    let first = prefix(&samples[0]).unwrap();
+    let last = prefix(samples.last().unwrap()).unwrap();
+    assert_ne!(first, last, "responses now come from another process");
+    // Health state was handed over: the successor never saw the backend as unknown.
+    assert!(proxy
+        .log_text()
+        .contains("backend health state taken over from the previous process"));
+    proxy.adopt(new_pid);
+}
+
+fn proxy_wait(mut proxy: ChildProxy) -> (ChildProxy, std::process::ExitStatus) {
+    let status = proxy.child.wait().unwrap();
+    (proxy, status)
+}
+
+#[tokio::test]
+async fn a_failed_upgrade_leaves_the_old_process_serving() {
+    let a = TestBackend::start("a").await;
+    let proxy = ChildProxy::start(&child_config(&a.addr.to_string(), "v1")).await;
+    let pid = proxy.child.id();
+    let client = Client::new();
+
+    // 1. An invalid config never gets as far as a new process.
+    proxy.write_config(
+        &child_config(&a.addr.to_string(), "v1").replace("pool = \"p\"", "pool = \"nope\""),
+    );
+    let out = proxy.cli("upgrade").await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        stderr.contains("the config on disk is invalid")
+            && stderr.contains("unknown pool \"nope\""),
+        "{stderr}"
+    );
+
+    // 2. The successor cannot start: the new config adds a listener on a port someone holds.
+    let squatter = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = squatter.local_addr().unwrap();
+    let with_listener = child_config(&a.addr.to_string(), "v1").replace(
+        "[routes.site]",
+        &format!("[listeners.extra]\naddress = \"{taken}\"\n[routes.site]"),
+    );
+    proxy.write_config(&with_listener);
+    let out = proxy.cli("upgrade").await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        stderr.contains("failed") && stderr.contains(&taken.to_string()),
+        "{stderr}"
+    );
+    assert!(stderr.contains("keeps serving"), "{stderr}");
+
+    assert_eq!(
+        proxy.status().await.unwrap()["pid"].as_u64(),
+        Some(u64::from(pid)),
+        "still the same process"
+    );
+    for _ in 0..20 {
+        assert_eq!(client.get(proxy.http, "site.test", "/").await.status, 200);
+    }
+}

@@ -1,0 +1,163 @@
+//! The real `gatehouse` binary as a child process, for signals, the CLI and upgrades.
+
+use super::{free_port, wait_listening, WAIT};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use tempfile::TempDir;
+
+pub struct ChildProxy {
+    pub http: SocketAddr,
+    pub admin: SocketAddr,
+    pub dir: TempDir,
+    pub config_path: PathBuf,
+    pub log: PathBuf,
+    pub child: Child,
+    extra_pids: Vec<u32>,
+}
+
+pub const TOKEN: &str = "test-admin-token";
+
+impl ChildProxy {
+    /// Placeholders as in `TestProxy` (`{http}`, `{admin}`, `{dir}`); an admin token file
+    /// `admin.token` is written next to the config.
+    pub async fn start(template: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("admin.token"), TOKEN).unwrap();
+        let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let text = template
+            .replace("{http}", &http.to_string())
+            .replace("{admin}", &admin.to_string())
+            .replace("{dir}", &dir.path().display().to_string());
+        let config_path = dir.path().join("gatehouse.toml");
+        std::fs::write(&config_path, text).unwrap();
+        let log = dir.path().join("gatehouse.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .args(["run", "-c"])
+            .arg(&config_path)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
+            .stderr(Stdio::from(
+                std::fs::File::options().append(true).open(&log).unwrap(),
+            ))
+            .spawn()
+            .unwrap();
+        let mut me = ChildProxy {
+            http,
+            admin,
+            dir,
+            config_path,
+            log,
+            child,
+            extra_pids: Vec::new(),
+        };
+        let pid = me.child.id();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Ok(Some(status)) = me.child.try_wait() {
+                panic!(
+                    "gatehouse exited early ({status}):\n{}",
+                    std::fs::read_to_string(&me.log).unwrap_or_default()
+                );
+            }
+            if me
+                .status()
+                .await
+                .is_some_and(|s| s["pid"].as_u64() == Some(u64::from(pid)))
+            {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "gatehouse pid {pid} not serving /status:\n{}",
+                me.log_text()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        wait_listening(http).await;
+        me
+    }
+
+    /// `GET /status`, or `None` if the admin API does not answer.
+    pub async fn status(&self) -> Option<serde_json::Value> {
+        let endpoint = gatehouse::ctl::AdminEndpoint {
+            address: self.admin,
+            token: None,
+        };
+        tokio::task::spawn_blocking(move || {
+            gatehouse::ctl::call(
+                &endpoint,
+                "GET",
+                "/status",
+                std::time::Duration::from_secs(2),
+            )
+        })
+        .await
+        .ok()?
+        .ok()
+        .and_then(|(code, body)| {
+            (code == 200)
+                .then(|| serde_json::from_str(&body).ok())
+                .flatten()
+        })
+    }
+
+    pub async fn generation(&self) -> u64 {
+        self.status()
+            .await
+            .and_then(|s| s["generation"].as_u64())
+            .expect("status")
+    }
+
+    /// Runs `gatehouse <subcommand> -c <config>`.
+    pub async fn cli(&self, subcommand: &str) -> Output {
+        let path = self.config_path.clone();
+        let sub = subcommand.to_string();
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+                .args([sub.as_str(), "-c"])
+                .arg(path)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    }
+
+    pub fn write_config(&self, template: &str) {
+        let text = template
+            .replace("{http}", &self.http.to_string())
+            .replace("{admin}", &self.admin.to_string())
+            .replace("{dir}", &self.dir.path().display().to_string());
+        let tmp = self.dir.path().join(".tmp.toml");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, &self.config_path).unwrap();
+    }
+
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal).unwrap();
+    }
+
+    /// Remembers another process to kill at the end (an upgrade successor).
+    pub fn adopt(&mut self, pid: u32) {
+        self.extra_pids.push(pid);
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for ChildProxy {
+    fn drop(&mut self) {
+        for pid in &self.extra_pids {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(*pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
