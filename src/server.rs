@@ -284,6 +284,7 @@ impl Gatehouse {
     pub fn readiness(&self) -> Readiness {
         let snapshot = self.state.load();
         Readiness {
+            watching: self.reloader.subscribe_watching(),
             phases: self.server.watch_execution_phase(),
             listeners: self.state.bound.iter().map(|b| b.address).collect(),
             admin: snapshot.config.admin.address,
@@ -321,6 +322,7 @@ impl Gatehouse {
 
 /// Tells when a starting process is serving.
 pub struct Readiness {
+    watching: tokio::sync::watch::Receiver<bool>,
     phases: broadcast::Receiver<ExecutionPhase>,
     listeners: Vec<std::net::SocketAddr>,
     admin: Option<std::net::SocketAddr>,
@@ -353,6 +355,10 @@ impl Readiness {
             })
             .await
             .map_err(|_| "server did not start".to_string())??;
+            tokio::time::timeout_at(deadline, self.watching.wait_for(|w| *w))
+                .await
+                .map_err(|_| "config file watching did not start".to_string())?
+                .map_err(|_| "server stopped".to_string())?;
             for addr in self.listeners.iter().chain(self.admin.iter()) {
                 while tokio::net::TcpStream::connect(addr).await.is_err() {
                     if tokio::time::Instant::now() >= deadline {

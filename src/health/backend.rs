@@ -142,6 +142,7 @@ impl BackendState {
         epoch: Arc<AtomicU64>,
         events: broadcast::Sender<Transition>,
     ) -> Self {
+        publish_state(&key, label_of(start));
         BackendState {
             key,
             inner: Mutex::new(Inner {
@@ -223,7 +224,8 @@ impl BackendState {
         }
     }
 
-    /// Feeds one active check result through rise/fall.
+    /// Feeds one active check result through rise/fall. A passing check also ends a passive
+    /// ejection early (Envoy's default): the backend is reachable again.
     pub fn record_check(
         &self,
         ok: bool,
@@ -233,6 +235,8 @@ impl BackendState {
     ) {
         let now = Instant::now();
         let mut inner = self.inner.lock();
+        self.expire(&mut inner, now);
+        let from = self.label(&inner, now);
         inner.last_check = Some(CheckRecord {
             ok,
             latency_ms: latency.as_secs_f64() * 1000.0,
@@ -240,7 +244,7 @@ impl BackendState {
             at_unix: unix_now(),
         });
         let before = inner.status;
-        if ok {
+        let reason = if ok {
             inner.successes = inner.successes.saturating_add(1);
             inner.failures = 0;
             let promote = match before {
@@ -253,23 +257,18 @@ impl BackendState {
                 if before == Status::Down {
                     inner.recovered_at = Some(now);
                 }
-                let from = label_of(before);
-                let reason = format!(
-                    "{} consecutive successful checks ({detail})",
-                    inner.successes
-                );
-                self.transition(&mut inner, from, &reason);
             }
-            // Envoy's default: a passing active check ends a passive ejection early.
-            if inner.ejected_until.is_some() {
-                inner.ejected_until = None;
+            if inner.ejected_until.take().is_some() {
                 inner.last_ejection_end = Some(now);
                 self.reset_passive_counters();
-                self.transition(
-                    &mut inner,
-                    "ejected",
-                    &format!("active check passed ({detail})"),
-                );
+            }
+            if promote {
+                format!(
+                    "{} consecutive successful checks ({detail})",
+                    inner.successes
+                )
+            } else {
+                format!("active check passed ({detail})")
             }
         } else {
             inner.failures = inner.failures.saturating_add(1);
@@ -282,10 +281,11 @@ impl BackendState {
             if demote {
                 inner.status = Status::Down;
                 inner.recovered_at = None;
-                let from = label_of(before);
-                let reason = format!("{} consecutive failed checks ({detail})", inner.failures);
-                self.transition(&mut inner, from, &reason);
             }
+            format!("{} consecutive failed checks ({detail})", inner.failures)
+        };
+        if inner.status != before || from != self.label(&inner, now) {
+            self.transition(&mut inner, from, &reason);
         }
     }
 
@@ -426,7 +426,8 @@ impl BackendState {
             AdminOverride::Drain => return "draining",
             AdminOverride::None => {}
         }
-        if inner.ejected_until.is_some_and(|u| now < u) {
+        // Failing active checks is the stronger, longer-lasting fact: show it over an ejection.
+        if inner.status != Status::Down && inner.ejected_until.is_some_and(|u| now < u) {
             return "ejected";
         }
         label_of(inner.status)
@@ -447,12 +448,37 @@ impl BackendState {
             reason,
             "backend state changed"
         );
+        publish_state(&self.key, to);
         let _ = self.events.send(Transition {
             key: self.key.clone(),
             from,
             to,
+            reason: reason.to_string(),
+            at: inner.since,
         });
     }
+}
+
+/// All combined states, for the one-hot `gatehouse_backend_state` gauge.
+const STATES: [&str; 7] = [
+    "up",
+    "down",
+    "unknown",
+    "ejected",
+    "draining",
+    "disabled",
+    "recovering",
+];
+
+fn publish_state(key: &BackendKey, state: &str) {
+    use crate::metrics::names;
+    let (pool, backend) = (key.pool.to_string(), key.address.to_string());
+    for s in STATES {
+        metrics::gauge!(names::BACKEND_STATE, "pool" => pool.clone(), "backend" => backend.clone(), "state" => s)
+            .set(if s == state { 1.0 } else { 0.0 });
+    }
+    metrics::gauge!(names::BACKEND_UP, "pool" => pool, "backend" => backend)
+        .set(if state == "up" { 1.0 } else { 0.0 });
 }
 
 fn label_of(status: Status) -> &'static str {

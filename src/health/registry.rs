@@ -52,6 +52,10 @@ pub struct Transition {
     pub from: &'static str,
     /// Combined state after.
     pub to: &'static str,
+    /// Why (e.g. `3 consecutive failed checks (status 503)`).
+    pub reason: String,
+    /// When (wall clock).
+    pub at: std::time::SystemTime,
 }
 
 struct Entry {

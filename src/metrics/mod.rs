@@ -284,15 +284,21 @@ impl RouteMetrics {
     }
 }
 
-/// A pool changed serving tier.
-pub fn record_tier_change(pool: &str, from: Tier, to: Tier) {
-    gauge!(names::POOL_SERVING_TIER, label::POOL => pool.to_string(), label::TIER => from.as_str())
-        .set(0.0);
-    gauge!(names::POOL_SERVING_TIER, label::POOL => pool.to_string(), label::TIER => to.as_str())
-        .set(1.0);
+/// A pool changed serving tier (`from` is `None` for a pool's first schedule).
+pub fn record_tier_change(pool: &str, from: Option<Tier>, to: Tier) {
+    for tier in [
+        Tier::Primary,
+        Tier::Backup,
+        Tier::Unknown,
+        Tier::FailOpen,
+        Tier::None,
+    ] {
+        let value = if tier == to { 1.0 } else { 0.0 };
+        gauge!(names::POOL_SERVING_TIER, label::POOL => pool.to_string(), label::TIER => tier.as_str()).set(value);
+    }
     let direction = match (from, to) {
-        (Tier::Primary, _) => Some("failover"),
-        (_, Tier::Primary) => Some("failback"),
+        (Some(Tier::Primary), _) => Some("failover"),
+        (Some(_), Tier::Primary) => Some("failback"),
         _ => None,
     };
     if let Some(direction) = direction {

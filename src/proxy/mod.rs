@@ -12,6 +12,7 @@ pub mod ctx;
 pub mod decide;
 pub mod headers;
 pub mod respond;
+pub mod retry;
 pub mod retry_budget;
 
 use crate::runtime::SharedState;
@@ -258,23 +259,41 @@ impl ProxyHttp for Proxy {
                 counter!(crate::metrics::names::UPSTREAM_TIMEOUTS_TOTAL, "pool" => pool.name.to_string(), "backend" => backend.label.to_string()).increment(1);
             }
         }
-        // Retry only the keep-alive race: a reused connection the backend had already closed,
-        // failing before any response byte (Pingora marks those `ReusedOnly`). Safe when the
-        // method is idempotent or no body byte went out, and the body is still buffered.
         e.retry.decide_reuse(client_reused);
-        let method = &session.req_header().method;
-        let body_unsent = session.upstream_body_bytes_sent().is_none_or(|n| n == 0);
-        let safe =
-            (method.is_idempotent() || body_unsent) && !session.as_ref().retry_buffer_truncated();
-        let retry = e.retry() && client_reused && safe && self.may_retry(ctx, true);
-        if retry {
-            ctx.fresh_connection = true;
-            ctx.retries += 1;
-            if let Some((pool, _, _)) = Self::current_backend(ctx) {
-                counter!(crate::metrics::names::UPSTREAM_RETRIES_TOTAL, "pool" => pool.name.to_string(), "reason" => "reused_connection").increment(1);
+        let failure = retry::Failure {
+            etype: e.etype(),
+            keepalive_race: e.retry(),
+            reused: client_reused,
+            idempotent: session.req_header().method.is_idempotent(),
+            body_unsent: session.upstream_body_bytes_sent().is_none_or(|n| n == 0),
+            body_truncated: session.as_ref().retry_buffer_truncated(),
+            response_started: ctx.upstream_status.is_some(),
+        };
+        let decision = retry::decide(&failure);
+        if decision == retry::Retry::OtherBackend {
+            // The backend dropped a connection mid-request: count it towards ejection like a
+            // failed connect, so a dead backend leaves rotation quickly.
+            if let Some((pool, index, _)) = Self::current_backend(ctx) {
+                pool.report_connect_failure(index);
             }
         }
-        e.set_retry(retry);
+        let allowed = match decision {
+            retry::Retry::No => false,
+            retry::Retry::FreshConnection => self.may_retry(ctx, true),
+            retry::Retry::OtherBackend => self.may_retry(ctx, false),
+        };
+        if allowed {
+            ctx.fresh_connection = decision == retry::Retry::FreshConnection;
+            ctx.retries += 1;
+            let reason = match decision {
+                retry::Retry::FreshConnection => "reused_connection",
+                _ => "backend_reset",
+            };
+            if let Some((pool, _, _)) = Self::current_backend(ctx) {
+                counter!(crate::metrics::names::UPSTREAM_RETRIES_TOTAL, "pool" => pool.name.to_string(), "reason" => reason).increment(1);
+            }
+        }
+        e.set_retry(allowed);
         e
     }
 

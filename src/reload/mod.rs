@@ -101,6 +101,7 @@ pub struct Reloader {
     resolver: Arc<dyn Resolve>,
     serial: Mutex<()>,
     reports: tokio::sync::watch::Sender<Option<ReloadReport>>,
+    watching: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Reloader {
@@ -129,7 +130,18 @@ impl Reloader {
             resolver,
             serial: Mutex::new(()),
             reports: tokio::sync::watch::channel(None).0,
+            watching: tokio::sync::watch::channel(false).0,
         }
+    }
+
+    /// Becomes true once file watching is in place (after start-up, the window in which an
+    /// edit could go unnoticed is closed).
+    pub fn subscribe_watching(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.watching.subscribe()
+    }
+
+    pub(crate) fn set_watching(&self) {
+        self.watching.send_replace(true);
     }
 
     /// The last attempt's report.

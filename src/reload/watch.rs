@@ -59,6 +59,11 @@ pub async fn run(reloader: Arc<Reloader>, mut shutdown: tokio::sync::watch::Rece
         *watching = wanted;
     };
     refresh(&mut watcher, &mut watching);
+    // Edits made between the initial load and the watch registration produced no event we
+    // could see: compare contents once now, then every later edit arrives as an event.
+    let r = reloader.clone();
+    let _ = tokio::task::spawn_blocking(move || r.reload(Trigger::FileWatch)).await;
+    reloader.set_watching();
     loop {
         let debounce = reloader
             .state()

@@ -102,9 +102,11 @@ impl Pool {
             return cached;
         }
         let next = Arc::new(self.compute(epoch));
-        if next.tier != cached.tier && cached.epoch != 0 {
+        if cached.epoch == 0 {
+            crate::metrics::record_tier_change(&self.name, None, next.tier);
+        } else if next.tier != cached.tier {
             tracing::info!(pool = %self.name, from = cached.tier.as_str(), to = next.tier.as_str(), "pool serving tier changed");
-            crate::metrics::record_tier_change(&self.name, cached.tier, next.tier);
+            crate::metrics::record_tier_change(&self.name, Some(cached.tier), next.tier);
         }
         self.schedule.store(next.clone());
         next

@@ -10,6 +10,7 @@ mod balancing;
 mod cli;
 mod config_examples;
 mod errors;
+mod health;
 mod reload;
 mod routing;
 mod tls;

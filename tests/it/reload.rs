@@ -326,9 +326,18 @@ async fn an_editor_style_save_triggers_exactly_one_reload() {
         .rewrite_and_wait(&proxy.render(&config("three")))
         .await;
     assert_eq!(proxy.generation(), before + 2, "one reload per save");
-    // Touching the file without changing it reloads nothing.
-    let attempts = reports.borrow().as_ref().map(|r| r.attempt).unwrap();
-    std::fs::write(&proxy.config_path, proxy.render(&config("three"))).unwrap();
+    // Saving the same content again reloads nothing. (A reload's report is published just
+    // after its generation: wait for the report before counting attempts.)
+    let attempts = bounded(
+        "report of the second reload",
+        reports.wait_for(|r| r.as_ref().is_some_and(|r| r.generation == before + 2)),
+    )
+    .await
+    .unwrap()
+    .as_ref()
+    .map(|r| r.attempt)
+    .unwrap();
+    proxy.write_config(&proxy.render(&config("three")));
     let r = bounded(
         "the no-op event is looked at",
         reports.wait_for(|r| r.as_ref().is_some_and(|r| r.attempt > attempts)),
@@ -337,7 +346,7 @@ async fn an_editor_style_save_triggers_exactly_one_reload() {
     .unwrap()
     .clone()
     .unwrap();
-    assert_eq!(r.result, "unchanged");
+    assert_eq!(r.result, "unchanged", "{r:?}");
     assert_eq!(proxy.generation(), before + 2);
 }
 

@@ -289,7 +289,7 @@ address = "{{admin}}"
 address = "{{http}}"
 redirect_https = true
 [listeners.plain]
-address = "127.0.0.1:{plain}"
+address = "{{extra}}"
 [listeners.https]
 address = "{{https}}"
 protocol = "https"
@@ -304,7 +304,6 @@ pool = "p"
 [pools.p]
 backends = [{{ address = "{app}" }}]
 "#,
-        plain = crate::support::free_port(),
         app = app.addr
     );
     let proxy = TestProxy::start_with(&template, |d| write_certs(&c, d)).await;

@@ -15,6 +15,9 @@ pub struct Sample {
     /// proxies only; 0 otherwise).
     pub gen_before: u64,
     pub gen_after: u64,
+    /// When the request was sent / answered.
+    pub sent_at: std::time::SystemTime,
+    pub done_at: std::time::SystemTime,
 }
 
 pub struct Load {
@@ -48,7 +51,9 @@ impl Load {
                     let gen = || generation.as_ref().map_or(0, |g| g());
                     while !stop.load(Ordering::Relaxed) {
                         let gen_before = gen();
+                        let sent_at = std::time::SystemTime::now();
                         let r = client.try_get(addr, &host, &path).await;
+                        let done_at = std::time::SystemTime::now();
                         let gen_after = gen();
                         let sample = match r {
                             Ok(r) => Sample {
@@ -57,6 +62,8 @@ impl Load {
                                 request_id: r.header("x-request-id").unwrap_or_default(),
                                 gen_before,
                                 gen_after,
+                                sent_at,
+                                done_at,
                             },
                             Err(e) => Sample {
                                 status: Err(e),
@@ -64,6 +71,8 @@ impl Load {
                                 request_id: String::new(),
                                 gen_before,
                                 gen_after,
+                                sent_at,
+                                done_at,
                             },
                         };
                         samples.lock().unwrap().push(sample);

@@ -70,3 +70,12 @@ pub async fn bounded<T>(what: &str, f: impl Future<Output = T>) -> T {
         .await
         .unwrap_or_else(|_| panic!("timed out after {WAIT:?}: {what}"))
 }
+
+/// Flips a sample app's fault switches (`healthz=ok|fail|hold`, `work=ok|refuse`).
+pub async fn fault(addr: SocketAddr, query: &str) {
+    let req = http::Request::post(format!("http://{addr}/fault?{query}"))
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let r = Client::no_keepalive().send(req).await.unwrap();
+    assert_eq!(r.status, 200, "fault {query}");
+}

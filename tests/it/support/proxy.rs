@@ -9,11 +9,15 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use tempfile::TempDir;
 
+/// The admin token written to `{dir}/token` for every test proxy.
+pub const ADMIN_TOKEN: &str = "s3cret";
+
 /// A running proxy with its config in a temp dir.
 pub struct TestProxy {
     pub http: SocketAddr,
     pub https: SocketAddr,
     pub admin: SocketAddr,
+    pub extra: SocketAddr,
     pub state: Arc<SharedState>,
     pub reloader: Arc<gatehouse::reload::Reloader>,
     pub dir: TempDir,
@@ -23,8 +27,8 @@ pub struct TestProxy {
 }
 
 impl TestProxy {
-    /// Starts a proxy from a config template. `{http}`, `{https}` and `{admin}` are replaced by
-    /// free loopback addresses; `{dir}` by the temp dir. Files a test needs next to the config
+    /// Starts a proxy from a config template. `{http}`, `{https}`, `{admin}` and `{extra}` are
+    /// replaced by distinct free loopback addresses; `{dir}` by the temp dir. Files a test needs next to the config
     /// (certificates…) can be written by `prepare` before the config is validated.
     pub async fn start(template: &str) -> Self {
         Self::start_with(template, |_| {}).await
@@ -33,14 +37,15 @@ impl TestProxy {
     pub async fn start_with(template: &str, prepare: impl Fn(&Path)) -> Self {
         super::init_logging();
         let dir = tempfile::tempdir().unwrap();
+        // An admin token is always available for configs that name `{dir}/token`.
+        std::fs::write(dir.path().join("token"), ADMIN_TOKEN).unwrap();
         prepare(dir.path());
         // Ports are reserved by binding and releasing; if another test grabs one in between,
         // start-up fails cleanly (pre-flight bind) and we try again with fresh ports.
         for attempt in 0..5 {
-            let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-            let https: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-            let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+            let [http, https, admin, extra] = distinct_addrs();
             let text = template
+                .replace("{extra}", &extra.to_string())
                 .replace("{http}", &http.to_string())
                 .replace("{https}", &https.to_string())
                 .replace("{admin}", &admin.to_string())
@@ -82,6 +87,12 @@ impl TestProxy {
             for l in &listeners {
                 wait_listening(*l).await;
             }
+            super::bounded(
+                "config file watching in place",
+                reloader.subscribe_watching().wait_for(|w| *w),
+            )
+            .await
+            .unwrap();
             if admin_enabled {
                 wait_listening(admin).await;
             }
@@ -89,6 +100,7 @@ impl TestProxy {
                 http,
                 https,
                 admin,
+                extra,
                 state,
                 reloader,
                 dir,
@@ -121,6 +133,7 @@ impl TestProxy {
     /// Fills the placeholders of a template with this proxy's addresses.
     pub fn render(&self, template: &str) -> String {
         template
+            .replace("{extra}", &self.extra.to_string())
             .replace("{http}", &self.http.to_string())
             .replace("{https}", &self.https.to_string())
             .replace("{admin}", &self.admin.to_string())
@@ -133,6 +146,32 @@ impl TestProxy {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.http)
+    }
+}
+
+/// Four different free loopback addresses (the OS may hand the same free port out twice).
+fn distinct_addrs() -> [SocketAddr; 4] {
+    let mut ports: Vec<u16> = Vec::new();
+    while ports.len() < 4 {
+        let p = free_port();
+        if !ports.contains(&p) {
+            ports.push(p);
+        }
+    }
+    ports.map_addrs()
+}
+
+trait MapAddrs {
+    fn map_addrs(self) -> [SocketAddr; 4];
+}
+
+impl MapAddrs for Vec<u16> {
+    fn map_addrs(self) -> [SocketAddr; 4] {
+        let a: Vec<SocketAddr> = self
+            .iter()
+            .map(|p| SocketAddr::from(([127, 0, 0, 1], *p)))
+            .collect();
+        [a[0], a[1], a[2], a[3]]
     }
 }
 
