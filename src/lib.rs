@@ -12,6 +12,7 @@
 //! State that must outlive a reload — backend health, ejections, admin overrides, in-flight
 //! counts — lives in [`health::Registry`], keyed by backend identity, not in the snapshot.
 
+pub mod access_log;
 pub mod admin;
 pub mod checks;
 pub mod config;

@@ -58,7 +58,11 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    let logging = match &cli.command {
+        Command::Run { config, .. } => config::load_initial(config).ok().map(|v| v.config.logging),
+        _ => None,
+    };
+    init_logging(logging.as_ref());
     let result = match cli.command {
         Command::Run { config, upgrade } => run(&config, upgrade),
         Command::Check { config } => Ok(check(&config)),
@@ -72,13 +76,20 @@ fn main() -> ExitCode {
     })
 }
 
-fn init_logging() {
+/// Diagnostic logs to stderr (the access log owns stdout), at the config's level unless
+/// `RUST_LOG` says otherwise, as text or JSON lines.
+fn init_logging(settings: Option<&gatehouse::config::model::LoggingSettings>) {
+    let level = settings.map_or("info", |s| s.level.as_str());
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    if settings.is_some_and(|s| s.json) {
+        let _ = builder.json().flatten_event(true).try_init();
+    } else {
+        let _ = builder.try_init();
+    }
 }
 
 fn run(path: &Path, upgrade: bool) -> anyhow::Result<ExitCode> {

@@ -42,6 +42,9 @@ pub struct Options {
     pub resolver: Arc<dyn Resolve>,
     /// Hook for `POST /upgrade`.
     pub upgrade_hook: Option<UpgradeHook>,
+    /// Start the access log the config asks for (embedders running several instances in one
+    /// process, like the tests, turn it off: it is process-wide).
+    pub access_log: bool,
 }
 
 impl Default for Options {
@@ -52,6 +55,7 @@ impl Default for Options {
             exit_when_drained: false,
             resolver: Arc::new(SystemResolver),
             upgrade_hook: None,
+            access_log: true,
         }
     }
 }
@@ -73,6 +77,9 @@ pub enum StartError {
     /// TLS setup failed.
     #[error("TLS setup failed: {0}")]
     Tls(#[from] rustls::Error),
+    /// The access log writer could not start.
+    #[error("cannot start the access log: {0}")]
+    AccessLog(#[source] std::io::Error),
 }
 
 /// Stops a running instance from another thread or task.
@@ -121,8 +128,10 @@ impl Gatehouse {
         options: Options,
     ) -> Result<Self, StartError> {
         crate::tls::install_default_provider();
-        crate::metrics::init();
         let config = Arc::new(validated.config);
+        if config.metrics_enabled {
+            crate::metrics::init();
+        }
         // A successor inherits its predecessor's sockets: only addresses new to it must bind.
         let inherited = if options.upgrade {
             crate::upgrade::inherited_listeners()
@@ -181,8 +190,15 @@ impl Gatehouse {
         let conf = server.configuration.clone();
 
         let budget = Arc::new(RetryBudget::new());
+        let access_log = match (&config.access_log, options.access_log) {
+            (Some(settings), true) => {
+                Some(crate::access_log::AccessLog::start(settings).map_err(StartError::AccessLog)?)
+            }
+            _ => None,
+        };
         let make_proxy = |h2c: bool| {
-            let mut p = HttpProxy::new(Proxy::new(state.clone(), budget.clone()), conf.clone());
+            let proxy = Proxy::new(state.clone(), budget.clone(), access_log.clone());
+            let mut p = HttpProxy::new(proxy, conf.clone());
             let mut opts = HttpServerOptions::default();
             opts.h2c = h2c;
             p.server_options = Some(opts);
@@ -329,9 +345,10 @@ pub struct Readiness {
 }
 
 impl Readiness {
-    /// Blocks until the server runs and its sockets accept connections, and — the part that
-    /// matters during an upgrade, when both processes share the same sockets — until this
-    /// process's own admin service answers (its `/status` reports this pid).
+    /// Blocks until the server runs, config file watching is in place and every socket accepts
+    /// connections. (During an upgrade the sockets are shared with the predecessor, so a connect
+    /// cannot tell the two apart; they are inherited, and any new address was bound and checked
+    /// before start-up, so "running" is the signal that matters there.)
     ///
     /// # Errors
     /// A reason when that does not happen within `limit`.
@@ -367,33 +384,7 @@ impl Readiness {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
             }
-            let Some(admin) = self.admin else {
-                return Ok(());
-            };
-            let endpoint = crate::ctl::AdminEndpoint {
-                address: admin,
-                token: None,
-            };
-            let me = std::process::id();
-            loop {
-                let probe = tokio::task::spawn_blocking({
-                    let endpoint = endpoint.clone();
-                    move || crate::ctl::call(&endpoint, "GET", "/status", Duration::from_secs(2))
-                })
-                .await;
-                if let Ok(Ok((200, body))) = probe {
-                    let pid = serde_json::from_str::<serde_json::Value>(&body)
-                        .ok()
-                        .and_then(|v| v["pid"].as_u64());
-                    if pid == Some(u64::from(me)) {
-                        return Ok(());
-                    }
-                }
-                if tokio::time::Instant::now() >= deadline {
-                    return Err("this process's admin service did not answer".to_string());
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
+            Ok(())
         })
     }
 }
@@ -451,6 +442,9 @@ fn spawn_drain_watch(
                         });
                     }
                     tracing::info!("all connections drained; exiting");
+                    if let Some(log) = crate::access_log::AccessLog::global() {
+                        log.flush(Duration::from_secs(2));
+                    }
                     if let Some(p) = &pid_file {
                         let _ = std::fs::remove_file(p);
                     }
@@ -531,6 +525,7 @@ impl BackgroundService for ControlPlane {
         let tasks = [
             tokio::spawn(reload::watch::run(self.reloader.clone(), shutdown.clone())),
             tokio::spawn(reload::signal::run(self.reloader.clone(), shutdown.clone())),
+            tokio::spawn(reload::signal::reopen_logs_on_sigusr1(shutdown.clone())),
             tokio::spawn(crate::checks::run(self.state.clone(), shutdown.clone())),
         ];
         let state = self.state.clone();

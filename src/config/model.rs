@@ -23,6 +23,12 @@ pub struct Config {
     pub admin: AdminSettings,
     /// How changes are picked up.
     pub reload: ReloadSettings,
+    /// Diagnostic logging (cold).
+    pub logging: LoggingSettings,
+    /// Access log (cold), `None` when disabled.
+    pub access_log: Option<crate::access_log::Settings>,
+    /// Whether metrics are recorded (cold).
+    pub metrics_enabled: bool,
     /// Listeners in file order.
     pub listeners: Vec<Listener>,
     /// Routes in file order.
@@ -63,6 +69,15 @@ pub struct RetryBudgetSettings {
     pub ratio: f64,
     /// Retries always allowed per second.
     pub min_per_second: u32,
+}
+
+/// `[logging]` after validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggingSettings {
+    /// Default filter directive (`info`, …).
+    pub level: String,
+    /// JSON lines instead of text.
+    pub json: bool,
 }
 
 /// `[admin]` after validation.

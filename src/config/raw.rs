@@ -62,6 +62,38 @@ pub struct Reload {
     pub debounce: Option<ConfigDuration>,
 }
 
+/// `[logging]`: diagnostic logs (`RUST_LOG` overrides the level).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Logging {
+    /// `error`, `warn`, `info`, `debug` or `trace`.
+    pub level: Option<String>,
+    /// `text` or `json`.
+    pub format: Option<String>,
+}
+
+/// `[access_log]`: one JSON line per request.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLog {
+    /// Write the access log.
+    pub enabled: Option<bool>,
+    /// File to append to, or `-` for standard output.
+    pub path: Option<String>,
+    /// Share of successful requests to log, 0.0 - 1.0 (5xx are always logged).
+    pub sample: Option<f64>,
+    /// Lines that may wait for the writer before new ones are dropped.
+    pub buffer: Option<usize>,
+}
+
+/// `[metrics]`: Prometheus metrics on the admin listener (`GET /metrics`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    /// Record and export metrics.
+    pub enabled: Option<bool>,
+}
+
 /// `[listeners.<name>]`: one address the proxy accepts connections on.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -284,8 +284,17 @@ impl RouteMetrics {
     }
 }
 
-/// A pool changed serving tier (`from` is `None` for a pool's first schedule).
-pub fn record_tier_change(pool: &str, from: Option<Tier>, to: Tier) {
+/// A pool's move away from or back to its primaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TierChange {
+    /// The primaries stopped serving.
+    Failover,
+    /// The primaries serve again after a failover.
+    Failback,
+}
+
+/// A pool's serving tier is now `to` (one-hot gauge), possibly a failover or failback.
+pub fn record_tier_change(pool: &str, to: Tier, change: Option<TierChange>) {
     for tier in [
         Tier::Primary,
         Tier::Backup,
@@ -296,13 +305,34 @@ pub fn record_tier_change(pool: &str, from: Option<Tier>, to: Tier) {
         let value = if tier == to { 1.0 } else { 0.0 };
         gauge!(names::POOL_SERVING_TIER, label::POOL => pool.to_string(), label::TIER => tier.as_str()).set(value);
     }
-    let direction = match (from, to) {
-        (Some(Tier::Primary), _) => Some("failover"),
-        (Some(_), Tier::Primary) => Some("failback"),
-        _ => None,
+    let direction = match change {
+        Some(TierChange::Failover) => "failover",
+        Some(TierChange::Failback) => "failback",
+        None => return,
     };
-    if let Some(direction) = direction {
-        counter!(names::POOL_FAILOVERS_TOTAL, label::POOL => pool.to_string(), "direction" => direction).increment(1);
+    counter!(names::POOL_FAILOVERS_TOTAL, label::POOL => pool.to_string(), "direction" => direction).increment(1);
+}
+
+/// Counts one request in `gatehouse_requests_in_flight` for as long as it lives.
+#[derive(Debug)]
+pub struct InFlight(());
+
+fn in_flight_gauge() -> &'static metrics::Gauge {
+    static GAUGE: OnceLock<metrics::Gauge> = OnceLock::new();
+    GAUGE.get_or_init(|| gauge!(names::REQUESTS_IN_FLIGHT))
+}
+
+impl InFlight {
+    /// Starts counting.
+    pub fn begin() -> Self {
+        in_flight_gauge().increment(1.0);
+        InFlight(())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        in_flight_gauge().decrement(1.0);
     }
 }
 

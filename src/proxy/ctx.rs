@@ -65,6 +65,8 @@ pub struct RequestCtx {
     pub local_status: Option<u16>,
     /// Retries made.
     pub retries: u32,
+    /// Counts the request in `gatehouse_requests_in_flight` until dropped.
+    pub in_flight: Option<crate::metrics::InFlight>,
 }
 
 impl RequestCtx {

@@ -11,10 +11,12 @@
 pub mod ctx;
 pub mod decide;
 pub mod headers;
+pub mod log;
 pub mod respond;
 pub mod retry;
 pub mod retry_budget;
 
+use crate::access_log::AccessLog;
 use crate::runtime::SharedState;
 use async_trait::async_trait;
 use ctx::RequestCtx;
@@ -33,12 +35,22 @@ use std::time::Instant;
 pub struct Proxy {
     state: Arc<SharedState>,
     budget: Arc<RetryBudget>,
+    access_log: Option<Arc<AccessLog>>,
 }
 
 impl Proxy {
-    /// A proxy reading `state`, drawing retries from `budget` (shared by all proxy instances).
-    pub fn new(state: Arc<SharedState>, budget: Arc<RetryBudget>) -> Self {
-        Proxy { state, budget }
+    /// A proxy reading `state`, drawing retries from `budget` (shared by all proxy instances)
+    /// and writing to `access_log` if there is one.
+    pub fn new(
+        state: Arc<SharedState>,
+        budget: Arc<RetryBudget>,
+        access_log: Option<Arc<AccessLog>>,
+    ) -> Self {
+        Proxy {
+            state,
+            budget,
+            access_log,
+        }
     }
 
     fn server_header(ctx: &RequestCtx) -> bool {
@@ -97,6 +109,7 @@ impl ProxyHttp for Proxy {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         ctx.started = Some(Instant::now());
+        ctx.in_flight = Some(crate::metrics::InFlight::begin());
         let snapshot = self.state.load();
         let digest = session.digest();
         ctx.tls = digest.is_some_and(|d| d.ssl_digest.is_some());
@@ -443,7 +456,7 @@ impl ProxyHttp for Proxy {
             .or_else(|| e.map(respond::status_for))
             .unwrap_or(0);
         let elapsed = ctx.started.map_or(0.0, |t| t.elapsed().as_secs_f64());
-        if let Some((route, _)) = ctx.snapshot().and_then(|s| s.route(ctx.route?)) {
+        if let Some((route, pool)) = ctx.snapshot().and_then(|s| s.route(ctx.route?)) {
             route.metrics.record(
                 ctx.listener,
                 status,
@@ -451,7 +464,16 @@ impl ProxyHttp for Proxy {
                 session.body_bytes_read() as u64,
                 session.body_bytes_sent() as u64,
             );
+            if let Some(ttfb) = ctx.upstream_ttfb {
+                pool.ttfb.record(ttfb.as_secs_f64());
+            }
         }
+        if let Some(log) = &self.access_log {
+            if log.wants(status) {
+                log.submit(log::record(session, ctx, status, e).to_line());
+            }
+        }
+        ctx.in_flight = None;
     }
 
     fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, error: &Error) -> bool {

@@ -226,5 +226,14 @@ pub fn restart_required(running: &Config, bound: &[BoundListener], new: &Config)
     if running.admin.address != new.admin.address {
         out.push("admin.address: changed".to_string());
     }
+    if running.logging != new.logging {
+        out.push("logging: changed".to_string());
+    }
+    if running.access_log != new.access_log {
+        out.push("access_log: changed".to_string());
+    }
+    if running.metrics_enabled != new.metrics_enabled {
+        out.push("metrics.enabled: changed".to_string());
+    }
     out
 }

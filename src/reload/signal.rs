@@ -16,7 +16,32 @@ pub fn install_early() -> std::io::Result<()> {
         .enable_all()
         .build()?;
     let _guard = rt.enter();
+    // SIGUSR1's default action also terminates: a logrotate run during start-up must not.
+    drop(signal(SignalKind::user_defined1())?);
     signal(SignalKind::hangup()).map(drop)
+}
+
+/// Reopens the access log on every SIGUSR1 (logrotate's `postrotate`) until `shutdown` flips.
+pub async fn reopen_logs_on_sigusr1(mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut usr1 = match signal(SignalKind::user_defined1()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGUSR1");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            got = usr1.recv() => {
+                if got.is_none() { return; }
+                if let Some(log) = crate::access_log::AccessLog::global() {
+                    tracing::info!("SIGUSR1 received: reopening the access log");
+                    log.reopen();
+                }
+            }
+        }
+    }
 }
 
 /// Reloads on every SIGHUP until `shutdown` flips.

@@ -43,8 +43,11 @@ pub struct Pool {
     pub config: model::Pool,
     /// Backends in configured order.
     pub backends: Vec<PoolBackend>,
+    /// Upstream time-to-first-byte histogram for this pool.
+    pub ttfb: metrics::Histogram,
     registry: Arc<Registry>,
     counter: AtomicUsize,
+    failed_over: std::sync::atomic::AtomicBool,
     schedule: ArcSwap<Schedule>,
     rebuild: Mutex<()>,
 }
@@ -67,8 +70,10 @@ impl Pool {
             name: Arc::from(config.name.as_str()),
             config: config.clone(),
             backends,
+            ttfb: metrics::histogram!(crate::metrics::names::UPSTREAM_TTFB_SECONDS, "pool" => config.name.clone()),
             registry: registry.clone(),
             counter: AtomicUsize::new(0),
+            failed_over: std::sync::atomic::AtomicBool::new(false),
             schedule: ArcSwap::from_pointee(Schedule {
                 epoch: 0,
                 valid_until: None,
@@ -102,11 +107,23 @@ impl Pool {
             return cached;
         }
         let next = Arc::new(self.compute(epoch));
-        if cached.epoch == 0 {
-            crate::metrics::record_tier_change(&self.name, None, next.tier);
-        } else if next.tier != cached.tier {
-            tracing::info!(pool = %self.name, from = cached.tier.as_str(), to = next.tier.as_str(), "pool serving tier changed");
-            crate::metrics::record_tier_change(&self.name, Some(cached.tier), next.tier);
+        if cached.epoch == 0 || next.tier != cached.tier {
+            let change = if cached.epoch == 0 {
+                None
+            } else if cached.tier == Tier::Primary {
+                self.failed_over.store(true, Ordering::Relaxed);
+                Some(crate::metrics::TierChange::Failover)
+            } else if next.tier == Tier::Primary && self.failed_over.swap(false, Ordering::Relaxed)
+            {
+                // Only a return after a failover is a failback (not a start-up settling).
+                Some(crate::metrics::TierChange::Failback)
+            } else {
+                None
+            };
+            if cached.epoch != 0 {
+                tracing::info!(pool = %self.name, from = cached.tier.as_str(), to = next.tier.as_str(), "pool serving tier changed");
+            }
+            crate::metrics::record_tier_change(&self.name, next.tier, change);
         }
         self.schedule.store(next.clone());
         next

@@ -11,6 +11,7 @@ mod cli;
 mod config_examples;
 mod errors;
 mod health;
+mod observability;
 mod reload;
 mod routing;
 mod tls;

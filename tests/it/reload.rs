@@ -497,9 +497,13 @@ async fn upgrade_under_load_hands_over_with_zero_failed_requests() {
     let last = prefix(samples.last().unwrap()).unwrap();
     assert_ne!(first, last, "responses now come from another process");
     // Health state was handed over: the successor never saw the backend as unknown.
-    assert!(proxy
-        .log_text()
-        .contains("backend health state taken over from the previous process"));
+    assert!(
+        proxy
+            .log_text()
+            .contains("backend health state taken over from the previous process"),
+        "{}",
+        proxy.log_text()
+    );
     proxy.adopt(new_pid);
 }
 

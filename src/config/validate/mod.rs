@@ -49,7 +49,17 @@ pub struct Validated {
     pub warnings: Vec<Issue>,
 }
 
-const SECTIONS: &[&str] = &["server", "admin", "reload", "listeners", "routes", "pools"];
+const SECTIONS: &[&str] = &[
+    "server",
+    "admin",
+    "reload",
+    "logging",
+    "access_log",
+    "metrics",
+    "listeners",
+    "routes",
+    "pools",
+];
 
 /// Validates config text that came from `path`.
 ///
@@ -84,6 +94,9 @@ pub fn validate(path: &Path, text: &str, ctx: &Context<'_>) -> Result<Validated,
             "server" => sections.server = report.parse(value, "server"),
             "admin" => sections.admin = report.parse(value, "admin"),
             "reload" => sections.reload = report.parse(value, "reload"),
+            "logging" => sections.logging = report.parse(value, "logging"),
+            "access_log" => sections.access_log = report.parse(value, "access_log"),
+            "metrics" => sections.metrics = report.parse(value, "metrics"),
             "listeners" => {
                 sections.listeners = report.parse_named(value, "listeners", &mut Vec::new())
             }
@@ -107,6 +120,13 @@ pub fn validate(path: &Path, text: &str, ctx: &Context<'_>) -> Result<Validated,
         &mut files,
     );
     let reload = reload_settings(sections.reload.unwrap_or_default());
+    let logging = logging_settings(sections.logging.unwrap_or_default(), &mut report);
+    let access_log = access_log_settings(
+        sections.access_log.unwrap_or_default(),
+        &base_dir,
+        &mut report,
+    );
+    let metrics_enabled = sections.metrics.unwrap_or_default().enabled.unwrap_or(true);
     let listeners =
         listeners::validate(sections.listeners, &base_dir, ctx, &mut report, &mut files);
     let pools = pools::validate(sections.pools, &base_dir, ctx, &mut report, &mut files);
@@ -148,6 +168,9 @@ pub fn validate(path: &Path, text: &str, ctx: &Context<'_>) -> Result<Validated,
             server,
             admin,
             reload,
+            logging,
+            access_log,
+            metrics_enabled,
             listeners,
             routes,
             pools,
@@ -163,6 +186,9 @@ struct Sections {
     server: Option<raw::Server>,
     admin: Option<raw::Admin>,
     reload: Option<raw::Reload>,
+    logging: Option<raw::Logging>,
+    access_log: Option<raw::AccessLog>,
+    metrics: Option<raw::Metrics>,
     listeners: IndexMap<String, raw::Listener>,
     routes: IndexMap<String, raw::Route>,
     pools: IndexMap<String, raw::Pool>,
@@ -420,6 +446,60 @@ fn reload_settings(raw: raw::Reload) -> ReloadSettings {
             .debounce
             .map_or(Duration::from_millis(100), |d: ConfigDuration| d.0),
     }
+}
+
+fn logging_settings(
+    raw: raw::Logging,
+    report: &mut Report<'_>,
+) -> crate::config::model::LoggingSettings {
+    let level = raw.level.unwrap_or_else(|| "info".to_string());
+    if !["error", "warn", "info", "debug", "trace", "off"].contains(&level.as_str()) {
+        report.error(
+            "logging.level",
+            format!("unknown level {level:?} (expected error, warn, info, debug, trace or off)"),
+        );
+    }
+    let json = match raw.format.as_deref().unwrap_or("text") {
+        "text" => false,
+        "json" => true,
+        other => {
+            report.error(
+                "logging.format",
+                format!("unknown format {other:?} (expected \"text\" or \"json\")"),
+            );
+            false
+        }
+    };
+    crate::config::model::LoggingSettings { level, json }
+}
+
+fn access_log_settings(
+    raw: raw::AccessLog,
+    base: &Path,
+    report: &mut Report<'_>,
+) -> Option<crate::access_log::Settings> {
+    if !raw.enabled.unwrap_or(true) {
+        return None;
+    }
+    let sample = raw.sample.unwrap_or(1.0);
+    if !(0.0..=1.0).contains(&sample) {
+        report.error("access_log.sample", "must be between 0.0 and 1.0");
+    }
+    let path = raw.path.unwrap_or_else(|| "-".to_string());
+    let target = if path == "-" {
+        crate::access_log::writer::Target::Stdout
+    } else {
+        crate::access_log::writer::Target::File(resolve_path(base, &path))
+    };
+    let buffer = raw.buffer.unwrap_or(16_384);
+    if buffer == 0 {
+        report.error("access_log.buffer", "must be at least 1");
+    }
+    Some(crate::access_log::Settings {
+        target,
+        sample: sample.clamp(0.0, 1.0),
+        buffer: buffer.max(1),
+    })
 }
 
 /// Paths in the config are relative to the config file's directory.

@@ -8,6 +8,7 @@ use tempfile::TempDir;
 
 pub struct ChildProxy {
     pub http: SocketAddr,
+    pub https: SocketAddr,
     pub admin: SocketAddr,
     pub dir: TempDir,
     pub config_path: PathBuf,
@@ -22,11 +23,25 @@ impl ChildProxy {
     /// Placeholders as in `TestProxy` (`{http}`, `{admin}`, `{dir}`); an admin token file
     /// `admin.token` is written next to the config.
     pub async fn start(template: &str) -> Self {
+        Self::start_with(template, |_| {}).await
+    }
+
+    /// Like `start`, writing extra files (certificates…) into the config dir first.
+    pub async fn start_with(template: &str, prepare: impl Fn(&std::path::Path)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("admin.token"), TOKEN).unwrap();
-        let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        prepare(dir.path());
+        let mut ports: Vec<u16> = Vec::new();
+        while ports.len() < 3 {
+            let p = free_port();
+            if !ports.contains(&p) {
+                ports.push(p);
+            }
+        }
+        let [http, https, admin] =
+            [ports[0], ports[1], ports[2]].map(|p| SocketAddr::from(([127, 0, 0, 1], p)));
         let text = template
+            .replace("{https}", &https.to_string())
             .replace("{http}", &http.to_string())
             .replace("{admin}", &admin.to_string())
             .replace("{dir}", &dir.path().display().to_string());
@@ -37,7 +52,13 @@ impl ChildProxy {
             .args(["run", "-c"])
             .arg(&config_path)
             .env("RUST_LOG", "info")
-            .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
+            .stdout(Stdio::from(
+                std::fs::File::options()
+                    .create(true)
+                    .append(true)
+                    .open(&log)
+                    .unwrap(),
+            ))
             .stderr(Stdio::from(
                 std::fs::File::options().append(true).open(&log).unwrap(),
             ))
@@ -45,6 +66,7 @@ impl ChildProxy {
             .unwrap();
         let mut me = ChildProxy {
             http,
+            https,
             admin,
             dir,
             config_path,
@@ -103,6 +125,14 @@ impl ChildProxy {
         })
     }
 
+    /// `GET /metrics` text.
+    pub async fn metrics(&self) -> String {
+        super::Client::new()
+            .get(self.admin, "admin", "/metrics")
+            .await
+            .text()
+    }
+
     pub async fn generation(&self) -> u64 {
         self.status()
             .await
@@ -127,6 +157,7 @@ impl ChildProxy {
 
     pub fn write_config(&self, template: &str) {
         let text = template
+            .replace("{https}", &self.https.to_string())
             .replace("{http}", &self.http.to_string())
             .replace("{admin}", &self.admin.to_string())
             .replace("{dir}", &self.dir.path().display().to_string());

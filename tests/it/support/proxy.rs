@@ -61,7 +61,11 @@ impl TestProxy {
                 .map(|l| l.address)
                 .collect();
             let admin_enabled = validated.config.admin.address.is_some();
-            let gh = match Gatehouse::new(&config_path, validated, Options::default()) {
+            let options = Options {
+                access_log: false,
+                ..Options::default()
+            };
+            let gh = match Gatehouse::new(&config_path, validated, options) {
                 Ok(g) => g,
                 Err(e) if attempt < 4 => {
                     eprintln!("retrying proxy start: {e}");

@@ -1,0 +1,156 @@
+//! A tiny JSON line writer for the access log: fields are appended to one `String` with
+//! minimal escaping, no intermediate values, so a log line costs one allocation.
+
+use std::fmt::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Builds one JSON object, field by field.
+pub struct Line {
+    buf: String,
+    first: bool,
+}
+
+impl Line {
+    /// Starts an object.
+    pub fn new() -> Self {
+        let mut buf = String::with_capacity(640);
+        buf.push('{');
+        Line { buf, first: true }
+    }
+
+    fn key(&mut self, key: &str) {
+        if !self.first {
+            self.buf.push(',');
+        }
+        self.first = false;
+        self.buf.push('"');
+        self.buf.push_str(key);
+        self.buf.push_str("\":");
+    }
+
+    /// A string field (escaped).
+    pub fn str(&mut self, key: &str, value: &str) -> &mut Self {
+        self.key(key);
+        self.buf.push('"');
+        escape_into(&mut self.buf, value);
+        self.buf.push('"');
+        self
+    }
+
+    /// A string field, omitted when `None`.
+    pub fn opt_str(&mut self, key: &str, value: Option<&str>) -> &mut Self {
+        if let Some(v) = value {
+            self.str(key, v);
+        }
+        self
+    }
+
+    /// An integer field.
+    pub fn num(&mut self, key: &str, value: u64) -> &mut Self {
+        self.key(key);
+        let _ = write!(self.buf, "{value}");
+        self
+    }
+
+    /// An integer field, omitted when `None`.
+    pub fn opt_num(&mut self, key: &str, value: Option<u64>) -> &mut Self {
+        if let Some(v) = value {
+            self.num(key, v);
+        }
+        self
+    }
+
+    /// A decimal field with three digits (milliseconds).
+    pub fn millis(&mut self, key: &str, value: f64) -> &mut Self {
+        self.key(key);
+        let _ = write!(self.buf, "{value:.3}");
+        self
+    }
+
+    /// Ends the object and the line.
+    pub fn finish(mut self) -> String {
+        self.buf.push_str("}\n");
+        self.buf
+    }
+}
+
+impl Default for Line {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// JSON string escaping (quotes, backslashes, control characters).
+pub fn escape_into(out: &mut String, s: &str) {
+    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push_str(s);
+        return;
+    }
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+/// `2026-11-23T19:11:46.123Z` (RFC 3339, UTC, milliseconds) without a date library.
+pub fn rfc3339(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{:03}Z",
+        d.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn lines_are_valid_json() {
+        let mut l = Line::new();
+        l.str("a", "plain")
+            .str("b", "quote \" back \\ nl \n ctl \u{1}")
+            .num("n", 42)
+            .opt_str("skip", None)
+            .millis("ms", 1.23456);
+        let text = l.finish();
+        assert!(text.ends_with("}\n"));
+        let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(v["b"], "quote \" back \\ nl \n ctl \u{1}");
+        assert_eq!(v["n"], 42);
+        assert_eq!(v["ms"], 1.235);
+        assert!(v.get("skip").is_none());
+    }
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_millis(1_795_464_597_643)),
+            "2026-11-23T20:09:57.643Z"
+        );
+    }
+}

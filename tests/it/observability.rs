@@ -1,0 +1,513 @@
+//! Metrics (exact values after known traffic, label hygiene, histograms, health/failover/
+//! reload series), the access log (every field, SIGUSR1 reopen, rotation), and the shipped
+//! dashboard and alert rules (valid, every metric they use present in a real scrape).
+//! These run the real binary: its process-wide recorder and gauges are its own.
+
+use crate::support::child::ChildProxy;
+use crate::support::tlsutil::TestCa;
+use crate::support::{eventually, fault, Client, TestBackend, WAIT};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// The value of the series whose line starts with `prefix` (name plus exact label set).
+fn value(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+fn names(metrics: &str) -> BTreeSet<String> {
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| l.split(['{', ' ']).next().unwrap().to_string())
+        .collect()
+}
+
+fn base(pools: &str, extra: &str) -> String {
+    format!(
+        r#"
+[server]
+threads = 1
+grace_period = "1s"
+[reload]
+watch = false
+[admin]
+address = "{{admin}}"
+token_file = "admin.token"
+[access_log]
+path = "access.log"
+[listeners.http]
+address = "{{http}}"
+{extra}
+{pools}
+"#
+    )
+}
+
+#[tokio::test]
+async fn metrics_after_known_traffic_are_exact() {
+    let a = TestBackend::start("a").await;
+    let b = TestBackend::start("b").await;
+    let config = base(
+        &format!(
+            r#"[routes.obs-route]
+hosts = ["obs.test"]
+pool = "obs-pool"
+[pools.obs-pool]
+health_check = {{ type = "http", path = "/healthz", interval = "50ms", fall = 1, rise = 1 }}
+backends = [{{ address = "{}" }}, {{ address = "{}" }}]"#,
+            a.addr, b.addr
+        ),
+        "",
+    );
+    let proxy = ChildProxy::start(&config).await;
+    let c = Client::new();
+    for _ in 0..7 {
+        assert_eq!(c.get(proxy.http, "obs.test", "/").await.status, 200);
+    }
+    for _ in 0..3 {
+        assert_eq!(
+            c.get(proxy.http, "obs.test", "/status/404").await.status,
+            404
+        );
+    }
+    assert_eq!(
+        c.get(proxy.http, "obs.test", "/status/503").await.status,
+        503
+    );
+    for _ in 0..2 {
+        assert_eq!(c.get(proxy.http, "nowhere.test", "/").await.status, 404);
+    }
+    let m = proxy.metrics().await;
+    let series = |class: &str| {
+        format!(
+            r#"gatehouse_requests_total{{listener="http",route="obs-route",pool="obs-pool",status_class="{class}"}}"#
+        )
+    };
+    assert_eq!(value(&m, &series("2xx")), Some(7.0), "{m}");
+    assert_eq!(value(&m, &series("4xx")), Some(3.0));
+    assert_eq!(value(&m, &series("5xx")), Some(1.0));
+    assert_eq!(
+        value(&m, r#"gatehouse_unrouted_requests_total{listener="http"}"#),
+        Some(2.0)
+    );
+    assert_eq!(
+        value(
+            &m,
+            r#"gatehouse_request_duration_seconds_count{route="obs-route",pool="obs-pool"}"#
+        ),
+        Some(11.0)
+    );
+    assert_eq!(
+        value(
+            &m,
+            r#"gatehouse_upstream_response_time_seconds_count{pool="obs-pool"}"#
+        ),
+        Some(11.0)
+    );
+    for le in ["0.0001", "0.001", "0.01", "0.1", "1", "10", "30", "+Inf"] {
+        assert!(
+            m.contains(&format!(r#"gatehouse_request_duration_seconds_bucket{{route="obs-route",pool="obs-pool",le="{le}"}}"#)),
+            "bucket {le} present"
+        );
+    }
+    assert_eq!(
+        value(
+            &m,
+            r#"gatehouse_response_bytes_total{route="obs-route",pool="obs-pool"}"#
+        )
+        .map(|v| v > 0.0),
+        Some(true)
+    );
+    assert_eq!(value(&m, "gatehouse_requests_in_flight"), Some(0.0));
+    assert_eq!(value(&m, "gatehouse_config_generation"), Some(1.0));
+    let status = proxy.status().await.unwrap();
+    let hash = &status["config_digest"].as_str().unwrap()[..16];
+    assert_eq!(
+        value(&m, &format!(r#"gatehouse_config_info{{hash="{hash}"}}"#)),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &m,
+            &format!(
+                r#"gatehouse_build_info{{version="{}",pingora="0.9.1"}}"#,
+                env!("CARGO_PKG_VERSION")
+            )
+        ),
+        Some(1.0)
+    );
+    assert!(value(&m, "gatehouse_process_start_time_seconds").unwrap() > 1.7e9);
+    assert!(m.contains("# HELP gatehouse_requests_total Requests completed"));
+    assert!(m.contains("# TYPE gatehouse_requests_total counter"));
+    // Label hygiene: only config names and closed sets; never hosts, paths or clients.
+    for line in m.lines().filter(|l| l.starts_with("gatehouse_")) {
+        for bad in [
+            "obs.test",
+            "nowhere.test",
+            "/status",
+            "host=",
+            "path=",
+            "client",
+        ] {
+            assert!(!line.contains(bad), "raw request data in a label: {line}");
+        }
+    }
+    let up = |addr: std::net::SocketAddr| {
+        format!(r#"gatehouse_backend_up{{pool="obs-pool",backend="{addr}"}}"#)
+    };
+    assert_eq!(value(&m, &up(b.addr)), Some(1.0));
+
+    // Health, reload metrics move.
+    fault(b.addr, "healthz=fail").await;
+    eventually("backend b reported down", WAIT, || async {
+        (value(&proxy.metrics().await, &up(b.addr)) == Some(0.0)).then_some(())
+    })
+    .await;
+    let m = proxy.metrics().await;
+    assert_eq!(
+        value(
+            &m,
+            &format!(
+                r#"gatehouse_backend_state{{pool="obs-pool",backend="{}",state="down"}}"#,
+                b.addr
+            )
+        ),
+        Some(1.0)
+    );
+    assert!(
+        value(
+            &m,
+            &format!(
+                r#"gatehouse_health_checks_total{{pool="obs-pool",backend="{}",result="error"}}"#,
+                b.addr
+            )
+        )
+        .unwrap()
+            >= 1.0
+    );
+    proxy.write_config(&config.replace("interval = \"50ms\"", "interval = \"60ms\""));
+    assert_eq!(proxy.cli("reload").await.status.code(), Some(0));
+    proxy.write_config(&config.replace("pool = \"obs-pool\"", "pool = \"nope\""));
+    assert_eq!(proxy.cli("reload").await.status.code(), Some(1));
+    let m = proxy.metrics().await;
+    assert_eq!(
+        value(&m, r#"gatehouse_config_reloads_total{result="ok"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&m, r#"gatehouse_config_reloads_total{result="error"}"#),
+        Some(1.0)
+    );
+    assert_eq!(value(&m, "gatehouse_config_generation"), Some(2.0));
+}
+
+#[tokio::test]
+async fn failover_metrics_for_active_passive_pools() {
+    let primary = TestBackend::start("primary").await;
+    let backup = TestBackend::start("backup").await;
+    let proxy = ChildProxy::start(&base(
+        &format!(
+            r#"[routes.ap]
+pool = "ap-pool"
+[pools.ap-pool]
+balance = "active_passive"
+health_check = {{ type = "http", path = "/healthz", interval = "50ms", fall = 1, rise = 1 }}
+backends = [{{ address = "{}" }}, {{ address = "{}", backup = true }}]"#,
+            primary.addr, backup.addr
+        ),
+        "",
+    ))
+    .await;
+    let c = Client::new();
+    eventually("primary serving", WAIT, || async {
+        (c.get(proxy.http, "x", "/").await.backend() == "primary").then_some(())
+    })
+    .await;
+    let tier = |t: &str| format!(r#"gatehouse_pool_serving_tier{{pool="ap-pool",tier="{t}"}}"#);
+    assert_eq!(value(&proxy.metrics().await, &tier("primary")), Some(1.0));
+    fault(primary.addr, "healthz=fail").await;
+    eventually("on the backup", WAIT, || async {
+        (c.get(proxy.http, "x", "/").await.backend() == "backup").then_some(())
+    })
+    .await;
+    let m = proxy.metrics().await;
+    assert_eq!(value(&m, &tier("backup")), Some(1.0));
+    assert_eq!(value(&m, &tier("primary")), Some(0.0));
+    assert_eq!(
+        value(
+            &m,
+            r#"gatehouse_pool_failovers_total{pool="ap-pool",direction="failover"}"#
+        ),
+        Some(1.0),
+        "{}",
+        proxy.log_text()
+    );
+    fault(primary.addr, "healthz=ok").await;
+    eventually("back on the primary", WAIT, || async {
+        (c.get(proxy.http, "x", "/").await.backend() == "primary").then_some(())
+    })
+    .await;
+    assert_eq!(
+        value(
+            &proxy.metrics().await,
+            r#"gatehouse_pool_failovers_total{pool="ap-pool",direction="failback"}"#
+        ),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn the_access_log_line_has_every_field_and_reopens_on_sigusr1() {
+    let a = TestBackend::start("a").await;
+    let ca = TestCa::new("obs CA");
+    let leaf = ca.leaf(&["www.example.test"]);
+    let proxy = ChildProxy::start_with(
+        &base(
+            &format!(
+                r#"[routes.www]
+hosts = ["www.example.test"]
+pool = "www-pool"
+[pools.www-pool]
+backends = [{{ address = "{}" }}]"#,
+                a.addr
+            ),
+            r#"[listeners.https]
+address = "{https}"
+protocol = "https"
+certificates = [{ cert = "www.crt", key = "www.key" }]"#,
+        ),
+        |d| {
+            leaf.write(d, "www");
+        },
+    )
+    .await;
+    let log_path = proxy.dir.path().join("access.log");
+    let last_line = |path: &Path| -> Option<serde_json::Value> {
+        let text = std::fs::read_to_string(path).ok()?;
+        serde_json::from_str(text.lines().last()?).ok()
+    };
+    let req = http::Request::get(format!("http://{}/echo?q=1", proxy.http))
+        .header("host", "www.example.test")
+        .header("user-agent", "obs-test/1.0")
+        .header("x-request-id", "obs-req-1")
+        .body(http_body_util::Full::new(bytes::Bytes::from_static(
+            b"hello",
+        )))
+        .unwrap();
+    let r = Client::new().send(req).await.unwrap();
+    assert_eq!(r.status, 200);
+    let v = eventually("the line is written", WAIT, || async {
+        last_line(&log_path).filter(|v| v["http.request.id"] == "obs-req-1")
+    })
+    .await;
+    assert!(v["@timestamp"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(v["client.ip"], "127.0.0.1");
+    assert!(v["client.port"].as_u64().unwrap() > 0);
+    assert_eq!(v["http.request.method"], "GET");
+    assert_eq!(v["url.domain"], "www.example.test");
+    assert_eq!(v["url.path"], "/echo");
+    assert_eq!(v["url.query"], "q=1");
+    assert_eq!(v["http.version"], "1.1");
+    assert!(v.get("tls.version").is_none(), "cleartext");
+    assert_eq!(v["http.response.status_code"], 200);
+    assert_eq!(v["http.request.body.bytes"], 5);
+    assert_eq!(
+        v["http.response.body.bytes"].as_u64().unwrap() as usize,
+        r.body.len()
+    );
+    assert!(v["event.duration"].as_u64().unwrap() > 0);
+    assert_eq!(v["user_agent.original"], "obs-test/1.0");
+    assert_eq!(v["gatehouse.listener"], "http");
+    assert_eq!(v["gatehouse.route"], "www");
+    assert_eq!(v["gatehouse.pool"], "www-pool");
+    assert_eq!(v["gatehouse.upstream.address"], a.addr.to_string());
+    assert_eq!(v["gatehouse.upstream.status_code"], 200);
+    assert!(v["gatehouse.upstream.response_time_ms"].as_f64().unwrap() >= 0.0);
+    assert_eq!(v["gatehouse.retries"], 0);
+
+    // Over TLS and HTTP/2: the version fields say so.
+    let tls = crate::support::client::tls_get(
+        proxy.https,
+        Some("www.example.test"),
+        "www.example.test",
+        "/",
+        ca.client_config(&[b"h2"]),
+    )
+    .await
+    .unwrap();
+    let id = tls.reply.header("x-request-id").unwrap();
+    let v = eventually("TLS line", WAIT, || async {
+        last_line(&log_path).filter(|v| v["http.request.id"] == id.as_str())
+    })
+    .await;
+    assert_eq!(v["tls.version"], "1.3");
+    assert_eq!(v["tls.version_protocol"], "tls");
+    assert_eq!(v["http.version"], "2");
+    assert_eq!(v["gatehouse.listener"], "https");
+
+    // logrotate: move the file away, SIGUSR1, the next line lands in a new file.
+    std::fs::rename(&log_path, proxy.dir.path().join("access.log.1")).unwrap();
+    proxy.signal(nix::sys::signal::Signal::SIGUSR1);
+    let c = Client::new();
+    let v = eventually("a line in the reopened file", WAIT, || async {
+        let req = http::Request::get(format!("http://{}/", proxy.http))
+            .header("host", "www.example.test")
+            .header("x-request-id", "after-rotate")
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap();
+        c.send(req).await.unwrap();
+        last_line(&log_path).filter(|v| v["http.request.id"] == "after-rotate")
+    })
+    .await;
+    assert_eq!(v["http.response.status_code"], 200);
+    let old = std::fs::read_to_string(proxy.dir.path().join("access.log.1")).unwrap();
+    assert!(old.contains("obs-req-1") && !old.contains("after-rotate"));
+    assert!(proxy.log_text().contains("access log reopened"));
+}
+
+#[tokio::test]
+async fn dashboard_and_alert_rules_are_valid_and_use_real_metrics() {
+    let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf");
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(conf.join("grafana/gatehouse-dashboard.json")).unwrap(),
+    )
+    .unwrap();
+    let mut used = BTreeSet::new();
+    let metric = regex_lite_names;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        assert!(panel["title"].as_str().is_some_and(|t| !t.is_empty()));
+        for target in panel["targets"].as_array().unwrap() {
+            used.extend(metric(target["expr"].as_str().unwrap()));
+        }
+    }
+    let rules = std::fs::read_to_string(conf.join("prometheus/gatehouse-alerts.yml")).unwrap();
+    used.extend(metric(&rules));
+    for needed in [
+        "gatehouse_backend_up",
+        "gatehouse_pool_serving_tier",
+        "gatehouse_config_reloads_total",
+        "gatehouse_certificate_expiry_timestamp_seconds",
+        "gatehouse_requests_total",
+    ] {
+        assert!(used.contains(needed), "alerts/dashboards cover {needed}");
+    }
+    match std::env::var_os("PROMTOOL")
+        .map(std::path::PathBuf::from)
+        .or_else(|| which("promtool"))
+    {
+        Some(promtool) => {
+            let out = std::process::Command::new(&promtool)
+                .args(["check", "rules"])
+                .arg(conf.join("prometheus/gatehouse-alerts.yml"))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "promtool: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        None => eprintln!("SKIP promtool check: promtool not found (scripts/test provides it)"),
+    }
+
+    // A real process, exercised so that every series the dashboards use exists.
+    let a = TestBackend::start("a").await;
+    let primary = TestBackend::start("primary").await;
+    let backup = TestBackend::start("backup").await;
+    let dead = format!("127.0.0.1:{}", crate::support::free_port());
+    let ca = TestCa::new("dash CA");
+    let leaf = ca.leaf(&["www.example.test"]);
+    let config = base(
+        &format!(
+            r#"[routes.web]
+pool = "web"
+[routes.ap]
+hosts = ["ap.test"]
+pool = "ap"
+[routes.flaky]
+hosts = ["flaky.test"]
+pool = "flaky"
+[pools.web]
+health_check = {{ type = "http", path = "/healthz", interval = "50ms" }}
+backends = [{{ address = "{a}" }}]
+[pools.ap]
+balance = "active_passive"
+health_check = {{ type = "http", path = "/healthz", interval = "50ms", fall = 1, rise = 1 }}
+backends = [{{ address = "{p}" }}, {{ address = "{bk}", backup = true }}]
+[pools.flaky]
+passive = {{ connect_failures = 1 }}
+backends = [{{ address = "{dead}" }}, {{ address = "{a}" }}]"#,
+            a = a.addr,
+            p = primary.addr,
+            bk = backup.addr
+        ),
+        r#"[listeners.https]
+address = "{https}"
+protocol = "https"
+certificates = [{ cert = "www.crt", key = "www.key" }]"#,
+    );
+    let proxy = ChildProxy::start_with(&config, |d| {
+        leaf.write(d, "www");
+    })
+    .await;
+    let c = Client::new();
+    for host in ["web.test", "ap.test", "flaky.test", "flaky.test"] {
+        assert_eq!(c.get(proxy.http, host, "/").await.status, 200);
+    }
+    crate::support::client::tls_get(
+        proxy.https,
+        Some("www.example.test"),
+        "www.example.test",
+        "/",
+        ca.client_config(&[]),
+    )
+    .await
+    .unwrap();
+    fault(primary.addr, "healthz=fail").await;
+    eventually("ap failed over", WAIT, || async {
+        (c.get(proxy.http, "ap.test", "/").await.backend() == "backup").then_some(())
+    })
+    .await;
+    proxy.write_config(&config.replace("interval = \"50ms\" }", "interval = \"40ms\" }"));
+    assert_eq!(proxy.cli("reload").await.status.code(), Some(0));
+    let scraped = names(&proxy.metrics().await);
+    for name in &used {
+        let present = scraped.contains(name)
+            || ["_bucket", "_sum", "_count"].iter().any(|s| {
+                name.strip_suffix(s)
+                    .is_some_and(|base| scraped.contains(&format!("{base}_bucket")))
+            });
+        assert!(
+            present,
+            "{name} is used by a dashboard or alert but absent from a real scrape"
+        );
+    }
+}
+
+/// Metric names in a PromQL expression (or a rules file).
+fn regex_lite_names(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("gatehouse_") {
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        out.insert(tail[..end].to_string());
+        rest = &tail[end..];
+    }
+    out
+}
+
+fn which(cmd: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(cmd))
+        .find(|p| p.is_file())
+}
