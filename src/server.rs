@@ -147,6 +147,7 @@ impl Gatehouse {
                 name: l.name.clone(),
                 address: l.address,
                 protocol: l.protocol,
+                proxy_protocol: l.proxy_protocol,
             })
             .collect();
         let names: Vec<String> = bound.iter().map(|b| b.name.clone()).collect();

@@ -29,6 +29,8 @@ pub struct Config {
     pub access_log: Option<crate::access_log::Settings>,
     /// Whether metrics are recorded (cold).
     pub metrics_enabled: bool,
+    /// Client limits (live, except HTTP/2 settings).
+    pub limits: LimitsSettings,
     /// Listeners in file order.
     pub listeners: Vec<Listener>,
     /// Routes in file order.
@@ -60,6 +62,10 @@ pub struct ServerSettings {
     pub server_header: bool,
     /// Retry budget.
     pub retry_budget: RetryBudgetSettings,
+    /// Unprivileged user to switch to after binding.
+    pub user: Option<String>,
+    /// Group to switch to.
+    pub group: Option<String>,
 }
 
 /// Retries allowed as a share of requests.
@@ -69,6 +75,51 @@ pub struct RetryBudgetSettings {
     pub ratio: f64,
     /// Retries always allowed per second.
     pub min_per_second: u32,
+}
+
+/// `[limits]` after validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitsSettings {
+    /// Whole request head deadline.
+    pub header_timeout: Duration,
+    /// Idle time between requests.
+    pub keepalive_timeout: Duration,
+    /// Request line / header size limits.
+    pub head: crate::listener::head::Limits,
+    /// Chunked bodies validated up to this many bytes before forwarding.
+    pub max_buffered_body: usize,
+    /// Longest pause between body reads.
+    pub body_timeout: Duration,
+    /// Minimum body rate in bytes/s (0: off).
+    pub min_body_rate: u64,
+    /// Open connections allowed in total (0: unlimited).
+    pub max_connections: usize,
+    /// Open connections allowed per client address (0: unlimited).
+    pub max_connections_per_ip: usize,
+    /// TLS handshake / PROXY header deadline.
+    pub handshake_timeout: Duration,
+    /// HTTP/2 limits (applied at start-up).
+    pub http2: Http2Settings,
+}
+
+/// HTTP/2 limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Http2Settings {
+    /// Concurrent streams per connection.
+    pub max_concurrent_streams: u32,
+    /// Largest decoded header list.
+    pub max_header_list_size: u32,
+    /// Rapid-reset protection: resets allowed before processing.
+    pub max_pending_reset_streams: usize,
+}
+
+/// A per-client rate limit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimitSettings {
+    /// Tokens per second.
+    pub per_second: f64,
+    /// Bucket size.
+    pub burst: u32,
 }
 
 /// `[logging]` after validation.
@@ -134,14 +185,18 @@ pub struct Listener {
     pub https_port: Option<u16>,
     /// HSTS header value for this listener's responses.
     pub hsts: Option<HeaderValue>,
+    /// A PROXY protocol header precedes each connection.
+    pub proxy_protocol: bool,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<crate::net::cidr::Cidr>,
 }
 
 impl Listener {
     /// The settings that cannot change without re-binding, compared on reload.
     pub fn cold_signature(&self) -> String {
         format!(
-            "{} {:?} alpn={:?} h2c={}",
-            self.address, self.protocol, self.alpn, self.h2c
+            "{} {:?} alpn={:?} h2c={} proxy_protocol={}",
+            self.address, self.protocol, self.alpn, self.h2c, self.proxy_protocol
         )
     }
 }
@@ -178,6 +233,14 @@ pub struct Route {
     pub request_headers: HeaderRules,
     /// Response header rules.
     pub response_headers: HeaderRules,
+    /// Largest request body (413 beyond).
+    pub max_body_size: Option<u64>,
+    /// Client blocks allowed (empty: everyone).
+    pub allow: Vec<crate::net::cidr::Cidr>,
+    /// Client blocks refused.
+    pub deny: Vec<crate::net::cidr::Cidr>,
+    /// Per-client rate limit.
+    pub rate_limit: Option<RateLimitSettings>,
 }
 
 /// Validated header rules.

@@ -28,6 +28,63 @@ pub struct Server {
     pub server_header: Option<bool>,
     /// The retry budget shared by all pools.
     pub retry_budget: Option<RetryBudget>,
+    /// Drop privileges to this user after binding (when started as root).
+    pub user: Option<String>,
+    /// ... and this group (defaults to the user's primary group).
+    pub group: Option<String>,
+}
+
+/// `[limits]`: protection against slow, huge or abusive clients.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Time allowed to receive a whole request head (HAProxy's `timeout http-request`).
+    pub header_timeout: Option<ConfigDuration>,
+    /// Idle time allowed between requests on a kept-alive connection.
+    pub keepalive_timeout: Option<ConfigDuration>,
+    /// Longest request line (414 beyond).
+    pub max_request_line: Option<usize>,
+    /// Largest request header section (431 beyond).
+    pub max_header_bytes: Option<usize>,
+    /// Most request header fields (431 beyond).
+    pub max_headers: Option<usize>,
+    /// Chunked request bodies are checked up to this size before the request is forwarded.
+    pub max_buffered_body: Option<usize>,
+    /// Longest pause between two reads of a request body.
+    pub body_timeout: Option<ConfigDuration>,
+    /// Slowest acceptable request body rate, in bytes per second, after its first 5 s (0: off).
+    pub min_body_rate: Option<u64>,
+    /// Open client connections allowed, all listeners together.
+    pub max_connections: Option<usize>,
+    /// Open client connections allowed per client address.
+    pub max_connections_per_ip: Option<usize>,
+    /// Time allowed for a TLS handshake (and a PROXY protocol header).
+    pub handshake_timeout: Option<ConfigDuration>,
+    /// HTTP/2 limits.
+    #[serde(default)]
+    pub http2: Http2Limits,
+}
+
+/// `[limits.http2]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Http2Limits {
+    /// Concurrent streams per connection.
+    pub max_concurrent_streams: Option<u32>,
+    /// Largest decoded header list.
+    pub max_header_list_size: Option<u32>,
+    /// Streams a client may reset before their processing (rapid-reset protection).
+    pub max_pending_reset_streams: Option<usize>,
+}
+
+/// `rate_limit = { requests_per_second = 10, burst = 20 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Sustained rate per client address.
+    pub requests_per_second: f64,
+    /// Bucket size (requests allowed at once).
+    pub burst: Option<u32>,
 }
 
 /// `[server.retry_budget]`: retries allowed as a share of recent requests.
@@ -117,6 +174,10 @@ pub struct Listener {
     pub https_port: Option<u16>,
     /// `Strict-Transport-Security` added to responses on this (https) listener.
     pub hsts: Option<Hsts>,
+    /// Expect a PROXY protocol (v1 or v2) header on every connection.
+    pub proxy_protocol: Option<bool>,
+    /// Peers whose `X-Forwarded-For` is believed (CIDR blocks).
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 /// One `{cert, key}` entry of an https listener.
@@ -167,6 +228,14 @@ pub struct Route {
     /// Header rules applied to the response sent to the client.
     #[serde(default)]
     pub response_headers: HeaderRules,
+    /// Largest request body (413 beyond), e.g. "10MB"-style bytes as a number.
+    pub max_body_size: Option<u64>,
+    /// Only these client addresses (CIDR blocks) may use the route.
+    pub allow: Option<Vec<String>>,
+    /// These client addresses (CIDR blocks) may not.
+    pub deny: Option<Vec<String>>,
+    /// Per-client-address request rate limit.
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// `set` replaces, `add` appends, `remove` deletes; applied in the order remove, set, add.

@@ -6,6 +6,10 @@
 //! config (see [`tls`]), and then hands the stream to Pingora's `HttpProxy`, which negotiates
 //! HTTP/1.1 or HTTP/2 (ALPN) and runs the proxy phases.
 
+pub mod chunked;
+pub mod gated;
+pub mod head;
+pub mod proxy_protocol;
 pub mod tls;
 
 use crate::config::model::Protocol;

@@ -12,6 +12,8 @@ pub mod ctx;
 pub mod decide;
 pub mod headers;
 pub mod log;
+pub mod path;
+pub mod rate_limit;
 pub mod respond;
 pub mod retry;
 pub mod retry_budget;

@@ -39,6 +39,8 @@ pub struct BoundListener {
     pub address: std::net::SocketAddr,
     /// Protocol.
     pub protocol: crate::config::model::Protocol,
+    /// A PROXY protocol header precedes each connection.
+    pub proxy_protocol: bool,
 }
 
 impl SharedState {

@@ -35,6 +35,14 @@ pub struct RouteEntry {
     pub response_headers: HeaderRules,
     /// Pre-resolved metric handles.
     pub metrics: RouteMetrics,
+    /// Largest request body.
+    pub max_body_size: Option<u64>,
+    /// Client blocks allowed (empty: everyone).
+    pub allow: Vec<crate::net::cidr::Cidr>,
+    /// Client blocks refused.
+    pub deny: Vec<crate::net::cidr::Cidr>,
+    /// Per-client rate limiter (kept across reloads while its settings are unchanged).
+    pub rate_limiter: Option<Arc<crate::proxy::rate_limit::RateLimiter>>,
 }
 
 /// The hot settings of a bound listener.
@@ -52,6 +60,8 @@ pub struct ListenerEntry {
     pub https_port: Option<u16>,
     /// HSTS for responses on this listener.
     pub hsts: Option<HeaderValue>,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<crate::net::cidr::Cidr>,
 }
 
 /// Everything the request path reads, published as one unit.
@@ -100,6 +110,18 @@ impl Snapshot {
             .map(|r| {
                 let name: Arc<str> = Arc::from(r.name.as_str());
                 let metrics = RouteMetrics::new(&name, &pools[r.pool].name, &listener_names);
+                let rate_limiter = r.rate_limit.map(|rl| {
+                    previous
+                        .and_then(|p| p.routes.iter().find(|old| old.name == name))
+                        .and_then(|old| old.rate_limiter.clone())
+                        .filter(|l| l.settings() == (rl.per_second, f64::from(rl.burst)))
+                        .unwrap_or_else(|| {
+                            Arc::new(crate::proxy::rate_limit::RateLimiter::new(
+                                rl.per_second,
+                                rl.burst,
+                            ))
+                        })
+                });
                 RouteEntry {
                     name,
                     pool: r.pool,
@@ -110,6 +132,10 @@ impl Snapshot {
                     request_headers: r.request_headers.clone(),
                     response_headers: r.response_headers.clone(),
                     metrics,
+                    max_body_size: r.max_body_size,
+                    allow: r.allow.clone(),
+                    deny: r.deny.clone(),
+                    rate_limiter,
                 }
             })
             .collect();
@@ -127,6 +153,7 @@ impl Snapshot {
                             redirect_https: e.redirect_https,
                             https_port: e.https_port,
                             hsts: e.hsts.clone(),
+                            trusted_proxies: e.trusted_proxies.clone(),
                         }),
                 },
             )
@@ -172,5 +199,6 @@ fn listener_entry(l: &Listener) -> ListenerEntry {
         redirect_https: l.redirect_https,
         https_port: l.https_port,
         hsts: l.hsts.clone(),
+        trusted_proxies: l.trusted_proxies.clone(),
     }
 }

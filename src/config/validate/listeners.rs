@@ -168,6 +168,11 @@ fn one(
         .hsts
         .as_ref()
         .and_then(|h| hsts_value(&child(path, "hsts"), h, report));
+    let trusted_proxies = super::cidrs(
+        &child(path, "trusted_proxies"),
+        l.trusted_proxies.as_deref(),
+        report,
+    );
     Some(Listener {
         name: name.to_string(),
         address: address?,
@@ -180,6 +185,8 @@ fn one(
         redirect_https: l.redirect_https.unwrap_or(false),
         https_port: l.https_port,
         hsts,
+        proxy_protocol: l.proxy_protocol.unwrap_or(false),
+        trusted_proxies,
     })
 }
 

@@ -56,6 +56,7 @@ const SECTIONS: &[&str] = &[
     "logging",
     "access_log",
     "metrics",
+    "limits",
     "listeners",
     "routes",
     "pools",
@@ -97,6 +98,7 @@ pub fn validate(path: &Path, text: &str, ctx: &Context<'_>) -> Result<Validated,
             "logging" => sections.logging = report.parse(value, "logging"),
             "access_log" => sections.access_log = report.parse(value, "access_log"),
             "metrics" => sections.metrics = report.parse(value, "metrics"),
+            "limits" => sections.limits = report.parse(value, "limits"),
             "listeners" => {
                 sections.listeners = report.parse_named(value, "listeners", &mut Vec::new())
             }
@@ -127,6 +129,7 @@ pub fn validate(path: &Path, text: &str, ctx: &Context<'_>) -> Result<Validated,
         &mut report,
     );
     let metrics_enabled = sections.metrics.unwrap_or_default().enabled.unwrap_or(true);
+    let limits = limits_settings(sections.limits.unwrap_or_default(), &mut report);
     let listeners =
         listeners::validate(sections.listeners, &base_dir, ctx, &mut report, &mut files);
     let pools = pools::validate(sections.pools, &base_dir, ctx, &mut report, &mut files);
@@ -171,6 +174,7 @@ pub fn validate(path: &Path, text: &str, ctx: &Context<'_>) -> Result<Validated,
             logging,
             access_log,
             metrics_enabled,
+            limits,
             listeners,
             routes,
             pools,
@@ -189,6 +193,7 @@ struct Sections {
     logging: Option<raw::Logging>,
     access_log: Option<raw::AccessLog>,
     metrics: Option<raw::Metrics>,
+    limits: Option<raw::Limits>,
     listeners: IndexMap<String, raw::Listener>,
     routes: IndexMap<String, raw::Route>,
     pools: IndexMap<String, raw::Pool>,
@@ -378,6 +383,8 @@ fn server_settings(
             ratio: ratio.clamp(0.0, 1.0),
             min_per_second: budget.min_per_second.unwrap_or(10),
         },
+        user: raw.user,
+        group: raw.group,
     }
 }
 
@@ -500,6 +507,91 @@ fn access_log_settings(
         sample: sample.clamp(0.0, 1.0),
         buffer: buffer.max(1),
     })
+}
+
+fn limits_settings(
+    raw: raw::Limits,
+    report: &mut Report<'_>,
+) -> crate::config::model::LimitsSettings {
+    use crate::config::model::{Http2Settings, LimitsSettings};
+    let defaults = crate::listener::head::Limits::default();
+    let mut size = |key: &str, v: Option<usize>, default: usize, min: usize| match v {
+        Some(n) if n < min => {
+            report.error(&child("limits", key), format!("must be at least {min}"));
+            default
+        }
+        Some(n) => n,
+        None => default,
+    };
+    let head = crate::listener::head::Limits {
+        max_request_line: size(
+            "max_request_line",
+            raw.max_request_line,
+            defaults.max_request_line,
+            64,
+        ),
+        max_header_bytes: size(
+            "max_header_bytes",
+            raw.max_header_bytes,
+            defaults.max_header_bytes,
+            256,
+        ),
+        max_headers: size("max_headers", raw.max_headers, defaults.max_headers, 8),
+    };
+    let max_buffered_body = size("max_buffered_body", raw.max_buffered_body, 64 * 1024, 0);
+    let h2 = raw.http2;
+    LimitsSettings {
+        header_timeout: positive(
+            report,
+            "limits.header_timeout",
+            raw.header_timeout,
+            Duration::from_secs(10),
+        ),
+        keepalive_timeout: positive(
+            report,
+            "limits.keepalive_timeout",
+            raw.keepalive_timeout,
+            Duration::from_secs(60),
+        ),
+        head,
+        max_buffered_body,
+        body_timeout: positive(
+            report,
+            "limits.body_timeout",
+            raw.body_timeout,
+            Duration::from_secs(30),
+        ),
+        min_body_rate: raw.min_body_rate.unwrap_or(256),
+        max_connections: raw.max_connections.unwrap_or(50_000),
+        max_connections_per_ip: raw.max_connections_per_ip.unwrap_or(0),
+        handshake_timeout: positive(
+            report,
+            "limits.handshake_timeout",
+            raw.handshake_timeout,
+            Duration::from_secs(10),
+        ),
+        http2: Http2Settings {
+            max_concurrent_streams: h2.max_concurrent_streams.unwrap_or(128).max(1),
+            max_header_list_size: h2.max_header_list_size.unwrap_or(32 * 1024).max(1024),
+            max_pending_reset_streams: h2.max_pending_reset_streams.unwrap_or(20),
+        },
+    }
+}
+
+/// Parses a list of CIDR blocks, reporting each bad entry.
+pub(crate) fn cidrs(
+    path: &str,
+    raw: Option<&[String]>,
+    report: &mut Report<'_>,
+) -> Vec<crate::net::cidr::Cidr> {
+    let mut out = Vec::new();
+    for (i, text) in raw.unwrap_or_default().iter().enumerate() {
+        match text.parse() {
+            Ok(c) => out.push(c),
+            Err(e) => report.error(&crate::config::spans::index(path, i), e),
+        }
+    }
+    out
 }
 
 /// Paths in the config are relative to the config file's directory.

@@ -95,6 +95,35 @@ pub(super) fn validate(
             false,
             report,
         );
+        let allow = super::cidrs(&child(&path, "allow"), r.allow.as_deref(), report);
+        let deny = super::cidrs(&child(&path, "deny"), r.deny.as_deref(), report);
+        if r.max_body_size == Some(0) {
+            report.warn(
+                &child(&path, "max_body_size"),
+                "0 refuses every request with a body",
+            );
+        }
+        let rate_limit = r.rate_limit.as_ref().and_then(|rl| {
+            let rpath = child(&path, "rate_limit");
+            if !(rl.requests_per_second > 0.0 && rl.requests_per_second.is_finite()) {
+                report.error(
+                    &child(&rpath, "requests_per_second"),
+                    "must be greater than zero",
+                );
+                return None;
+            }
+            let burst = rl
+                .burst
+                .unwrap_or_else(|| rl.requests_per_second.ceil().max(1.0) as u32);
+            if burst == 0 {
+                report.error(&child(&rpath, "burst"), "must be at least 1");
+                return None;
+            }
+            Some(crate::config::model::RateLimitSettings {
+                per_second: rl.requests_per_second,
+                burst,
+            })
+        });
         if let Some(pool) = pool {
             out.push(Route {
                 name,
@@ -106,6 +135,10 @@ pub(super) fn validate(
                 hsts,
                 request_headers,
                 response_headers,
+                max_body_size: r.max_body_size,
+                allow,
+                deny,
+                rate_limit,
             });
         }
     }

@@ -16,6 +16,10 @@ fn route(hosts: &[&str], prefix: &str) -> Route {
         hsts: None,
         request_headers: HeaderRules::default(),
         response_headers: HeaderRules::default(),
+        max_body_size: None,
+        allow: Vec::new(),
+        deny: Vec::new(),
+        rate_limit: None,
     }
 }
 

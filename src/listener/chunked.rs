@@ -1,0 +1,125 @@
+//! Strict validation of a chunked request body's framing, done on the bytes received before
+//! the request is forwarded, so that a backend never receives the head of a request whose body
+//! framing is broken (Pingora, left alone, forwards the head first and fails later).
+
+/// What the bytes received so far show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chunks {
+    /// Valid so far; more bytes needed to reach the end.
+    Incomplete,
+    /// The whole body (last chunk and trailers included) is `n` bytes.
+    Complete(usize),
+    /// Broken framing.
+    Invalid(&'static str),
+}
+
+/// Largest chunk size accepted (1 TiB): larger sizes are an overflow attempt.
+const MAX_CHUNK: u64 = 1 << 40;
+
+/// Validates the chunked body at the start of `buf`.
+pub fn check(buf: &[u8]) -> Chunks {
+    let mut pos = 0;
+    loop {
+        let Some(line_end) = find_crlf(&buf[pos..]) else {
+            if buf.len() - pos > 1024 {
+                return Chunks::Invalid("chunk-size line too long");
+            }
+            return if buf[pos..].iter().any(|&b| b == b'\n') {
+                Chunks::Invalid("bare LF")
+            } else {
+                Chunks::Incomplete
+            };
+        };
+        let line = &buf[pos..pos + line_end];
+        let size_end = line.iter().position(|&b| b == b';').unwrap_or(line.len());
+        let size_text = &line[..size_end];
+        if size_text.is_empty()
+            || size_text.len() > 16
+            || !size_text.iter().all(u8::is_ascii_hexdigit)
+        {
+            return Chunks::Invalid("invalid chunk size");
+        }
+        if line[size_end..].iter().any(|&b| b < 0x20 && b != b'\t') {
+            return Chunks::Invalid("control character in a chunk extension");
+        }
+        let size = u64::from_str_radix(std::str::from_utf8(size_text).unwrap_or("x"), 16)
+            .unwrap_or(u64::MAX);
+        if size > MAX_CHUNK {
+            return Chunks::Invalid("chunk size too large");
+        }
+        pos += line_end + 2;
+        if size == 0 {
+            // trailer-section CRLF
+            loop {
+                let Some(end) = find_crlf(&buf[pos..]) else {
+                    return if buf[pos..].iter().any(|&b| b == b'\n') {
+                        Chunks::Invalid("bare LF")
+                    } else {
+                        Chunks::Incomplete
+                    };
+                };
+                let trailer = &buf[pos..pos + end];
+                pos += end + 2;
+                if trailer.is_empty() {
+                    return Chunks::Complete(pos);
+                }
+                let Some(colon) = trailer.iter().position(|&b| b == b':') else {
+                    return Chunks::Invalid("malformed trailer");
+                };
+                if colon == 0 || trailer[0] == b' ' || trailer[0] == b'\t' {
+                    return Chunks::Invalid("malformed trailer");
+                }
+            }
+        }
+        let size = size as usize;
+        if buf.len() < pos + size + 2 {
+            return Chunks::Incomplete;
+        }
+        if &buf[pos + size..pos + size + 2] != b"\r\n" {
+            return Chunks::Invalid("chunk data not followed by CRLF");
+        }
+        pos += size + 2;
+    }
+}
+
+fn find_crlf(b: &[u8]) -> Option<usize> {
+    b.windows(2).position(|w| w == b"\r\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_bodies() {
+        assert_eq!(check(b"3\r\nabc\r\n0\r\n\r\n"), Chunks::Complete(13));
+        assert_eq!(
+            check(b"3;ext=1\r\nabc\r\n0\r\nX-T: 1\r\n\r\nNEXT"),
+            Chunks::Complete(27)
+        );
+        assert_eq!(check(b"A\r\n0123456789\r\n0\r\n\r\n"), Chunks::Complete(20));
+        assert_eq!(check(b"3\r\nab"), Chunks::Incomplete);
+        assert_eq!(check(b"3\r\nabc\r\n0\r\n"), Chunks::Incomplete);
+        assert_eq!(check(b""), Chunks::Incomplete);
+    }
+
+    #[test]
+    fn invalid_bodies() {
+        for bad in [
+            &b"zz\r\nabc\r\n0\r\n\r\n"[..],
+            b"-3\r\nabc\r\n0\r\n\r\n",
+            b"ffffffffffffffffffff\r\nabc\r\n",
+            b"fffffffffff\r\n",
+            b"3\r\nabcX\r\n0\r\n\r\n",
+            b"3\nabc\n0\n\n",
+            b" 3\r\nabc\r\n0\r\n\r\n",
+            b"3\r\nabc\r\n0\r\nbad trailer\r\n\r\n",
+        ] {
+            assert!(
+                matches!(check(bad), Chunks::Invalid(_)),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+}

@@ -1,0 +1,168 @@
+use super::*;
+
+fn run(raw: &[u8]) -> Check {
+    check(raw, &Limits::default())
+}
+
+fn status(raw: &[u8]) -> u16 {
+    match run(raw) {
+        Check::Refuse(r) => r.status,
+        Check::Complete(_) => 200,
+        Check::Incomplete => 0,
+    }
+}
+
+#[test]
+fn accepts_ordinary_requests() {
+    let h = match run(
+        b"GET /a?b=c HTTP/1.1\r\nHost: www.example.test:8080\r\nUser-Agent: x\r\n\r\nrest",
+    ) {
+        Check::Complete(h) => h,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(h.len, 67);
+    assert_eq!(h.body, Body::None);
+    assert_eq!(
+        status(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"),
+        200
+    );
+    assert_eq!(
+        status(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked \r\n\r\n"),
+        200
+    );
+    assert_eq!(status(b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"), 200);
+    assert_eq!(
+        status(b"GET http://a:80/x HTTP/1.1\r\nHost: A\r\n\r\n"),
+        200
+    );
+    assert_eq!(status(b"GET / HTTP/1.0\r\nHost: [::1]:8080\r\n\r\n"), 200);
+}
+
+#[test]
+fn waits_for_the_rest() {
+    assert_eq!(run(b"GET / HTTP/1.1\r\nHost: a\r\n"), Check::Incomplete);
+    assert_eq!(run(b"GET / HTTP/1.1\r"), Check::Incomplete);
+    assert_eq!(run(b""), Check::Incomplete);
+}
+
+#[test]
+fn refuses_smuggling_material() {
+    let cases: &[(&[u8], u16)] = &[
+        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 4\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity, chunked\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
+        (b"POST / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nX: b\r\n c\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length : 3\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\nHost: a\n\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: a\rX: y\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nX: b\x00c\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nX: b\x7fc\r\n\r\n", 400),
+        (b"GET /a\x00b HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        (b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        (b"G@T / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        (b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        (b"GET http://evil/ HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        (b"GET http://u@a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\n\r\n", 400),
+        (b"GET / HTTP/1.0\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: a:port\r\n\r\n", 400),
+        (b"GET /a%zz HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        (b"GET /a%2 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        (b"GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
+        (b"GET / HTTX/1.1\r\nHost: a\r\n\r\n", 400),
+        (b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", 405),
+        (b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ];
+    for (raw, expected) in cases {
+        assert_eq!(status(raw), *expected, "{}", String::from_utf8_lossy(raw));
+    }
+}
+
+#[test]
+fn enforces_size_limits() {
+    let limits = Limits {
+        max_request_line: 100,
+        max_header_bytes: 200,
+        max_headers: 5,
+    };
+    let long_line = [
+        b"GET /".as_slice(),
+        &[b'a'; 200],
+        b" HTTP/1.1\r\nHost: a\r\n\r\n",
+    ]
+    .concat();
+    assert_eq!(
+        check(&long_line, &limits),
+        Check::Refuse(Refusal {
+            status: 414,
+            reason: "request line too long"
+        })
+    );
+    // Refused as soon as the line is too long, without waiting for the rest.
+    assert!(matches!(
+        check(&long_line[..150], &limits),
+        Check::Refuse(Refusal { status: 414, .. })
+    ));
+    let big = [
+        b"GET / HTTP/1.1\r\nHost: a\r\nX: ".as_slice(),
+        &[b'b'; 300],
+        b"\r\n\r\n",
+    ]
+    .concat();
+    assert!(matches!(
+        check(&big, &limits),
+        Check::Refuse(Refusal { status: 431, .. })
+    ));
+    assert!(matches!(
+        check(&big[..big.len() - 4], &limits),
+        Check::Refuse(Refusal { status: 431, .. })
+    ));
+    let many: Vec<u8> = [
+        b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec(),
+        (0..6)
+            .flat_map(|i| format!("X{i}: v\r\n").into_bytes())
+            .collect(),
+        b"\r\n".to_vec(),
+    ]
+    .concat();
+    assert!(matches!(
+        check(&many, &limits),
+        Check::Refuse(Refusal { status: 431, .. })
+    ));
+}
+
+#[test]
+fn hosts() {
+    for ok in [
+        &b"a"[..],
+        b"www.example.test",
+        b"a:1",
+        b"127.0.0.1:8080",
+        b"[::1]",
+        b"[2001:db8::1]:443",
+        b"xn--bcher-kva.test",
+    ] {
+        assert!(valid_host(ok), "{}", String::from_utf8_lossy(ok));
+    }
+    for bad in [
+        &b""[..],
+        b"a b",
+        b"a:b",
+        b"a:1234567",
+        b"u@a",
+        b"[zz]",
+        b"[::1",
+        b"a/b",
+    ] {
+        assert!(!valid_host(bad), "{}", String::from_utf8_lossy(bad));
+    }
+}

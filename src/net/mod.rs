@@ -1,0 +1,3 @@
+//! Small network value types used by the config and the request path.
+
+pub mod cidr;
