@@ -20,6 +20,7 @@ pub mod ctl;
 pub mod health;
 pub mod listener;
 pub mod metrics;
+pub mod notify;
 pub mod proxy;
 pub mod reload;
 pub mod runtime;

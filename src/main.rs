@@ -134,6 +134,7 @@ fn run(path: &Path, upgrade: bool) -> anyhow::Result<ExitCode> {
             report_to_predecessor(&format!("ERROR {reason}"));
         }
     });
+    gatehouse::notify::watch_lifecycle(&gatehouse, upgrade);
     gatehouse.run();
     Ok(ExitCode::SUCCESS)
 }

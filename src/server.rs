@@ -488,6 +488,11 @@ impl ShutdownSignalWatch for Signals {
             rx.recv().await.unwrap_or(ShutdownSignal::FastShutdown)
         };
         self.shutting_down.store(true, Ordering::Relaxed);
+        if self.unix {
+            // Here, not only on the phase watcher: the drain watcher may exit the process
+            // right after the next phase change, before another thread gets to run.
+            crate::notify::stopping();
+        }
         signal
     }
 }

@@ -1,0 +1,3 @@
+//! Running gatehouse for real: readiness notification to systemd (`ops::notify`).
+
+mod notify;
