@@ -1,0 +1,491 @@
+//! A redundant pair: two gatehouse nodes behind one virtual IP that keepalived moves, run with
+//! the shipped `conf/keepalived/node{1,2}.conf` (only the example addresses and the check's user
+//! substituted). The topology is built on this machine from network namespaces the test creates
+//! and deletes; nothing touches the host's own interfaces, addresses or routes:
+//!
+//! ```text
+//!   ns br:  bridge br0 ── v-n1, v-n2, v-be, v-cl (veth peers of each namespace's eth0)
+//!   ns n1:  10.77.0.11  gatehouse 0.0.0.0:8080 (admin 127.0.0.1:9901) + keepalived
+//!   ns n2:  10.77.0.12  the same
+//!   ns be:  10.77.0.20  sample-app :9001 and :9002 (the backends of both nodes)
+//!   ns cl:  10.77.0.100 the client (curl)            virtual IP: 10.77.0.10
+//! ```
+//!
+//! The active node's gatehouse is SIGKILLed; the standby must hold the virtual IP and serve
+//! within a few seconds. The failover time is printed.
+
+use super::{have, is_root, repo, require, run, run_with, skipped, text};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+
+const SUBNET: &str = "10.77.0.";
+const VIP: &str = "10.77.0.10";
+const NODES: [(&str, &str); 2] = [("n1", "10.77.0.11"), ("n2", "10.77.0.12")];
+const BACKEND: &str = "10.77.0.20";
+const CLIENT: &str = "10.77.0.100";
+/// Namespace names start with this plus the test process's pid (unique per run, and lets a
+/// later run recognise leftovers of a run that died).
+const PREFIX: &str = "ghka";
+const CMD_LIMIT: Duration = Duration::from_secs(10);
+
+/// Runs `ip` with `args`, asserting success.
+async fn ip(args: &[&str]) {
+    let out = run("ip", args, CMD_LIMIT).await;
+    assert!(out.status.success(), "ip {args:?}: {}", text(&out));
+}
+
+/// A command run inside a namespace (`ip netns exec` sets the namespace, then execs it, so the
+/// child's pid is the program's own).
+fn in_ns(ns: &str, program: &str) -> Command {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", ns, program]);
+    c
+}
+
+/// The namespaces of one test run; deleted on drop, with every process still inside them.
+struct Netns {
+    prefix: String,
+    created: Vec<String>,
+}
+
+impl Netns {
+    fn new() -> Self {
+        Netns {
+            prefix: format!("{PREFIX}{}", std::process::id()),
+            created: Vec::new(),
+        }
+    }
+
+    fn name(&self, role: &str) -> String {
+        format!("{}-{role}", self.prefix)
+    }
+
+    /// Creates the namespace for `role` (with its loopback up). Err when namespaces cannot be
+    /// created here at all.
+    async fn add(&mut self, role: &str) -> Result<String, String> {
+        let name = self.name(role);
+        let out = run("ip", &["netns", "add", &name], CMD_LIMIT).await;
+        if !out.status.success() {
+            return Err(format!("ip netns add {name}: {}", text(&out).trim()));
+        }
+        self.created.push(name.clone());
+        ip(&["-n", &name, "link", "set", "lo", "up"]).await;
+        Ok(name)
+    }
+}
+
+/// Kills whatever runs in a namespace, then deletes it (blocking: this runs in `Drop`).
+fn delete_namespace(name: &str) {
+    let bounded = |args: &[&str]| {
+        std::process::Command::new("timeout")
+            .arg("10")
+            .arg("ip")
+            .args(args)
+            .stderr(Stdio::null())
+            .output()
+    };
+    if let Ok(out) = bounded(&["netns", "pids", name]) {
+        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            if let Ok(pid) = pid.parse::<i32>() {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+    let _ = bounded(&["netns", "del", name]);
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        for name in self.created.iter().rev() {
+            delete_namespace(name);
+        }
+    }
+}
+
+/// Deletes namespaces left by earlier runs of this test whose process is gone.
+async fn sweep_leftovers() {
+    let out = run("ip", &["netns", "list"], CMD_LIMIT).await;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        let Some(pid) = name
+            .strip_prefix(PREFIX)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            eprintln!("removing leftover namespace {name}");
+            delete_namespace(name);
+        }
+    }
+}
+
+/// A request from the client namespace: `Some((status, x-gatehouse-node))`, or `None` when
+/// the connection failed or timed out (500 ms: a SYN to a node that lost the address is
+/// dropped, not refused).
+async fn request(client_ns: &str, url: &str) -> Option<(u16, String)> {
+    let out = run_with(
+        in_ns(client_ns, "curl").args(["-s", "-m", "0.5", "-o", "/dev/null", "-D", "-", url]),
+        CMD_LIMIT,
+    )
+    .await;
+    if !out.status.success() {
+        return None;
+    }
+    let headers = String::from_utf8_lossy(&out.stdout).into_owned();
+    let status = headers.split_whitespace().nth(1)?.parse().ok()?;
+    let node = headers
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("x-gatehouse-node")
+                .then(|| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    Some((status, node))
+}
+
+/// Polls `check` every 20 ms until it yields `Some`, panicking with `diagnostics` after `limit`.
+async fn poll<T, F, Fut>(
+    what: &str,
+    limit: Duration,
+    diagnostics: &dyn Fn() -> String,
+    mut check: F,
+) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}\n{}",
+            diagnostics()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Which node namespaces hold the virtual IP.
+async fn vip_holders(nodes: &[String]) -> Vec<String> {
+    let mut holders = Vec::new();
+    for ns in nodes {
+        let out = run(
+            "ip",
+            &["-n", ns, "-4", "-o", "addr", "show", "dev", "eth0"],
+            CMD_LIMIT,
+        )
+        .await;
+        if String::from_utf8_lossy(&out.stdout).contains(&format!("inet {VIP}/")) {
+            holders.push(ns.clone());
+        }
+    }
+    holders
+}
+
+fn spawn_logged(mut cmd: Command, log: &Path) -> Child {
+    cmd.stdin(Stdio::null())
+        .stdout(std::fs::File::create(log).unwrap())
+        .stderr(std::fs::File::create(log.with_extension("err")).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"))
+}
+
+/// The shipped keepalived config for a node, with the example network replaced by the test's
+/// and the check run as `nobody` (the shipped `keepalived_script` user does not exist here).
+fn keepalived_config(node: usize) -> String {
+    let shipped =
+        std::fs::read_to_string(repo().join(format!("conf/keepalived/node{node}.conf"))).unwrap();
+    assert!(
+        shipped.contains("192.0.2.10/24 dev eth0"),
+        "example layout changed"
+    );
+    shipped
+        .replace("192.0.2.", SUBNET)
+        .replace("script_user keepalived_script", "script_user nobody")
+}
+
+fn node_config(node: &str) -> String {
+    format!(
+        r#"
+[server]
+threads = 1
+grace_period = "1s"
+shutdown_timeout = "1s"
+[admin]
+address = "127.0.0.1:9901"
+[reload]
+watch = false
+[listeners.http]
+address = "0.0.0.0:8080"
+[routes.default]
+pool = "app"
+[routes.default.response_headers]
+set = {{ "X-Gatehouse-Node" = "{node}" }}
+[pools.app]
+timeouts = {{ connect = "500ms" }}
+backends = [{{ address = "{BACKEND}:9001" }}, {{ address = "{BACKEND}:9002" }}]
+"#
+    )
+}
+
+fn logs(dir: &Path) -> String {
+    let mut out = String::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.sort();
+    for f in files {
+        if matches!(f.extension().and_then(|e| e.to_str()), Some("log" | "err")) {
+            let body = std::fs::read_to_string(&f).unwrap_or_default();
+            let tail: Vec<&str> = body.lines().rev().take(40).collect();
+            out.push_str(&format!("--- {} (last lines)\n", f.display()));
+            for l in tail.into_iter().rev() {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn shipped_keepalived_configs_pass_keepalived_config_test() {
+    require!(
+        have("keepalived"),
+        "keepalived not found (Debian package keepalived)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for node in [1, 2] {
+        let path = dir.path().join(format!("node{node}.conf"));
+        std::fs::write(&path, keepalived_config(node)).unwrap();
+        let out = run(
+            "keepalived",
+            &["--config-test", "-f", path.to_str().unwrap()],
+            CMD_LIMIT,
+        )
+        .await;
+        // keepalived 2.2.7 ends a successful --config-test by SIGTERMing itself; problems are
+        // reported as lines on stderr and a non-zero exit code.
+        use std::os::unix::process::ExitStatusExt;
+        let ok = out.status.success() || out.status.signal() == Some(15);
+        assert!(
+            ok && text(&out).trim().is_empty(),
+            "node{node}.conf: {:?}\n{}",
+            out.status,
+            text(&out)
+        );
+    }
+}
+
+#[tokio::test]
+async fn standby_takes_the_virtual_ip_when_the_active_gatehouse_dies() {
+    require!(is_root(), "needs root to create network namespaces");
+    for tool in ["ip", "keepalived", "curl"] {
+        require!(
+            have(tool),
+            "{tool} not found (Debian packages iproute2, keepalived, curl)"
+        );
+    }
+    sweep_leftovers().await;
+    let mut netns = Netns::new();
+    let bridge = match netns.add("br").await {
+        Ok(n) => n,
+        Err(e) => {
+            skipped(&format!("cannot create network namespaces here: {e}"));
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let diag = || logs(dir.path());
+
+    // The wire: one bridge in its own namespace, one veth pair per host namespace, created
+    // directly inside the namespaces (never in the host's).
+    ip(&["-n", &bridge, "link", "add", "br0", "type", "bridge"]).await;
+    ip(&["-n", &bridge, "link", "set", "br0", "up"]).await;
+    let mut hosts = Vec::new();
+    for (role, addr) in [NODES[0], NODES[1], ("be", BACKEND), ("cl", CLIENT)] {
+        let ns = netns.add(role).await.unwrap();
+        let port = format!("v-{role}");
+        ip(&[
+            "link", "add", "eth0", "netns", &ns, "type", "veth", "peer", "name", &port, "netns",
+            &bridge,
+        ])
+        .await;
+        ip(&["-n", &bridge, "link", "set", &port, "master", "br0", "up"]).await;
+        ip(&[
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            &format!("{addr}/24"),
+            "dev",
+            "eth0",
+        ])
+        .await;
+        ip(&["-n", &ns, "link", "set", "eth0", "up"]).await;
+        hosts.push(ns);
+    }
+    let (node_ns, backend_ns, client_ns) =
+        (hosts[..2].to_vec(), hosts[2].clone(), hosts[3].clone());
+
+    // Backends, then a gatehouse per node (each proven up on its own admin listener).
+    let mut children = Vec::new();
+    for port in ["9001", "9002"] {
+        let mut c = in_ns(&backend_ns, env!("CARGO_BIN_EXE_sample-app"));
+        c.args([
+            "--listen",
+            &format!("{BACKEND}:{port}"),
+            "--name",
+            &format!("app-{port}"),
+        ]);
+        children.push(spawn_logged(c, &dir.path().join(format!("app-{port}.log"))));
+        let url = format!("http://{BACKEND}:{port}/healthz");
+        poll(
+            &format!("backend {port}"),
+            Duration::from_secs(10),
+            &diag,
+            || async { request(&client_ns, &url).await.filter(|(s, _)| *s == 200) },
+        )
+        .await;
+    }
+    let mut gatehouses = Vec::new();
+    for (i, ns) in node_ns.iter().enumerate() {
+        let name = NODES[i].0;
+        let conf = dir.path().join(format!("gatehouse-{name}.toml"));
+        std::fs::write(&conf, node_config(name)).unwrap();
+        let mut c = in_ns(ns, env!("CARGO_BIN_EXE_gatehouse"));
+        c.arg("run")
+            .arg("-c")
+            .arg(&conf)
+            .env_remove("RUNTIME_DIRECTORY");
+        gatehouses.push(spawn_logged(
+            c,
+            &dir.path().join(format!("gatehouse-{name}.log")),
+        ));
+        let url = format!("http://{}:8080/", NODES[i].1);
+        poll(
+            &format!("gatehouse on {name}"),
+            Duration::from_secs(15),
+            &diag,
+            || async { request(&client_ns, &url).await.filter(|(s, _)| *s == 200) },
+        )
+        .await;
+    }
+
+    // keepalived on each node, in the foreground, VRRP only, its files in the temp dir.
+    for (i, ns) in node_ns.iter().enumerate() {
+        let n = i + 1;
+        let conf = dir.path().join(format!("keepalived-n{n}.conf"));
+        std::fs::write(&conf, keepalived_config(n)).unwrap();
+        let file = |suffix: &str| dir.path().join(format!("keepalived-n{n}{suffix}"));
+        let mut c = in_ns(ns, "keepalived");
+        c.args([
+            "--dont-fork",
+            "--log-console",
+            "--log-detail",
+            "--vrrp",
+            "-f",
+        ])
+        .arg(&conf)
+        .arg("-p")
+        .arg(file(".pid"))
+        .arg("-r")
+        .arg(file("-vrrp.pid"))
+        .arg("-c")
+        .arg(file("-checkers.pid"));
+        children.push(spawn_logged(c, &file(".log")));
+    }
+
+    // One node wins the election and serves on the virtual IP.
+    let vip_url = format!("http://{VIP}:8080/");
+    let started = Instant::now();
+    let active = poll(
+        "a node serving on the virtual IP",
+        Duration::from_secs(20),
+        &diag,
+        || async {
+            let holders = vip_holders(&node_ns).await;
+            if holders.len() != 1 {
+                return None;
+            }
+            let (status, node) = request(&client_ns, &vip_url).await?;
+            (status == 200 && holders[0].ends_with(&node)).then_some(node)
+        },
+    )
+    .await;
+    eprintln!("{active} holds {VIP} after {:?}", started.elapsed());
+    for _ in 0..5 {
+        assert_eq!(
+            request(&client_ns, &vip_url).await,
+            Some((200, active.clone()))
+        );
+    }
+    let (active_idx, standby_idx) = if active == NODES[0].0 { (0, 1) } else { (1, 0) };
+    let standby = NODES[standby_idx].0;
+
+    // SIGKILL the active node's gatehouse: no draining, no 503 — only the health check
+    // failing tells keepalived.
+    gatehouses[active_idx].start_kill().unwrap();
+    let killed = Instant::now();
+    let mut first_failure: Option<Instant> = None;
+    let mut last_failure: Option<Instant> = None;
+    let mut failures = 0u32;
+    let recovered = loop {
+        let sent = Instant::now();
+        match request(&client_ns, &vip_url).await {
+            Some((200, node)) if node == standby => break Instant::now(),
+            other => {
+                if !matches!(other, Some((200, _))) {
+                    failures += 1;
+                    first_failure.get_or_insert(sent);
+                    last_failure = Some(sent);
+                }
+            }
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(15),
+            "the standby did not serve on {VIP} within 15 s of the kill\n{}",
+            diag()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let outage = first_failure.map(|f| recovered - f);
+    eprintln!(
+        "failover: {standby} served on {VIP} {:?} after the SIGKILL of {active}'s gatehouse; \
+         clients saw {failures} failed requests, first failure → first success {:?}, \
+         last failure → first success {:?}",
+        recovered - killed,
+        outage,
+        last_failure.map(|l| recovered - l),
+    );
+    assert!(
+        recovered - killed < Duration::from_secs(10),
+        "failover took {:?}",
+        recovered - killed
+    );
+    assert_eq!(
+        vip_holders(&node_ns).await,
+        [node_ns[standby_idx].clone()],
+        "{VIP} must have moved to {standby} only"
+    );
+    for _ in 0..5 {
+        assert_eq!(
+            request(&client_ns, &vip_url).await,
+            Some((200, standby.to_string()))
+        );
+    }
+}
