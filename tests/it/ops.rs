@@ -1,13 +1,16 @@
-//! Running gatehouse for real: readiness notification to systemd (`ops::notify`) and a
-//! redundant pair behind keepalived in network namespaces (`ops::pair`).
+//! Running gatehouse for real: readiness notification to systemd (`ops::notify`), the unit files
+//! (`ops::units`), the install script (`ops::install`) and a redundant pair behind keepalived in
+//! network namespaces (`ops::pair`).
 //!
-//! Some of these need things a developer's machine may lack (`keepalived`, root for `ip
-//! netns`). Such a test prints `SKIPPED: <why>` and passes — unless `GATEHOUSE_REQUIRE_ALL_TESTS`
-//! is set, as `.ci/run` does after installing everything, in which case a missing tool fails the
-//! test instead of hiding it.
+//! Some of these need things a developer's machine may lack (`systemd-analyze`, `keepalived`,
+//! `logrotate`, root for `ip netns`). Such a test prints `SKIPPED: <why>` and passes — unless
+//! `GATEHOUSE_REQUIRE_ALL_TESTS` is set, as `.ci/run` does after installing everything, in which
+//! case a missing tool fails the test instead of hiding it.
 
+mod install;
 mod notify;
 mod pair;
+mod units;
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
@@ -38,6 +41,14 @@ pub fn skipped(reason: &str) {
 /// The repository root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Where cargo put the binaries under test (`gatehouse`, `sample-app`).
+pub fn bin_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// Whether `program` can be found on `PATH` (or is an existing absolute path).
@@ -82,4 +93,34 @@ pub fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// Lays gatehouse out under `root` with `scripts/install`, using the binaries under test.
+pub async fn install_into(root: &Path) -> Output {
+    let out = run_with(
+        tokio::process::Command::new("bash")
+            .arg(repo().join("scripts/install"))
+            .arg(root)
+            .env("GATEHOUSE_BIN_DIR", bin_dir())
+            .env_remove("DESTDIR"),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "scripts/install failed:\n{}",
+        text(&out)
+    );
+    out
+}
+
+/// Writes a self-signed certificate and key (PEM) for `names`.
+pub fn write_cert(cert: &Path, key: &Path, names: &[&str]) {
+    let pair = rcgen::KeyPair::generate().unwrap();
+    let c = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+        .unwrap()
+        .self_signed(&pair)
+        .unwrap();
+    std::fs::write(cert, c.pem()).unwrap();
+    std::fs::write(key, pair.serialize_pem()).unwrap();
 }
