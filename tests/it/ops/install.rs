@@ -124,6 +124,17 @@ async fn logrotate_snippet_parses_and_signals_gatehouse() {
         body.contains("systemctl kill -s USR1 gatehouse.service"),
         "gatehouse reopens its logs on SIGUSR1: {body}"
     );
+    // The production config's access log is one of the files it rotates, in the directory the
+    // unit creates (LogsDirectory=gatehouse → /var/log/gatehouse).
+    let prod: toml::Value =
+        toml::from_str(&std::fs::read_to_string(repo().join("conf/production.toml")).unwrap())
+            .unwrap();
+    let access_log = prod["access_log"]["path"].as_str().unwrap();
+    let name = access_log.strip_prefix("/var/log/gatehouse/").unwrap();
+    assert!(
+        name.ends_with(".log") && !name.contains('/'),
+        "{access_log}"
+    );
     require!(
         have("logrotate"),
         "logrotate not found (Debian package logrotate)"
