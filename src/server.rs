@@ -489,8 +489,8 @@ impl ShutdownSignalWatch for Signals {
         };
         self.shutting_down.store(true, Ordering::Relaxed);
         if self.unix {
-            // Here, not only on the phase watcher: the drain watcher may exit the process
-            // right after the next phase change, before another thread gets to run.
+            // Synchronously, as the stop begins: the drain watcher may exit the process
+            // moments later. (A no-op in a process that handed over to a successor.)
             crate::notify::stopping();
         }
         signal

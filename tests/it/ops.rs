@@ -8,6 +8,7 @@
 //! case a missing tool fails the test instead of hiding it.
 
 mod install;
+mod netns;
 mod notify;
 mod pair;
 mod units;

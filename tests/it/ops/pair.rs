@@ -14,6 +14,7 @@
 //! The active node's gatehouse is SIGKILLed; the standby must hold the virtual IP and serve
 //! within a few seconds. The failover time is printed.
 
+use super::netns::{in_ns, ip, sweep_leftovers, Netns, CMD_LIMIT};
 use super::{have, is_root, repo, require, run, run_with, skipped, text};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -25,108 +26,6 @@ const VIP: &str = "10.77.0.10";
 const NODES: [(&str, &str); 2] = [("n1", "10.77.0.11"), ("n2", "10.77.0.12")];
 const BACKEND: &str = "10.77.0.20";
 const CLIENT: &str = "10.77.0.100";
-/// Namespace names start with this plus the test process's pid (unique per run, and lets a
-/// later run recognise leftovers of a run that died).
-const PREFIX: &str = "ghka";
-const CMD_LIMIT: Duration = Duration::from_secs(10);
-
-/// Runs `ip` with `args`, asserting success.
-async fn ip(args: &[&str]) {
-    let out = run("ip", args, CMD_LIMIT).await;
-    assert!(out.status.success(), "ip {args:?}: {}", text(&out));
-}
-
-/// A command run inside a namespace (`ip netns exec` sets the namespace, then execs it, so the
-/// child's pid is the program's own).
-fn in_ns(ns: &str, program: &str) -> Command {
-    let mut c = Command::new("ip");
-    c.args(["netns", "exec", ns, program]);
-    c
-}
-
-/// The namespaces of one test run; deleted on drop, with every process still inside them.
-struct Netns {
-    prefix: String,
-    created: Vec<String>,
-}
-
-impl Netns {
-    fn new() -> Self {
-        Netns {
-            prefix: format!("{PREFIX}{}", std::process::id()),
-            created: Vec::new(),
-        }
-    }
-
-    fn name(&self, role: &str) -> String {
-        format!("{}-{role}", self.prefix)
-    }
-
-    /// Creates the namespace for `role` (with its loopback up). Err when namespaces cannot be
-    /// created here at all.
-    async fn add(&mut self, role: &str) -> Result<String, String> {
-        let name = self.name(role);
-        let out = run("ip", &["netns", "add", &name], CMD_LIMIT).await;
-        if !out.status.success() {
-            return Err(format!("ip netns add {name}: {}", text(&out).trim()));
-        }
-        self.created.push(name.clone());
-        ip(&["-n", &name, "link", "set", "lo", "up"]).await;
-        Ok(name)
-    }
-}
-
-/// Kills whatever runs in a namespace, then deletes it (blocking: this runs in `Drop`).
-fn delete_namespace(name: &str) {
-    let bounded = |args: &[&str]| {
-        std::process::Command::new("timeout")
-            .arg("10")
-            .arg("ip")
-            .args(args)
-            .stderr(Stdio::null())
-            .output()
-    };
-    if let Ok(out) = bounded(&["netns", "pids", name]) {
-        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-            if let Ok(pid) = pid.parse::<i32>() {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-        }
-    }
-    let _ = bounded(&["netns", "del", name]);
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        for name in self.created.iter().rev() {
-            delete_namespace(name);
-        }
-    }
-}
-
-/// Deletes namespaces left by earlier runs of this test whose process is gone.
-async fn sweep_leftovers() {
-    let out = run("ip", &["netns", "list"], CMD_LIMIT).await;
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Some(name) = line.split_whitespace().next() else {
-            continue;
-        };
-        let Some(pid) = name
-            .strip_prefix(PREFIX)
-            .and_then(|rest| rest.split('-').next())
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
-            eprintln!("removing leftover namespace {name}");
-            delete_namespace(name);
-        }
-    }
-}
 
 /// A request from the client namespace: `Some((status, x-gatehouse-node))`, or `None` when
 /// the connection failed or timed out. The connect timeout is short (200 ms; the wire is a
