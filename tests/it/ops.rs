@@ -12,6 +12,7 @@ mod netns;
 mod notify;
 mod pair;
 mod units;
+mod vipclient;
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};

@@ -17,7 +17,8 @@
 //! address, as the guide says) moves it back within 3 s. Both times are printed.
 
 use super::netns::{in_ns, ip, sweep_leftovers, Netns, CMD_LIMIT};
-use super::{have, is_root, repo, require, run, run_with, skipped, text};
+use super::vipclient::{poll, request, until_served_by};
+use super::{have, is_root, repo, require, run, skipped, text};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -28,68 +29,6 @@ const VIP: &str = "10.77.0.10";
 const NODES: [(&str, &str); 2] = [("n1", "10.77.0.11"), ("n2", "10.77.0.12")];
 const BACKEND: &str = "10.77.0.20";
 const CLIENT: &str = "10.77.0.100";
-
-/// A request from the client namespace: `Some((status, x-gatehouse-node))`, or `None` when
-/// the connection failed or timed out. The connect timeout is short (200 ms; the wire is a
-/// local bridge) because a SYN sent to a node that just lost the address is dropped, not
-/// refused, and it bounds how precisely the failover is measured.
-async fn request(client_ns: &str, url: &str) -> Option<(u16, String)> {
-    let out = run_with(
-        in_ns(client_ns, "curl").args([
-            "-s",
-            "--connect-timeout",
-            "0.2",
-            "-m",
-            "2",
-            "-o",
-            "/dev/null",
-            "-D",
-            "-",
-            url,
-        ]),
-        CMD_LIMIT,
-    )
-    .await;
-    if !out.status.success() {
-        return None;
-    }
-    let headers = String::from_utf8_lossy(&out.stdout).into_owned();
-    let status = headers.split_whitespace().nth(1)?.parse().ok()?;
-    let node = headers
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("x-gatehouse-node")
-                .then(|| v.trim().to_string())
-        })
-        .unwrap_or_default();
-    Some((status, node))
-}
-
-/// Polls `check` every 20 ms until it yields `Some`, panicking with `diagnostics` after `limit`.
-async fn poll<T, F, Fut>(
-    what: &str,
-    limit: Duration,
-    diagnostics: &dyn Fn() -> String,
-    mut check: F,
-) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}\n{}",
-            diagnostics()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// Which node namespaces hold the virtual IP.
 async fn vip_holders(nodes: &[String]) -> Vec<String> {
@@ -199,52 +138,6 @@ fn spawn_gatehouse(ns: &str, name: &str, dir: &Path) -> Child {
         .kill_on_drop(true)
         .spawn()
         .unwrap_or_else(|e| panic!("spawn gatehouse for {name}: {e}"))
-}
-
-/// How clients saw a move of the virtual IP to `to`.
-struct Switch {
-    /// From the event to the first request served by `to`.
-    took: Duration,
-    failures: u32,
-    /// From the start of the last failed request to the first success.
-    last_failure: Option<Duration>,
-}
-
-/// Sends requests to the virtual IP every 20 ms until one is served by node `to`.
-async fn until_served_by(
-    client_ns: &str,
-    to: &str,
-    since: Instant,
-    limit: Duration,
-    diagnostics: &dyn Fn() -> String,
-) -> Switch {
-    let url = format!("http://{VIP}:8080/");
-    let mut failures = 0u32;
-    let mut last_failure: Option<Instant> = None;
-    loop {
-        let sent = Instant::now();
-        match request(client_ns, &url).await {
-            Some((200, node)) if node == to => {
-                let now = Instant::now();
-                return Switch {
-                    took: now - since,
-                    failures,
-                    last_failure: last_failure.map(|l| now - l),
-                };
-            }
-            Some((200, _)) => {}
-            _ => {
-                failures += 1;
-                last_failure = Some(sent);
-            }
-        }
-        assert!(
-            since.elapsed() < limit,
-            "{to} did not serve on {VIP} within {limit:?}\n{}",
-            diagnostics()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Occurrences of `needle` in a keepalived's console output.
@@ -431,6 +324,7 @@ async fn standby_takes_the_virtual_ip_when_the_active_gatehouse_dies() {
     gatehouses[active_idx].start_kill().unwrap();
     let failover = until_served_by(
         &client_ns,
+        &vip_url,
         standby,
         Instant::now(),
         Duration::from_secs(15),
@@ -492,6 +386,7 @@ async fn standby_takes_the_virtual_ip_when_the_active_gatehouse_dies() {
     .unwrap();
     let planned = until_served_by(
         &client_ns,
+        &vip_url,
         &active,
         Instant::now(),
         Duration::from_secs(10),
