@@ -21,6 +21,7 @@ pub mod health;
 pub mod listener;
 pub mod metrics;
 pub mod net;
+pub mod notify;
 pub mod proxy;
 pub mod reload;
 pub mod runtime;

@@ -93,7 +93,7 @@ fn init_logging(settings: Option<&gatehouse::config::model::LoggingSettings>) {
 }
 
 fn run(path: &Path, upgrade: bool) -> anyhow::Result<ExitCode> {
-    use gatehouse::upgrade::{notify_systemd, report_to_predecessor};
+    use gatehouse::upgrade::report_to_predecessor;
     let _ = gatehouse::upgrade::executable();
     gatehouse::reload::signal::install_early().context("installing the SIGHUP handler")?;
     let validated = match config::load_initial(path) {
@@ -122,16 +122,18 @@ fn run(path: &Path, upgrade: bool) -> anyhow::Result<ExitCode> {
     };
     tracing::info!(config = %path.display(), pid = std::process::id(), upgrade, "gatehouse starting");
     let readiness = gatehouse.readiness();
+    let status = gatehouse::notify::serving_status(&gatehouse);
     std::thread::spawn(move || match readiness.wait(Duration::from_secs(20)) {
         Ok(()) => {
             let pid = std::process::id();
             tracing::info!(pid, "gatehouse ready");
             report_to_predecessor(&format!("READY {pid}"));
-            notify_systemd(&format!("MAINPID={pid}\nREADY=1"));
+            gatehouse::notify::ready(&status);
         }
         Err(reason) => {
             tracing::error!(%reason, "gatehouse did not become ready");
             report_to_predecessor(&format!("ERROR {reason}"));
+            gatehouse::notify::status(&format!("not ready: {reason}"));
         }
     });
     gatehouse.run();

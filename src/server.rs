@@ -489,6 +489,11 @@ impl ShutdownSignalWatch for Signals {
             rx.recv().await.unwrap_or(ShutdownSignal::FastShutdown)
         };
         self.shutting_down.store(true, Ordering::Relaxed);
+        if self.unix {
+            // Synchronously, as the stop begins: the drain watcher may exit the process
+            // moments later. (A no-op in a process that handed over to a successor.)
+            crate::notify::stopping();
+        }
         signal
     }
 }

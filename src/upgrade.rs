@@ -170,7 +170,8 @@ impl Upgrader {
         );
         match hand_over(ready, &mut child, &self.upgrade_socket, &fds) {
             Ok(reported) => {
-                notify_systemd(&format!("MAINPID={reported}"));
+                // Also marks this process as handed over: no STOPPING=1 from its drain.
+                crate::notify::mainpid(reported);
                 tracing::info!(
                     successor = reported,
                     "upgrade: successor ready; this process now drains and exits"
@@ -370,25 +371,4 @@ pub fn inherited_listeners() -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Sends one message to systemd's notification socket, if there is one.
-pub fn notify_systemd(message: &str) {
-    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
-        return;
-    };
-    let Ok(socket) = std::os::unix::net::UnixDatagram::unbound() else {
-        return;
-    };
-    let bytes = path.as_encoded_bytes();
-    let sent = if let Some(abstract_name) = bytes.strip_prefix(b"@") {
-        use std::os::linux::net::SocketAddrExt;
-        std::os::unix::net::SocketAddr::from_abstract_name(abstract_name)
-            .and_then(|addr| socket.send_to_addr(message.as_bytes(), &addr))
-    } else {
-        socket.send_to(message.as_bytes(), &path)
-    };
-    if let Err(e) = sent {
-        tracing::warn!(error = %e, "cannot notify systemd");
-    }
 }

@@ -24,7 +24,7 @@ pub fn check(buf: &[u8]) -> Chunks {
             if buf.len() - pos > 1024 {
                 return Chunks::Invalid("chunk-size line too long");
             }
-            return if buf[pos..].iter().any(|&b| b == b'\n') {
+            return if buf[pos..].contains(&b'\n') {
                 Chunks::Invalid("bare LF")
             } else {
                 Chunks::Incomplete
@@ -52,7 +52,7 @@ pub fn check(buf: &[u8]) -> Chunks {
             // trailer-section CRLF
             loop {
                 let Some(end) = find_crlf(&buf[pos..]) else {
-                    return if buf[pos..].iter().any(|&b| b == b'\n') {
+                    return if buf[pos..].contains(&b'\n') {
                         Chunks::Invalid("bare LF")
                     } else {
                         Chunks::Incomplete

@@ -7,7 +7,7 @@
 //! first.
 
 use parking_lot::Mutex;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -57,9 +57,7 @@ impl RateLimiter {
     }
 
     fn key(&self, ip: IpAddr) -> u64 {
-        let mut h = self.hasher.build_hasher();
-        ip.hash(&mut h);
-        h.finish() | 1 // 0 marks an empty slot
+        self.hasher.hash_one(ip) | 1 // 0 marks an empty slot
     }
 
     /// Takes one token for `ip`; `Err(wait)` says when to retry.

@@ -1,6 +1,6 @@
 //! Every `conf/*.toml` shipped must validate (River's habit), so examples cannot rot.
-//! Files they reference that are generated on first run (demo certificate, admin token) are
-//! generated here too, in a temp copy.
+//! Files they reference that are generated on first run or put in place at install (demo or
+//! site certificate, admin token) are generated here too, in a temp copy.
 
 use std::path::Path;
 
@@ -17,8 +17,15 @@ fn every_shipped_config_validates() {
     .unwrap()
     .self_signed(&key)
     .unwrap();
-    std::fs::write(dir.path().join("certs/demo.crt"), cert.pem()).unwrap();
-    std::fs::write(dir.path().join("certs/demo.key"), key.serialize_pem()).unwrap();
+    // demo.* for the demo config, site.* for conf/production.toml.
+    for name in ["demo", "site"] {
+        std::fs::write(dir.path().join(format!("certs/{name}.crt")), cert.pem()).unwrap();
+        std::fs::write(
+            dir.path().join(format!("certs/{name}.key")),
+            key.serialize_pem(),
+        )
+        .unwrap();
+    }
     std::fs::write(dir.path().join("admin.token"), "test-token\n").unwrap();
     let mut checked = 0;
     for entry in std::fs::read_dir(&conf).unwrap() {

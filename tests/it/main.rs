@@ -12,6 +12,7 @@ mod config_examples;
 mod errors;
 mod health;
 mod observability;
+mod ops;
 mod reload;
 mod routing;
 mod tls;
