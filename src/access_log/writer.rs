@@ -87,26 +87,30 @@ pub fn run(target: Target, rx: Receiver<Message>, reopen: Arc<AtomicBool>) {
         }
     };
     let mut last_check = Instant::now();
+    // Reopen when asked (SIGUSR1) or when the path now names another file. Checked before
+    // every line, so a line submitted after the request to reopen lands in the new file.
+    let mut reopen_if_needed = |sink: &mut Option<Sink>| {
+        let rotated = last_check.elapsed() >= ROTATION_CHECK && {
+            last_check = Instant::now();
+            sink.as_ref().is_none_or(|s| s.rotated(&target))
+        };
+        if !(reopen.swap(false, Ordering::AcqRel) || rotated) {
+            return;
+        }
+        if let Some(mut old) = sink.take() {
+            let _ = old.flush();
+        }
+        match Sink::open(&target) {
+            Ok(s) => {
+                tracing::info!(?target, "access log reopened");
+                *sink = Some(s);
+            }
+            Err(e) => tracing::error!(?target, error = %e, "cannot reopen the access log"),
+        }
+    };
     loop {
         let message = rx.recv_timeout(ROTATION_CHECK);
-        let must_reopen = reopen.swap(false, Ordering::AcqRel)
-            || (last_check.elapsed() >= ROTATION_CHECK
-                && sink.as_ref().is_none_or(|s| s.rotated(&target)));
-        if last_check.elapsed() >= ROTATION_CHECK {
-            last_check = Instant::now();
-        }
-        if must_reopen {
-            if let Some(mut old) = sink.take() {
-                let _ = old.flush();
-            }
-            match Sink::open(&target) {
-                Ok(s) => {
-                    tracing::info!(?target, "access log reopened");
-                    sink = Some(s);
-                }
-                Err(e) => tracing::error!(?target, error = %e, "cannot reopen the access log"),
-            }
-        }
+        reopen_if_needed(&mut sink);
         let mut next = match message {
             Ok(m) => Some(m),
             Err(RecvTimeoutError::Timeout) => None,
@@ -122,6 +126,7 @@ pub fn run(target: Target, rx: Receiver<Message>, reopen: Arc<AtomicBool>) {
         while let Some(m) = next.take() {
             match m {
                 Message::Line(line) => {
+                    reopen_if_needed(&mut sink);
                     if let Some(s) = sink.as_mut() {
                         let _ = s.write(&line);
                     }
