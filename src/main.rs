@@ -107,6 +107,10 @@ fn run(path: &Path, upgrade: bool) -> anyhow::Result<ExitCode> {
     for w in &validated.warnings {
         tracing::warn!("{}: {w}", path.display());
     }
+    let run_as = (
+        validated.config.server.user.clone(),
+        validated.config.server.group.clone(),
+    );
     let options = gatehouse::server::Options {
         upgrade,
         handle_signals: true,
@@ -125,6 +129,15 @@ fn run(path: &Path, upgrade: bool) -> anyhow::Result<ExitCode> {
     let status = gatehouse::notify::serving_status(&gatehouse);
     std::thread::spawn(move || match readiness.wait(Duration::from_secs(20)) {
         Ok(()) => {
+            // Sockets are bound: root is no longer needed.
+            match gatehouse::privileges::drop_to(run_as.0.as_deref(), run_as.1.as_deref()) {
+                Ok(true) => tracing::info!(user = ?run_as.0, "dropped root privileges"),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "refusing to keep running as root");
+                    std::process::exit(1);
+                }
+            }
             let pid = std::process::id();
             tracing::info!(pid, "gatehouse ready");
             report_to_predecessor(&format!("READY {pid}"));

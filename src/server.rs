@@ -203,6 +203,7 @@ impl Gatehouse {
             let mut opts = HttpServerOptions::default();
             opts.h2c = h2c;
             p.server_options = Some(opts);
+            p.h2_options = Some(h2_options(&config.limits.http2));
             p.handle_init_modules();
             Arc::new(p)
         };
@@ -213,18 +214,13 @@ impl Gatehouse {
             .any(|l| l.h2c)
             .then(|| make_proxy(true));
         let alpn: Vec<Vec<Vec<u8>>> = config.listeners.iter().map(|l| l.alpn.clone()).collect();
-        let connections = Connections::new(state.clone(), &alpn, |i| {
-            match (
-                &h2c,
-                config
-                    .listeners
-                    .get(i)
-                    .is_some_and(|l| l.h2c && l.protocol == Protocol::Http),
-            ) {
-                (Some(h), true) => h.clone(),
-                _ => plain.clone(),
-            }
-        })?;
+        let h2c_listeners: Vec<bool> = config
+            .listeners
+            .iter()
+            .map(|l| l.h2c && l.protocol == Protocol::Http)
+            .collect();
+        let connections =
+            Connections::new(state.clone(), &alpn, plain.clone(), h2c, &h2c_listeners)?;
         let open_connections = connections.open_connections();
         let mut listeners = Listeners::new();
         for b in &bound {
@@ -335,6 +331,19 @@ impl Gatehouse {
             let _ = std::fs::remove_file(pid_file);
         }
     }
+}
+
+/// HTTP/2 limits, set explicitly rather than inherited: concurrent streams, decoded header
+/// list size, and the rapid-reset budgets (CVE-2023-44487) of the h2 codec.
+fn h2_options(
+    s: &crate::config::model::Http2Settings,
+) -> pingora::protocols::http::v2::server::H2Options {
+    let mut o = pingora::protocols::http::v2::server::default_h2_options();
+    o.max_concurrent_streams(s.max_concurrent_streams);
+    o.max_header_list_size(s.max_header_list_size);
+    o.max_pending_accept_reset_streams(s.max_pending_reset_streams);
+    o.max_local_error_reset_streams(Some(1024));
+    o
 }
 
 /// Tells when a starting process is serving.

@@ -6,9 +6,12 @@
 //! config (see [`tls`]), and then hands the stream to Pingora's `HttpProxy`, which negotiates
 //! HTTP/1.1 or HTTP/2 (ALPN) and runs the proxy phases.
 
+pub mod caps;
 pub mod chunked;
 pub mod gated;
+pub mod h1;
 pub mod head;
+pub mod pp;
 pub mod proxy_protocol;
 pub mod tls;
 
@@ -26,41 +29,45 @@ use pingora::proxy::HttpProxy;
 use pingora::server::ShutdownWatch;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
-
-/// Longest time a client gets to complete a TLS handshake.
-pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Per-listener connection handling.
 pub struct ListenerRuntime {
     name: Arc<str>,
     acceptor: Option<Acceptor>,
+    proxy_protocol: bool,
     proxy: Arc<HttpProxy<Proxy>>,
+    h2c: Option<Arc<HttpProxy<Proxy>>>,
     open: Gauge,
     accepted: Counter,
     handshakes_tls12: Counter,
     handshakes_tls13: Counter,
     handshake_failures: Counter,
     handshake_timeouts: Counter,
+    proxy_header_failures: Counter,
+    rejected_total: Counter,
+    rejected_per_ip: Counter,
 }
 
 /// The `ServerApp` serving every proxy listener.
 pub struct Connections {
     state: Arc<SharedState>,
     listeners: Vec<ListenerRuntime>,
+    caps: Arc<caps::Caps>,
     open_total: Arc<AtomicUsize>,
 }
 
 impl Connections {
-    /// Builds per-listener runtimes. `proxy_for` gives the HTTP proxy to use for a listener
-    /// (listeners with h2c get one configured for it).
+    /// Builds per-listener runtimes around the HTTP proxy (`h2c` serves cleartext HTTP/2 with
+    /// prior knowledge on listeners that enable it).
     ///
     /// # Errors
     /// When a TLS config cannot be built.
     pub fn new(
         state: Arc<SharedState>,
         alpn: &[Vec<Vec<u8>>],
-        proxy_for: impl Fn(usize) -> Arc<HttpProxy<Proxy>>,
+        proxy: Arc<HttpProxy<Proxy>>,
+        h2c: Option<Arc<HttpProxy<Proxy>>>,
+        h2c_listeners: &[bool],
     ) -> Result<Self, rustls::Error> {
         let mut listeners = Vec::new();
         for (i, bound) in state.bound.iter().enumerate() {
@@ -74,21 +81,28 @@ impl Connections {
             };
             let l = bound.name.clone();
             let failures = |stage: &'static str| counter!(names::TLS_HANDSHAKE_FAILURES_TOTAL, "listener" => l.clone(), "stage" => stage);
+            let rejected = |reason: &'static str| counter!(names::CONNECTIONS_REJECTED_TOTAL, "listener" => l.clone(), "reason" => reason);
             listeners.push(ListenerRuntime {
                 name: Arc::from(bound.name.as_str()),
                 acceptor,
-                proxy: proxy_for(i),
+                proxy_protocol: bound.proxy_protocol,
+                proxy: proxy.clone(),
+                h2c: h2c.clone().filter(|_| h2c_listeners.get(i).copied().unwrap_or(false)),
                 open: gauge!(names::DOWNSTREAM_CONNECTIONS, "listener" => l.clone()),
                 accepted: counter!(names::DOWNSTREAM_CONNECTIONS_TOTAL, "listener" => l.clone()),
                 handshakes_tls12: counter!(names::TLS_HANDSHAKES_TOTAL, "listener" => l.clone(), "version" => "TLSv1.2"),
                 handshakes_tls13: counter!(names::TLS_HANDSHAKES_TOTAL, "listener" => l.clone(), "version" => "TLSv1.3"),
                 handshake_failures: failures("handshake"),
                 handshake_timeouts: failures("timeout"),
+                proxy_header_failures: rejected("proxy_protocol"),
+                rejected_total: rejected("max_connections"),
+                rejected_per_ip: rejected("max_connections_per_ip"),
             });
         }
         Ok(Connections {
             state,
             listeners,
+            caps: Arc::new(caps::Caps::default()),
             open_total: Arc::new(AtomicUsize::new(0)),
         })
     }
@@ -115,27 +129,53 @@ impl ServerApp for Connections {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
+        let accepted_at = tokio::time::Instant::now();
+        let limits = self.state.load().config.limits.clone();
         let local = stream
             .get_socket_digest()
             .and_then(|d| d.local_addr().and_then(|a| a.as_inet()).copied());
         let index = self.state.listener_index(local);
         let listener = self.listeners.get(index)?;
         listener.accepted.increment(1);
+        let Ok(mut slot) = self.caps.admit(limits.max_connections) else {
+            listener.rejected_total.increment(1);
+            return None;
+        };
         listener.open.increment(1.0);
         self.open_total.fetch_add(1, Ordering::Relaxed);
         let _open = OpenConnection(&listener.open, &self.open_total);
 
+        let stream: Stream = if listener.proxy_protocol {
+            let Ok(mut l4) = stream.into_any().downcast::<L4Stream>() else {
+                tracing::error!(listener = %listener.name, "unexpected stream type");
+                return None;
+            };
+            if let Err(reason) = pp::read(&mut l4, limits.handshake_timeout).await {
+                listener.proxy_header_failures.increment(1);
+                tracing::debug!(listener = %listener.name, reason, "PROXY protocol header refused");
+                return None;
+            }
+            l4
+        } else {
+            stream
+        };
+        let client = stream
+            .get_socket_digest()
+            .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).copied());
+        if let Some(client) = client {
+            if caps::Caps::admit_ip(&mut slot, client.ip(), limits.max_connections_per_ip).is_err()
+            {
+                listener.rejected_per_ip.increment(1);
+                return None;
+            }
+        }
+
         let stream = match &listener.acceptor {
             None => stream,
             Some(acceptor) => {
-                let l4 = match stream.into_any().downcast::<L4Stream>() {
-                    Ok(l4) => *l4,
-                    Err(_) => {
-                        tracing::error!(listener = %listener.name, "unexpected stream type on a TLS listener");
-                        return None;
-                    }
-                };
-                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.tls_handshake(l4)).await
+                let l4 = stream.into_any().downcast::<L4Stream>().ok()?;
+                match tokio::time::timeout(limits.handshake_timeout, acceptor.tls_handshake(*l4))
+                    .await
                 {
                     Ok(Ok(tls)) => {
                         match tls.get_ssl_digest().map(|d| d.version.to_string()) {
@@ -158,6 +198,27 @@ impl ServerApp for Connections {
                 }
             }
         };
-        listener.proxy.process_new(stream, shutdown).await
+        if matches!(
+            stream.selected_alpn_proto(),
+            Some(pingora::protocols::ALPN::H2)
+        ) {
+            // HTTP/2: the h2 codec enforces framing and the configured stream limits.
+            return listener.proxy.process_new(stream, shutdown).await;
+        }
+        let state = self.state.clone();
+        let origin = h1::Origin {
+            listener: &listener.name,
+            client,
+        };
+        h1::serve(
+            &listener.proxy,
+            listener.h2c.as_ref(),
+            stream,
+            move || state.load().config.limits.clone(),
+            accepted_at,
+            &origin,
+            shutdown,
+        )
+        .await
     }
 }

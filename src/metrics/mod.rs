@@ -212,7 +212,12 @@ fn describe() {
     describe_counter!(
         REQUESTS_REFUSED_TOTAL,
         Unit::Count,
-        "Requests refused by access rules or rate limits."
+        "Requests refused by access rules, rate limits or body size."
+    );
+    describe_counter!(
+        BAD_REQUESTS_TOTAL,
+        Unit::Count,
+        "Requests refused before routing: malformed, too large or too slow."
     );
 }
 

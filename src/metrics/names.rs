@@ -66,6 +66,8 @@ pub const ACCESS_LOG_DROPPED_TOTAL: &str = "gatehouse_access_log_dropped_total";
 pub const PROCESS_START_SECONDS: &str = "gatehouse_process_start_time_seconds";
 /// Build information (labels `version`, `pingora`), value 1.
 pub const BUILD_INFO: &str = "gatehouse_build_info";
+/// Requests refused before routing (malformed, too large, too slow), by listener and status.
+pub const BAD_REQUESTS_TOTAL: &str = "gatehouse_bad_requests_total";
 /// Requests refused by rate limits or access rules, by route and reason.
 pub const REQUESTS_REFUSED_TOTAL: &str = "gatehouse_requests_refused_total";
 

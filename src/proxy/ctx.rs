@@ -67,6 +67,14 @@ pub struct RequestCtx {
     pub retries: u32,
     /// Counts the request in `gatehouse_requests_in_flight` until dropped.
     pub in_flight: Option<crate::metrics::InFlight>,
+    /// The route's body size limit.
+    pub max_body_size: Option<u64>,
+    /// Minimum body rate (bytes/s, 0: off).
+    pub min_body_rate: u64,
+    /// Body bytes received so far.
+    pub body_bytes: u64,
+    /// When the first body bytes arrived.
+    pub body_started: Option<Instant>,
 }
 
 impl RequestCtx {

@@ -17,6 +17,8 @@ pub enum Decision {
     NotFound,
     /// The request head is unusable (reason for the log, not for the client).
     BadRequest(&'static str),
+    /// Refused by the route's rules: status, reason, and a `Retry-After` for 429.
+    Refused(u16, &'static str, Option<std::time::Duration>),
 }
 
 /// Decides how to handle a request arriving on `listener` (TLS or not).

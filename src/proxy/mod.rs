@@ -8,6 +8,8 @@
 //! 4. `upstream_request_filter` / `response_filter`: forwarding headers, rules, HSTS.
 //! 5. `fail_to_proxy`: the error page. 6. `logging`: metrics, access log.
 
+pub mod access;
+pub mod client_ip;
 pub mod ctx;
 pub mod decide;
 pub mod headers;
@@ -31,6 +33,9 @@ use pingora::upstreams::peer::HttpPeer;
 use retry_budget::RetryBudget;
 use std::sync::Arc;
 use std::time::Instant;
+
+/// A request body is measured against `min_body_rate` only after this long.
+const MIN_RATE_GRACE_SECS: f64 = 5.0;
 
 /// The proxy: shared state plus the process-wide retry budget.
 #[derive(Debug)]
@@ -128,13 +133,37 @@ impl ProxyHttp for Proxy {
             },
         );
         self.budget.deposit();
-        let decision = decide::decide(&snapshot, ctx.listener, ctx.tls, session.req_header());
+        let decision = match normalize_path(session) {
+            Ok(()) => decide::decide(&snapshot, ctx.listener, ctx.tls, session.req_header()),
+            Err(why) => Decision::BadRequest(why),
+        };
+        let decision = match decision {
+            Decision::Route(id) => self.admit(session, ctx, &snapshot, id),
+            other => other,
+        };
         let server_header = snapshot.config.server.server_header;
         ctx.snapshot = Some(snapshot);
         match decision {
             Decision::Route(id) => {
                 ctx.route = Some(id);
                 Ok(false)
+            }
+            Decision::Refused(status, reason, retry_after) => {
+                if let Some((route, _)) = ctx.snapshot().and_then(|s| s.route(ctx.route?)) {
+                    counter!(crate::metrics::names::REQUESTS_REFUSED_TOTAL, "route" => route.name.to_string(), "reason" => reason)
+                        .increment(1);
+                }
+                let extra: Vec<(header::HeaderName, HeaderValue)> = retry_after
+                    .map(|w| {
+                        (
+                            header::RETRY_AFTER,
+                            HeaderValue::from(access::retry_after_secs(w)),
+                        )
+                    })
+                    .into_iter()
+                    .collect();
+                respond::write(session, ctx, status, None, &extra, server_header).await?;
+                Ok(true)
             }
             Decision::Redirect(location) => {
                 let status = respond::redirect_status(&session.req_header().method);
@@ -164,6 +193,37 @@ impl ProxyHttp for Proxy {
                 Ok(true)
             }
         }
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<bytes::Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some(b) = body {
+            ctx.body_bytes += b.len() as u64;
+        }
+        if ctx.max_body_size.is_some_and(|max| ctx.body_bytes > max) {
+            return Err(Error::explain(
+                ErrorType::HTTPStatus(413),
+                "request body larger than max_body_size",
+            ));
+        }
+        if ctx.min_body_rate > 0 && !end_of_stream {
+            let started = *ctx.body_started.get_or_insert_with(Instant::now);
+            let elapsed = started.elapsed().as_secs_f64();
+            if elapsed > MIN_RATE_GRACE_SECS
+                && (ctx.body_bytes as f64) < elapsed * ctx.min_body_rate as f64
+            {
+                return Err(Error::explain(
+                    ErrorType::HTTPStatus(408),
+                    "request body slower than min_body_rate",
+                ));
+            }
+        }
+        Ok(())
     }
 
     async fn upstream_peer(
@@ -422,7 +482,9 @@ impl ProxyHttp for Proxy {
         // Errors before any upstream byte (no backend, queue full) leave the client connection
         // in a clean state; after an upstream failure Pingora closes it, so say so
         // (`Connection: close`) rather than let the client reuse a connection about to die.
-        let reusable = matches!(e.etype(), ErrorType::HTTPStatus(_));
+        // Only "no backend could take it" (503) leaves the client connection clean: anything
+        // later may have left a request body half read.
+        let reusable = matches!(e.etype(), ErrorType::HTTPStatus(503));
         if !reusable {
             session.set_keepalive(None);
         }
@@ -508,7 +570,67 @@ fn prefer_room(pool: &crate::runtime::Pool, index: u32, tried: &[u32]) -> u32 {
     index
 }
 
+/// Resolves dot segments before routing (the backend gets the normalised path too).
+fn normalize_path(session: &mut Session) -> std::result::Result<(), &'static str> {
+    let uri = &session.req_header().uri;
+    let normalized = match path::normalize(uri.path()) {
+        None => return Err("path climbs above the root"),
+        Some(std::borrow::Cow::Borrowed(_)) => return Ok(()),
+        Some(std::borrow::Cow::Owned(p)) => p,
+    };
+    let pq = match uri.query() {
+        Some(q) => format!("{normalized}?{q}"),
+        None => normalized,
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(http::uri::PathAndQuery::try_from(pq).map_err(|_| "invalid path")?);
+    let uri = http::Uri::from_parts(parts).map_err(|_| "invalid path")?;
+    session.req_header_mut().set_uri(uri);
+    Ok(())
+}
+
 impl Proxy {
+    /// Applies the route's access rules; on success also arms the body limits for the request.
+    fn admit(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        snapshot: &crate::runtime::Snapshot,
+        id: crate::runtime::RouteId,
+    ) -> Decision {
+        let Some((route, _)) = snapshot.route(id) else {
+            return Decision::Route(id);
+        };
+        let client = session.client_addr().and_then(|a| a.as_inet()).map(|a| {
+            let trusted = snapshot
+                .listeners
+                .get(ctx.listener)
+                .map_or(&[][..], |l| &l.trusted_proxies[..]);
+            let xff = session
+                .req_header()
+                .headers
+                .get_all(&headers::X_FORWARDED_FOR)
+                .iter()
+                .filter_map(|v| v.to_str().ok());
+            client_ip::resolve(a.ip(), trusted, xff)
+        });
+        let content_length = session
+            .req_header()
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Err(r) = access::check(route, client, content_length) {
+            ctx.route = Some(id);
+            return Decision::Refused(r.status, r.reason, r.retry_after);
+        }
+        let limits = &snapshot.config.limits;
+        ctx.max_body_size = route.max_body_size;
+        ctx.min_body_rate = limits.min_body_rate;
+        session.set_read_timeout(Some(limits.body_timeout));
+        Decision::Route(id)
+    }
+
     fn listener_name(&self, ctx: &RequestCtx) -> String {
         self.state
             .bound

@@ -88,6 +88,14 @@ pub enum CertError {
         /// Parser message.
         reason: String,
     },
+    /// The private key file is readable by every user of the machine.
+    #[error("private key {} is readable by everyone (mode {mode:o}); run chmod o-rwx on it", path.display())]
+    KeyWorldReadable {
+        /// File.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// The key type is not supported by the ring provider.
     #[error("{}: unsupported private key type ({reason}); use an RSA, ECDSA P-256/P-384 or Ed25519 key", path.display())]
     UnsupportedKey {
@@ -127,9 +135,31 @@ pub enum CertError {
 pub fn load_pair(cert_path: &Path, key_path: &Path) -> Result<LoadedCert, CertError> {
     let cert_pem = read(cert_path)?;
     let key_pem = read(key_path)?;
+    check_key_permissions(key_path)?;
     let chain = parse_cert_chain(cert_path, &cert_pem)?;
     let key = parse_key(key_path, &key_pem)?;
     build(cert_path, key_path, chain, key)
+}
+
+/// A private key anyone on the machine can read is refused (as OpenSSH does): the operator
+/// meant something else.
+pub fn check_key_permissions(path: &Path) -> Result<(), CertError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .map_err(|source| CertError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o004 != 0 {
+        return Err(CertError::KeyWorldReadable {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    Ok(())
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, CertError> {
@@ -289,8 +319,10 @@ mod tests {
     use rcgen::{CertificateParams, KeyPair};
 
     fn write(dir: &Path, name: &str, data: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
         let p = dir.join(name);
         std::fs::write(&p, data).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
         p
     }
 
@@ -342,6 +374,17 @@ mod tests {
         assert!(matches!(err, CertError::KeyMismatch { .. }));
         assert!(
             err.to_string().contains("does not match certificate"),
+            "{err}"
+        );
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&k, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = load_pair(&c, &k).unwrap_err();
+        assert!(
+            matches!(err, CertError::KeyWorldReadable { mode: 0o644, .. }),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("readable by everyone (mode 644)"),
             "{err}"
         );
     }

@@ -97,6 +97,8 @@ mod tests {
         let kp = dir.join(format!("{tag}.key"));
         std::fs::write(&cp, c.pem()).unwrap();
         std::fs::write(&kp, key.serialize_pem()).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&kp, std::fs::Permissions::from_mode(0o600)).unwrap();
         Arc::new(load_pair(&cp, &kp).unwrap())
     }
 

@@ -59,6 +59,7 @@ pub fn load(
             let loaded = super::certs::load_pair(cert_path, key_path)?;
             let cert_pem = read(cert_path)?;
             let key_pem = read(key_path)?;
+            super::certs::check_key_permissions(key_path)?;
             let key = parse_key(key_path, &key_pem)?;
             hashed.push(cert_pem);
             hashed.push(key_pem);

@@ -20,11 +20,10 @@ fn every_shipped_config_validates() {
     // demo.* for the demo config, site.* for conf/production.toml.
     for name in ["demo", "site"] {
         std::fs::write(dir.path().join(format!("certs/{name}.crt")), cert.pem()).unwrap();
-        std::fs::write(
-            dir.path().join(format!("certs/{name}.key")),
-            key.serialize_pem(),
-        )
-        .unwrap();
+        let key_path = dir.path().join(format!("certs/{name}.key"));
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
     std::fs::write(dir.path().join("admin.token"), "test-token\n").unwrap();
     let mut checked = 0;

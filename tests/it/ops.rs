@@ -125,4 +125,6 @@ pub fn write_cert(cert: &Path, key: &Path, names: &[&str]) {
         .unwrap();
     std::fs::write(cert, c.pem()).unwrap();
     std::fs::write(key, pair.serialize_pem()).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(key, std::fs::Permissions::from_mode(0o600)).unwrap();
 }

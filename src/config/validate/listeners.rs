@@ -229,7 +229,9 @@ fn certificate(
         Err(err) => {
             let key = match &err {
                 CertError::Read { path: p, .. } if *p == key_path => "key",
-                CertError::NoKey { .. } | CertError::UnsupportedKey { .. } => "key",
+                CertError::NoKey { .. }
+                | CertError::UnsupportedKey { .. }
+                | CertError::KeyWorldReadable { .. } => "key",
                 CertError::KeyMismatch { .. } => "key",
                 _ => "cert",
             };

@@ -421,6 +421,12 @@ fn admin_settings(
     } else {
         None
     };
+    if address.is_some_and(|a| !a.ip().is_loopback()) && raw.token_file.is_none() {
+        report.warn(
+            "admin.address",
+            "the admin listener is reachable beyond this machine and has no token_file: /status and /metrics are open to that network",
+        );
+    }
     let token_file = raw.token_file.map(|f| resolve_path(base, &f));
     let token = token_file.as_ref().and_then(|file| {
         files.note(file);

@@ -184,6 +184,7 @@ fn upstream_tls(
                     "tls_ca_file"
                 }
                 crate::tls::certs::CertError::NoKey { .. }
+                | crate::tls::certs::CertError::KeyWorldReadable { .. }
                 | crate::tls::certs::CertError::UnsupportedKey { .. }
                 | crate::tls::certs::CertError::KeyMismatch { .. } => "tls_client_key",
                 _ => "tls_client_cert",

@@ -18,6 +18,8 @@ impl TestCert {
         let k = dir.join(format!("{name}.key"));
         std::fs::write(&c, &self.cert_pem).unwrap();
         std::fs::write(&k, &self.key_pem).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&k, std::fs::Permissions::from_mode(0o600)).unwrap();
         (c, k)
     }
 }

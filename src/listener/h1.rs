@@ -1,0 +1,262 @@
+//! The HTTP/1 side of a client connection, request by request: the gate reads each request head
+//! (and a bounded chunked body) under deadlines and size limits, checks it strictly, and answers
+//! violations itself; valid requests go to Pingora's HTTP proxy, which reads the same bytes
+//! from the read-ahead buffer.
+//!
+//! Deadlines (HAProxy's model): a new connection has `header_timeout` for its first request
+//! head, counted from accept (so a silent or trickling client is cut); later requests may idle
+//! for `keepalive_timeout`, then have `header_timeout` from their first byte.
+
+use super::chunked::{self, Chunks};
+use super::gated::Gated;
+use super::head::{self, Body, Check, Refusal};
+use crate::config::model::LimitsSettings;
+use crate::metrics::names;
+use crate::proxy::Proxy;
+use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
+use pingora::protocols::http::ServerSession;
+use pingora::protocols::Stream;
+use pingora::proxy::HttpProxy;
+use pingora::server::ShutdownWatch;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::time::Instant;
+
+/// The HTTP/2 connection preface.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+enum Gate {
+    Ready(head::Head),
+    H2Preface,
+    Closed,
+    TimedOut { partial: bool },
+    Refused(Refusal),
+}
+
+/// Where the connection came in, for metrics and the access log.
+pub struct Origin<'a> {
+    /// Listener name.
+    pub listener: &'a str,
+    /// Client address as known (after PROXY protocol).
+    pub client: Option<std::net::SocketAddr>,
+}
+
+/// Serves HTTP/1 requests on `stream` until it closes; hands an h2c connection to `h2c`.
+pub async fn serve(
+    proxy: &Arc<HttpProxy<Proxy>>,
+    h2c: Option<&Arc<HttpProxy<Proxy>>>,
+    stream: Stream,
+    limits: impl Fn() -> LimitsSettings,
+    accepted_at: Instant,
+    origin: &Origin<'_>,
+    shutdown: &ShutdownWatch,
+) -> Option<Stream> {
+    let mut gated = Box::new(Gated::new(stream));
+    let mut persistent: Option<HttpPersistentSettings> = None;
+    let mut first = true;
+    loop {
+        let limits = limits();
+        let gate = read_head(
+            &mut gated,
+            &limits,
+            if first { Some(accepted_at) } else { None },
+        )
+        .await;
+        let head = match gate {
+            Gate::Ready(head) => head,
+            Gate::H2Preface => {
+                return match h2c {
+                    Some(h2) => h2.process_new(gated, shutdown).await,
+                    None => {
+                        refuse(
+                            &mut gated,
+                            Refusal {
+                                status: 400,
+                                reason: "h2c is not enabled on this listener",
+                            },
+                            origin,
+                        )
+                        .await;
+                        None
+                    }
+                };
+            }
+            Gate::Closed => return None,
+            Gate::TimedOut { partial } => {
+                if partial {
+                    refuse(
+                        &mut gated,
+                        Refusal {
+                            status: 408,
+                            reason: "request head not received in time",
+                        },
+                        origin,
+                    )
+                    .await;
+                } else {
+                    metrics::counter!(names::BAD_REQUESTS_TOTAL, "listener" => origin.listener.to_string(), "status" => "408").increment(1);
+                }
+                return None;
+            }
+            Gate::Refused(r) => {
+                refuse(&mut gated, r, origin).await;
+                return None;
+            }
+        };
+        if head.body == Body::Chunked && !head.expect_continue {
+            if let Err(r) = check_chunked_body(&mut gated, head.len, &limits).await {
+                refuse(&mut gated, r, origin).await;
+                return None;
+            }
+        }
+        let mut session = ServerSession::new_http1(gated);
+        match persistent.take() {
+            Some(p) => p.apply_to_session(&mut session),
+            None => session.set_keepalive(if *shutdown.borrow() {
+                None
+            } else {
+                Some(limits.keepalive_timeout.as_secs().max(1))
+            }),
+        }
+        let reused = proxy.process_new_http(session, shutdown).await?;
+        let (stream, settings) = reused.consume();
+        gated = stream.into_any().downcast::<Gated>().ok()?;
+        persistent = settings;
+        first = false;
+    }
+}
+
+/// Reads until a complete, valid head (or a reason to stop) is in the read-ahead buffer.
+async fn read_head(g: &mut Gated, limits: &LimitsSettings, accepted_at: Option<Instant>) -> Gate {
+    // First request: the whole head within header_timeout of the accept. Later ones: up to
+    // keepalive_timeout of idleness, then header_timeout from the first byte.
+    let mut deadline = match accepted_at {
+        Some(at) => at + limits.header_timeout,
+        None if g.prefix.is_empty() => Instant::now() + limits.keepalive_timeout,
+        None => Instant::now() + limits.header_timeout,
+    };
+    let mut waiting_for_first_byte = accepted_at.is_none() && g.prefix.is_empty();
+    loop {
+        if !g.prefix.is_empty() {
+            if g.prefix.len() >= H2_PREFACE.len() && g.prefix.starts_with(H2_PREFACE) {
+                return Gate::H2Preface;
+            }
+            match head::check(&g.prefix, &limits.head) {
+                Check::Complete(h) => return Gate::Ready(h),
+                Check::Refuse(r) => return Gate::Refused(r),
+                Check::Incomplete => {}
+            }
+        }
+        match tokio::time::timeout_at(deadline, g.read_more()).await {
+            Err(_) => {
+                return Gate::TimedOut {
+                    partial: !g.prefix.is_empty(),
+                }
+            }
+            Ok(Err(_)) => return Gate::Closed,
+            Ok(Ok(0)) => {
+                return if g.prefix.is_empty() {
+                    Gate::Closed
+                } else {
+                    Gate::Refused(Refusal {
+                        status: 400,
+                        reason: "connection closed mid-request",
+                    })
+                };
+            }
+            Ok(Ok(_)) => {
+                if waiting_for_first_byte {
+                    waiting_for_first_byte = false;
+                    deadline = Instant::now() + limits.header_timeout;
+                }
+            }
+        }
+    }
+}
+
+/// Validates a chunked body's framing up to `max_buffered_body` before anything is forwarded.
+async fn check_chunked_body(
+    g: &mut Gated,
+    head_len: usize,
+    limits: &LimitsSettings,
+) -> Result<(), Refusal> {
+    loop {
+        let body = &g.prefix[head_len..];
+        match chunked::check(body) {
+            Chunks::Complete(_) => return Ok(()),
+            Chunks::Invalid(reason) => {
+                return Err(Refusal {
+                    status: 400,
+                    reason,
+                })
+            }
+            Chunks::Incomplete if body.len() >= limits.max_buffered_body => return Ok(()), // the rest streams
+            Chunks::Incomplete => {}
+        }
+        match tokio::time::timeout(limits.body_timeout, g.read_more()).await {
+            Err(_) => {
+                return Err(Refusal {
+                    status: 408,
+                    reason: "request body not received in time",
+                })
+            }
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                return Err(Refusal {
+                    status: 400,
+                    reason: "connection closed mid-body",
+                })
+            }
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// Answers a refused request and closes: a small body, `Connection: close`, no banner.
+async fn refuse(g: &mut Gated, r: Refusal, origin: &Origin<'_>) {
+    metrics::counter!(names::BAD_REQUESTS_TOTAL, "listener" => origin.listener.to_string(), "status" => status_label(r.status))
+        .increment(1);
+    tracing::debug!(listener = origin.listener, client = ?origin.client, status = r.status, reason = r.reason, "request refused");
+    let phrase = http::StatusCode::from_u16(r.status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error");
+    let body = format!("{} {phrase}\n", r.status);
+    let response = format!(
+        "HTTP/1.1 {} {phrase}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
+        r.status,
+        body.len()
+    );
+    let write = async {
+        g.write_all(response.as_bytes()).await?;
+        g.flush().await?;
+        g.shutdown().await
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), write).await;
+    if let Some(log) = crate::access_log::AccessLog::global() {
+        let record = crate::access_log::Record {
+            at: Some(std::time::SystemTime::now()),
+            client_ip: origin.client.map(|c| c.ip().to_string()),
+            client_port: origin.client.map(|c| c.port()),
+            http_version: "1.1",
+            status: r.status,
+            listener: Some(origin.listener),
+            error: Some(r.reason),
+            ..Default::default()
+        };
+        log.submit(record.to_line());
+    }
+}
+
+fn status_label(status: u16) -> &'static str {
+    match status {
+        400 => "400",
+        405 => "405",
+        408 => "408",
+        413 => "413",
+        414 => "414",
+        431 => "431",
+        505 => "505",
+        _ => "other",
+    }
+}
