@@ -123,6 +123,11 @@ fn describe() {
         "Failed connects to backends."
     );
     describe_counter!(
+        UPSTREAM_ERRORS_TOTAL,
+        Unit::Count,
+        "Upstream exchanges that failed after connecting, by kind."
+    );
+    describe_counter!(
         UPSTREAM_TIMEOUTS_TOTAL,
         Unit::Count,
         "Upstream connect or read/write timeouts."

@@ -27,6 +27,8 @@ pub const TLS_HANDSHAKES_TOTAL: &str = "gatehouse_tls_handshakes_total";
 pub const TLS_HANDSHAKE_FAILURES_TOTAL: &str = "gatehouse_tls_handshake_failures_total";
 /// Upstream connect failures, by pool and backend.
 pub const UPSTREAM_CONNECT_FAILURES_TOTAL: &str = "gatehouse_upstream_connect_failures_total";
+/// Failed upstream exchanges after connecting (bad response, reset, too large…), by pool and kind.
+pub const UPSTREAM_ERRORS_TOTAL: &str = "gatehouse_upstream_errors_total";
 /// Upstream timeouts, by pool and backend.
 pub const UPSTREAM_TIMEOUTS_TOTAL: &str = "gatehouse_upstream_timeouts_total";
 /// Retries, by pool and reason.

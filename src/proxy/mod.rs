@@ -532,6 +532,12 @@ impl ProxyHttp for Proxy {
                 pool.ttfb.record(ttfb.as_secs_f64());
             }
         }
+        if let Some(err) = e.filter(|e| *e.esource() == ErrorSource::Upstream) {
+            if let Some((_, pool)) = ctx.snapshot().and_then(|s| s.route(ctx.route?)) {
+                counter!(crate::metrics::names::UPSTREAM_ERRORS_TOTAL, "pool" => pool.name.to_string(), "kind" => err.etype().as_str())
+                    .increment(1);
+            }
+        }
         if let Some(log) = &self.access_log {
             if log.wants(status) {
                 log.submit(log::record(session, ctx, status, e).to_line());

@@ -10,6 +10,7 @@ mod balancing;
 mod cli;
 mod config_examples;
 mod errors;
+mod hardening;
 mod health;
 mod observability;
 mod ops;

@@ -7,6 +7,7 @@ pub mod child;
 pub mod client;
 pub mod load;
 pub mod proxy;
+pub mod raw;
 pub mod tlsutil;
 
 pub use backend::{ChildBackend, TestBackend};
