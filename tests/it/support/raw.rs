@@ -113,7 +113,7 @@ async fn serve(mut s: TcpStream, behaviour: Behaviour, received: Arc<Mutex<Vec<V
         }
         pending.drain(..end + 4 + cl);
         let reset = |s: TcpStream| {
-            let _ = s.set_linger(Some(Duration::ZERO));
+            let _ = s.set_zero_linger();
             drop(s);
         };
         match behaviour {
