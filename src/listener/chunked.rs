@@ -18,6 +18,18 @@ const MAX_CHUNK: u64 = 1 << 40;
 
 /// Validates the chunked body at the start of `buf`.
 pub fn check(buf: &[u8]) -> Chunks {
+    check_sized(buf).0
+}
+
+/// Like [`check`], also returning the payload bytes seen (the sum of chunk sizes, complete
+/// chunks only).
+pub fn check_sized(buf: &[u8]) -> (Chunks, u64) {
+    let mut payload = 0u64;
+    let verdict = scan(buf, &mut payload);
+    (verdict, payload)
+}
+
+fn scan(buf: &[u8], payload: &mut u64) -> Chunks {
     let mut pos = 0;
     loop {
         let Some(line_end) = find_crlf(&buf[pos..]) else {
@@ -78,6 +90,7 @@ pub fn check(buf: &[u8]) -> Chunks {
         if &buf[pos + size..pos + size + 2] != b"\r\n" {
             return Chunks::Invalid("chunk data not followed by CRLF");
         }
+        *payload += size as u64;
         pos += size + 2;
     }
 }
@@ -101,6 +114,14 @@ mod tests {
         assert_eq!(check(b"3\r\nab"), Chunks::Incomplete);
         assert_eq!(check(b"3\r\nabc\r\n0\r\n"), Chunks::Incomplete);
         assert_eq!(check(b""), Chunks::Incomplete);
+    }
+
+    #[test]
+    fn payload_sizes() {
+        assert_eq!(
+            check_sized(b"3\r\nabc\r\n5\r\nhello\r\n0\r\n\r\n"),
+            (Chunks::Complete(23), 8)
+        );
     }
 
     #[test]

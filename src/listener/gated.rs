@@ -22,6 +22,9 @@ pub struct Gated {
     inner: Stream,
     /// Bytes read from `inner` that the next reader has not consumed yet.
     pub prefix: BytesMut,
+    /// Payload size of the current request's chunked body, when the gate read all of it
+    /// (lets route rules judge it before anything is forwarded).
+    pub chunked_body_len: Option<u64>,
 }
 
 impl std::fmt::Debug for Gated {
@@ -38,6 +41,7 @@ impl Gated {
         Gated {
             inner,
             prefix: BytesMut::new(),
+            chunked_body_len: None,
         }
     }
 

@@ -104,10 +104,14 @@ pub async fn serve(
                 return None;
             }
         };
+        gated.chunked_body_len = None;
         if head.body == Body::Chunked && !head.expect_continue {
-            if let Err(r) = check_chunked_body(&mut gated, head.len, &limits).await {
-                refuse(&mut gated, r, origin).await;
-                return None;
+            match check_chunked_body(&mut gated, head.len, &limits).await {
+                Ok(len) => gated.chunked_body_len = len,
+                Err(r) => {
+                    refuse(&mut gated, r, origin).await;
+                    return None;
+                }
             }
         }
         let mut session = ServerSession::new_http1(gated);
@@ -180,19 +184,20 @@ async fn check_chunked_body(
     g: &mut Gated,
     head_len: usize,
     limits: &LimitsSettings,
-) -> Result<(), Refusal> {
+) -> Result<Option<u64>, Refusal> {
     loop {
         let body = &g.prefix[head_len..];
-        match chunked::check(body) {
-            Chunks::Complete(_) => return Ok(()),
-            Chunks::Invalid(reason) => {
+        match chunked::check_sized(body) {
+            (Chunks::Complete(_), payload) => return Ok(Some(payload)),
+            (Chunks::Invalid(reason), _) => {
                 return Err(Refusal {
                     status: 400,
                     reason,
                 })
             }
-            Chunks::Incomplete if body.len() >= limits.max_buffered_body => return Ok(()), // the rest streams
-            Chunks::Incomplete => {}
+            // Too big to hold: the rest streams and the size is checked by the proxy as it flows.
+            (Chunks::Incomplete, _) if body.len() >= limits.max_buffered_body => return Ok(None),
+            (Chunks::Incomplete, _) => {}
         }
         match tokio::time::timeout(limits.body_timeout, g.read_more()).await {
             Err(_) => {

@@ -625,7 +625,15 @@ impl Proxy {
             .headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+            .and_then(|v| v.parse::<u64>().ok())
+            .or_else(|| {
+                // A chunked body the gate already read in full has a known size too.
+                session
+                    .as_downstream()
+                    .stream()
+                    .and_then(|s| s.as_any().downcast_ref::<crate::listener::gated::Gated>())
+                    .and_then(|g| g.chunked_body_len)
+            });
         if let Err(r) = access::check(route, client, content_length) {
             ctx.route = Some(id);
             return Decision::Refused(r.status, r.reason, r.retry_after);
