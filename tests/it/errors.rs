@@ -94,3 +94,31 @@ async fn backend_error_statuses_pass_through_untouched() {
         assert_eq!(r.backend(), "a");
     }
 }
+
+#[tokio::test]
+async fn server_banner_only_when_enabled() {
+    let a = TestBackend::start("a").await;
+    let dead = format!("127.0.0.1:{}", crate::support::free_port());
+    let pools = format!(
+        "backends = [{{ address = \"{}\" }}]\n[routes.dead]\npath_prefix = \"/dead\"\npool = \"dead\"\n[pools.dead]\nbackends = [{{ address = \"{dead}\" }}]",
+        a.addr
+    );
+    let client = Client::new();
+    let quiet = TestProxy::start(&config(&pools)).await;
+    for path in ["/", "/dead"] {
+        let r = client.get(quiet.http, "x.test", path).await;
+        assert!(
+            r.header("server").is_none(),
+            "{path}: {:?}",
+            r.header("server")
+        );
+    }
+    let loud =
+        TestProxy::start(&config(&pools).replace("[server]", "[server]\nserver_header = true"))
+            .await;
+    for (path, status) in [("/", 200), ("/dead", 502)] {
+        let r = client.get(loud.http, "x.test", path).await;
+        assert_eq!(r.status, status);
+        assert_eq!(r.header("server").as_deref(), Some("gatehouse"), "{path}");
+    }
+}

@@ -622,3 +622,211 @@ backends = [{{ address = "{}" }}]
         );
     }
 }
+
+/// `Uid:`/`Gid:` lines of `/proc/<pid>/status` (real, effective, saved, filesystem).
+fn proc_ids(pid: u32, field: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn started_as_root_it_serves_and_reloads_as_the_configured_user() {
+    use crate::support::child::ChildProxy;
+    use std::os::unix::fs::PermissionsExt;
+    crate::ops::require!(
+        nix::unistd::Uid::effective().is_root(),
+        "dropping privileges needs the test to run as root"
+    );
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    let a = TestBackend::start("a").await;
+    let config = |tag: &str| {
+        format!(
+            r#"
+[server]
+threads = 1
+grace_period = "0s"
+user = "nobody"
+[reload]
+watch = false
+[admin]
+address = "{{admin}}"
+[listeners.http]
+address = "{{http}}"
+[routes.site]
+pool = "p"
+response_headers = {{ set = {{ "x-tag" = "{tag}" }} }}
+[pools.p]
+backends = [{{ address = "{}" }}]
+"#,
+            a.addr
+        )
+    };
+    // Like /etc/gatehouse: the config is readable by the unprivileged user, so reloads work.
+    let proxy = ChildProxy::start_with(&config("v1"), |dir| {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    })
+    .await;
+    let pid = proxy.child.id();
+    let uid = vec![nobody.uid.as_raw().to_string(); 4].join(" ");
+    let gid = vec![nobody.gid.as_raw().to_string(); 4].join(" ");
+    eventually("privileges dropped", WAIT, || async {
+        (proc_ids(pid, "Uid:") == uid).then_some(())
+    })
+    .await;
+    assert_eq!(proc_ids(pid, "Gid:"), gid);
+    assert_eq!(proc_ids(pid, "Groups:"), nobody.gid.as_raw().to_string());
+    assert!(proxy.log_text().contains("dropped root privileges"));
+
+    let client = Client::new();
+    let r = client.get(proxy.http, "site.test", "/").await;
+    assert_eq!((r.status, r.header("x-tag").as_deref()), (200, Some("v1")));
+    proxy.write_config(&config("v2"));
+    proxy.signal(nix::sys::signal::Signal::SIGHUP);
+    eventually("reload as nobody", WAIT, || async {
+        (proxy.generation().await == 2).then_some(())
+    })
+    .await;
+    let r = client.get(proxy.http, "site.test", "/").await;
+    assert_eq!((r.status, r.header("x-tag").as_deref()), (200, Some("v2")));
+}
+
+fn h2c_proxy_config(backend: std::net::SocketAddr) -> String {
+    proxy_config(
+        &format!(
+            "[routes.all]\npool = \"p\"\n[pools.p]\nbackends = [{{ address = \"{backend}\" }}]"
+        ),
+        "[limits.http2]\nmax_concurrent_streams = 7\nmax_header_list_size = 4096\nmax_pending_reset_streams = 5",
+        "h2c = true",
+    )
+}
+
+#[tokio::test]
+async fn http2_limits_are_announced_and_floods_are_cut() {
+    use crate::support::h2raw::*;
+    use tokio::io::AsyncWriteExt;
+    let backend = RawBackend::start(Behaviour::Ok).await;
+    let proxy = TestProxy::start(&h2c_proxy_config(backend.addr)).await;
+
+    // The SETTINGS the server sends carry the configured limits.
+    let mut c = connect(proxy.http).await;
+    let server_settings = loop {
+        let f = read_frame(&mut c, 2 * SECOND)
+            .await
+            .expect("server SETTINGS");
+        if f.kind == SETTINGS && f.flags & ACK == 0 {
+            break f.settings();
+        }
+    };
+    assert!(
+        server_settings.contains(&(SETTINGS_MAX_CONCURRENT_STREAMS, 7))
+            && server_settings.contains(&(SETTINGS_MAX_HEADER_LIST_SIZE, 4096)),
+        "{server_settings:?}"
+    );
+    // ...and are enforced: an eighth open stream is refused.
+    for i in 0..8u32 {
+        let open = frame(HEADERS, END_HEADERS, 2 * i + 1, &get_block("a.test"));
+        c.write_all(&open).await.unwrap();
+    }
+    let refused = loop {
+        let f = read_frame(&mut c, 2 * SECOND).await.expect("a refusal");
+        if f.kind == RST_STREAM {
+            break (
+                f.stream,
+                u32::from_be_bytes(f.payload[..4].try_into().unwrap()),
+            );
+        }
+    };
+    assert_eq!(refused, (15, REFUSED_STREAM));
+
+    eventually("the seven admitted streams forwarded", WAIT, || async {
+        (backend.received().matches("GET / ").count() == 7).then_some(())
+    })
+    .await;
+    drop(c);
+
+    // Rapid reset (CVE-2023-44487): open and cancel streams as fast as the socket takes them.
+    let forwarded_before = 7;
+    let mut c = connect(proxy.http).await;
+    let mut burst = Vec::new();
+    for i in 0..5000u32 {
+        let id = 2 * i + 1;
+        burst.extend(frame(
+            HEADERS,
+            END_HEADERS | END_STREAM,
+            id,
+            &get_block("a.test"),
+        ));
+        burst.extend(rst(id, CANCEL));
+    }
+    let _ = c.write_all(&burst).await; // the server may hang up before it is all written
+    let goaway = goaway_code(&mut c).await;
+    let forwarded = backend.received().matches("GET / ").count() - forwarded_before;
+    assert_eq!(goaway, Some(ENHANCE_YOUR_CALM), "rapid reset");
+    assert!(
+        forwarded < 50,
+        "{forwarded} of 5000 cancelled requests forwarded"
+    );
+    eprintln!(
+        "MEASURE rapid reset: GOAWAY after 5000 reset streams written, {forwarded} forwarded"
+    );
+
+    // CONTINUATION flood: one header block that never ends.
+    let mut c = connect(proxy.http).await;
+    c.write_all(&frame(HEADERS, 0, 1, &get_block("a.test")))
+        .await
+        .unwrap();
+    let mut sent = 0usize; // bytes of header block
+    let mut chunk = Vec::new();
+    for i in 0..100 {
+        chunk.extend(field(&format!("x-flood-{i}"), "y"));
+    }
+    let cont = frame(CONTINUATION, 0, 1, &chunk);
+    let cut = loop {
+        match tokio::time::timeout(SECOND, c.write_all(&cont)).await {
+            Ok(Ok(())) => sent += cont.len(),
+            other => break format!("{other:?}"),
+        }
+        if sent > 16 << 20 {
+            break "never cut".to_string();
+        }
+    };
+    // `sent` includes what the kernel buffered on both sides of loopback after the cut.
+    assert!(
+        sent < 16 << 20,
+        "{sent} bytes of one header block accepted ({cut})"
+    );
+    assert_eq!(
+        goaway_code(&mut c).await,
+        Some(ENHANCE_YOUR_CALM),
+        "CONTINUATION flood"
+    );
+    eprintln!("MEASURE CONTINUATION flood: GOAWAY; {sent} bytes written before the write failed");
+
+    // The server shrugged both off: fresh clients, h2 and HTTP/1, are served.
+    let mut c = connect(proxy.http).await;
+    let get = frame(HEADERS, END_HEADERS | END_STREAM, 1, &get_block("a.test"));
+    c.write_all(&get).await.unwrap();
+    let status = loop {
+        let f = read_frame(&mut c, 2 * SECOND).await.expect("a response");
+        if f.kind == HEADERS && f.stream == 1 {
+            break f.payload[0];
+        }
+    };
+    assert_eq!(status, 0x88, "HPACK static :status 200");
+    let r = Client::new().get(proxy.http, "a.test", "/").await;
+    assert_eq!(r.status, 200);
+}
+
+/// Reads until a GOAWAY (its error code) or the end of the connection (`None`).
+async fn goaway_code(c: &mut tokio::net::TcpStream) -> Option<u32> {
+    while let Some(f) = crate::support::h2raw::read_frame(c, 2 * SECOND).await {
+        if f.kind == crate::support::h2raw::GOAWAY {
+            return f.error_code();
+        }
+    }
+    None
+}

@@ -367,6 +367,23 @@ fn server_settings(
     if !(0.0..=1.0).contains(&ratio) {
         report.error("server.retry_budget.ratio", "must be between 0.0 and 1.0");
     }
+    // Like `nginx -t`: a user that does not exist here is found by `check`, not at start.
+    if let Some(name) = &raw.user {
+        if !matches!(nix::unistd::User::from_name(name), Ok(Some(_))) {
+            report.error(
+                "server.user",
+                format!("no such user {name:?} on this machine"),
+            );
+        }
+    }
+    if let Some(name) = &raw.group {
+        if !matches!(nix::unistd::Group::from_name(name), Ok(Some(_))) {
+            report.error(
+                "server.group",
+                format!("no such group {name:?} on this machine"),
+            );
+        }
+    }
     let upgrade_socket = raw
         .upgrade_socket
         .map(PathBuf::from)

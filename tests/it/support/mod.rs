@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod child;
 pub mod client;
+pub mod h2raw;
 pub mod load;
 pub mod proxy;
 pub mod raw;
