@@ -38,7 +38,7 @@ async fn install_lays_out_a_destdir_with_the_right_modes() {
         ("etc/systemd/system/gatehouse-sample-app@.service", 0o644),
         ("etc/logrotate.d/gatehouse", 0o644),
         ("var/log/gatehouse", 0o750),
-        ("usr/local/share/doc/gatehouse/operations.md", 0o644),
+        ("usr/local/share/doc/gatehouse/README.md", 0o644),
         ("usr/local/share/doc/gatehouse/keepalived/node1.conf", 0o644),
         ("usr/local/share/doc/gatehouse/keepalived/node2.conf", 0o644),
         ("etc/systemd/system", 0o755),
@@ -67,6 +67,11 @@ async fn install_lays_out_a_destdir_with_the_right_modes() {
     assert_eq!(
         installed("etc/systemd/system/gatehouse.service"),
         shipped("systemd/gatehouse.service")
+    );
+    assert_eq!(
+        installed("usr/local/share/doc/gatehouse/README.md"),
+        shipped("README.md"),
+        "the README (with the operations guide) is installed as the documentation"
     );
     let token = installed("etc/gatehouse/admin.token");
     assert!(
