@@ -177,6 +177,8 @@ impl Gatehouse {
             upstream_keepalive_pool_size: s.upstream_keepalive_pool_size,
             // Per-pool limits are enforced in the proxy; this is only Pingora's outer bound.
             max_retries: 17,
+            work_stealing: std::env::var_os("GH_STEAL").is_some(),
+            listener_tasks_per_fd: s.threads,
             ..ServerConf::default()
         };
         let opt = Opt {
@@ -224,7 +226,13 @@ impl Gatehouse {
         let open_connections = connections.open_connections();
         let mut listeners = Listeners::new();
         for b in &bound {
-            listeners.add_tcp(&b.address.to_string());
+            // No L4 buffers: Pingora's defaults (64 KiB read, 1460 B write, allocated per
+            // connection for its whole life) would be most of an idle connection's memory. The
+            // gate reads ahead and gathers small writes itself, only while a request is active.
+            listeners.add_listener(
+                pingora::listeners::ListenerConfig::tcp(b.address.to_string())
+                    .l4_buffer(pingora::protocols::l4::stream::L4BufferSettings::unbuffered()),
+            );
         }
         server.add_service(Service::with_listeners(
             "gatehouse proxy".to_string(),

@@ -1,19 +1,19 @@
-//! A tiny JSON line writer for the access log: fields are appended to one `String` with
-//! minimal escaping, no intermediate values, so a log line costs one allocation.
+//! A tiny JSON line writer for the access log: fields are appended to a caller's buffer with
+//! minimal escaping and no intermediate values, so a log line allocates nothing once the
+//! buffer has grown to size.
 
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Builds one JSON object, field by field.
-pub struct Line {
-    buf: String,
+/// Builds one JSON object, field by field, at the end of `buf`.
+pub struct Line<'a> {
+    buf: &'a mut String,
     first: bool,
 }
 
-impl Line {
+impl<'a> Line<'a> {
     /// Starts an object.
-    pub fn new() -> Self {
-        let mut buf = String::with_capacity(640);
+    pub fn new(buf: &'a mut String) -> Self {
         buf.push('{');
         Line { buf, first: true }
     }
@@ -32,8 +32,15 @@ impl Line {
     pub fn str(&mut self, key: &str, value: &str) -> &mut Self {
         self.key(key);
         self.buf.push('"');
-        escape_into(&mut self.buf, value);
+        escape_into(self.buf, value);
         self.buf.push('"');
+        self
+    }
+
+    /// A field whose value is written by `value` (which must write valid JSON).
+    pub fn raw(&mut self, key: &str, value: impl FnOnce(&mut String)) -> &mut Self {
+        self.key(key);
+        value(self.buf);
         self
     }
 
@@ -68,15 +75,8 @@ impl Line {
     }
 
     /// Ends the object and the line.
-    pub fn finish(mut self) -> String {
+    pub fn finish(self) {
         self.buf.push_str("}\n");
-        self.buf
-    }
-}
-
-impl Default for Line {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -103,6 +103,13 @@ pub fn escape_into(out: &mut String, s: &str) {
 
 /// `2026-11-23T19:11:46.123Z` (RFC 3339, UTC, milliseconds) without a date library.
 pub fn rfc3339(t: SystemTime) -> String {
+    let mut s = String::with_capacity(24);
+    write_rfc3339(&mut s, t);
+    s
+}
+
+/// [`rfc3339`], appended to `out`.
+pub fn write_rfc3339(out: &mut String, t: SystemTime) {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs() as i64;
     let days = secs.div_euclid(86_400);
@@ -117,10 +124,11 @@ pub fn rfc3339(t: SystemTime) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
+    let _ = write!(
+        out,
         "{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{:03}Z",
         d.subsec_millis()
-    )
+    );
 }
 
 #[cfg(test)]
@@ -130,13 +138,14 @@ mod tests {
 
     #[test]
     fn lines_are_valid_json() {
-        let mut l = Line::new();
+        let mut text = String::new();
+        let mut l = Line::new(&mut text);
         l.str("a", "plain")
             .str("b", "quote \" back \\ nl \n ctl \u{1}")
             .num("n", 42)
             .opt_str("skip", None)
             .millis("ms", 1.23456);
-        let text = l.finish();
+        l.finish();
         assert!(text.ends_with("}\n"));
         let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
         assert_eq!(v["b"], "quote \" back \\ nl \n ctl \u{1}");

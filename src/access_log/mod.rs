@@ -2,10 +2,12 @@
 //! has one (and `gatehouse.*` for the rest), so Logstash/Elasticsearch ingest it without
 //! mapping work.
 //!
-//! Writing never blocks the request path: lines go through a bounded queue to a writer thread;
-//! when the queue is full the line is dropped and `gatehouse_access_log_dropped_total` counts
-//! it. The file is reopened on SIGUSR1 (logrotate's `postrotate`) or when the writer notices
-//! the path now names another file.
+//! Writing never blocks the request path and costs it no system call: a line is formatted into
+//! a per-thread scratch buffer and appended to a shared batch that a writer thread drains
+//! every `flush_interval` (see [`writer`]). When `buffer` lines are already waiting, new ones
+//! are dropped and `gatehouse_access_log_dropped_total` counts them. The file is reopened on
+//! SIGUSR1 (logrotate's `postrotate`) or when the writer notices the path now names another
+//! file.
 
 pub mod json;
 pub mod writer;
@@ -13,12 +15,14 @@ pub mod writer;
 use crate::metrics::names;
 use json::Line;
 use metrics::Counter;
+use std::cell::RefCell;
+use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
-use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
-use writer::{Message, Target};
+use writer::{Batch, Shared, Target, WAKE_BYTES};
 
 /// Access-log settings, validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,20 +31,28 @@ pub struct Settings {
     pub target: Target,
     /// Share of successful requests logged (errors, status >= 500, always are).
     pub sample: f64,
-    /// Lines queued before dropping.
+    /// Lines that may wait for the writer before new ones are dropped.
     pub buffer: usize,
+    /// Longest a line waits in memory before it is written.
+    pub flush_interval: Duration,
 }
 
 /// Handle shared by the request path, the SIGUSR1 handler and the exit path.
 #[derive(Debug)]
 pub struct AccessLog {
-    tx: SyncSender<Message>,
+    shared: Arc<Shared>,
+    max_lines: usize,
     sample: f64,
     dropped: Counter,
-    reopen: Arc<AtomicBool>,
 }
 
 static GLOBAL: OnceLock<Arc<AccessLog>> = OnceLock::new();
+
+thread_local! {
+    /// Where a line is formatted before it is copied into the shared batch, so the batch's lock
+    /// is held for a memcpy only, and formatting allocates nothing once this has grown.
+    static SCRATCH: RefCell<String> = RefCell::new(String::with_capacity(1024));
+}
 
 impl AccessLog {
     /// Starts the writer thread. The first log started becomes the process-wide one that
@@ -49,18 +61,26 @@ impl AccessLog {
     /// # Errors
     /// When the writer thread cannot be started.
     pub fn start(settings: &Settings) -> std::io::Result<Arc<AccessLog>> {
-        let (tx, rx) = sync_channel(settings.buffer.max(1));
-        let reopen = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(Shared {
+            batch: parking_lot::Mutex::new(Batch {
+                bytes: Vec::with_capacity(WAKE_BYTES * 2),
+                ..Batch::default()
+            }),
+            reopen: AtomicBool::new(false),
+            writer: OnceLock::new(),
+        });
         let target = settings.target.clone();
-        let flag = reopen.clone();
-        std::thread::Builder::new()
+        let for_writer = shared.clone();
+        let interval = settings.flush_interval;
+        let handle = std::thread::Builder::new()
             .name("access-log".to_string())
-            .spawn(move || writer::run(target, rx, flag))?;
+            .spawn(move || writer::run(target, for_writer, interval))?;
+        let _ = shared.writer.set(handle.thread().clone());
         let log = Arc::new(AccessLog {
-            tx,
+            shared,
+            max_lines: settings.buffer.max(1),
             sample: settings.sample,
             dropped: metrics::counter!(names::ACCESS_LOG_DROPPED_TOTAL),
-            reopen,
         });
         let _ = GLOBAL.set(log.clone());
         Ok(log)
@@ -76,28 +96,63 @@ impl AccessLog {
         self.sample >= 1.0 || status >= 500 || fastrand::f64() < self.sample
     }
 
-    /// Queues a line; never waits.
-    pub fn submit(&self, line: String) {
-        match self.tx.try_send(Message::Line(line)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.dropped.increment(1)
+    /// Logs a request; never waits for I/O.
+    pub fn log(&self, record: &Record<'_>) {
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut line) => {
+                line.clear();
+                record.write_to(&mut line);
+                self.append(line.as_bytes());
             }
+            // Only if formatting re-entered the log on this thread; never expected.
+            Err(_) => self.append(record.to_line().as_bytes()),
+        });
+    }
+
+    /// Queues a finished line (ending in `\n`); never waits for I/O.
+    pub fn submit(&self, line: &str) {
+        self.append(line.as_bytes());
+    }
+
+    fn append(&self, line: &[u8]) {
+        let wake = {
+            let mut b = self.shared.batch.lock();
+            if b.lines >= self.max_lines || b.closed {
+                drop(b);
+                self.dropped.increment(1);
+                return;
+            }
+            b.bytes.extend_from_slice(line);
+            b.lines += 1;
+            let wake = !b.woken && b.bytes.len() >= WAKE_BYTES;
+            b.woken |= wake;
+            wake
+        };
+        if wake {
+            self.shared.wake();
         }
     }
 
     /// Asks the writer to reopen the file (SIGUSR1).
     pub fn reopen(&self) {
-        self.reopen
-            .store(true, std::sync::atomic::Ordering::Release);
+        self.shared.reopen.store(true, Ordering::Release);
+        self.shared.wake();
     }
 
-    /// Waits (bounded) until everything queued so far is written (before the process exits).
+    /// Waits (bounded) until everything logged so far is written (before the process exits,
+    /// and in tests).
     pub fn flush(&self, limit: Duration) {
         let (ack, done) = sync_channel(1);
-        if self.tx.send(Message::Flush(ack)).is_ok() {
-            let _ = done.recv_timeout(limit);
-        }
+        self.shared.batch.lock().flush_waiters.push(ack);
+        self.shared.wake();
+        let _ = done.recv_timeout(limit);
+    }
+}
+
+impl Drop for AccessLog {
+    fn drop(&mut self) {
+        self.shared.batch.lock().closed = true;
+        self.shared.wake();
     }
 }
 
@@ -109,7 +164,7 @@ pub struct Record<'a> {
     /// Request id.
     pub request_id: Option<&'a str>,
     /// Client IP.
-    pub client_ip: Option<String>,
+    pub client_ip: Option<IpAddr>,
     /// Client port.
     pub client_port: Option<u16>,
     /// Method.
@@ -156,46 +211,59 @@ impl Record<'_> {
     /// The JSON line (ECS names: `@timestamp`, `http.*`, `url.*`, `client.*`, `tls.*`,
     /// `event.duration` in nanoseconds, `user_agent.original`).
     pub fn to_line(&self) -> String {
-        let mut l = Line::new();
-        l.str(
-            "@timestamp",
-            &json::rfc3339(self.at.unwrap_or_else(SystemTime::now)),
-        )
-        .opt_str("http.request.id", self.request_id)
-        .opt_str("client.ip", self.client_ip.as_deref())
-        .opt_num("client.port", self.client_port.map(u64::from))
-        .str("http.request.method", self.method)
-        .opt_str("url.domain", self.host)
-        .str("url.path", self.path)
-        .opt_str("url.query", self.query)
-        .str("http.version", self.http_version)
-        .opt_str("tls.version", self.tls_version)
-        .opt_str("tls.version_protocol", self.tls_version.map(|_| "tls"))
-        .num("http.response.status_code", u64::from(self.status))
-        .num("http.request.body.bytes", self.bytes_in)
-        .num("http.response.body.bytes", self.bytes_out)
-        .num(
-            "event.duration",
-            self.duration.as_nanos().min(u128::from(u64::MAX)) as u64,
-        )
-        .opt_str("user_agent.original", self.user_agent)
-        .opt_str("gatehouse.listener", self.listener)
-        .opt_str("gatehouse.route", self.route)
-        .opt_str("gatehouse.pool", self.pool)
-        .opt_str("gatehouse.upstream.address", self.upstream)
-        .opt_num(
-            "gatehouse.upstream.status_code",
-            self.upstream_status.map(u64::from),
-        )
-        .num("gatehouse.retries", u64::from(self.retries))
-        .opt_str("gatehouse.error", self.error);
+        let mut line = String::with_capacity(640);
+        self.write_to(&mut line);
+        line
+    }
+
+    /// [`Record::to_line`], appended to `out`.
+    pub fn write_to(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let mut l = Line::new(out);
+        l.raw("@timestamp", |b| {
+            b.push('"');
+            json::write_rfc3339(b, self.at.unwrap_or_else(SystemTime::now));
+            b.push('"');
+        })
+        .opt_str("http.request.id", self.request_id);
+        if let Some(ip) = self.client_ip {
+            l.raw("client.ip", |b| {
+                let _ = write!(b, "\"{ip}\"");
+            });
+        }
+        l.opt_num("client.port", self.client_port.map(u64::from))
+            .str("http.request.method", self.method)
+            .opt_str("url.domain", self.host)
+            .str("url.path", self.path)
+            .opt_str("url.query", self.query)
+            .str("http.version", self.http_version)
+            .opt_str("tls.version", self.tls_version)
+            .opt_str("tls.version_protocol", self.tls_version.map(|_| "tls"))
+            .num("http.response.status_code", u64::from(self.status))
+            .num("http.request.body.bytes", self.bytes_in)
+            .num("http.response.body.bytes", self.bytes_out)
+            .num(
+                "event.duration",
+                self.duration.as_nanos().min(u128::from(u64::MAX)) as u64,
+            )
+            .opt_str("user_agent.original", self.user_agent)
+            .opt_str("gatehouse.listener", self.listener)
+            .opt_str("gatehouse.route", self.route)
+            .opt_str("gatehouse.pool", self.pool)
+            .opt_str("gatehouse.upstream.address", self.upstream)
+            .opt_num(
+                "gatehouse.upstream.status_code",
+                self.upstream_status.map(u64::from),
+            )
+            .num("gatehouse.retries", u64::from(self.retries))
+            .opt_str("gatehouse.error", self.error);
         if let Some(t) = self.upstream_time {
             l.millis(
                 "gatehouse.upstream.response_time_ms",
                 t.as_secs_f64() * 1000.0,
             );
         }
-        l.finish()
+        l.finish();
     }
 }
 
@@ -217,7 +285,7 @@ mod tests {
         let r = Record {
             at: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
             request_id: Some("abc"),
-            client_ip: Some("192.0.2.1".into()),
+            client_ip: Some("192.0.2.1".parse().unwrap()),
             client_port: Some(5555),
             method: "GET",
             host: Some("www.example.test"),
@@ -256,19 +324,59 @@ mod tests {
             target: Target::File(path.clone()),
             sample: 1.0,
             buffer: 16,
+            flush_interval: Duration::from_millis(20),
         })
         .unwrap();
-        log.submit("one\n".into());
+        log.submit("one\n");
         log.flush(Duration::from_secs(5));
         std::fs::rename(&path, dir.path().join("access.log.1")).unwrap();
         log.reopen();
-        log.submit("two\n".into());
+        log.submit("two\n");
         log.flush(Duration::from_secs(5));
         assert_eq!(
             std::fs::read_to_string(dir.path().join("access.log.1")).unwrap(),
             "one\n"
         );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "two\n");
+    }
+
+    #[test]
+    fn a_full_batch_drops_lines_and_a_large_one_is_written_early() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("access.log");
+        let log = AccessLog::start(&Settings {
+            target: Target::File(path.clone()),
+            sample: 1.0,
+            buffer: 2,
+            flush_interval: Duration::from_secs(3600),
+        })
+        .unwrap();
+        for line in ["a\n", "b\n", "c\n"] {
+            log.submit(line);
+        }
+        log.flush(Duration::from_secs(5));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a\nb\n");
+
+        // Past WAKE_BYTES the writer is woken without waiting for its (hour-long) interval.
+        let log = AccessLog::start(&Settings {
+            target: Target::File(path.clone()),
+            sample: 1.0,
+            buffer: 1_000_000,
+            flush_interval: Duration::from_secs(3600),
+        })
+        .unwrap();
+        let line = format!("{}\n", "x".repeat(1023));
+        for _ in 0..(WAKE_BYTES / 1024 + 1) {
+            log.submit(&line);
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::fs::metadata(&path).unwrap().len() < WAKE_BYTES as u64 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "large batch not written"
+            );
+            std::thread::park_timeout(Duration::from_millis(5)); // bounded poll of the file
+        }
     }
 
     #[test]
@@ -279,16 +387,17 @@ mod tests {
             target: Target::File(path.clone()),
             sample: 1.0,
             buffer: 16,
+            flush_interval: Duration::from_millis(20),
         })
         .unwrap();
-        log.submit("before\n".into());
+        log.submit("before\n");
         log.flush(Duration::from_secs(5));
         std::fs::rename(&path, dir.path().join("access.log.1")).unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         let mut n = 0;
         while !std::fs::read_to_string(&path).is_ok_and(|t| t.contains("after")) {
             assert!(std::time::Instant::now() < deadline, "rotation not noticed");
-            log.submit(format!("after {n}\n"));
+            log.submit(&format!("after {n}\n"));
             log.flush(Duration::from_secs(5));
             n += 1;
             let _ = std::fs::metadata(&path); // poll: the writer checks twice a second

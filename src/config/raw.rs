@@ -141,6 +141,8 @@ pub struct AccessLog {
     pub sample: Option<f64>,
     /// Lines that may wait for the writer before new ones are dropped.
     pub buffer: Option<usize>,
+    /// Longest a line waits before it is written (lines are written in batches).
+    pub flush_interval: Option<ConfigDuration>,
 }
 
 /// `[metrics]`: Prometheus metrics on the admin listener (`GET /metrics`).

@@ -13,7 +13,7 @@ use pingora::protocols::{
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 
@@ -25,6 +25,12 @@ pub struct Gated {
     /// Payload size of the current request's chunked body, when the gate read all of it
     /// (lets route rules judge it before anything is forwarded).
     pub chunked_body_len: Option<u64>,
+    /// Small writes waiting for a flush, so a response head and a short body leave in one
+    /// packet. Allocated while a response is written and freed at the flush: the listener has
+    /// no L4 write buffer, which would otherwise stay allocated on every idle connection.
+    out: Vec<u8>,
+    /// How much of `out` is already written.
+    out_written: usize,
 }
 
 impl std::fmt::Debug for Gated {
@@ -42,16 +48,37 @@ impl Gated {
             inner,
             prefix: BytesMut::new(),
             chunked_body_len: None,
+            out: Vec::new(),
+            out_written: 0,
         }
     }
 
     /// Reads more bytes from the client into the read-ahead buffer (0 = closed).
     ///
+    /// A connection waiting for its next request holds no buffer (see [`Gated::release`]):
+    /// the wait reads into a small array in the task itself, and the heap buffer is only
+    /// allocated once bytes arrive. Idle keep-alive connections are most connections at the
+    /// edge; this keeps each to a few KiB.
+    ///
     /// # Errors
     /// The stream's read error.
     pub async fn read_more(&mut self) -> io::Result<usize> {
-        self.prefix.reserve(4096);
+        if self.prefix.capacity() == 0 {
+            let mut first = [0u8; IDLE_READ];
+            let n = self.inner.read(&mut first).await?;
+            self.prefix.reserve(READ_AHEAD.max(n));
+            self.prefix.extend_from_slice(&first[..n]);
+            return Ok(n);
+        }
+        self.prefix.reserve(READ_AHEAD);
         self.inner.read_buf(&mut self.prefix).await
+    }
+
+    /// Frees the read-ahead buffer if everything in it was consumed (between requests).
+    pub fn release(&mut self) {
+        if self.prefix.is_empty() {
+            self.prefix = BytesMut::new();
+        }
     }
 
     /// The stream's TLS state, if any (to route h2 by ALPN).
@@ -59,6 +86,13 @@ impl Gated {
         self.inner.selected_alpn_proto()
     }
 }
+
+/// What an idle connection's first read takes in one go: most request heads fit.
+const IDLE_READ: usize = 512;
+/// Writes smaller than this are gathered until the next flush (one TCP segment's worth).
+const COALESCE: usize = 1460;
+/// How much the read-ahead buffer grows by once a request is arriving.
+const READ_AHEAD: usize = 4096;
 
 impl AsyncRead for Gated {
     fn poll_read(
@@ -76,33 +110,54 @@ impl AsyncRead for Gated {
     }
 }
 
+impl Gated {
+    /// Writes out everything gathered in `out`.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.out_written < self.out.len() {
+            let n =
+                ready!(Pin::new(&mut *self.inner).poll_write(cx, &self.out[self.out_written..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.out_written += n;
+        }
+        self.out.clear();
+        self.out_written = 0;
+        Poll::Ready(Ok(()))
+    }
+}
+
 impl AsyncWrite for Gated {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut *self.inner).poll_write(cx, buf)
+        let this = &mut *self;
+        if this.out.len() + buf.len() > COALESCE {
+            ready!(this.poll_drain(cx))?;
+        }
+        if buf.len() >= COALESCE {
+            return Pin::new(&mut *this.inner).poll_write(cx, buf);
+        }
+        if this.out.capacity() == 0 {
+            this.out.reserve_exact(COALESCE);
+        }
+        this.out.extend_from_slice(buf);
+        Poll::Ready(Ok(buf.len()))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut *self.inner).poll_flush(cx)
+        let this = &mut *self;
+        ready!(this.poll_drain(cx))?;
+        this.out = Vec::new();
+        Pin::new(&mut *this.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut *self.inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut *self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        let this = &mut *self;
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut *this.inner).poll_shutdown(cx)
     }
 }
 

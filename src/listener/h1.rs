@@ -126,6 +126,7 @@ pub async fn serve(
         let reused = proxy.process_new_http(session, shutdown).await?;
         let (stream, settings) = reused.consume();
         gated = stream.into_any().downcast::<Gated>().ok()?;
+        gated.release();
         persistent = settings;
         first = false;
     }
@@ -241,7 +242,7 @@ async fn refuse(g: &mut Gated, r: Refusal, origin: &Origin<'_>) {
     if let Some(log) = crate::access_log::AccessLog::global() {
         let record = crate::access_log::Record {
             at: Some(std::time::SystemTime::now()),
-            client_ip: origin.client.map(|c| c.ip().to_string()),
+            client_ip: origin.client.map(|c| c.ip()),
             client_port: origin.client.map(|c| c.port()),
             http_version: "1.1",
             status: r.status,
@@ -249,7 +250,7 @@ async fn refuse(g: &mut Gated, r: Refusal, origin: &Origin<'_>) {
             error: Some(r.reason),
             ..Default::default()
         };
-        log.submit(record.to_line());
+        log.log(&record);
     }
 }
 

@@ -150,7 +150,9 @@ impl ServerApp for Connections {
                 tracing::error!(listener = %listener.name, "unexpected stream type");
                 return None;
             };
-            if let Err(reason) = pp::read(&mut l4, limits.handshake_timeout).await {
+            // Boxed (as is the TLS handshake below): a future's state is sized for its largest
+            // await, and the connection's future lives as long as the connection, idle or not.
+            if let Err(reason) = Box::pin(pp::read(&mut l4, limits.handshake_timeout)).await {
                 listener.proxy_header_failures.increment(1);
                 tracing::debug!(listener = %listener.name, reason, "PROXY protocol header refused");
                 return None;
@@ -174,9 +176,11 @@ impl ServerApp for Connections {
             None => stream,
             Some(acceptor) => {
                 let l4 = stream.into_any().downcast::<L4Stream>().ok()?;
-                match tokio::time::timeout(limits.handshake_timeout, acceptor.tls_handshake(*l4))
-                    .await
-                {
+                let handshake = Box::pin(tokio::time::timeout(
+                    limits.handshake_timeout,
+                    acceptor.tls_handshake(*l4),
+                ));
+                match handshake.await {
                     Ok(Ok(tls)) => {
                         match tls.get_ssl_digest().map(|d| d.version.to_string()) {
                             Some(v) if v.contains("1_2") || v.contains("1.2") => {

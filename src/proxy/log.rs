@@ -35,7 +35,7 @@ pub fn record<'a>(
             .as_ref()
             .or_else(|| req.headers.get(&X_REQUEST_ID))
             .and_then(|v| v.to_str().ok()),
-        client_ip: client.map(|a| a.ip().to_string()),
+        client_ip: client.map(|a| a.ip()),
         client_port: client.map(|a| a.port()),
         method: req.method.as_str(),
         host: request_host(req),

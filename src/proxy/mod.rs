@@ -540,7 +540,7 @@ impl ProxyHttp for Proxy {
         }
         if let Some(log) = &self.access_log {
             if log.wants(status) {
-                log.submit(log::record(session, ctx, status, e).to_line());
+                log.log(&log::record(session, ctx, status, e));
             }
         }
         ctx.in_flight = None;

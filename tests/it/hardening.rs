@@ -217,12 +217,7 @@ async fn misbehaving_backends_get_clean_answers() {
             && l.contains("pool=\"mb-stall\"")));
 }
 
-fn raise_nofile() {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
-        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
-    }
-}
+use crate::support::raise_nofile;
 
 async fn latencies(proxy: &TestProxy, n: usize) -> Vec<Duration> {
     let c = Client::no_keepalive();

@@ -81,7 +81,18 @@ backends = [{{ address = "{}" }}, {{ address = "{}" }}]"#,
     for _ in 0..2 {
         assert_eq!(c.get(proxy.http, "nowhere.test", "/").await.status, 404);
     }
-    let m = proxy.metrics().await;
+    // A request is counted when it finishes, just after its last byte reaches the client.
+    let m = eventually("every request recorded", WAIT, || async {
+        let m = proxy.metrics().await;
+        let done = value(&m, "gatehouse_requests_in_flight") == Some(0.0)
+            && value(&m, r#"gatehouse_unrouted_requests_total{listener="http"}"#) == Some(2.0)
+            && value(
+                &m,
+                r#"gatehouse_request_duration_seconds_count{route="obs-route",pool="obs-pool"}"#,
+            ) == Some(11.0);
+        done.then_some(m)
+    })
+    .await;
     let series = |class: &str| {
         format!(
             r#"gatehouse_requests_total{{listener="http",route="obs-route",pool="obs-pool",status_class="{class}"}}"#
@@ -228,15 +239,21 @@ backends = [{{ address = "{}" }}, {{ address = "{}", backup = true }}]"#,
     })
     .await;
     let tier = |t: &str| format!(r#"gatehouse_pool_serving_tier{{pool="ap-pool",tier="{t}"}}"#);
-    assert_eq!(value(&proxy.metrics().await, &tier("primary")), Some(1.0));
+    eventually("primary tier reported", WAIT, || async {
+        (value(&proxy.metrics().await, &tier("primary")) == Some(1.0)).then_some(())
+    })
+    .await;
     fault(primary.addr, "healthz=fail").await;
     eventually("on the backup", WAIT, || async {
         (c.get(proxy.http, "x", "/").await.backend() == "backup").then_some(())
     })
     .await;
-    let m = proxy.metrics().await;
-    assert_eq!(value(&m, &tier("backup")), Some(1.0));
-    assert_eq!(value(&m, &tier("primary")), Some(0.0));
+    let m = eventually("backup tier reported", WAIT, || async {
+        let m = proxy.metrics().await;
+        (value(&m, &tier("backup")) == Some(1.0) && value(&m, &tier("primary")) == Some(0.0))
+            .then_some(m)
+    })
+    .await;
     assert_eq!(
         value(
             &m,

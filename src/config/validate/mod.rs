@@ -529,6 +529,12 @@ fn access_log_settings(
         target,
         sample: sample.clamp(0.0, 1.0),
         buffer: buffer.max(1),
+        flush_interval: positive(
+            report,
+            "access_log.flush_interval",
+            raw.flush_interval,
+            Duration::from_millis(200),
+        ),
     })
 }
 

@@ -81,3 +81,12 @@ pub async fn fault(addr: SocketAddr, query: &str) {
     let r = Client::no_keepalive().send(req).await.unwrap();
     assert_eq!(r.status, 200, "fault {query}");
 }
+
+/// Raises this process's open-file limit to the hard limit (children started later inherit
+/// it), for tests that hold many connections.
+pub fn raise_nofile() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+}
