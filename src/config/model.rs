@@ -371,7 +371,7 @@ pub struct HealthCheckSettings {
     pub rise: u32,
     /// Failures to go down.
     pub fall: u32,
-    /// Random spread as a fraction of the interval.
+    /// Random spread as a fraction of the interval: each wait is within ± `jitter`/2 of it.
     pub jitter: f64,
     /// Initial state.
     pub start: StartState,

@@ -329,7 +329,9 @@ pub struct HealthCheck {
     pub rise: Option<u32>,
     /// Consecutive failures to mark a backend down.
     pub fall: Option<u32>,
-    /// Random spread added to each interval, as a fraction of it (0.0 - 1.0).
+    /// Random spread of the interval, as a fraction of it (0.0 - 1.0): each wait is drawn
+    /// uniformly within ± `jitter`/2 of `interval` (HAProxy's `spread-checks`), so checks of
+    /// many backends do not fire in lockstep.
     pub jitter: Option<f64>,
     /// State of a backend before its first check: `unknown`, `up` or `down`.
     pub start: Option<String>,
