@@ -307,9 +307,7 @@ impl Gatehouse {
     /// Runs until stopped. Blocks the calling thread.
     pub fn run(self) {
         if let Some(pid_file) = &self.pid_file {
-            if let Err(e) = std::fs::write(pid_file, format!("{}\n", std::process::id())) {
-                tracing::warn!(file = %pid_file.display(), error = %e, "cannot write pid file");
-            }
+            crate::pid_file::write(pid_file);
         }
         if self.options.exit_when_drained {
             spawn_drain_watch(
@@ -328,7 +326,7 @@ impl Gatehouse {
             shutdown_signal: Box::new(signals),
         });
         if let Some(pid_file) = &self.pid_file {
-            let _ = std::fs::remove_file(pid_file);
+            crate::pid_file::remove_if_ours(pid_file);
         }
     }
 }
@@ -456,7 +454,7 @@ fn spawn_drain_watch(
                         log.flush(Duration::from_secs(2));
                     }
                     if let Some(p) = &pid_file {
-                        let _ = std::fs::remove_file(p);
+                        crate::pid_file::remove_if_ours(p);
                     }
                     std::process::exit(0);
                 }

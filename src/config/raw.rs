@@ -18,7 +18,8 @@ pub struct Server {
     pub grace_period: Option<ConfigDuration>,
     /// Extra time for runtimes to wind down after the grace period.
     pub shutdown_timeout: Option<ConfigDuration>,
-    /// Where the process writes its pid (used by `gatehouse reload` as a fallback).
+    /// Where the process writes its pid at start (removed at exit), for supervisors and
+    /// scripts. gatehouse never reads it: `gatehouse reload` only uses the admin API.
     pub pid_file: Option<String>,
     /// Unix socket used to hand listening sockets to a successor process.
     pub upgrade_socket: Option<String>,

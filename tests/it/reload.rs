@@ -563,3 +563,50 @@ async fn a_failed_upgrade_leaves_the_old_process_serving() {
         assert_eq!(client.get(proxy.http, "site.test", "/").await.status, 200);
     }
 }
+
+#[tokio::test]
+async fn the_pid_file_names_the_serving_process_across_an_upgrade() {
+    let a = TestBackend::start("a").await;
+    let config = child_config(&a.addr.to_string(), "v1").replace(
+        "grace_period = \"5s\"",
+        "grace_period = \"5s\"\npid_file = \"{dir}/gatehouse.pid\"",
+    );
+    let proxy = ChildProxy::start(&config).await;
+    let pid_file = proxy.dir.path().join("gatehouse.pid");
+    let read_pid = |path: &std::path::Path| {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok())
+    };
+    let old_pid = proxy.child.id();
+    assert_eq!(read_pid(&pid_file), Some(old_pid));
+    let out = proxy.cli("upgrade").await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        proxy.log_text()
+    );
+    let status = eventually("the successor answers /status", WAIT, || async {
+        proxy
+            .status()
+            .await
+            .filter(|s| s["pid"].as_u64() != Some(u64::from(old_pid)))
+    })
+    .await;
+    let new_pid = status["pid"].as_u64().unwrap() as u32;
+    let mut proxy = proxy;
+    proxy.adopt(new_pid);
+    // The predecessor drains and exits; the file it leaves behind names the successor.
+    let (proxy, old_status) = tokio::task::spawn_blocking(move || proxy_wait(proxy))
+        .await
+        .unwrap();
+    assert!(old_status.success(), "{old_status}");
+    assert_eq!(
+        read_pid(&pid_file),
+        Some(new_pid),
+        "pid file after the predecessor exited\n{}",
+        proxy.log_text()
+    );
+}
