@@ -11,7 +11,7 @@ use crate::listener::Connections;
 use crate::proxy::retry_budget::RetryBudget;
 use crate::proxy::Proxy;
 use crate::reload::{self, Reloader};
-use crate::runtime::{BoundListener, SharedState, Snapshot};
+use crate::runtime::{Applied, BoundListener, SharedState, Snapshot};
 use async_trait::async_trait;
 use pingora::apps::HttpServerOptions;
 use pingora::listeners::Listeners;
@@ -140,35 +140,27 @@ impl Gatehouse {
         };
         preflight_binds(&config, &inherited)?;
         let registry = Arc::new(Registry::new());
-        let bound: Vec<BoundListener> = config
-            .listeners
-            .iter()
-            .map(|l| BoundListener {
-                name: l.name.clone(),
-                address: l.address,
-                protocol: l.protocol,
-                proxy_protocol: l.proxy_protocol,
-            })
-            .collect();
+        let bound: Vec<BoundListener> = config.listeners.iter().map(BoundListener::of).collect();
         let names: Vec<String> = bound.iter().map(|b| b.name.clone()).collect();
         let first = Snapshot::build(config.clone(), 1, &names, None, &registry);
-        reload::publish_gauges(&first, false);
         if options.upgrade {
             crate::upgrade::restore_health(&registry);
         }
-        let state = Arc::new(SharedState::new(first, registry, bound.clone()));
-        let reloader = Arc::new(Reloader::with_resolver(
-            config_path.to_path_buf(),
-            state.clone(),
-            options.resolver.clone(),
-        ));
-
         let s = &config.server;
         // The predecessor says where it sends the sockets (its config may name another path).
         let upgrade_socket = std::env::var_os(crate::upgrade::UPGRADE_SOCKET_ENV)
             .filter(|_| options.upgrade)
             .map(PathBuf::from)
             .unwrap_or_else(|| s.upgrade_socket.clone());
+        let applied = Applied::of(&config, upgrade_socket.clone());
+        let state = Arc::new(SharedState::new(first, registry, bound.clone(), applied));
+        // A successor may already differ from its file (the upgrade socket it inherited).
+        reload::publish_gauges(&state.load(), !state.pending_restart().is_empty());
+        let reloader = Arc::new(Reloader::with_resolver(
+            config_path.to_path_buf(),
+            state.clone(),
+            options.resolver.clone(),
+        ));
         let conf = ServerConf {
             threads: s.threads,
             grace_period_seconds: Some(s.grace_period.as_secs_f64().ceil() as u64),

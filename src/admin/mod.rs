@@ -173,7 +173,13 @@ impl ServeHttp for AdminApp {
                 }
             }
             (Method::GET, ["status"]) => {
-                let doc = status::build(&self.reloader.state().load(), self.reloader.last_report());
+                let state = self.reloader.state();
+                let reloads = status::Reloads {
+                    restart_required: state.pending_restart(),
+                    last: self.reloader.last_report(),
+                    last_applied: self.reloader.last_applied_report(),
+                };
+                let doc = status::build(&state.load(), reloads);
                 json_response(
                     StatusCode::OK,
                     &serde_json::to_value(doc).unwrap_or_default(),

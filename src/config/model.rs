@@ -191,16 +191,6 @@ pub struct Listener {
     pub trusted_proxies: Vec<crate::net::cidr::Cidr>,
 }
 
-impl Listener {
-    /// The settings that cannot change without re-binding, compared on reload.
-    pub fn cold_signature(&self) -> String {
-        format!(
-            "{} {:?} alpn={:?} h2c={} proxy_protocol={}",
-            self.address, self.protocol, self.alpn, self.h2c, self.proxy_protocol
-        )
-    }
-}
-
 /// How a host pattern matches.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum HostMatch {

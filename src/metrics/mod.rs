@@ -196,7 +196,7 @@ fn describe() {
     describe_gauge!(
         CONFIG_RESTART_REQUIRED,
         Unit::Count,
-        "1 when the config file has changes that need a restart."
+        "1 while the served config has cold settings this process does not run with (they need gatehouse upgrade)."
     );
     describe_gauge!(
         CERTIFICATE_EXPIRY_SECONDS,

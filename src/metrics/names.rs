@@ -58,7 +58,8 @@ pub const CONFIG_INFO: &str = "gatehouse_config_info";
 /// Unix time of the last successful reload.
 pub const CONFIG_LAST_RELOAD_SUCCESS_SECONDS: &str =
     "gatehouse_config_last_reload_success_timestamp_seconds";
-/// 1 while the file on disk has changes that need a restart to apply.
+/// 1 while the served config has cold settings this process does not run with (they need
+/// `gatehouse upgrade`), else 0.
 pub const CONFIG_RESTART_REQUIRED: &str = "gatehouse_config_restart_required";
 /// Certificate expiry (Unix time), by listener and certificate file.
 pub const CERTIFICATE_EXPIRY_SECONDS: &str = "gatehouse_certificate_expiry_timestamp_seconds";
