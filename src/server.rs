@@ -542,7 +542,8 @@ impl BackgroundService for ControlPlane {
                 }
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 ticks += 1;
-                if let Some(h) = crate::metrics::init() {
+                // Never installs the recorder: with metrics disabled there is none.
+                if let Some(h) = crate::metrics::handle() {
                     h.run_upkeep();
                 }
             }

@@ -185,6 +185,14 @@ impl ServeHttp for AdminApp {
                     &serde_json::to_value(doc).unwrap_or_default(),
                 )
             }
+            // `metrics.enabled` as applied at start (cold): a process without a recorder has
+            // nothing to export.
+            (Method::GET, ["metrics"]) if !self.reloader.state().applied.metrics_enabled => {
+                json_response(
+                    StatusCode::NOT_FOUND,
+                    &json!({"error": "metrics are disabled (metrics.enabled = false)"}),
+                )
+            }
             (Method::GET, ["metrics"]) => text_response(
                 StatusCode::OK,
                 "text/plain; version=0.0.4",

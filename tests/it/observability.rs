@@ -206,6 +206,26 @@ backends = [{{ address = "{}" }}, {{ address = "{}" }}]"#,
 }
 
 #[tokio::test]
+async fn with_metrics_disabled_nothing_is_exported() {
+    let a = TestBackend::start("a").await;
+    let config = base(
+        &format!(
+            "[routes.r]\npool = \"p\"\n[pools.p]\nbackends = [{{ address = \"{}\" }}]\n[metrics]\nenabled = false",
+            a.addr
+        ),
+        "",
+    );
+    let proxy = ChildProxy::start(&config).await;
+    let client = Client::new();
+    for _ in 0..3 {
+        assert_eq!(client.get(proxy.http, "x.test", "/").await.status, 200);
+        let r = client.get(proxy.admin, "admin", "/metrics").await;
+        assert_eq!(r.status, 404, "{}", r.text());
+        assert!(r.text().contains("metrics.enabled = false"), "{}", r.text());
+    }
+}
+
+#[tokio::test]
 async fn failover_metrics_for_active_passive_pools() {
     let primary = TestBackend::start("primary").await;
     let backup = TestBackend::start("backup").await;
