@@ -372,20 +372,31 @@ certificates = [{ cert = "www.crt", key = "www.key" }]"#,
     // logrotate: move the file away, SIGUSR1, the next line lands in a new file.
     std::fs::rename(&log_path, proxy.dir.path().join("access.log.1")).unwrap();
     proxy.signal(nix::sys::signal::Signal::SIGUSR1);
+    // Requests sent before the signal is handled still go to the old file: each try has its
+    // own id, and the one found in the new file must be in the new file only.
     let c = Client::new();
+    let tries = std::sync::atomic::AtomicUsize::new(0);
     let v = eventually("a line in the reopened file", WAIT, || async {
+        let n = tries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let req = http::Request::get(format!("http://{}/", proxy.http))
             .header("host", "www.example.test")
-            .header("x-request-id", "after-rotate")
+            .header("x-request-id", format!("after-rotate-{n}"))
             .body(http_body_util::Full::new(bytes::Bytes::new()))
             .unwrap();
         c.send(req).await.unwrap();
-        last_line(&log_path).filter(|v| v["http.request.id"] == "after-rotate")
+        last_line(&log_path).filter(|v| {
+            v["http.request.id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("after-rotate-"))
+        })
     })
     .await;
     assert_eq!(v["http.response.status_code"], 200);
+    let id = v["http.request.id"].as_str().unwrap();
     let old = std::fs::read_to_string(proxy.dir.path().join("access.log.1")).unwrap();
-    assert!(old.contains("obs-req-1") && !old.contains("after-rotate"));
+    let new = std::fs::read_to_string(&log_path).unwrap();
+    assert!(old.contains("obs-req-1") && !old.contains(&format!("\"{id}\"")));
+    assert!(!new.contains("obs-req-1"), "{new}");
     assert!(proxy.log_text().contains("access log reopened"));
 }
 
