@@ -119,6 +119,18 @@ impl AdminApp {
     }
 }
 
+/// Backend states that change by the passing of time (an ejection or failback delay ending)
+/// and pool tiers are computed lazily, when traffic or a check looks at them; a scrape looks
+/// at them first, so it never reports a state that has already ended.
+fn refresh_lazy_state(snapshot: &crate::runtime::Snapshot) {
+    for pool in &snapshot.pools {
+        for backend in &pool.backends {
+            backend.state.refresh();
+        }
+        let _ = pool.tier();
+    }
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
@@ -193,11 +205,14 @@ impl ServeHttp for AdminApp {
                     &json!({"error": "metrics are disabled (metrics.enabled = false)"}),
                 )
             }
-            (Method::GET, ["metrics"]) => text_response(
-                StatusCode::OK,
-                "text/plain; version=0.0.4",
-                crate::metrics::render().into_bytes(),
-            ),
+            (Method::GET, ["metrics"]) => {
+                refresh_lazy_state(&self.reloader.state().load());
+                text_response(
+                    StatusCode::OK,
+                    "text/plain; version=0.0.4",
+                    crate::metrics::render().into_bytes(),
+                )
+            }
             (Method::POST, ["reload"]) => self.reload().await,
             (Method::POST, ["backends", pool, address, action]) => {
                 self.backend_override(pool, address, action)

@@ -122,10 +122,7 @@ pub fn build(snapshot: &Snapshot, reloads: Reloads) -> Status {
                     .backends
                     .iter()
                     .map(|b| {
-                        let mut view = b.state.view();
-                        if b.config.drain && view.state == "up" {
-                            view.state = "draining";
-                        }
+                        let view = b.state.view();
                         BackendStatus {
                             address: b.label.to_string(),
                             configured: b.config.configured.clone(),

@@ -136,8 +136,15 @@ async fn probe_loop(settings: HealthCheckSettings, target: Target, backend: Arc<
         }
         let detail = result.unwrap_or_else(|e| e);
         backend.record_check(ok, elapsed, detail, &settings);
-        tokio::time::sleep(jittered(settings.interval, settings.jitter).saturating_sub(elapsed))
-            .await;
+        let next_check = tokio::time::Instant::now()
+            + jittered(settings.interval, settings.jitter).saturating_sub(elapsed);
+        // A failback delay (or an ejection) ending before the next check is published when it
+        // ends, not one interval late: `gatehouse_backend_up` must say when traffic returns.
+        while let Some(at) = backend.next_change().filter(|at| *at < next_check) {
+            tokio::time::sleep_until(at).await;
+            backend.refresh();
+        }
+        tokio::time::sleep_until(next_check).await;
     }
 }
 

@@ -161,7 +161,7 @@ fn describe() {
     describe_gauge!(
         BACKEND_UP,
         Unit::Count,
-        "1 when the backend can take traffic, else 0."
+        "1 if the backend can be sent new requests now (state up), else 0."
     );
     describe_counter!(
         BACKEND_EJECTIONS_TOTAL,
