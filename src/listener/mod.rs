@@ -130,12 +130,19 @@ impl ServerApp for Connections {
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
         let accepted_at = tokio::time::Instant::now();
-        let limits = self.state.load().config.limits.clone();
+        let snapshot = self.state.load();
+        let limits = snapshot.config.limits.clone();
         let local = stream
             .get_socket_digest()
             .and_then(|d| d.local_addr().and_then(|a| a.as_inet()).copied());
         let index = self.state.listener_index(local);
         let listener = self.listeners.get(index)?;
+        // For the request gate's own refusals over TLS (taken once per connection).
+        let hsts = match listener.acceptor {
+            Some(_) => snapshot.listeners.get(index).and_then(|l| l.hsts.clone()),
+            None => None,
+        };
+        drop(snapshot);
         listener.accepted.increment(1);
         let Ok(mut slot) = self.caps.admit(limits.max_connections) else {
             listener.rejected_total.increment(1);
@@ -209,6 +216,7 @@ impl ServerApp for Connections {
         let origin = h1::Origin {
             listener: &listener.name,
             client,
+            hsts,
         };
         h1::serve(
             &listener.proxy,
