@@ -9,6 +9,7 @@
 //! long as they differ; everything else is live.
 
 pub mod diff;
+pub mod relevant;
 pub mod signal;
 pub mod watch;
 

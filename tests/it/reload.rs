@@ -350,6 +350,106 @@ async fn an_editor_style_save_triggers_exactly_one_reload() {
     assert_eq!(proxy.generation(), before + 2);
 }
 
+/// A file written over and over next to the config (an access log, say) starts no reload
+/// attempt, and does not hold a real edit back (the debounce waits for quiet only among
+/// relevant events).
+#[tokio::test]
+async fn writes_to_other_files_next_to_the_config_start_no_reload() {
+    let a = TestBackend::start("a").await;
+    let aa = a.addr.to_string();
+    let config = |tag: &str| {
+        two_pools(
+            "blue",
+            [&aa, &aa.replace("127.0.0.1", "127.0.0.5")],
+            ["127.0.0.9:9", "127.0.0.9:10"],
+            &format!("response_headers = {{ set = {{ \"x-tag\" = \"{tag}\" }} }}"),
+        )
+        .replace("debounce = \"10ms\"", "debounce = \"50ms\"")
+    };
+    let proxy = TestProxy::start(&config("one")).await;
+    let reports = proxy.reloader.subscribe_reports();
+    let attempts = || reports.borrow().as_ref().map_or(0, |r| r.attempt);
+    let before = attempts();
+    let generation = proxy.generation();
+
+    // A writer appending every 5 ms, well within the 50 ms debounce.
+    let noise = proxy.dir.path().join("access.log");
+    let written = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let writer = tokio::spawn({
+        let written = written.clone();
+        async move {
+            use std::io::Write;
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&noise)
+                .unwrap();
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(5));
+            loop {
+                tick.tick().await;
+                writeln!(file, "{{\"line\":1}}").unwrap();
+                written.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    });
+    eventually("100 writes next to the config", WAIT, || async {
+        (written.load(std::sync::atomic::Ordering::Relaxed) >= 100).then_some(())
+    })
+    .await;
+    assert_eq!(attempts(), before, "writes to another file started reloads");
+
+    // A real edit reloads while the writes go on, in exactly one attempt.
+    let mut rx = proxy.reloader.subscribe_reports();
+    proxy.write_config(&proxy.render(&config("two")));
+    let report = bounded(
+        "the edit reloaded despite the writes",
+        rx.wait_for(|r| r.as_ref().is_some_and(|r| r.generation > generation)),
+    )
+    .await
+    .unwrap()
+    .clone()
+    .unwrap();
+    assert_eq!(report.result, "ok");
+    assert_eq!(report.attempt, before + 1, "{report:?}");
+    writer.abort();
+}
+
+/// Kubernetes updates a mounted ConfigMap by renaming a new `..data` symlink into place; the
+/// config file itself (`gatehouse.toml -> ..data/gatehouse.toml`) sees no event of its own.
+#[tokio::test]
+async fn a_kubernetes_style_configmap_swap_reloads() {
+    let a = TestBackend::start("a").await;
+    let aa = a.addr.to_string();
+    let config = |tag: &str| {
+        two_pools(
+            "blue",
+            [&aa, &aa.replace("127.0.0.1", "127.0.0.5")],
+            ["127.0.0.9:9", "127.0.0.9:10"],
+            &format!("response_headers = {{ set = {{ \"x-tag\" = \"{tag}\" }} }}"),
+        )
+    };
+    let proxy = TestProxy::start_with(&config("one"), |d| {
+        // The harness writes the config through the symlink, into `..v1`.
+        std::fs::create_dir(d.join("..v1")).unwrap();
+        std::os::unix::fs::symlink("..v1", d.join("..data")).unwrap();
+        std::os::unix::fs::symlink("..data/gatehouse.toml", d.join("gatehouse.toml")).unwrap();
+    })
+    .await;
+    let d = proxy.dir.path();
+    assert!(d.join("..v1/gatehouse.toml").exists());
+    let mut rx = proxy.state.subscribe();
+    let before = *rx.borrow();
+    std::fs::create_dir(d.join("..v2")).unwrap();
+    std::fs::write(d.join("..v2/gatehouse.toml"), proxy.render(&config("two"))).unwrap();
+    std::os::unix::fs::symlink("..v2", d.join("..data_tmp")).unwrap();
+    std::fs::rename(d.join("..data_tmp"), d.join("..data")).unwrap();
+    bounded("reload after the swap", rx.wait_for(|g| *g > before))
+        .await
+        .unwrap();
+    let r = Client::new().get(proxy.http, "site.test", "/").await;
+    assert_eq!(r.header("x-tag").as_deref(), Some("two"));
+}
+
 fn child_config(backend: &str, tag: &str) -> String {
     format!(
         r#"
