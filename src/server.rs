@@ -248,6 +248,7 @@ impl Gatehouse {
         });
         if let Some(addr) = config.admin.address {
             let app = AdminApp::new(reloader.clone(), Some(upgrade_hook), shutting_down.clone());
+            let app = crate::privileges::GatedApp(Arc::new(app));
             let mut admin = Service::new("gatehouse admin".to_string(), app);
             admin.add_tcp(&addr.to_string());
             admin.threads = Some(1);

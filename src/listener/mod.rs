@@ -129,6 +129,11 @@ impl ServerApp for Connections {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
+        // Nothing is read from a client before root privileges are dropped (one relaxed load
+        // once they are, or when there is nothing to drop).
+        if crate::privileges::GATE.is_closed() {
+            crate::privileges::GATE.wait_open().await;
+        }
         let accepted_at = tokio::time::Instant::now();
         let snapshot = self.state.load();
         let limits = snapshot.config.limits.clone();
