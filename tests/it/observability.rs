@@ -81,7 +81,13 @@ backends = [{{ address = "{}" }}, {{ address = "{}" }}]"#,
     for _ in 0..2 {
         assert_eq!(c.get(proxy.http, "nowhere.test", "/").await.status, 404);
     }
-    let m = proxy.metrics().await;
+    // A request is counted (and leaves `in_flight`) in its logging phase, just after its last
+    // byte went out: the client may see the response first.
+    let m = eventually("the last request counted", WAIT, || async {
+        let m = proxy.metrics().await;
+        (value(&m, "gatehouse_requests_in_flight") == Some(0.0)).then_some(m)
+    })
+    .await;
     let series = |class: &str| {
         format!(
             r#"gatehouse_requests_total{{listener="http",route="obs-route",pool="obs-pool",status_class="{class}"}}"#
