@@ -22,6 +22,7 @@ pub mod listener;
 pub mod metrics;
 pub mod net;
 pub mod notify;
+pub mod pid_file;
 pub mod privileges;
 pub mod proxy;
 pub mod reload;

@@ -153,11 +153,28 @@ fn run(path: &Path, upgrade: bool) -> anyhow::Result<ExitCode> {
     };
     tracing::info!(config = %path.display(), pid = std::process::id(), upgrade, "gatehouse starting");
     return_freed_memory();
+    // Root is needed until the sockets are bound, which Pingora does as it starts; until the
+    // switch, no connection is processed (the kernel still accepts them into the backlog).
+    let drop_pending = gatehouse::privileges::drop_pending(run_as.0.as_deref());
+    if drop_pending {
+        gatehouse::privileges::GATE.close();
+    }
     let readiness = gatehouse.readiness();
     let status = gatehouse::notify::serving_status(&gatehouse);
-    std::thread::spawn(move || match readiness.wait(Duration::from_secs(20)) {
+    let ready = move || match test_hook("GATEHOUSE_TEST_FAIL_READINESS") {
+        Some(_) => Err("failed on purpose (GATEHOUSE_TEST_FAIL_READINESS)".to_string()),
+        None => readiness.wait(READY_LIMIT),
+    };
+    std::thread::spawn(move || match ready() {
         Ok(()) => {
             // Sockets are bound: root is no longer needed.
+            let delay = test_hook("GATEHOUSE_TEST_PRIVILEGE_DROP_DELAY_MS")
+                .and_then(|ms| ms.parse().ok())
+                .map(Duration::from_millis);
+            if let Some(delay) = delay {
+                #[allow(clippy::disallowed_methods)] // a debug-build test hook, off the runtime
+                std::thread::sleep(delay);
+            }
             match gatehouse::privileges::drop_to(run_as.0.as_deref(), run_as.1.as_deref()) {
                 Ok(true) => tracing::info!(user = ?run_as.0, "dropped root privileges"),
                 Ok(false) => {}
@@ -166,6 +183,7 @@ fn run(path: &Path, upgrade: bool) -> anyhow::Result<ExitCode> {
                     std::process::exit(1);
                 }
             }
+            gatehouse::privileges::GATE.open();
             let pid = std::process::id();
             tracing::info!(pid, "gatehouse ready");
             report_to_predecessor(&format!("READY {pid}"));
@@ -175,10 +193,32 @@ fn run(path: &Path, upgrade: bool) -> anyhow::Result<ExitCode> {
             tracing::error!(%reason, "gatehouse did not become ready");
             report_to_predecessor(&format!("ERROR {reason}"));
             gatehouse::notify::status(&format!("not ready: {reason}"));
+            if drop_pending {
+                // Never serve as root, nor sit there holding connections: fail, so a
+                // supervisor sees it.
+                tracing::error!("refusing to keep running as root: privileges were not dropped");
+                std::process::exit(1);
+            }
         }
     });
     gatehouse.run();
     Ok(ExitCode::SUCCESS)
+}
+
+/// How long a starting process may take to serve before it reports failure.
+const READY_LIMIT: Duration = Duration::from_secs(20);
+
+/// The environment variable `name`, in debug builds only (the integration tests run the debug
+/// binary): test hooks that widen a timing window or force an outcome, so a test can check an
+/// ordering deterministically. Release builds never read them.
+#[cfg(debug_assertions)]
+fn test_hook(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+#[cfg(not(debug_assertions))]
+fn test_hook(_name: &str) -> Option<String> {
+    None
 }
 
 fn check(path: &Path) -> ExitCode {

@@ -11,7 +11,7 @@ use crate::listener::Connections;
 use crate::proxy::retry_budget::RetryBudget;
 use crate::proxy::Proxy;
 use crate::reload::{self, Reloader};
-use crate::runtime::{BoundListener, SharedState, Snapshot};
+use crate::runtime::{Applied, BoundListener, SharedState, Snapshot};
 use async_trait::async_trait;
 use pingora::apps::HttpServerOptions;
 use pingora::listeners::Listeners;
@@ -140,35 +140,27 @@ impl Gatehouse {
         };
         preflight_binds(&config, &inherited)?;
         let registry = Arc::new(Registry::new());
-        let bound: Vec<BoundListener> = config
-            .listeners
-            .iter()
-            .map(|l| BoundListener {
-                name: l.name.clone(),
-                address: l.address,
-                protocol: l.protocol,
-                proxy_protocol: l.proxy_protocol,
-            })
-            .collect();
+        let bound: Vec<BoundListener> = config.listeners.iter().map(BoundListener::of).collect();
         let names: Vec<String> = bound.iter().map(|b| b.name.clone()).collect();
         let first = Snapshot::build(config.clone(), 1, &names, None, &registry);
-        reload::publish_gauges(&first, false);
         if options.upgrade {
             crate::upgrade::restore_health(&registry);
         }
-        let state = Arc::new(SharedState::new(first, registry, bound.clone()));
-        let reloader = Arc::new(Reloader::with_resolver(
-            config_path.to_path_buf(),
-            state.clone(),
-            options.resolver.clone(),
-        ));
-
         let s = &config.server;
         // The predecessor says where it sends the sockets (its config may name another path).
         let upgrade_socket = std::env::var_os(crate::upgrade::UPGRADE_SOCKET_ENV)
             .filter(|_| options.upgrade)
             .map(PathBuf::from)
             .unwrap_or_else(|| s.upgrade_socket.clone());
+        let applied = Applied::of(&config, upgrade_socket.clone());
+        let state = Arc::new(SharedState::new(first, registry, bound.clone(), applied));
+        // A successor may already differ from its file (the upgrade socket it inherited).
+        reload::publish_gauges(&state.load(), !state.pending_restart().is_empty());
+        let reloader = Arc::new(Reloader::with_resolver(
+            config_path.to_path_buf(),
+            state.clone(),
+            options.resolver.clone(),
+        ));
         let conf = ServerConf {
             threads: s.threads,
             grace_period_seconds: Some(s.grace_period.as_secs_f64().ceil() as u64),
@@ -177,7 +169,12 @@ impl Gatehouse {
             upstream_keepalive_pool_size: s.upstream_keepalive_pool_size,
             // Per-pool limits are enforced in the proxy; this is only Pingora's outer bound.
             max_retries: 17,
-            work_stealing: std::env::var_os("GH_STEAL").is_some(),
+            // Pingora's no-steal runtime keeps its per-thread handles in a `ThreadLocal` that
+            // outlives the runtime: a later thread reusing a dead worker's id spawns onto a
+            // stopped runtime (seen as listeners that never accept after an in-process restart).
+            // Its gain was within the noise of the benchmark, so the work-stealing runtime stays.
+            work_stealing: true,
+            // One accept task per worker, so bursts of new connections spread over the threads.
             listener_tasks_per_fd: s.threads,
             ..ServerConf::default()
         };
@@ -264,6 +261,7 @@ impl Gatehouse {
         });
         if let Some(addr) = config.admin.address {
             let app = AdminApp::new(reloader.clone(), Some(upgrade_hook), shutting_down.clone());
+            let app = crate::privileges::GatedApp(Arc::new(app));
             let mut admin = Service::new("gatehouse admin".to_string(), app);
             admin.add_tcp(&addr.to_string());
             admin.threads = Some(1);
@@ -315,9 +313,7 @@ impl Gatehouse {
     /// Runs until stopped. Blocks the calling thread.
     pub fn run(self) {
         if let Some(pid_file) = &self.pid_file {
-            if let Err(e) = std::fs::write(pid_file, format!("{}\n", std::process::id())) {
-                tracing::warn!(file = %pid_file.display(), error = %e, "cannot write pid file");
-            }
+            crate::pid_file::write(pid_file);
         }
         if self.options.exit_when_drained {
             spawn_drain_watch(
@@ -336,7 +332,7 @@ impl Gatehouse {
             shutdown_signal: Box::new(signals),
         });
         if let Some(pid_file) = &self.pid_file {
-            let _ = std::fs::remove_file(pid_file);
+            crate::pid_file::remove_if_ours(pid_file);
         }
     }
 }
@@ -464,7 +460,7 @@ fn spawn_drain_watch(
                         log.flush(Duration::from_secs(2));
                     }
                     if let Some(p) = &pid_file {
-                        let _ = std::fs::remove_file(p);
+                        crate::pid_file::remove_if_ours(p);
                     }
                     std::process::exit(0);
                 }
@@ -560,7 +556,8 @@ impl BackgroundService for ControlPlane {
                 }
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 ticks += 1;
-                if let Some(h) = crate::metrics::init() {
+                // Never installs the recorder: with metrics disabled there is none.
+                if let Some(h) = crate::metrics::handle() {
                     h.run_upkeep();
                 }
             }

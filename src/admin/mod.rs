@@ -119,6 +119,18 @@ impl AdminApp {
     }
 }
 
+/// Backend states that change by the passing of time (an ejection or failback delay ending)
+/// and pool tiers are computed lazily, when traffic or a check looks at them; a scrape looks
+/// at them first, so it never reports a state that has already ended.
+fn refresh_lazy_state(snapshot: &crate::runtime::Snapshot) {
+    for pool in &snapshot.pools {
+        for backend in &pool.backends {
+            backend.state.refresh();
+        }
+        let _ = pool.tier();
+    }
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
@@ -173,17 +185,34 @@ impl ServeHttp for AdminApp {
                 }
             }
             (Method::GET, ["status"]) => {
-                let doc = status::build(&self.reloader.state().load(), self.reloader.last_report());
+                let state = self.reloader.state();
+                let reloads = status::Reloads {
+                    restart_required: state.pending_restart(),
+                    last: self.reloader.last_report(),
+                    last_applied: self.reloader.last_applied_report(),
+                };
+                let doc = status::build(&state.load(), reloads);
                 json_response(
                     StatusCode::OK,
                     &serde_json::to_value(doc).unwrap_or_default(),
                 )
             }
-            (Method::GET, ["metrics"]) => text_response(
-                StatusCode::OK,
-                "text/plain; version=0.0.4",
-                crate::metrics::render().into_bytes(),
-            ),
+            // `metrics.enabled` as applied at start (cold): a process without a recorder has
+            // nothing to export.
+            (Method::GET, ["metrics"]) if !self.reloader.state().applied.metrics_enabled => {
+                json_response(
+                    StatusCode::NOT_FOUND,
+                    &json!({"error": "metrics are disabled (metrics.enabled = false)"}),
+                )
+            }
+            (Method::GET, ["metrics"]) => {
+                refresh_lazy_state(&self.reloader.state().load());
+                text_response(
+                    StatusCode::OK,
+                    "text/plain; version=0.0.4",
+                    crate::metrics::render().into_bytes(),
+                )
+            }
             (Method::POST, ["reload"]) => self.reload().await,
             (Method::POST, ["backends", pool, address, action]) => {
                 self.backend_override(pool, address, action)

@@ -24,8 +24,25 @@ pub struct Status {
     pub pools: Vec<PoolStatus>,
     /// Certificates served.
     pub certificates: Vec<CertificateStatus>,
-    /// The last reload attempt (trigger, result, errors).
+    /// Cold settings of the served config this process does not run with (`key: what`); they
+    /// need `gatehouse upgrade`. Empty when the process runs what the file says.
+    pub restart_required: Vec<String>,
+    /// The last reload attempt, whatever its result (trigger, result, errors).
     pub last_reload: Option<crate::reload::ReloadReport>,
+    /// The last reload that published a new generation (kept when later attempts change
+    /// nothing or are refused).
+    pub last_applied_reload: Option<crate::reload::ReloadReport>,
+}
+
+/// What `/status` says about reloads.
+#[derive(Debug, Default)]
+pub struct Reloads {
+    /// Pending cold changes.
+    pub restart_required: Vec<String>,
+    /// The last attempt.
+    pub last: Option<crate::reload::ReloadReport>,
+    /// The last applied reload.
+    pub last_applied: Option<crate::reload::ReloadReport>,
 }
 
 /// One pool.
@@ -77,7 +94,7 @@ pub struct CertificateStatus {
 }
 
 /// Builds the document from a snapshot.
-pub fn build(snapshot: &Snapshot, last_reload: Option<crate::reload::ReloadReport>) -> Status {
+pub fn build(snapshot: &Snapshot, reloads: Reloads) -> Status {
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -105,10 +122,7 @@ pub fn build(snapshot: &Snapshot, last_reload: Option<crate::reload::ReloadRepor
                     .backends
                     .iter()
                     .map(|b| {
-                        let mut view = b.state.view();
-                        if b.config.drain && view.state == "up" {
-                            view.state = "draining";
-                        }
+                        let view = b.state.view();
                         BackendStatus {
                             address: b.label.to_string(),
                             configured: b.config.configured.clone(),
@@ -136,6 +150,8 @@ pub fn build(snapshot: &Snapshot, last_reload: Option<crate::reload::ReloadRepor
                 })
             })
             .collect(),
-        last_reload,
+        restart_required: reloads.restart_required,
+        last_reload: reloads.last,
+        last_applied_reload: reloads.last_applied,
     }
 }

@@ -85,10 +85,24 @@ fn reconcile(state: &Arc<SharedState>, running: &mut HashMap<BackendKey, Running
     }
 }
 
-/// Interval with jitter: uniformly within ±jitter/2 of the interval.
+/// Interval with jitter: uniformly within ± `jitter`/2 of the interval (HAProxy's
+/// `spread-checks` meaning, as documented for `health_check.jitter`), so the checks of many
+/// backends drift apart instead of firing in lockstep.
 fn jittered(interval: Duration, jitter: f64) -> Duration {
-    let factor = 1.0 + jitter * (fastrand::f64() - 0.5);
+    spread(interval, jitter, fastrand::f64())
+}
+
+/// [`jittered`] for a given uniform sample `u` in [0, 1).
+fn spread(interval: Duration, jitter: f64, u: f64) -> Duration {
+    let factor = 1.0 + jitter * (u - 0.5);
     interval.mul_f64(factor.max(0.0))
+}
+
+/// Delay before a backend's first check: within the first `jitter`/2 of an interval, so a new
+/// backend (out of rotation until it passes) is checked soon, yet a pool's backends added by
+/// one reload are not all probed at the same instant.
+fn first_delay(interval: Duration, jitter: f64, u: f64) -> Duration {
+    interval.mul_f64(jitter * u * 0.5)
 }
 
 async fn probe_loop(settings: HealthCheckSettings, target: Target, backend: Arc<BackendState>) {
@@ -97,12 +111,11 @@ async fn probe_loop(settings: HealthCheckSettings, target: Target, backend: Arc<
     let latency = histogram!(names::HEALTH_CHECK_DURATION_SECONDS, "pool" => pool.clone(), "backend" => addr.clone());
     let passed = counter!(names::HEALTH_CHECKS_TOTAL, "pool" => pool.clone(), "backend" => addr.clone(), "result" => "ok");
     let failed = counter!(names::HEALTH_CHECKS_TOTAL, "pool" => pool, "backend" => addr, "result" => "error");
-    // First check soon (a new backend is out of rotation until it passes), spread a little.
-    tokio::time::sleep(
-        settings
-            .interval
-            .mul_f64(settings.jitter * fastrand::f64() * 0.5),
-    )
+    tokio::time::sleep(first_delay(
+        settings.interval,
+        settings.jitter,
+        fastrand::f64(),
+    ))
     .await;
     loop {
         let started = Instant::now();
@@ -123,15 +136,36 @@ async fn probe_loop(settings: HealthCheckSettings, target: Target, backend: Arc<
         }
         let detail = result.unwrap_or_else(|e| e);
         backend.record_check(ok, elapsed, detail, &settings);
-        tokio::time::sleep(jittered(settings.interval, settings.jitter).saturating_sub(elapsed))
-            .await;
+        let next_check = tokio::time::Instant::now()
+            + jittered(settings.interval, settings.jitter).saturating_sub(elapsed);
+        // A failback delay (or an ejection) ending before the next check is published when it
+        // ends, not one interval late: `gatehouse_backend_up` must say when traffic returns.
+        while let Some(at) = backend.next_change().filter(|at| *at < next_check) {
+            tokio::time::sleep_until(at).await;
+            backend.refresh();
+        }
+        tokio::time::sleep_until(next_check).await;
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::jittered;
+    use super::{first_delay, jittered, spread};
     use std::time::Duration;
+
+    #[test]
+    fn jitter_spreads_over_plus_minus_half_the_fraction() {
+        let second = Duration::from_secs(1);
+        // The documented meaning: jitter = 0.2 → each wait within 0.9 s … 1.1 s, both ends
+        // reachable; the first check within the first 0.1 s.
+        assert_eq!(spread(second, 0.2, 0.0), Duration::from_millis(900));
+        assert_eq!(spread(second, 0.2, 0.5), second);
+        assert!(spread(second, 0.2, 0.999_999) > Duration::from_millis(1099));
+        assert_eq!(spread(second, 1.0, 0.0), Duration::from_millis(500));
+        assert_eq!(first_delay(second, 0.2, 0.0), Duration::ZERO);
+        assert!(first_delay(second, 0.2, 0.999_999) > Duration::from_millis(99));
+        assert!(first_delay(second, 0.2, 0.999_999) < Duration::from_millis(100));
+    }
 
     #[test]
     fn jitter_stays_within_bounds() {

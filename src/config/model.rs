@@ -191,16 +191,6 @@ pub struct Listener {
     pub trusted_proxies: Vec<crate::net::cidr::Cidr>,
 }
 
-impl Listener {
-    /// The settings that cannot change without re-binding, compared on reload.
-    pub fn cold_signature(&self) -> String {
-        format!(
-            "{} {:?} alpn={:?} h2c={} proxy_protocol={}",
-            self.address, self.protocol, self.alpn, self.h2c, self.proxy_protocol
-        )
-    }
-}
-
 /// How a host pattern matches.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum HostMatch {
@@ -371,7 +361,7 @@ pub struct HealthCheckSettings {
     pub rise: u32,
     /// Failures to go down.
     pub fall: u32,
-    /// Random spread as a fraction of the interval.
+    /// Random spread as a fraction of the interval: each wait is within ± `jitter`/2 of it.
     pub jitter: f64,
     /// Initial state.
     pub start: StartState,

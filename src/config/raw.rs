@@ -18,7 +18,8 @@ pub struct Server {
     pub grace_period: Option<ConfigDuration>,
     /// Extra time for runtimes to wind down after the grace period.
     pub shutdown_timeout: Option<ConfigDuration>,
-    /// Where the process writes its pid (used by `gatehouse reload` as a fallback).
+    /// Where the process writes its pid at start (removed at exit), for supervisors and
+    /// scripts. gatehouse never reads it: `gatehouse reload` only uses the admin API.
     pub pid_file: Option<String>,
     /// Unix socket used to hand listening sockets to a successor process.
     pub upgrade_socket: Option<String>,
@@ -331,7 +332,9 @@ pub struct HealthCheck {
     pub rise: Option<u32>,
     /// Consecutive failures to mark a backend down.
     pub fall: Option<u32>,
-    /// Random spread added to each interval, as a fraction of it (0.0 - 1.0).
+    /// Random spread of the interval, as a fraction of it (0.0 - 1.0): each wait is drawn
+    /// uniformly within ± `jitter`/2 of `interval` (HAProxy's `spread-checks`), so checks of
+    /// many backends do not fire in lockstep.
     pub jitter: Option<f64>,
     /// State of a backend before its first check: `unknown`, `up` or `down`.
     pub start: Option<String>,

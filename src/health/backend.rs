@@ -92,8 +92,16 @@ struct Inner {
     ejected_until: Option<Instant>,
     ejections: u32,
     last_ejection_end: Option<Instant>,
+    /// When active checks last brought it back up; cleared once `failback_delay` is over.
     recovered_at: Option<Instant>,
     admin: AdminOverride,
+    /// The pool's `failback_delay` (set by [`BackendState::configure`]).
+    failback_delay: Duration,
+    /// `drain = true` in the config (set by [`BackendState::configure`]).
+    config_drain: bool,
+    /// The combined state last published (log, gauges, broadcast), so that a change that
+    /// happens by the passing of time is noticed and published once.
+    shown: &'static str,
 }
 
 /// Everything gatehouse knows about one backend, shared by all snapshots that contain it.
@@ -156,6 +164,9 @@ impl BackendState {
                 last_ejection_end: None,
                 recovered_at: None,
                 admin: AdminOverride::None,
+                failback_delay: Duration::ZERO,
+                config_drain: false,
+                shown: label_of(start),
             }),
             connect_failures: AtomicU32::new(0),
             http_5xx: AtomicU32::new(0),
@@ -176,15 +187,30 @@ impl BackendState {
         }
     }
 
+    /// Applies the settings of the pool (re)built around this backend: its `failback_delay`
+    /// and the backend's own `drain`. They live here, not only in the pool, so the published
+    /// state (`/status`, `gatehouse_backend_state`, `gatehouse_backend_up`) says `recovering`
+    /// or `draining` exactly when the backend gets no new requests for those reasons.
+    pub fn configure(&self, failback_delay: Duration, config_drain: bool) {
+        let mut inner = self.inner.lock();
+        if inner.failback_delay == failback_delay && inner.config_drain == config_drain {
+            return;
+        }
+        inner.failback_delay = failback_delay;
+        inner.config_drain = config_drain;
+        let now = Instant::now();
+        self.expire(&mut inner, now);
+        if self.label(&inner, now) != inner.shown {
+            self.transition(&mut inner, "configuration changed");
+        }
+    }
+
     /// Whether the backend can take a request at `now`, and when that may next change by
-    /// itself (end of an ejection or of a failback delay).
-    pub fn availability(
-        &self,
-        now: Instant,
-        failback_delay: Duration,
-    ) -> (Availability, Option<Instant>) {
+    /// itself (end of an ejection or of the failback delay).
+    pub fn availability(&self, now: Instant) -> (Availability, Option<Instant>) {
         let mut inner = self.inner.lock();
         self.expire(&mut inner, now);
+        let failback_delay = inner.failback_delay;
         match inner.admin {
             AdminOverride::Disable => {
                 return (Availability::Unavailable(UnavailableReason::Disabled), None)
@@ -213,15 +239,41 @@ impl BackendState {
         }
     }
 
-    /// Ends an ejection whose cool-down is over (logged once, when first observed).
+    /// Ends an ejection whose cool-down is over, and a failback delay that has run out (each
+    /// logged and published once, when first observed).
     fn expire(&self, inner: &mut Inner, now: Instant) {
         if let Some(until) = inner.ejected_until {
             if now >= until {
                 inner.ejected_until = None;
                 inner.last_ejection_end = Some(now);
-                self.transition(inner, "ejected", "cool-down over");
+                self.transition(inner, "cool-down over");
             }
         }
+        if let Some(at) = inner.recovered_at {
+            if now >= at + inner.failback_delay {
+                inner.recovered_at = None;
+                if self.label(inner, now) != inner.shown {
+                    self.transition(inner, "failback delay over");
+                }
+            }
+        }
+    }
+
+    /// When the state will next change by itself (an ejection or a failback delay ending), so
+    /// a caller can [`Self::refresh`] then and the change is published on time, traffic or not.
+    pub fn next_change(&self) -> Option<Instant> {
+        let inner = self.inner.lock();
+        let recovery_end = inner.recovered_at.map(|at| at + inner.failback_delay);
+        match (inner.ejected_until, recovery_end) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Applies the changes that happen by the passing of time (see [`Self::next_change`]).
+    pub fn refresh(&self) {
+        let mut inner = self.inner.lock();
+        self.expire(&mut inner, Instant::now());
     }
 
     /// Feeds one active check result through rise/fall. A passing check also ends a passive
@@ -236,7 +288,6 @@ impl BackendState {
         let now = Instant::now();
         let mut inner = self.inner.lock();
         self.expire(&mut inner, now);
-        let from = self.label(&inner, now);
         inner.last_check = Some(CheckRecord {
             ok,
             latency_ms: latency.as_secs_f64() * 1000.0,
@@ -284,8 +335,8 @@ impl BackendState {
             }
             format!("{} consecutive failed checks ({detail})", inner.failures)
         };
-        if inner.status != before || from != self.label(&inner, now) {
-            self.transition(&mut inner, from, &reason);
+        if inner.status != before || inner.shown != self.label(&inner, now) {
+            self.transition(&mut inner, &reason);
         }
     }
 
@@ -345,15 +396,10 @@ impl BackendState {
             .checked_mul(factor)
             .unwrap_or(settings.max_cooldown)
             .min(settings.max_cooldown);
-        let from = self.label(&inner, now);
         inner.ejections = inner.ejections.saturating_add(1);
         inner.ejected_until = Some(now + length);
         self.reset_passive_counters();
-        self.transition(
-            &mut inner,
-            from,
-            &format!("{reason}; ejected for {length:?}"),
-        );
+        self.transition(&mut inner, &format!("{reason}; ejected for {length:?}"));
         length
     }
 
@@ -361,9 +407,8 @@ impl BackendState {
     pub fn set_admin(&self, value: AdminOverride) {
         let mut inner = self.inner.lock();
         if inner.admin != value {
-            let from = self.label(&inner, Instant::now());
             inner.admin = value;
-            self.transition(&mut inner, from, "admin request");
+            self.transition(&mut inner, "admin request");
         }
     }
 
@@ -377,13 +422,12 @@ impl BackendState {
         self.inner.lock().status
     }
 
-    /// Restores state handed over by a predecessor process (upgrade).
+    /// Restores state handed over by a predecessor process (upgrade), and publishes it.
     pub fn restore(&self, status: Status, admin: AdminOverride) {
         let mut inner = self.inner.lock();
         inner.status = status;
         inner.admin = admin;
-        drop(inner);
-        self.epoch.fetch_add(1, Ordering::Release);
+        self.transition(&mut inner, "taken over from the previous process");
     }
 
     /// Counts a request in flight until the guard drops.
@@ -420,26 +464,42 @@ impl BackendState {
         }
     }
 
+    /// The combined state. `up` exactly when the backend can be sent new requests now
+    /// (healthy, not ejected, drained, disabled or waiting out the failback delay).
     fn label(&self, inner: &Inner, now: Instant) -> &'static str {
         match inner.admin {
             AdminOverride::Disable => return "disabled",
             AdminOverride::Drain => return "draining",
             AdminOverride::None => {}
         }
+        if inner.config_drain {
+            return "draining";
+        }
         // Failing active checks is the stronger, longer-lasting fact: show it over an ejection.
         if inner.status != Status::Down && inner.ejected_until.is_some_and(|u| now < u) {
             return "ejected";
         }
+        if inner.status == Status::Up
+            && inner
+                .recovered_at
+                .is_some_and(|at| now < at + inner.failback_delay)
+        {
+            return "recovering";
+        }
         label_of(inner.status)
     }
 
-    fn transition(&self, inner: &mut Inner, from: &'static str, reason: &str) {
+    /// Something changed: eligibility may have moved (epoch), and if the combined state
+    /// differs from the one last published, it is logged, published and broadcast.
+    fn transition(&self, inner: &mut Inner, reason: &str) {
         inner.since = SystemTime::now();
         let to = self.label(inner, Instant::now());
         self.epoch.fetch_add(1, Ordering::Release);
+        let from = inner.shown;
         if from == to {
             return;
         }
+        inner.shown = to;
         tracing::info!(
             pool = %self.key.pool,
             backend = %self.key.address,
@@ -477,6 +537,7 @@ fn publish_state(key: &BackendKey, state: &str) {
         metrics::gauge!(names::BACKEND_STATE, "pool" => pool.clone(), "backend" => backend.clone(), "state" => s)
             .set(if s == state { 1.0 } else { 0.0 });
     }
+    // `up` is the one state in which the backend can be sent new requests now.
     metrics::gauge!(names::BACKEND_UP, "pool" => pool, "backend" => backend)
         .set(if state == "up" { 1.0 } else { 0.0 });
 }

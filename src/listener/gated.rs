@@ -25,12 +25,18 @@ pub struct Gated {
     /// Payload size of the current request's chunked body, when the gate read all of it
     /// (lets route rules judge it before anything is forwarded).
     pub chunked_body_len: Option<u64>,
-    /// Small writes waiting for a flush, so a response head and a short body leave in one
-    /// packet. Allocated while a response is written and freed at the flush: the listener has
-    /// no L4 write buffer, which would otherwise stay allocated on every idle connection.
+    /// A response head held back so that it leaves with the start of the body in one
+    /// `writev` (Pingora writes them separately and does not flush a head with a
+    /// `Content-Length`). Allocated while a response is written and freed at the flush: the
+    /// listener has no L4 write buffer, which would otherwise stay allocated on every idle
+    /// connection.
     out: Vec<u8>,
     /// How much of `out` is already written.
     out_written: usize,
+    /// Whether the next write is a response head that may wait for the body. Only the head
+    /// ever waits, and only until the next write or flush: holding later writes could stall a
+    /// streaming body until the backend sends more.
+    hold_next: bool,
 }
 
 impl std::fmt::Debug for Gated {
@@ -50,7 +56,14 @@ impl Gated {
             chunked_body_len: None,
             out: Vec::new(),
             out_written: 0,
+            hold_next: false,
         }
+    }
+
+    /// Lets the next write (the head of the response to the request just read) wait for the
+    /// body's first bytes.
+    pub fn coalesce_response_head(&mut self) {
+        self.hold_next = true;
     }
 
     /// Reads more bytes from the client into the read-ahead buffer (0 = closed).
@@ -89,7 +102,7 @@ impl Gated {
 
 /// What an idle connection's first read takes in one go: most request heads fit.
 const IDLE_READ: usize = 512;
-/// Writes smaller than this are gathered until the next flush (one TCP segment's worth).
+/// A response head at least this large is written at once (one TCP segment's worth).
 const COALESCE: usize = 1460;
 /// How much the read-ahead buffer grows by once a request is arriving.
 const READ_AHEAD: usize = 4096;
@@ -134,17 +147,36 @@ impl AsyncWrite for Gated {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        if this.out.len() + buf.len() > COALESCE {
-            ready!(this.poll_drain(cx))?;
-        }
-        if buf.len() >= COALESCE {
+        if this.out.is_empty() {
+            if std::mem::take(&mut this.hold_next) && buf.len() < COALESCE {
+                this.out.reserve_exact(COALESCE);
+                this.out.extend_from_slice(buf);
+                return Poll::Ready(Ok(buf.len()));
+            }
             return Pin::new(&mut *this.inner).poll_write(cx, buf);
         }
-        if this.out.capacity() == 0 {
-            this.out.reserve_exact(COALESCE);
+        // The held head goes out together with (the start of) this write.
+        loop {
+            let held = this.out.len() - this.out_written;
+            let slices = [
+                io::IoSlice::new(&this.out[this.out_written..]),
+                io::IoSlice::new(buf),
+            ];
+            let n = ready!(Pin::new(&mut *this.inner).poll_write_vectored(cx, &slices))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            if n < held {
+                this.out_written += n;
+                continue;
+            }
+            this.out.clear();
+            this.out_written = 0;
+            if n > held {
+                return Poll::Ready(Ok(n - held));
+            }
+            return Pin::new(&mut *this.inner).poll_write(cx, buf);
         }
-        this.out.extend_from_slice(buf);
-        Poll::Ready(Ok(buf.len()))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

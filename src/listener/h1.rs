@@ -40,6 +40,8 @@ pub struct Origin<'a> {
     pub listener: &'a str,
     /// Client address as known (after PROXY protocol).
     pub client: Option<std::net::SocketAddr>,
+    /// The listener's `Strict-Transport-Security` value, on a TLS connection.
+    pub hsts: Option<http::HeaderValue>,
 }
 
 /// Serves HTTP/1 requests on `stream` until it closes; hands an h2c connection to `h2c`.
@@ -114,6 +116,7 @@ pub async fn serve(
                 }
             }
         }
+        gated.coalesce_response_head();
         let mut session = ServerSession::new_http1(gated);
         match persistent.take() {
             Some(p) => p.apply_to_session(&mut session),
@@ -228,8 +231,14 @@ async fn refuse(g: &mut Gated, r: Refusal, origin: &Origin<'_>) {
         .and_then(|s| s.canonical_reason())
         .unwrap_or("Error");
     let body = format!("{} {phrase}\n", r.status);
+    let hsts = origin
+        .hsts
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .map(|v| format!("Strict-Transport-Security: {v}\r\n"))
+        .unwrap_or_default();
     let response = format!(
-        "HTTP/1.1 {} {phrase}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {} {phrase}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nCache-Control: no-store\r\n{hsts}Connection: close\r\n\r\n{body}",
         r.status,
         body.len()
     );

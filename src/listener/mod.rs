@@ -129,13 +129,25 @@ impl ServerApp for Connections {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
+        // Nothing is read from a client before root privileges are dropped (one relaxed load
+        // once they are, or when there is nothing to drop).
+        if crate::privileges::GATE.is_closed() {
+            crate::privileges::GATE.wait_open().await;
+        }
         let accepted_at = tokio::time::Instant::now();
-        let limits = self.state.load().config.limits.clone();
+        let snapshot = self.state.load();
+        let limits = snapshot.config.limits.clone();
         let local = stream
             .get_socket_digest()
             .and_then(|d| d.local_addr().and_then(|a| a.as_inet()).copied());
         let index = self.state.listener_index(local);
         let listener = self.listeners.get(index)?;
+        // For the request gate's own refusals over TLS (taken once per connection).
+        let hsts = match listener.acceptor {
+            Some(_) => snapshot.listeners.get(index).and_then(|l| l.hsts.clone()),
+            None => None,
+        };
+        drop(snapshot);
         listener.accepted.increment(1);
         let Ok(mut slot) = self.caps.admit(limits.max_connections) else {
             listener.rejected_total.increment(1);
@@ -213,6 +225,7 @@ impl ServerApp for Connections {
         let origin = h1::Origin {
             listener: &listener.name,
             client,
+            hsts,
         };
         h1::serve(
             &listener.proxy,

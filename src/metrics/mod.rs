@@ -25,6 +25,10 @@ const LATENCY_BUCKETS: &[f64] = &[
 
 /// Installs the global Prometheus recorder (once per process) and describes every metric.
 /// Returns `None` if another recorder was installed first (then metrics are simply not exported).
+///
+/// Called only at start-up, and only with `metrics.enabled`: without a recorder every
+/// `metrics` macro is a no-op and the pre-resolved handles on the request path are empty, so
+/// disabled metrics cost nothing. Nothing else may install it later (see [`handle`]).
 pub fn init() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
@@ -42,9 +46,16 @@ pub fn init() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-/// Renders the exposition text (runs upkeep first, as the exporter requires).
+/// The recorder installed by [`init`], if any. Never installs one: with `metrics.enabled =
+/// false` the process must stay without a recorder.
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    HANDLE.get().and_then(Option::as_ref)
+}
+
+/// Renders the exposition text (runs upkeep first, as the exporter requires); empty when no
+/// recorder is installed.
 pub fn render() -> String {
-    match init() {
+    match handle() {
         Some(h) => {
             h.run_upkeep();
             h.render()
@@ -150,7 +161,7 @@ fn describe() {
     describe_gauge!(
         BACKEND_UP,
         Unit::Count,
-        "1 when the backend can take traffic, else 0."
+        "1 if the backend can be sent new requests now (state up), else 0."
     );
     describe_counter!(
         BACKEND_EJECTIONS_TOTAL,
@@ -196,7 +207,7 @@ fn describe() {
     describe_gauge!(
         CONFIG_RESTART_REQUIRED,
         Unit::Count,
-        "1 when the config file has changes that need a restart."
+        "1 while the served config has cold settings this process does not run with (they need gatehouse upgrade)."
     );
     describe_gauge!(
         CERTIFICATE_EXPIRY_SECONDS,
@@ -349,4 +360,18 @@ impl Drop for InFlight {
 /// A backend was passively ejected.
 pub fn record_ejection(pool: &str, backend: &str) {
     counter!(names::BACKEND_EJECTIONS_TOTAL, label::POOL => pool.to_string(), label::BACKEND => backend.to_string()).increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nothing in the unit tests installs the recorder, so this sees the process as a
+    /// `metrics.enabled = false` gatehouse would be.
+    #[test]
+    fn rendering_and_upkeep_never_install_a_recorder() {
+        assert!(handle().is_none());
+        assert_eq!(render(), "");
+        assert!(handle().is_none(), "render() installed a recorder");
+    }
 }

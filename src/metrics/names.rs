@@ -35,9 +35,11 @@ pub const UPSTREAM_TIMEOUTS_TOTAL: &str = "gatehouse_upstream_timeouts_total";
 pub const UPSTREAM_RETRIES_TOTAL: &str = "gatehouse_upstream_retries_total";
 /// Retries refused by the retry budget, by pool.
 pub const RETRY_BUDGET_EXHAUSTED_TOTAL: &str = "gatehouse_retry_budget_exhausted_total";
-/// Backend state (1 for the current state label), by pool, backend and state.
+/// Backend state (1 for the current state label: `up`, `down`, `unknown`, `ejected`,
+/// `draining`, `disabled`, `recovering`), by pool, backend and state.
 pub const BACKEND_STATE: &str = "gatehouse_backend_state";
-/// Backend passes its health checks (1) or not (0), by pool and backend.
+/// 1 if the backend can be sent new requests now (its state is `up`), else 0; by pool and
+/// backend.
 pub const BACKEND_UP: &str = "gatehouse_backend_up";
 /// Passive ejections, by pool and backend.
 pub const BACKEND_EJECTIONS_TOTAL: &str = "gatehouse_backend_ejections_total";
@@ -58,7 +60,8 @@ pub const CONFIG_INFO: &str = "gatehouse_config_info";
 /// Unix time of the last successful reload.
 pub const CONFIG_LAST_RELOAD_SUCCESS_SECONDS: &str =
     "gatehouse_config_last_reload_success_timestamp_seconds";
-/// 1 while the file on disk has changes that need a restart to apply.
+/// 1 while the served config has cold settings this process does not run with (they need
+/// `gatehouse upgrade`), else 0.
 pub const CONFIG_RESTART_REQUIRED: &str = "gatehouse_config_restart_required";
 /// Certificate expiry (Unix time), by listener and certificate file.
 pub const CERTIFICATE_EXPIRY_SECONDS: &str = "gatehouse_certificate_expiry_timestamp_seconds";

@@ -452,16 +452,8 @@ impl ProxyHttp for Proxy {
                 headers::apply_response_rules(response, &route.response_headers);
             }
         }
-        if ctx.tls {
-            let hsts = route.and_then(|r| r.hsts.as_ref()).or_else(|| {
-                snapshot
-                    .listeners
-                    .get(ctx.listener)
-                    .and_then(|l| l.hsts.as_ref())
-            });
-            if let Some(hsts) = hsts {
-                response.insert_header(header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
-            }
+        if let Some(hsts) = respond::hsts(ctx) {
+            response.insert_header(header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
         }
         if let Some(id) = &ctx.request_id {
             response.insert_header(headers::X_REQUEST_ID.clone(), id.clone())?;
@@ -489,17 +481,8 @@ impl ProxyHttp for Proxy {
             session.set_keepalive(None);
         }
         if status > 0 {
-            let extra: Vec<(header::HeaderName, HeaderValue)> = match (ctx.tls, ctx.snapshot()) {
-                (true, Some(s)) => s
-                    .listeners
-                    .get(ctx.listener)
-                    .and_then(|l| l.hsts.clone())
-                    .map(|h| vec![(header::STRICT_TRANSPORT_SECURITY, h)])
-                    .unwrap_or_default(),
-                _ => Vec::new(),
-            };
             if let Err(write_error) =
-                respond::write(session, ctx, status, None, &extra, Self::server_header(ctx)).await
+                respond::write(session, ctx, status, None, &[], Self::server_header(ctx)).await
             {
                 tracing::debug!(error = %write_error, "could not send error response");
             }

@@ -1,5 +1,6 @@
-//! Responses gatehouse writes itself: redirects, 404, and the error pages (small bodies, a
-//! request id to quote to support, no internals).
+//! Responses gatehouse writes itself: redirects, 404, refusals and the error pages (small
+//! bodies, a request id to quote to support, no internals). Over TLS they carry HSTS like
+//! proxied responses do: a browser must learn the policy from whatever answer it gets.
 
 use super::ctx::RequestCtx;
 use super::headers::X_REQUEST_ID;
@@ -39,7 +40,26 @@ fn reason(status: u16) -> &'static str {
         .unwrap_or("Error")
 }
 
-/// Writes a complete small response and records its status in the context.
+/// The `Strict-Transport-Security` value for a response over TLS: the matched route's if it
+/// has one, else the listener's.
+pub fn hsts(ctx: &RequestCtx) -> Option<&HeaderValue> {
+    if !ctx.tls {
+        return None;
+    }
+    let snapshot = ctx.snapshot()?;
+    ctx.route
+        .and_then(|id| snapshot.route(id))
+        .and_then(|(route, _)| route.hsts.as_ref())
+        .or_else(|| {
+            snapshot
+                .listeners
+                .get(ctx.listener)
+                .and_then(|l| l.hsts.as_ref())
+        })
+}
+
+/// Writes a complete small response (with HSTS over TLS, see [`hsts`]) and records its status
+/// in the context.
 ///
 /// # Errors
 /// When the client connection fails while writing.
@@ -68,6 +88,9 @@ pub async fn write(
     }
     if server_header {
         resp.insert_header(header::SERVER, "gatehouse")?;
+    }
+    if let Some(hsts) = hsts(ctx) {
+        resp.insert_header(header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
     }
     for (name, value) in extra {
         resp.insert_header(name.clone(), value.clone())?;

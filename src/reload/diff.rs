@@ -2,9 +2,8 @@
 //! cold part (settings bound at startup, reported as "needs restart").
 
 use crate::config::model::Config;
-use crate::runtime::BoundListener;
+use crate::runtime::{Applied, BoundListener};
 use serde::Serialize;
-use std::collections::BTreeSet;
 
 /// Names added, removed and changed in one category.
 #[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
@@ -168,72 +167,169 @@ impl Changes {
     }
 }
 
-/// Settings that the running process cannot apply without a restart, compared with what is
-/// bound. Each entry names the key and what would change.
-pub fn restart_required(running: &Config, bound: &[BoundListener], new: &Config) -> Vec<String> {
+/// Cold settings of `new` that differ from what the running process bound and applied at
+/// start (`bound`, `applied`), one `key: what` line each. Comparing with what runs — not with
+/// the previous file — keeps a change reported until the file matches the process again or a
+/// successor applies it, however many reloads come in between.
+pub fn restart_required(bound: &[BoundListener], applied: &Applied, new: &Config) -> Vec<String> {
     let mut out = Vec::new();
-    let names: BTreeSet<&str> = bound.iter().map(|b| b.name.as_str()).collect();
     for b in bound {
         match new.listeners.iter().find(|l| l.name == b.name) {
             None => out.push(format!(
                 "listeners.{}: removed (still bound until restart)",
                 b.name
             )),
-            Some(l) => {
-                let old = running.listeners.iter().find(|o| o.name == b.name);
-                let old_sig = old.map(|o| o.cold_signature());
-                if old_sig.as_deref() != Some(l.cold_signature().as_str()) {
-                    out.push(format!(
-                        "listeners.{}: address/protocol/ALPN/h2c changed",
-                        b.name
-                    ));
-                }
-            }
+            Some(l) => out.extend(
+                b.differing_keys(l)
+                    .into_iter()
+                    .map(|key| format!("listeners.{}.{key}: changed", b.name)),
+            ),
         }
     }
     for l in &new.listeners {
-        if !names.contains(l.name.as_str()) {
+        if !bound.iter().any(|b| b.name == l.name) {
             out.push(format!(
                 "listeners.{}: new listener (not bound until restart)",
                 l.name
             ));
         }
     }
-    let (a, b) = (&running.server, &new.server);
-    let checks: [(&str, bool); 6] = [
-        ("server.threads", a.threads != b.threads),
-        ("server.grace_period", a.grace_period != b.grace_period),
-        (
-            "server.shutdown_timeout",
-            a.shutdown_timeout != b.shutdown_timeout,
-        ),
-        ("server.pid_file", a.pid_file != b.pid_file),
-        (
-            "server.upgrade_socket",
-            a.upgrade_socket != b.upgrade_socket,
-        ),
-        (
-            "server.upstream_keepalive_pool_size",
-            a.upstream_keepalive_pool_size != b.upstream_keepalive_pool_size,
-        ),
-    ];
+    let wanted = Applied::of(new, new.server.upgrade_socket.clone());
     out.extend(
-        checks
-            .iter()
-            .filter(|c| c.1)
-            .map(|c| format!("{}: changed", c.0)),
+        applied
+            .differing_keys(&wanted)
+            .into_iter()
+            .map(|key| format!("{key}: changed")),
     );
-    if running.admin.address != new.admin.address {
-        out.push("admin.address: changed".to_string());
-    }
-    if running.logging != new.logging {
-        out.push("logging: changed".to_string());
-    }
-    if running.access_log != new.access_log {
-        out.push("access_log: changed".to_string());
-    }
-    if running.metrics_enabled != new.metrics_enabled {
-        out.push("metrics.enabled: changed".to_string());
-    }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::resolve::StaticResolver;
+    use crate::config::validate::{validate, Context};
+    use std::path::Path;
+
+    fn config(text: &str) -> Config {
+        let resolver = StaticResolver::default();
+        let ctx = Context {
+            resolver: &resolver,
+            now: std::time::SystemTime::now(),
+            in_service: None,
+        };
+        validate(Path::new("/nonexistent/gatehouse.toml"), text, &ctx)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .config
+    }
+
+    const BASE: &str = r#"
+[listeners.http]
+address = "127.0.0.1:8080"
+[routes.default]
+pool = "web"
+[pools.web]
+backends = [{ address = "127.0.0.1:9001" }]
+"#;
+
+    fn running(text: &str) -> (Vec<BoundListener>, Applied) {
+        let c = config(text);
+        let bound = c.listeners.iter().map(BoundListener::of).collect();
+        let applied = Applied::of(&c, c.server.upgrade_socket.clone());
+        (bound, applied)
+    }
+
+    #[test]
+    fn every_cold_key_is_reported_against_what_runs() {
+        let (bound, applied) = running(BASE);
+        assert!(restart_required(&bound, &applied, &config(BASE)).is_empty());
+        let changed = r#"
+[server]
+threads = 3
+grace_period = "7s"
+shutdown_timeout = "7s"
+pid_file = "/run/x.pid"
+upgrade_socket = "/run/x.sock"
+upstream_keepalive_pool_size = 7
+user = "nobody"
+group = "nogroup"
+server_header = true
+[admin]
+address = "127.0.0.1:9999"
+[logging]
+level = "debug"
+format = "json"
+[access_log]
+sample = 0.5
+buffer = 7
+path = "/tmp/x.log"
+[metrics]
+enabled = false
+[limits]
+header_timeout = "3s"
+[limits.http2]
+max_concurrent_streams = 7
+max_header_list_size = 4096
+max_pending_reset_streams = 7
+[listeners.http]
+address = "127.0.0.1:8081"
+h2c = true
+proxy_protocol = true
+[listeners.extra]
+address = "127.0.0.1:8082"
+[routes.default]
+pool = "web"
+[pools.web]
+backends = [{ address = "127.0.0.1:9002" }]
+"#;
+        assert_eq!(
+            restart_required(&bound, &applied, &config(changed)),
+            [
+                "listeners.http.address: changed",
+                "listeners.http.h2c: changed",
+                "listeners.http.proxy_protocol: changed",
+                "listeners.extra: new listener (not bound until restart)",
+                "server.threads: changed",
+                "server.grace_period: changed",
+                "server.shutdown_timeout: changed",
+                "server.pid_file: changed",
+                "server.upgrade_socket: changed",
+                "server.upstream_keepalive_pool_size: changed",
+                "server.user: changed",
+                "server.group: changed",
+                "admin.address: changed",
+                "logging.level: changed",
+                "logging.format: changed",
+                "access_log.path: changed",
+                "access_log.sample: changed",
+                "access_log.buffer: changed",
+                "metrics.enabled: changed",
+                "limits.http2.max_concurrent_streams: changed",
+                "limits.http2.max_header_list_size: changed",
+                "limits.http2.max_pending_reset_streams: changed",
+            ]
+        );
+        let removed = restart_required(
+            &bound,
+            &applied,
+            &config(&format!(
+                "[access_log]\nenabled = false\n[admin]\nenabled = false\n{}",
+                BASE.replace("[listeners.http]", "[listeners.other]")
+            )),
+        );
+        assert_eq!(
+            removed,
+            [
+                "listeners.http: removed (still bound until restart)",
+                "listeners.other: new listener (not bound until restart)",
+                "admin.address: changed",
+                "access_log.enabled: changed",
+            ]
+        );
+        // An https listener needs certificate files: change a validated listener instead.
+        let mut tls = config(BASE).listeners[0].clone();
+        tls.protocol = crate::config::model::Protocol::Https;
+        tls.alpn = vec![b"http/1.1".to_vec()];
+        assert_eq!(bound[0].differing_keys(&tls), ["protocol", "alpn"]);
+    }
 }

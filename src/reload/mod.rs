@@ -4,10 +4,12 @@
 //! read → (unchanged content? stop) → validate → build a new snapshot, reusing unchanged pools →
 //! swap → report. Any failure leaves the current snapshot serving untouched, logs one line that
 //! names the file, key and line, and is counted (`result="error"`). Settings bound at startup
-//! (listener addresses, TLS on/off, ALPN, threads, admin address…) are reported as needing a
-//! restart and are not applied; everything else is live.
+//! (listener addresses, TLS on/off, ALPN, threads, admin address…) are not applied: they are
+//! compared with what the process applied at start and reported as needing a restart for as
+//! long as they differ; everything else is live.
 
 pub mod diff;
+pub mod relevant;
 pub mod signal;
 pub mod watch;
 
@@ -46,7 +48,9 @@ pub struct ReloadOutcome {
     pub applied: bool,
     /// What changed.
     pub changes: Changes,
-    /// Cold settings that changed on disk and need `gatehouse upgrade` (or a restart).
+    /// Cold settings of the served config that this process does not run with: they need
+    /// `gatehouse upgrade` (or a restart). Reported by every reload until applied, not only by
+    /// the one that brought them in.
     pub restart_required: Vec<String>,
     /// Warnings from validation (expiring certificates, …).
     pub warnings: Vec<String>,
@@ -75,7 +79,7 @@ impl ReloadError {
     }
 }
 
-/// The last reload attempt, for `/status` and for anyone awaiting a reload.
+/// One reload attempt, for `/status` and for anyone awaiting a reload.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReloadReport {
     /// Attempts so far (increases by one per attempt, whatever the result).
@@ -88,7 +92,7 @@ pub struct ReloadReport {
     pub generation: u64,
     /// Problems, when refused.
     pub errors: Vec<String>,
-    /// Settings waiting for `gatehouse upgrade`.
+    /// Cold settings waiting for `gatehouse upgrade` after the attempt (whatever its result).
     pub restart_required: Vec<String>,
     /// When (seconds since the epoch).
     pub at_unix: f64,
@@ -101,6 +105,9 @@ pub struct Reloader {
     resolver: Arc<dyn Resolve>,
     serial: Mutex<()>,
     reports: tokio::sync::watch::Sender<Option<ReloadReport>>,
+    /// The last attempt that published a generation: no-op and refused attempts, which replace
+    /// the last report, must not hide what the last real change was.
+    last_applied: Mutex<Option<ReloadReport>>,
     watching: tokio::sync::watch::Sender<bool>,
 }
 
@@ -130,6 +137,7 @@ impl Reloader {
             resolver,
             serial: Mutex::new(()),
             reports: tokio::sync::watch::channel(None).0,
+            last_applied: Mutex::new(None),
             watching: tokio::sync::watch::channel(false).0,
         }
     }
@@ -149,6 +157,11 @@ impl Reloader {
         self.reports.borrow().clone()
     }
 
+    /// The report of the last attempt that published a new generation.
+    pub fn last_applied_report(&self) -> Option<ReloadReport> {
+        self.last_applied.lock().clone()
+    }
+
     /// Reports of attempts as they happen.
     pub fn subscribe_reports(&self) -> tokio::sync::watch::Receiver<Option<ReloadReport>> {
         self.reports.subscribe()
@@ -159,11 +172,13 @@ impl Reloader {
         let (label, errors, restart_required) = match result {
             Ok(o) if o.applied => ("ok", Vec::new(), o.restart_required.clone()),
             Ok(o) => ("unchanged", Vec::new(), o.restart_required.clone()),
-            Err(e) => ("error", e.issues(), Vec::new()),
+            // The served config is unchanged, and so is what it still waits for.
+            Err(e) => ("error", e.issues(), self.state.pending_restart()),
         };
+        let mut report = None;
         self.reports.send_modify(|r| {
             let attempt = r.as_ref().map_or(1, |p| p.attempt + 1);
-            *r = Some(ReloadReport {
+            report = Some(ReloadReport {
                 attempt,
                 trigger,
                 result: label,
@@ -174,7 +189,11 @@ impl Reloader {
                     .duration_since(SystemTime::UNIX_EPOCH)
                     .map_or(0.0, |d| d.as_secs_f64()),
             });
+            r.clone_from(&report);
         });
+        if label == "ok" {
+            *self.last_applied.lock() = report;
+        }
     }
 
     /// The config file.
@@ -243,11 +262,11 @@ impl Reloader {
         trigger: Trigger,
         started: Instant,
     ) -> Result<ReloadOutcome, ReloadError> {
-        let unchanged = || ReloadOutcome {
+        let unchanged = |restart_required: Vec<String>| ReloadOutcome {
             generation: current.generation,
             applied: false,
             changes: Changes::default(),
-            restart_required: Vec::new(),
+            restart_required,
             warnings: Vec::new(),
             duration_ms: ms(started),
         };
@@ -261,7 +280,7 @@ impl Reloader {
         if trigger == Trigger::FileWatch
             && content_digest(&text, &current.config.dependent_files) == current.config.digest
         {
-            return Ok(unchanged());
+            return Ok(unchanged(self.state.pending_restart()));
         }
         let in_service = current.certificate_fingerprints();
         let ctx = config::Context {
@@ -272,9 +291,9 @@ impl Reloader {
         let validated = config::validate::validate(&self.path, &text, &ctx)?;
         let changes = Changes::between(&current.config, &validated.config);
         let restart_required =
-            diff::restart_required(&current.config, &self.state.bound, &validated.config);
+            diff::restart_required(&self.state.bound, &self.state.applied, &validated.config);
         if validated.config.digest == current.config.digest && changes.is_empty() {
-            return Ok(unchanged());
+            return Ok(unchanged(restart_required));
         }
         let generation = current.generation + 1;
         let config = Arc::new(validated.config);

@@ -1,10 +1,13 @@
 //! File watching: the config file and every file it names (certificates, keys, CA bundles,
 //! the admin token), through their parent directories, because editors save by rename and
-//! Kubernetes swaps a symlinked directory. Bursts are debounced; writes that leave the content
-//! unchanged are dropped by the reload itself (content digest).
+//! Kubernetes swaps a symlinked directory. Events about other files in those directories are
+//! dropped on arrival (see [`RelevantPaths`]); bursts are debounced; writes that leave the
+//! content unchanged are dropped by the reload itself (content digest).
 
+use super::relevant::RelevantPaths;
 use super::{Reloader, Trigger};
 use notify::{RecursiveMode, Watcher};
+use parking_lot::RwLock;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,10 +32,12 @@ pub fn watched_dirs(config_path: &Path, dependent: &[PathBuf]) -> BTreeSet<PathB
 /// Watches until `shutdown` flips, reloading after each debounced burst of events.
 pub async fn run(reloader: Arc<Reloader>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+    let relevant = Arc::new(RwLock::new(RelevantPaths::default()));
+    let filter = relevant.clone();
     let mut watcher = match notify::recommended_watcher(
         move |event: notify::Result<notify::Event>| {
             if let Ok(event) = event {
-                if !matches!(event.kind, notify::EventKind::Access(_)) {
+                if filter.read().matches(&event) {
                     let _ = tx.send(());
                 }
             }
@@ -47,7 +52,9 @@ pub async fn run(reloader: Arc<Reloader>, mut shutdown: tokio::sync::watch::Rece
     let mut watching: BTreeSet<PathBuf> = BTreeSet::new();
     let refresh = |watcher: &mut notify::RecommendedWatcher, watching: &mut BTreeSet<PathBuf>| {
         let snapshot = reloader.state().load();
-        let wanted = watched_dirs(reloader.path(), &snapshot.config.dependent_files);
+        let dependent = &snapshot.config.dependent_files;
+        *relevant.write() = RelevantPaths::of(reloader.path(), dependent);
+        let wanted = watched_dirs(reloader.path(), dependent);
         for gone in watching.difference(&wanted) {
             let _ = watcher.unwatch(gone);
         }

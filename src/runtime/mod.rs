@@ -4,11 +4,13 @@
 //! request context, so a request is routed and balanced by one generation of the config from
 //! start to finish, even if a reload lands halfway through it.
 
+pub mod applied;
 pub mod pool;
 pub mod router;
 pub mod schedule;
 pub mod snapshot;
 
+pub use applied::{Applied, BoundListener};
 pub use pool::Pool;
 pub use router::{RouteId, Router};
 pub use snapshot::Snapshot;
@@ -28,31 +30,32 @@ pub struct SharedState {
     /// The listeners bound at startup, in order; listener settings are looked up by position
     /// in every snapshot.
     pub bound: Vec<BoundListener>,
-}
-
-/// A listener as bound at startup (its cold settings).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BoundListener {
-    /// Name from the config.
-    pub name: String,
-    /// Bound address.
-    pub address: std::net::SocketAddr,
-    /// Protocol.
-    pub protocol: crate::config::model::Protocol,
-    /// A PROXY protocol header precedes each connection.
-    pub proxy_protocol: bool,
+    /// The process-wide cold settings applied at startup: reloads report what differs.
+    pub applied: Applied,
 }
 
 impl SharedState {
     /// Wraps the first snapshot.
-    pub fn new(first: Snapshot, registry: Arc<Registry>, bound: Vec<BoundListener>) -> Self {
+    pub fn new(
+        first: Snapshot,
+        registry: Arc<Registry>,
+        bound: Vec<BoundListener>,
+        applied: Applied,
+    ) -> Self {
         let generation = first.generation;
         SharedState {
             current: ArcSwap::from_pointee(first),
             generation: watch::channel(generation).0,
             registry,
             bound,
+            applied,
         }
+    }
+
+    /// Cold settings of the served config that this process does not run with (they need
+    /// `gatehouse upgrade` or a restart), one `key: what` line each.
+    pub fn pending_restart(&self) -> Vec<String> {
+        crate::reload::diff::restart_required(&self.bound, &self.applied, &self.load().config)
     }
 
     /// The current snapshot. Cheap (an `Arc` clone); call once per request, not per phase.

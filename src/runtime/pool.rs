@@ -59,11 +59,15 @@ impl Pool {
         let backends = config
             .backends
             .iter()
-            .map(|b| PoolBackend {
-                config: b.clone(),
-                state: registry.get_or_create(BackendKey::new(&config.name, b.address), start),
-                peer: make_peer(config, b),
-                label: Arc::from(b.address.to_string()),
+            .map(|b| {
+                let state = registry.get_or_create(BackendKey::new(&config.name, b.address), start);
+                state.configure(config.failback_delay, b.drain);
+                PoolBackend {
+                    config: b.clone(),
+                    state,
+                    peer: make_peer(config, b),
+                    label: Arc::from(b.address.to_string()),
+                }
             })
             .collect();
         Pool {
@@ -135,7 +139,7 @@ impl Pool {
             .backends
             .iter()
             .map(|b| {
-                let (availability, until) = b.state.availability(now, self.config.failback_delay);
+                let (availability, until) = b.state.availability(now);
                 if let Some(u) = until {
                     valid_until = Some(valid_until.map_or(u, |v| v.min(u)));
                 }

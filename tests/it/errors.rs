@@ -52,7 +52,8 @@ async fn every_backend_unavailable_is_503() {
 
 #[tokio::test]
 async fn connect_refused_is_502() {
-    let dead = format!("127.0.0.1:{}", crate::support::free_port());
+    let dead_port = crate::support::RefusingPort::new();
+    let dead = dead_port.addr.to_string();
     let proxy = TestProxy::start(&config(&format!(
         r#"backends = [{{ address = "{dead}" }}]"#
     )))
@@ -98,7 +99,8 @@ async fn backend_error_statuses_pass_through_untouched() {
 #[tokio::test]
 async fn server_banner_only_when_enabled() {
     let a = TestBackend::start("a").await;
-    let dead = format!("127.0.0.1:{}", crate::support::free_port());
+    let dead_port = crate::support::RefusingPort::new();
+    let dead = dead_port.addr.to_string();
     let pools = format!(
         "backends = [{{ address = \"{}\" }}]\n[routes.dead]\npath_prefix = \"/dead\"\npool = \"dead\"\n[pools.dead]\nbackends = [{{ address = \"{dead}\" }}]",
         a.addr

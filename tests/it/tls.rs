@@ -374,6 +374,119 @@ backends = [{{ address = "{app}" }}]
     );
 }
 
+/// Answers gatehouse writes itself over TLS carry HSTS like proxied ones: the matched route's
+/// value if it has one, else the listener's — 404, 403, 413, 429, 502, 503 and the request
+/// gate's refusals.
+#[tokio::test]
+async fn gatehouse_s_own_answers_over_tls_carry_hsts() {
+    use crate::support::client::tls_raw;
+    let app = TestBackend::start("app").await;
+    let dead_port = crate::support::RefusingPort::new();
+    let dead = dead_port.addr.to_string();
+    let c = certs();
+    let template = format!(
+        r#"
+[server]
+threads = 1
+grace_period = "0s"
+[admin]
+address = "{{admin}}"
+[listeners.https]
+address = "{{https}}"
+protocol = "https"
+hsts = {{ max_age = "100s" }}
+{HOST_CERTS}
+[routes.denied]
+hosts = ["denied.example.test"]
+deny = ["127.0.0.0/8"]
+hsts = {{ max_age = "200s" }}
+pool = "p"
+[routes.limited]
+hosts = ["limited.example.test"]
+rate_limit = {{ requests_per_second = 0.001, burst = 1 }}
+hsts = {{ max_age = "300s" }}
+pool = "p"
+[routes.small]
+hosts = ["small.example.test"]
+max_body_size = 1
+hsts = {{ max_age = "400s" }}
+pool = "p"
+[routes.dead]
+hosts = ["dead.example.test"]
+hsts = {{ max_age = "500s" }}
+pool = "dead"
+[routes.dead-plain]
+hosts = ["dead-plain.example.test"]
+pool = "dead"
+[routes.drained]
+hosts = ["drained.example.test"]
+hsts = {{ max_age = "600s" }}
+pool = "drained"
+[routes.ok]
+hosts = ["ok.example.test"]
+hsts = {{ max_age = "700s" }}
+pool = "p"
+[pools.p]
+backends = [{{ address = "{app}" }}]
+[pools.dead]
+max_retries = 0
+backends = [{{ address = "{dead}" }}]
+[pools.drained]
+backends = [{{ address = "{app}", drain = true }}]
+"#,
+        app = app.addr
+    );
+    let proxy = TestProxy::start_with(&template, |d| write_certs(&c, d)).await;
+    let ask = |host: &str, extra: &str| {
+        let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n");
+        let config = c.ca.client_config(&[]);
+        let addr = proxy.https;
+        async move {
+            let text = tls_raw(addr, "www.example.test", request.as_bytes(), config)
+                .await
+                .unwrap();
+            let status: u16 = text
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| panic!("no status in {text:?}"));
+            let hsts = text
+                .split("\r\n\r\n")
+                .next()
+                .unwrap()
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("strict-transport-security")
+                        .then(|| value.trim().to_string())
+                });
+            (status, hsts)
+        }
+    };
+    let hsts = |secs: u32| Some(format!("max-age={secs}"));
+    // A proxied answer, for reference.
+    assert_eq!(ask("ok.example.test", "").await, (200, hsts(700)));
+    // No route: the listener's.
+    assert_eq!(ask("nowhere.example.test", "").await, (404, hsts(100)));
+    // Refused by the route's rules: the route's.
+    assert_eq!(ask("denied.example.test", "").await, (403, hsts(200)));
+    assert_eq!(ask("limited.example.test", "").await, (200, hsts(300)));
+    assert_eq!(ask("limited.example.test", "").await, (429, hsts(300)));
+    assert_eq!(
+        ask("small.example.test", "Content-Length: 5\r\n").await,
+        (413, hsts(400))
+    );
+    // Error pages: the route's, else the listener's.
+    assert_eq!(ask("dead.example.test", "").await, (502, hsts(500)));
+    assert_eq!(ask("dead-plain.example.test", "").await, (502, hsts(100)));
+    assert_eq!(ask("drained.example.test", "").await, (503, hsts(600)));
+    // Refused by the request gate, before any routing: the listener's.
+    assert_eq!(
+        ask("ok.example.test", "Host: other.example.test\r\n").await,
+        (400, hsts(100))
+    );
+}
+
 #[tokio::test]
 async fn a_certificate_replaced_on_disk_is_served_to_new_connections_while_old_ones_keep_working() {
     let app = TestBackend::start("app").await;

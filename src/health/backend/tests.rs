@@ -31,7 +31,7 @@ fn state(start: Status) -> Arc<BackendState> {
 }
 
 fn avail(s: &BackendState) -> Availability {
-    s.availability(Instant::now(), Duration::ZERO).0
+    s.availability(Instant::now()).0
 }
 
 #[test]
@@ -127,18 +127,49 @@ async fn a_passing_active_check_ends_an_ejection() {
 
 #[tokio::test(start_paused = true)]
 async fn failback_delay_holds_a_recovered_backend_back() {
-    let s = state(Status::Down);
+    let r = Registry::new();
+    let mut events = r.subscribe();
+    let s = r.get_or_create(
+        BackendKey::new("p", "127.0.0.1:9".parse().unwrap()),
+        Status::Down,
+    );
+    let delay = Duration::from_millis(500);
+    s.configure(delay, false);
     let cfg = check_settings(1, 1);
     s.record_check(true, Duration::from_millis(1), "200".into(), &cfg);
-    let delay = Duration::from_millis(500);
-    let (a, until) = s.availability(Instant::now(), delay);
+    let (a, until) = s.availability(Instant::now());
     assert_eq!(a, Availability::Unavailable(UnavailableReason::Recovering));
-    assert!(until.is_some());
+    assert_eq!(s.view().state, "recovering", "shown as it is: no traffic");
+    assert_eq!(until, s.next_change());
     tokio::time::advance(Duration::from_millis(501)).await;
+    s.refresh();
+    assert_eq!(s.view().state, "up");
+    assert_eq!(s.availability(Instant::now()).0, Availability::Healthy);
+    let seen: Vec<(&str, &str, String)> = std::iter::from_fn(|| events.try_recv().ok())
+        .map(|t| (t.from, t.to, t.reason))
+        .collect();
     assert_eq!(
-        s.availability(Instant::now(), delay).0,
-        Availability::Healthy
+        seen,
+        vec![
+            (
+                "down",
+                "recovering",
+                "1 consecutive successful checks (200)".to_string()
+            ),
+            ("recovering", "up", "failback delay over".to_string()),
+        ]
     );
+    assert_eq!(s.next_change(), None);
+}
+
+#[test]
+fn a_backend_drained_in_the_config_is_shown_draining() {
+    let s = state(Status::Up);
+    assert_eq!(s.view().state, "up");
+    s.configure(Duration::ZERO, true);
+    assert_eq!(s.view().state, "draining");
+    s.configure(Duration::ZERO, false);
+    assert_eq!(s.view().state, "up");
 }
 
 #[test]

@@ -28,6 +28,14 @@ impl ChildProxy {
 
     /// Like `start`, writing extra files (certificates…) into the config dir first.
     pub async fn start_with(template: &str, prepare: impl Fn(&std::path::Path)) -> Self {
+        let mut me = Self::spawn(template, prepare, &[]);
+        me.wait_serving().await;
+        me
+    }
+
+    /// Starts the process with extra environment variables and returns at once, without
+    /// waiting for it to serve (see [`Self::wait_serving`]).
+    pub fn spawn(template: &str, prepare: impl Fn(&std::path::Path), env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("admin.token"), TOKEN).unwrap();
         prepare(dir.path());
@@ -52,6 +60,7 @@ impl ChildProxy {
             .args(["run", "-c"])
             .arg(&config_path)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::from(
                 std::fs::File::options()
                     .create(true)
@@ -64,7 +73,7 @@ impl ChildProxy {
             ))
             .spawn()
             .unwrap();
-        let mut me = ChildProxy {
+        ChildProxy {
             http,
             https,
             admin,
@@ -73,17 +82,21 @@ impl ChildProxy {
             log,
             child,
             extra_pids: Vec::new(),
-        };
-        let pid = me.child.id();
+        }
+    }
+
+    /// Waits until this process answers `/status` and its http listener accepts.
+    pub async fn wait_serving(&mut self) {
+        let pid = self.child.id();
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            if let Ok(Some(status)) = me.child.try_wait() {
+            if let Ok(Some(status)) = self.child.try_wait() {
                 panic!(
                     "gatehouse exited early ({status}):\n{}",
-                    std::fs::read_to_string(&me.log).unwrap_or_default()
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
                 );
             }
-            if me
+            if self
                 .status()
                 .await
                 .is_some_and(|s| s["pid"].as_u64() == Some(u64::from(pid)))
@@ -93,12 +106,11 @@ impl ChildProxy {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "gatehouse pid {pid} not serving /status:\n{}",
-                me.log_text()
+                self.log_text()
             );
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        wait_listening(http).await;
-        me
+        wait_listening(self.http).await;
     }
 
     /// `GET /status`, or `None` if the admin API does not answer.

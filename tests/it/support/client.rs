@@ -216,3 +216,28 @@ pub async fn tls_get(
         alpn,
     })
 }
+
+/// Connects with TLS (SNI `sni`), writes `request` as is and returns everything the server
+/// sends until it closes (send `Connection: close`).
+pub async fn tls_raw(
+    addr: SocketAddr,
+    sni: &str,
+    request: &[u8],
+    config: Arc<rustls::ClientConfig>,
+) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let name =
+        rustls::pki_types::ServerName::try_from(sni.to_string()).map_err(|e| e.to_string())?;
+    let mut tls = tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| format!("TLS handshake: {e}"))?;
+    tls.write_all(request).await.map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    // A peer that closes without close_notify ends the read with an error after the bytes.
+    let _ = super::bounded("TLS response", tls.read_to_end(&mut out)).await;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}

@@ -38,6 +38,27 @@ pub fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
+/// A loopback port that refuses connections and stays reserved while the value lives: a port
+/// that is merely free may be handed to the next proxy a parallel test starts (a proxy that
+/// forwards to itself loops until its headers are too large).
+pub struct RefusingPort {
+    pub addr: SocketAddr,
+    _bound_not_listening: tokio::net::TcpSocket,
+}
+
+impl RefusingPort {
+    pub fn new() -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .expect("bind 127.0.0.1:0");
+        RefusingPort {
+            addr: socket.local_addr().expect("local addr"),
+            _bound_not_listening: socket,
+        }
+    }
+}
+
 /// Polls `check` every 10 ms until it returns `Some`, failing the test after `limit`.
 pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
 where

@@ -1,6 +1,15 @@
 //! Dropping root: when started as root with `server.user` set, gatehouse switches to that user
 //! (and group) once its sockets are bound, so a compromise of the request path does not run as
 //! root. Under systemd the unit's `User=` does this before start; this is for other setups.
+//!
+//! The sockets are bound by Pingora as the server starts, and the switch can only follow; in
+//! between, the [`GATE`] holds every accepted connection back (the kernel still completes the
+//! TCP handshakes, so a readiness probe that connects succeeds), so no request is ever read,
+//! let alone answered, as root.
+
+mod gate;
+
+pub use gate::{Gate, GatedApp, GATE};
 
 use nix::unistd::{Group, Uid, User};
 
@@ -24,6 +33,11 @@ pub enum PrivilegeError {
         #[source]
         source: nix::Error,
     },
+}
+
+/// Whether [`drop_to`] will switch users: `server.user` is set and the process runs as root.
+pub fn drop_pending(user: Option<&str>) -> bool {
+    user.is_some() && Uid::effective().is_root()
 }
 
 /// Switches to `user` (and `group`, else the user's primary group) if running as root.
