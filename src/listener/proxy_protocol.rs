@@ -83,7 +83,10 @@ fn parse_v1(buf: &[u8]) -> Parse {
                 }
             };
             let port = |s: &str| -> Option<u16> {
-                (!s.is_empty() && s.len() <= 5 && !s.starts_with('0') || s == "0")
+                // Decimal digits only (`u16::from_str` also takes a leading '+'), and no
+                // leading zero.
+                let digits = !s.is_empty() && s.len() <= 5 && s.bytes().all(|b| b.is_ascii_digit());
+                (digits && !s.starts_with('0') || s == "0")
                     .then(|| s.parse().ok())
                     .flatten()
             };
@@ -203,6 +206,27 @@ mod tests {
             );
         }
         assert!(matches!(parse(&[b'P'; 200]), Parse::Invalid(_)));
+    }
+
+    /// Found by `fuzz/` (target proxy_protocol): `u16::from_str` accepts a leading '+', so a
+    /// port of "+3" was read as 3.
+    #[test]
+    fn v1_ports_are_digits_only() {
+        for bad in [
+            &b"PROXY TCP4 19.0.2.1 198.50.10.2 6324 +3\r\n"[..],
+            b"PROXY TCP4 1.2.3.4 5.6.7.8 +1 2\r\n",
+            b"PROXY TCP6 ::1 ::1 1 +2\r\n",
+        ] {
+            assert!(
+                matches!(parse(bad), Parse::Invalid(_)),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert!(matches!(
+            parse(b"PROXY TCP4 19.0.2.1 198.50.10.2 6324 3\r\n"),
+            Parse::Complete(Header::Proxied { .. }, 40)
+        ));
     }
 
     /// Found by `fuzz/` (target proxy_protocol): a 108-byte v1 header was accepted when it
