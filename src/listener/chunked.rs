@@ -69,6 +69,14 @@ pub fn check(buf: &[u8]) -> Chunks {
                 if colon == 0 || trailer[0] == b' ' || trailer[0] == b'\t' {
                     return Chunks::Invalid("malformed trailer");
                 }
+                // A bare LF or CR inside a trailer line is a line end to a lenient parser,
+                // which would end the body where this check does not.
+                if trailer
+                    .iter()
+                    .any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+                {
+                    return Chunks::Invalid("control character in a trailer");
+                }
             }
         }
         let size = size as usize;
@@ -101,6 +109,19 @@ mod tests {
         assert_eq!(check(b"3\r\nab"), Chunks::Incomplete);
         assert_eq!(check(b"3\r\nabc\r\n0\r\n"), Chunks::Incomplete);
         assert_eq!(check(b""), Chunks::Incomplete);
+    }
+
+    /// Found by `fuzz/` (target chunked): a trailer line with NULs and a bare LF was accepted
+    /// when its CRLF arrived in the same read, and refused ("bare LF") when it did not.
+    #[test]
+    fn control_characters_in_trailers() {
+        let crash = b"0;a=\"b\"\r\n\x00\x00\x00\x00\x00\x00 \x00\x00:\x00\x00\x000=\n\r\n:\xedh";
+        assert!(matches!(check(crash), Chunks::Invalid(_)));
+        assert!(matches!(check(&crash[..25]), Chunks::Invalid(_)));
+        // What a lenient parser would read as the end of the body, then a second request.
+        let smuggle = b"0\r\nX: a\n\r\nGET /x:y HTTP/1.1\r\nHost: h\r\n\r\n";
+        assert!(matches!(check(smuggle), Chunks::Invalid(_)));
+        assert_eq!(check(b"0\r\nX: a\tb\r\n\r\n"), Chunks::Complete(13));
     }
 
     #[test]
