@@ -30,6 +30,11 @@ pub fn check(buf: &[u8]) -> Chunks {
                 Chunks::Incomplete
             };
         };
+        // The same limit as above, on a line whose CRLF has arrived: a line that is refused
+        // while its CR is the last byte received must be refused when whole too.
+        if line_end >= 1024 {
+            return Chunks::Invalid("chunk-size line too long");
+        }
         let line = &buf[pos..pos + line_end];
         let size_end = line.iter().position(|&b| b == b';').unwrap_or(line.len());
         let size_text = &line[..size_end];
@@ -122,6 +127,25 @@ mod tests {
         let smuggle = b"0\r\nX: a\n\r\nGET /x:y HTTP/1.1\r\nHost: h\r\n\r\n";
         assert!(matches!(check(smuggle), Chunks::Invalid(_)));
         assert_eq!(check(b"0\r\nX: a\tb\r\n\r\n"), Chunks::Complete(13));
+    }
+
+    /// The property the chunked fuzz target checks, on an input written for it: a chunk-size
+    /// line over the limit (a long extension) was refused while incomplete but accepted when it
+    /// arrived whole.
+    #[test]
+    fn long_chunk_size_line_is_refused_whatever_the_reads() {
+        let body =
+            |ext: usize| [b"1;".as_slice(), &vec![b'a'; ext], b"\r\nx\r\n0\r\n\r\n"].concat();
+        let long = body(1100);
+        assert!(matches!(check(&long), Chunks::Invalid(_)));
+        assert!(matches!(check(&long[..1025]), Chunks::Invalid(_)));
+        // At the limit: a 1023-byte line is fine in every read pattern, 1024 bytes never is.
+        let ok = body(1021);
+        assert_eq!(check(&ok), Chunks::Complete(ok.len()));
+        assert!((0..ok.len()).all(|k| check(&ok[..k]) == Chunks::Incomplete));
+        let over = body(1022);
+        assert!(matches!(check(&over), Chunks::Invalid(_)));
+        assert!(matches!(check(&over[..1025]), Chunks::Invalid(_)));
     }
 
     #[test]
