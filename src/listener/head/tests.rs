@@ -140,6 +140,51 @@ fn enforces_size_limits() {
     ));
 }
 
+/// Found by `fuzz/` (target head, smallest limits): a request line of exactly
+/// `max_request_line` bytes was accepted whole but refused with 414 when the read ended
+/// between its CR and LF.
+#[test]
+fn request_line_at_the_limit_whatever_the_reads() {
+    let limits = Limits {
+        max_request_line: 64,
+        max_header_bytes: 256,
+        max_headers: 8,
+    };
+    let crash = b"OET / HTo\x141\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x0e\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14Z\x14\x14s\x01\x00tb=\x89\x89\x89\x89\x89\x89c\x0d\x0a:\x0d\x0a";
+    assert_eq!(crash.windows(2).position(|w| w == b"\r\n"), Some(64));
+    for k in 0..=crash.len() {
+        assert_eq!(check(&crash[..k], &limits), Check::Incomplete, "prefix {k}");
+    }
+    let at_limit = [
+        b"GET /".as_slice(),
+        &[b'a'; 50],
+        b" HTTP/1.1\r\nHost: a\r\n\r\n",
+    ]
+    .concat();
+    assert!(matches!(check(&at_limit, &limits), Check::Complete(_)));
+    for k in 0..at_limit.len() {
+        assert_eq!(
+            check(&at_limit[..k], &limits),
+            Check::Incomplete,
+            "prefix {k}"
+        );
+    }
+    let over = [
+        b"GET /".as_slice(),
+        &[b'a'; 51],
+        b" HTTP/1.1\r\nHost: a\r\n\r\n",
+    ]
+    .concat();
+    assert!(matches!(
+        check(&over, &limits),
+        Check::Refuse(Refusal { status: 414, .. })
+    ));
+    assert!(matches!(
+        check(&over[..65], &limits),
+        Check::Refuse(Refusal { status: 414, .. })
+    ));
+}
+
 #[test]
 fn hosts() {
     for ok in [
