@@ -42,6 +42,11 @@ fn scan(buf: &[u8], payload: &mut u64) -> Chunks {
                 Chunks::Incomplete
             };
         };
+        // The same limit as above, on a line whose CRLF has arrived: a line that is refused
+        // while its CR is the last byte received must be refused when whole too.
+        if line_end >= 1024 {
+            return Chunks::Invalid("chunk-size line too long");
+        }
         let line = &buf[pos..pos + line_end];
         let size_end = line.iter().position(|&b| b == b';').unwrap_or(line.len());
         let size_text = &line[..size_end];
@@ -81,6 +86,14 @@ fn scan(buf: &[u8], payload: &mut u64) -> Chunks {
                 if colon == 0 || trailer[0] == b' ' || trailer[0] == b'\t' {
                     return Chunks::Invalid("malformed trailer");
                 }
+                // A bare LF or CR inside a trailer line is a line end to a lenient parser,
+                // which would end the body where this check does not.
+                if trailer
+                    .iter()
+                    .any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+                {
+                    return Chunks::Invalid("control character in a trailer");
+                }
             }
         }
         let size = size as usize;
@@ -114,6 +127,38 @@ mod tests {
         assert_eq!(check(b"3\r\nab"), Chunks::Incomplete);
         assert_eq!(check(b"3\r\nabc\r\n0\r\n"), Chunks::Incomplete);
         assert_eq!(check(b""), Chunks::Incomplete);
+    }
+
+    /// Found by `fuzz/` (target chunked): a trailer line with NULs and a bare LF was accepted
+    /// when its CRLF arrived in the same read, and refused ("bare LF") when it did not.
+    #[test]
+    fn control_characters_in_trailers() {
+        let crash = b"0;a=\"b\"\r\n\x00\x00\x00\x00\x00\x00 \x00\x00:\x00\x00\x000=\n\r\n:\xedh";
+        assert!(matches!(check(crash), Chunks::Invalid(_)));
+        assert!(matches!(check(&crash[..25]), Chunks::Invalid(_)));
+        // What a lenient parser would read as the end of the body, then a second request.
+        let smuggle = b"0\r\nX: a\n\r\nGET /x:y HTTP/1.1\r\nHost: h\r\n\r\n";
+        assert!(matches!(check(smuggle), Chunks::Invalid(_)));
+        assert_eq!(check(b"0\r\nX: a\tb\r\n\r\n"), Chunks::Complete(13));
+    }
+
+    /// The property the chunked fuzz target checks, on an input written for it: a chunk-size
+    /// line over the limit (a long extension) was refused while incomplete but accepted when it
+    /// arrived whole.
+    #[test]
+    fn long_chunk_size_line_is_refused_whatever_the_reads() {
+        let body =
+            |ext: usize| [b"1;".as_slice(), &vec![b'a'; ext], b"\r\nx\r\n0\r\n\r\n"].concat();
+        let long = body(1100);
+        assert!(matches!(check(&long), Chunks::Invalid(_)));
+        assert!(matches!(check(&long[..1025]), Chunks::Invalid(_)));
+        // At the limit: a 1023-byte line is fine in every read pattern, 1024 bytes never is.
+        let ok = body(1021);
+        assert_eq!(check(&ok), Chunks::Complete(ok.len()));
+        assert!((0..ok.len()).all(|k| check(&ok[..k]) == Chunks::Incomplete));
+        let over = body(1022);
+        assert!(matches!(check(&over), Chunks::Invalid(_)));
+        assert!(matches!(check(&over[..1025]), Chunks::Invalid(_)));
     }
 
     #[test]

@@ -111,7 +111,10 @@ pub fn check(buf: &[u8], limits: &Limits) -> Check {
         }
         i += 1;
     }
-    let rl_len = request_line_end.unwrap_or(buf.len());
+    // Without its CRLF yet, the request line is everything received, less a final CR that
+    // may start the CRLF: a line of exactly the limit is not refused because the read ended
+    // between its CR and LF.
+    let rl_len = request_line_end.unwrap_or(buf.len() - usize::from(buf.ends_with(b"\r")));
     if rl_len > limits.max_request_line {
         return Check::Refuse(refuse(414, "request line too long"));
     }

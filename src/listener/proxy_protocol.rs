@@ -58,7 +58,9 @@ fn parse_v1(buf: &[u8]) -> Parse {
     if buf[..n] != prefix[..n] {
         return Parse::Invalid("no PROXY protocol header");
     }
-    let Some(end) = buf.windows(2).take(V1_MAX).position(|w| w == b"\r\n") else {
+    // The CRLF must end by byte V1_MAX, so it starts at index V1_MAX - 2 at the latest: the
+    // verdict on a header then never depends on how its bytes were split into reads.
+    let Some(end) = buf.windows(2).take(V1_MAX - 1).position(|w| w == b"\r\n") else {
         return if buf.len() >= V1_MAX {
             Parse::Invalid("PROXY v1 header too long")
         } else {
@@ -81,7 +83,10 @@ fn parse_v1(buf: &[u8]) -> Parse {
                 }
             };
             let port = |s: &str| -> Option<u16> {
-                (!s.is_empty() && s.len() <= 5 && !s.starts_with('0') || s == "0")
+                // Decimal digits only (`u16::from_str` also takes a leading '+'), and no
+                // leading zero.
+                let digits = !s.is_empty() && s.len() <= 5 && s.bytes().all(|b| b.is_ascii_digit());
+                (digits && !s.starts_with('0') || s == "0")
                     .then(|| s.parse().ok())
                     .flatten()
             };
@@ -201,6 +206,50 @@ mod tests {
             );
         }
         assert!(matches!(parse(&[b'P'; 200]), Parse::Invalid(_)));
+    }
+
+    /// Found by `fuzz/` (target proxy_protocol): `u16::from_str` accepts a leading '+', so a
+    /// port of "+3" was read as 3.
+    #[test]
+    fn v1_ports_are_digits_only() {
+        for bad in [
+            &b"PROXY TCP4 19.0.2.1 198.50.10.2 6324 +3\r\n"[..],
+            b"PROXY TCP4 1.2.3.4 5.6.7.8 +1 2\r\n",
+            b"PROXY TCP6 ::1 ::1 1 +2\r\n",
+        ] {
+            assert!(
+                matches!(parse(bad), Parse::Invalid(_)),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert!(matches!(
+            parse(b"PROXY TCP4 19.0.2.1 198.50.10.2 6324 3\r\n"),
+            Parse::Complete(Header::Proxied { .. }, 40)
+        ));
+    }
+
+    /// Found by `fuzz/` (target proxy_protocol): a 108-byte v1 header was accepted when it
+    /// arrived in one read but refused as too long when its first 107 bytes came first.
+    #[test]
+    fn v1_length_limit_does_not_depend_on_reads() {
+        let crash = b"PROXY UNKNOWN f======================================================================================#!!ff\r\n\r\n\x00\r\nQUIT\nP4 \r\n";
+        assert!(matches!(parse(crash), Parse::Invalid(_)));
+        assert!(matches!(parse(&crash[..107]), Parse::Invalid(_)));
+        // The longest header the spec allows: 107 bytes, CRLF included.
+        let longest = [b"PROXY UNKNOWN ".as_slice(), &[b'x'; 91], b"\r\n"].concat();
+        assert_eq!(longest.len(), 107);
+        assert_eq!(parse(&longest), Parse::Complete(Header::Local, 107));
+        for k in 0..107 {
+            assert_eq!(parse(&longest[..k]), Parse::Incomplete, "prefix {k}");
+        }
+        let too_long = [b"PROXY UNKNOWN ".as_slice(), &[b'x'; 92], b"\r\n"].concat();
+        for k in 107..=too_long.len() {
+            assert!(
+                matches!(parse(&too_long[..k]), Parse::Invalid(_)),
+                "prefix {k}"
+            );
+        }
     }
 
     #[test]

@@ -140,6 +140,51 @@ fn enforces_size_limits() {
     ));
 }
 
+/// Found by `fuzz/` (target head, smallest limits): a request line of exactly
+/// `max_request_line` bytes was accepted whole but refused with 414 when the read ended
+/// between its CR and LF.
+#[test]
+fn request_line_at_the_limit_whatever_the_reads() {
+    let limits = Limits {
+        max_request_line: 64,
+        max_header_bytes: 256,
+        max_headers: 8,
+    };
+    let crash = b"OET / HTo\x141\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x0e\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14\x14Z\x14\x14s\x01\x00tb=\x89\x89\x89\x89\x89\x89c\x0d\x0a:\x0d\x0a";
+    assert_eq!(crash.windows(2).position(|w| w == b"\r\n"), Some(64));
+    for k in 0..=crash.len() {
+        assert_eq!(check(&crash[..k], &limits), Check::Incomplete, "prefix {k}");
+    }
+    let at_limit = [
+        b"GET /".as_slice(),
+        &[b'a'; 50],
+        b" HTTP/1.1\r\nHost: a\r\n\r\n",
+    ]
+    .concat();
+    assert!(matches!(check(&at_limit, &limits), Check::Complete(_)));
+    for k in 0..at_limit.len() {
+        assert_eq!(
+            check(&at_limit[..k], &limits),
+            Check::Incomplete,
+            "prefix {k}"
+        );
+    }
+    let over = [
+        b"GET /".as_slice(),
+        &[b'a'; 51],
+        b" HTTP/1.1\r\nHost: a\r\n\r\n",
+    ]
+    .concat();
+    assert!(matches!(
+        check(&over, &limits),
+        Check::Refuse(Refusal { status: 414, .. })
+    ));
+    assert!(matches!(
+        check(&over[..65], &limits),
+        Check::Refuse(Refusal { status: 414, .. })
+    ));
+}
+
 #[test]
 fn hosts() {
     for ok in [
@@ -164,5 +209,121 @@ fn hosts() {
         b"a/b",
     ] {
         assert!(!valid_host(bad), "{}", String::from_utf8_lossy(bad));
+    }
+}
+
+mod prefix_stability {
+    //! The checker runs on every read of a growing buffer, so its verdict must not depend on
+    //! how the bytes were split: a complete head's proper prefixes all wait for more, and a
+    //! refused input has no complete prefix. (`fuzz/` checks the same on arbitrary bytes.)
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Mostly valid pieces, so that many cases are complete heads; the rest are the ways
+    /// heads go wrong.
+    fn piece() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            4 => Just(b"Content-Length: 3".to_vec()),
+            2 => Just(b"Content-Length: 0".to_vec()),
+            3 => Just(b"Transfer-Encoding: chunked".to_vec()),
+            2 => Just(b"Expect: 100-continue".to_vec()),
+            6 => "[A-Za-z-]{1,8}: [ -~]{0,12}".prop_map(String::into_bytes),
+            1 => Just(b"Host: www.example.test:8080".to_vec()),
+            1 => Just(b" folded".to_vec()),
+            1 => Just(b"".to_vec()),
+            1 => proptest::collection::vec(any::<u8>(), 0..12),
+        ]
+    }
+
+    fn line_end() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            30 => Just(b"\r\n".to_vec()),
+            1 => Just(b"\n".to_vec()),
+            1 => Just(b"\r".to_vec()),
+        ]
+    }
+
+    fn request() -> impl Strategy<Value = Vec<u8>> {
+        let method = prop_oneof![
+            4 => Just("GET"),
+            4 => Just("POST"),
+            1 => Just("OPTIONS"),
+            1 => Just("CONNECT"),
+            1 => Just("G T"),
+        ];
+        let target = prop_oneof![
+            4 => Just("/".to_string()),
+            2 => Just("/a?b=c".to_string()),
+            1 => Just("*".to_string()),
+            1 => Just("http://a/x".to_string()),
+            1 => Just("/%zz".to_string()),
+            4 => "/[!-~]{0,10}",
+        ];
+        let version = prop_oneof![
+            6 => Just("HTTP/1.1"),
+            2 => Just("HTTP/1.0"),
+            1 => Just("HTTP/2.0"),
+        ];
+        (
+            method,
+            target,
+            version,
+            line_end(),
+            proptest::bool::weighted(0.9),
+            proptest::collection::vec((piece(), line_end()), 0..5),
+            line_end(),
+            proptest::collection::vec(any::<u8>(), 0..8),
+        )
+            .prop_map(|(m, t, v, rl_end, host, fields, end, tail)| {
+                let mut b = format!("{m} {t} {v}").into_bytes();
+                b.extend_from_slice(&rl_end);
+                if host {
+                    // Most heads name their host, so that many cases are complete heads.
+                    b.extend_from_slice(b"Host: a\r\n");
+                }
+                for (f, e) in fields {
+                    b.extend_from_slice(&f);
+                    b.extend_from_slice(&e);
+                }
+                b.extend_from_slice(&end);
+                b.extend_from_slice(&tail);
+                b
+            })
+    }
+
+    fn assert_stable(buf: &[u8], limits: &Limits) -> Result<(), TestCaseError> {
+        match check(buf, limits) {
+            Check::Complete(h) => {
+                prop_assert!(h.len <= buf.len());
+                prop_assert_eq!(check(&buf[..h.len], limits), Check::Complete(h));
+                for k in 0..h.len {
+                    prop_assert_eq!(check(&buf[..k], limits), Check::Incomplete, "prefix {}", k);
+                }
+            }
+            Check::Incomplete => {
+                for k in 0..buf.len() {
+                    prop_assert_eq!(check(&buf[..k], limits), Check::Incomplete, "prefix {}", k);
+                }
+            }
+            Check::Refuse(_) => {
+                for k in 0..buf.len() {
+                    prop_assert!(
+                        !matches!(check(&buf[..k], limits), Check::Complete(_)),
+                        "prefix {} complete",
+                        k
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn verdict_does_not_depend_on_segmentation(buf in request()) {
+            assert_stable(&buf, &Limits::default())?;
+            let small = Limits { max_request_line: 16, max_header_bytes: 48, max_headers: 3 };
+            assert_stable(&buf, &small)?;
+        }
     }
 }

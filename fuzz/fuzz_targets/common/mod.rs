@@ -1,0 +1,14 @@
+//! Helpers shared by the targets (each target includes this file with `#[path]`).
+#![allow(dead_code)]
+
+/// Proper prefix lengths of an `n`-byte input to re-check: all of them for short inputs, a
+/// sample (both ends and an even spread) for long ones, so a run stays fast.
+pub fn proper_prefixes(n: usize) -> Vec<usize> {
+    if n <= 512 {
+        return (0..n).collect();
+    }
+    let mut out: Vec<usize> = (0..128).collect();
+    out.extend((128..n - 128).step_by((n / 128).max(1)));
+    out.extend(n - 128..n);
+    out
+}
