@@ -176,6 +176,9 @@ fn sni_lookup(c: &mut Criterion) {
             );
             std::fs::write(&cp, cert.pem()).unwrap();
             std::fs::write(&kp, key.serialize_pem()).unwrap();
+            // Private keys must not be readable by others (gatehouse refuses them).
+            std::fs::set_permissions(&kp, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .unwrap();
             Arc::new(gatehouse::tls::certs::load_pair(&cp, &kp).unwrap())
         })
         .collect();

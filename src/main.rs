@@ -158,6 +158,10 @@ fn run(path: &Path, upgrade: bool) -> anyhow::Result<ExitCode> {
     let drop_pending = gatehouse::privileges::drop_pending(run_as.0.as_deref());
     if drop_pending {
         gatehouse::privileges::GATE.close();
+    } else if gatehouse::privileges::running_as_root() {
+        tracing::warn!(
+            "running as root with no server.user: every connection is served as root; set server.user (and server.group) to drop privileges once the listeners are bound"
+        );
     }
     let readiness = gatehouse.readiness();
     let status = gatehouse::notify::serving_status(&gatehouse);

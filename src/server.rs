@@ -155,7 +155,7 @@ impl Gatehouse {
         let applied = Applied::of(&config, upgrade_socket.clone());
         let state = Arc::new(SharedState::new(first, registry, bound.clone(), applied));
         // A successor may already differ from its file (the upgrade socket it inherited).
-        reload::publish_gauges(&state.load(), !state.pending_restart().is_empty());
+        reload::publish_gauges(&state.load(), None, !state.pending_restart().is_empty());
         let reloader = Arc::new(Reloader::with_resolver(
             config_path.to_path_buf(),
             state.clone(),

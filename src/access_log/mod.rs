@@ -13,7 +13,7 @@ pub mod json;
 pub mod writer;
 
 use crate::metrics::names;
-use json::Line;
+use json::{key, Line};
 use metrics::Counter;
 use std::cell::RefCell;
 use std::net::IpAddr;
@@ -218,48 +218,52 @@ impl Record<'_> {
 
     /// [`Record::to_line`], appended to `out`.
     pub fn write_to(&self, out: &mut String) {
-        use std::fmt::Write as _;
         let mut l = Line::new(out);
-        l.raw("@timestamp", |b| {
+        l.raw(key!("@timestamp"), |b| {
             b.push('"');
             json::write_rfc3339(b, self.at.unwrap_or_else(SystemTime::now));
             b.push('"');
         })
-        .opt_str("http.request.id", self.request_id);
+        .opt_str(key!("http.request.id"), self.request_id);
         if let Some(ip) = self.client_ip {
-            l.raw("client.ip", |b| {
-                let _ = write!(b, "\"{ip}\"");
+            l.raw(key!("client.ip"), |b| {
+                b.push('"');
+                json::push_ip(b, ip);
+                b.push('"');
             });
         }
-        l.opt_num("client.port", self.client_port.map(u64::from))
-            .str("http.request.method", self.method)
-            .opt_str("url.domain", self.host)
-            .str("url.path", self.path)
-            .opt_str("url.query", self.query)
-            .str("http.version", self.http_version)
-            .opt_str("tls.version", self.tls_version)
-            .opt_str("tls.version_protocol", self.tls_version.map(|_| "tls"))
-            .num("http.response.status_code", u64::from(self.status))
-            .num("http.request.body.bytes", self.bytes_in)
-            .num("http.response.body.bytes", self.bytes_out)
+        l.opt_num(key!("client.port"), self.client_port.map(u64::from))
+            .str(key!("http.request.method"), self.method)
+            .opt_str(key!("url.domain"), self.host)
+            .str(key!("url.path"), self.path)
+            .opt_str(key!("url.query"), self.query)
+            .str(key!("http.version"), self.http_version)
+            .opt_str(key!("tls.version"), self.tls_version)
+            .opt_str(
+                key!("tls.version_protocol"),
+                self.tls_version.map(|_| "tls"),
+            )
+            .num(key!("http.response.status_code"), u64::from(self.status))
+            .num(key!("http.request.body.bytes"), self.bytes_in)
+            .num(key!("http.response.body.bytes"), self.bytes_out)
             .num(
-                "event.duration",
+                key!("event.duration"),
                 self.duration.as_nanos().min(u128::from(u64::MAX)) as u64,
             )
-            .opt_str("user_agent.original", self.user_agent)
-            .opt_str("gatehouse.listener", self.listener)
-            .opt_str("gatehouse.route", self.route)
-            .opt_str("gatehouse.pool", self.pool)
-            .opt_str("gatehouse.upstream.address", self.upstream)
+            .opt_str(key!("user_agent.original"), self.user_agent)
+            .opt_str(key!("gatehouse.listener"), self.listener)
+            .opt_str(key!("gatehouse.route"), self.route)
+            .opt_str(key!("gatehouse.pool"), self.pool)
+            .opt_str(key!("gatehouse.upstream.address"), self.upstream)
             .opt_num(
-                "gatehouse.upstream.status_code",
+                key!("gatehouse.upstream.status_code"),
                 self.upstream_status.map(u64::from),
             )
-            .num("gatehouse.retries", u64::from(self.retries))
-            .opt_str("gatehouse.error", self.error);
+            .num(key!("gatehouse.retries"), u64::from(self.retries))
+            .opt_str(key!("gatehouse.error"), self.error);
         if let Some(t) = self.upstream_time {
             l.millis(
-                "gatehouse.upstream.response_time_ms",
+                key!("gatehouse.upstream.response_time_ms"),
                 t.as_secs_f64() * 1000.0,
             );
         }
@@ -314,6 +318,33 @@ mod tests {
         assert_eq!(v["tls.version"], "1.3");
         assert_eq!(v["http.response.status_code"], 200);
         assert!(v.get("gatehouse.error").is_none());
+    }
+
+    #[test]
+    fn sampling_keeps_its_share_and_every_server_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AccessLog::start(&Settings {
+            target: Target::File(dir.path().join("access.log")),
+            sample: 0.25,
+            buffer: 16,
+            flush_interval: Duration::from_millis(20),
+        })
+        .unwrap();
+        let kept = (0..20_000).filter(|_| log.wants(200)).count();
+        // Binomial(20,000, 0.25): mean 5,000, standard deviation 61; ±500 is over 8 sigma.
+        assert!((4_500..=5_500).contains(&kept), "kept {kept} of 20,000");
+        assert!(
+            (0..1_000).all(|_| log.wants(502)),
+            "5xx are never sampled out"
+        );
+        let all = AccessLog::start(&Settings {
+            target: Target::File(dir.path().join("all.log")),
+            sample: 1.0,
+            buffer: 16,
+            flush_interval: Duration::from_millis(20),
+        })
+        .unwrap();
+        assert!((0..1_000).all(|_| all.wants(200)));
     }
 
     #[test]

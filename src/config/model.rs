@@ -296,6 +296,9 @@ pub struct TimeoutSettings {
     pub write: Duration,
     /// Idle upstream keep-alive.
     pub idle: Duration,
+    /// Deadline for the whole response from the request being sent: a backend that trickles
+    /// its body (each read within `read`) is still cut. `None`: long streams are allowed.
+    pub response: Option<Duration>,
 }
 
 /// Backend TLS settings with the material already loaded.

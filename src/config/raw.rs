@@ -305,6 +305,8 @@ pub struct Timeouts {
     pub write: Option<ConfigDuration>,
     /// How long an idle upstream connection is kept for reuse.
     pub idle: Option<ConfigDuration>,
+    /// The whole response, head to last byte (unset: no limit, only `read` per read).
+    pub response: Option<ConfigDuration>,
 }
 
 /// `[pools.<name>.health_check]`.

@@ -147,6 +147,16 @@ impl ServerApp for Connections {
             Some(_) => snapshot.listeners.get(index).and_then(|l| l.hsts.clone()),
             None => None,
         };
+        // A PROXY header is believed only from the listed L4 balancers (from anyone when the
+        // list is empty: validation warns about that).
+        let proxy_header_trusted = !listener.proxy_protocol
+            || snapshot.listeners.get(index).is_some_and(|l| {
+                l.trusted_proxies.is_empty()
+                    || stream
+                        .get_socket_digest()
+                        .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()))
+                        .is_some_and(|ip| crate::net::cidr::any_contains(&l.trusted_proxies, ip))
+            });
         drop(snapshot);
         listener.accepted.increment(1);
         let Ok(mut slot) = self.caps.admit(limits.max_connections) else {
@@ -158,6 +168,11 @@ impl ServerApp for Connections {
         let _open = OpenConnection(&listener.open, &self.open_total);
 
         let stream: Stream = if listener.proxy_protocol {
+            if !proxy_header_trusted {
+                listener.proxy_header_failures.increment(1);
+                tracing::debug!(listener = %listener.name, "PROXY protocol from a peer not in trusted_proxies");
+                return None;
+            }
             let Ok(mut l4) = stream.into_any().downcast::<L4Stream>() else {
                 tracing::error!(listener = %listener.name, "unexpected stream type");
                 return None;

@@ -35,6 +35,12 @@ pub enum PrivilegeError {
     },
 }
 
+/// Whether this process runs as root (effective uid 0): without `server.user` it stays root,
+/// which start-up warns about.
+pub fn running_as_root() -> bool {
+    Uid::effective().is_root()
+}
+
 /// Whether [`drop_to`] will switch users: `server.user` is set and the process runs as root.
 pub fn drop_pending(user: Option<&str>) -> bool {
     user.is_some() && Uid::effective().is_root()

@@ -416,6 +416,33 @@ impl ProxyHttp for Proxy {
         Ok(())
     }
 
+    /// Enforces `timeouts.response`: a body that keeps trickling (each read within `read`)
+    /// is cut once the whole response has taken too long.
+    fn upstream_response_body_filter(
+        &self,
+        _session: &mut Session,
+        _body: &mut Option<bytes::Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<std::time::Duration>> {
+        let Some((pool, index, backend)) = Self::current_backend(ctx) else {
+            return Ok(None);
+        };
+        let (Some(limit), Some(since)) = (pool.config.timeouts.response, ctx.upstream_started)
+        else {
+            return Ok(None);
+        };
+        if since.elapsed() <= limit {
+            return Ok(None);
+        }
+        pool.report_timeout(index);
+        counter!(crate::metrics::names::UPSTREAM_TIMEOUTS_TOTAL, "pool" => pool.name.to_string(), "backend" => backend.label.to_string()).increment(1);
+        Error::e_explain(
+            ErrorType::Custom("ResponseDeadline"),
+            format!("response not complete within timeouts.response ({limit:?})"),
+        )
+    }
+
     async fn upstream_response_filter(
         &self,
         _session: &mut Session,
@@ -456,7 +483,7 @@ impl ProxyHttp for Proxy {
             response.insert_header(header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
         }
         if let Some(id) = &ctx.request_id {
-            response.insert_header(headers::X_REQUEST_ID.clone(), id.clone())?;
+            response.insert_header("x-request-id", id.clone())?;
         }
         if snapshot.config.server.server_header {
             response.insert_header(header::SERVER, "gatehouse")?;

@@ -96,6 +96,8 @@ pub struct ReloadReport {
     pub restart_required: Vec<String>,
     /// When (seconds since the epoch).
     pub at_unix: f64,
+    /// Time the attempt took, file read to the new snapshot serving (or to the refusal).
+    pub duration_ms: f64,
 }
 
 /// Owns the reload transaction for one config file.
@@ -167,13 +169,22 @@ impl Reloader {
         self.reports.subscribe()
     }
 
-    fn report(&self, trigger: Trigger, result: &Result<ReloadOutcome, ReloadError>) {
+    fn report(
+        &self,
+        trigger: Trigger,
+        started: Instant,
+        result: &Result<ReloadOutcome, ReloadError>,
+    ) {
         let generation = self.state.load().generation;
         let (label, errors, restart_required) = match result {
             Ok(o) if o.applied => ("ok", Vec::new(), o.restart_required.clone()),
             Ok(o) => ("unchanged", Vec::new(), o.restart_required.clone()),
             // The served config is unchanged, and so is what it still waits for.
             Err(e) => ("error", e.issues(), self.state.pending_restart()),
+        };
+        let duration_ms = match result {
+            Ok(o) => o.duration_ms,
+            Err(_) => ms(started),
         };
         let mut report = None;
         self.reports.send_modify(|r| {
@@ -188,6 +199,7 @@ impl Reloader {
                 at_unix: SystemTime::now()
                     .duration_since(SystemTime::UNIX_EPOCH)
                     .map_or(0.0, |d| d.as_secs_f64()),
+                duration_ms,
             });
             r.clone_from(&report);
         });
@@ -216,7 +228,7 @@ impl Reloader {
         let started = Instant::now();
         let current = self.state.load();
         let result = self.attempt(&current, trigger, started);
-        self.report(trigger, &result);
+        self.report(trigger, started, &result);
         match &result {
             Ok(outcome) if outcome.applied => {
                 counter!(names::CONFIG_RELOADS_TOTAL, "result" => "ok").increment(1);
@@ -305,7 +317,7 @@ impl Reloader {
             Some(current),
             &self.state.registry,
         );
-        publish_gauges(&next, !restart_required.is_empty());
+        publish_gauges(&next, Some(current), !restart_required.is_empty());
         self.state.publish(next);
         Ok(ReloadOutcome {
             generation,
@@ -337,9 +349,16 @@ fn content_digest(text: &str, files: &[PathBuf]) -> String {
 }
 
 /// Gauges describing the config being served (generation, hash, certificate expiry).
-pub fn publish_gauges(snapshot: &Snapshot, restart_required: bool) {
+pub fn publish_gauges(snapshot: &Snapshot, previous: Option<&Snapshot>, restart_required: bool) {
     gauge!(names::CONFIG_GENERATION).set(snapshot.generation as f64);
-    gauge!(names::CONFIG_INFO, "hash" => snapshot.config.digest[..16].to_string()).set(1.0);
+    let hash = &snapshot.config.digest[..16];
+    // One info series at 1: the one of the config serving now.
+    if let Some(old) = previous.map(|p| &p.config.digest[..16]) {
+        if old != hash {
+            gauge!(names::CONFIG_INFO, "hash" => old.to_string()).set(0.0);
+        }
+    }
+    gauge!(names::CONFIG_INFO, "hash" => hash.to_string()).set(1.0);
     gauge!(names::CONFIG_LAST_RELOAD_SUCCESS_SECONDS).set(
         SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)

@@ -162,13 +162,15 @@ async fn misbehaving_backends_get_clean_answers() {
         ("reset-mid-body", Behaviour::ResetMidBody),
         ("stall", Behaviour::Stall),
         ("short-body", Behaviour::ShortBody),
+        ("trickle", Behaviour::Trickle),
+        ("long-body", Behaviour::LongBody),
     ];
     let mut backends = Vec::new();
     let mut config = String::new();
     for (name, b) in behaviours {
         let backend = RawBackend::start(b).await;
         config.push_str(&format!(
-            "[routes.mb-{name}]\nhosts = [\"{name}.test\"]\npool = \"mb-{name}\"\n[pools.mb-{name}]\ntimeouts = {{ read = \"300ms\" }}\npassive = {{ connect_failures = 0 }}\nbackends = [{{ address = \"{}\" }}]\n",
+            "[routes.mb-{name}]\nhosts = [\"{name}.test\"]\npool = \"mb-{name}\"\n[pools.mb-{name}]\ntimeouts = {{ read = \"300ms\", response = \"1s\" }}\npassive = {{ connect_failures = 0 }}\nbackends = [{{ address = \"{}\" }}]\n",
             backend.addr
         ));
         backends.push(backend);
@@ -187,7 +189,12 @@ async fn misbehaving_backends_get_clean_answers() {
         assert!(started.elapsed() < 3 * SECOND, "{host}: no hang");
     }
     // Headers already sent: the client sees the stream aborted, bounded in time.
-    for host in ["reset-mid-body.test", "stall.test", "short-body.test"] {
+    for host in [
+        "reset-mid-body.test",
+        "stall.test",
+        "short-body.test",
+        "trickle.test",
+    ] {
         let started = Instant::now();
         let r = send(proxy.http, get(host).as_bytes(), 5 * SECOND).await;
         assert_eq!(r.status, 200, "{host}");
@@ -202,7 +209,20 @@ async fn misbehaving_backends_get_clean_answers() {
             "{host}: the connection was closed, not left hanging"
         );
     }
+    // More bytes than the Content-Length: the client gets exactly what was promised, and the
+    // surplus never becomes the head of the next response.
+    for _ in 0..3 {
+        let r = send(proxy.http, get("long-body.test").as_bytes(), 5 * SECOND).await;
+        assert_eq!(r.status, 200, "{}", r.head);
+        assert_eq!(r.body, b"0123456789");
+    }
     let m = gatehouse::metrics::render();
+    assert!(
+        m.lines()
+            .any(|l| l.starts_with("gatehouse_upstream_timeouts_total")
+                && l.contains("pool=\"mb-trickle\"")),
+        "the endless body is counted as a timeout"
+    );
     for pool in ["mb-garbage", "mb-huge-headers", "mb-reset-before"] {
         assert!(
             m.lines()
@@ -460,7 +480,8 @@ async fn proxy_protocol_v1_and_v2_on_enabled_listeners_only() {
             app.addr
         ),
         "handshake_timeout = \"500ms\"",
-        "[listeners.lb]\naddress = \"{extra}\"\nproxy_protocol = true",
+        "[listeners.lb]\naddress = \"{extra}\"\nproxy_protocol = true\ntrusted_proxies = [\"127.0.0.1\"]\n\
+         [listeners.other-lb]\naddress = \"{https}\"\nproxy_protocol = true\ntrusted_proxies = [\"10.0.0.0/8\"]",
     ))
     .await;
     let request = b"GET /echo HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
@@ -498,6 +519,24 @@ async fn proxy_protocol_v1_and_v2_on_enabled_listeners_only() {
     assert_eq!(r.status, 0, "no PROXY header: connection closed");
     // A PROXY header on a listener without it enabled: a malformed request.
     assert_eq!(send(proxy.http, &v1, 2 * SECOND).await.status, 400);
+    // A PROXY header from a peer that is not one of the listener's trusted proxies: refused,
+    // and counted (the harness's own readiness probe was counted already).
+    let refused = || async {
+        let m = Client::new().get(proxy.admin, "admin", "/metrics").await;
+        String::from_utf8_lossy(&m.body)
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(
+                    "gatehouse_connections_rejected_total{listener=\"other-lb\",reason=\"proxy_protocol\"} ",
+                )
+                .and_then(|v| v.parse::<u64>().ok())
+            })
+            .unwrap_or(0)
+    };
+    let before = refused().await;
+    let r = send(proxy.https, &v1, 2 * SECOND).await;
+    assert_eq!(r.status, 0, "untrusted PROXY sender: connection closed");
+    assert_eq!(refused().await, before + 1, "the refusal is counted");
 }
 
 #[tokio::test]
@@ -919,4 +958,43 @@ async fn goaway_code(c: &mut tokio::net::TcpStream) -> Option<u32> {
         }
     }
     None
+}
+
+/// An idle kept-alive connection is closed after `keepalive_timeout`, not before, and a busy
+/// one is not.
+#[tokio::test]
+async fn idle_keepalive_connections_are_closed_at_the_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestBackend::start("app").await;
+    let proxy = TestProxy::start(&proxy_config(
+        &format!(
+            "[routes.all]\npool = \"p\"\n[pools.p]\nbackends = [{{ address = \"{}\" }}]",
+            app.addr
+        ),
+        "keepalive_timeout = \"1s\"",
+        "",
+    ))
+    .await;
+    let mut s = tokio::net::TcpStream::connect(proxy.http).await.unwrap();
+    let request = b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n";
+    let mut buf = vec![0u8; 4096];
+    // Three requests 400 ms apart: each wait is shorter than the timeout, so all are served.
+    for _ in 0..3 {
+        s.write_all(request).await.unwrap();
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "served while busy");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    // Then idle: the proxy closes the connection about 1 s after the last response.
+    let idle_since = Instant::now() - Duration::from_millis(400);
+    let n = tokio::time::timeout(5 * SECOND, s.read(&mut buf))
+        .await
+        .expect("closed within the bound")
+        .unwrap_or(0);
+    let idle = idle_since.elapsed();
+    assert_eq!(n, 0, "closed without a response");
+    assert!(
+        idle >= Duration::from_millis(900) && idle < Duration::from_secs(4),
+        "closed after {idle:?} of idleness"
+    );
 }

@@ -475,3 +475,176 @@ async fn max_connections_queue_then_refuse() {
     );
     assert_eq!(hog.await.unwrap().status, 200);
 }
+
+/// Check kinds and options, in one proxy: an HTTP check's method, Host and expected body; a
+/// TCP check; `start = "up"` and `start = "down"`; and a probe that hangs until its timeout
+/// never delays the checks of the pool's other backend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_kinds_options_and_independent_probes() {
+    use crate::support::RefusingPort;
+    let live = TestBackend::start("live").await;
+    let held = TestBackend::start("held").await;
+    let failing = TestBackend::start("failing").await;
+    let refusing = RefusingPort::new();
+    fault(held.addr, "healthz=hold").await;
+    fault(failing.addr, "healthz=fail").await;
+    let pool = |name: &str, check: &str, backends: &[String]| {
+        let list: Vec<String> = backends
+            .iter()
+            .map(|a| format!("{{ address = \"{a}\" }}"))
+            .collect();
+        format!(
+            "[routes.{name}]\nhosts = [\"{name}.test\"]\npool = \"{name}\"\n[pools.{name}]\nhealth_check = {{ {check} }}\nbackends = [{}]\n",
+            list.join(", ")
+        )
+    };
+    let (l, h, f, r) = (
+        live.addr.to_string(),
+        held.addr.to_string(),
+        failing.addr.to_string(),
+        refusing.addr.to_string(),
+    );
+    let fast = "interval = \"30ms\", timeout = \"3s\", rise = 1, fall = 2";
+    let pools = [
+        pool(
+            "probe",
+            &format!("type = \"http\", method = \"POST\", path = \"/echo\", host = \"health.internal\", expect_body = \"health.internal\", {fast}"),
+            std::slice::from_ref(&l),
+        ),
+        pool(
+            "body",
+            &format!("type = \"http\", path = \"/echo\", expect_body = \"never-in-the-body\", {fast}"),
+            std::slice::from_ref(&l),
+        ),
+        pool("tcp", &format!("type = \"tcp\", {fast}"), &[l.clone(), r.clone()]),
+        pool(
+            "slow",
+            &format!("type = \"http\", path = \"/healthz\", {fast}"),
+            &[h.clone(), f.clone()],
+        ),
+        pool(
+            "startup",
+            "type = \"tcp\", interval = \"1h\", start = \"up\"",
+            std::slice::from_ref(&r),
+        ),
+        pool(
+            "startdown",
+            "type = \"tcp\", interval = \"1h\", start = \"down\"",
+            std::slice::from_ref(&l),
+        ),
+    ]
+    .concat();
+    let template = format!(
+        "[server]\nthreads = 2\ngrace_period = \"0s\"\n[admin]\naddress = \"{{admin}}\"\n[listeners.http]\naddress = \"{{http}}\"\n{pools}"
+    );
+    let proxy = TestProxy::start(&template).await;
+    let view = |pool: &str, address: &str| {
+        let s = proxy.state.load();
+        let p = s.pools.iter().find(|p| &*p.name == pool).unwrap();
+        p.backends
+            .iter()
+            .find(|b| b.config.address.to_string() == address)
+            .unwrap()
+            .state
+            .view()
+    };
+    let state_of = |pool: &'static str, address: String, want: &'static str| {
+        let view = &view;
+        async move {
+            eventually(&format!("{pool}/{address} {want}"), WAIT, || async {
+                let v = view(pool, &address);
+                (v.state == want).then_some(v)
+            })
+            .await
+        }
+    };
+    // The held probe of `slow` is still waiting for its 3 s timeout when its neighbour has
+    // already failed twice (2 × 30 ms) and gone down.
+    let started = std::time::Instant::now();
+    state_of("slow", f.clone(), "down").await;
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "a held probe delayed another backend's checks: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        view("slow", &h).state,
+        "unknown",
+        "the held probe has not answered yet"
+    );
+    // Method, Host and body: the echo of the check request contains the configured Host.
+    state_of("probe", l.clone(), "up").await;
+    let v = state_of("body", l.clone(), "down").await;
+    assert!(
+        v.last_check
+            .as_ref()
+            .is_some_and(|c| c.detail.contains("body lacks \"never-in-the-body\"")),
+        "{v:?}"
+    );
+    // TCP: connect only.
+    state_of("tcp", l.clone(), "up").await;
+    state_of("tcp", r.clone(), "down").await;
+    // Start states, before any check has run (1 h interval, first check after the jitter).
+    assert_eq!(view("startdown", &l).state, "down");
+    let c = Client::new();
+    assert_eq!(c.get(proxy.http, "startdown.test", "/").await.status, 503);
+    assert_eq!(view("startup", &r).state, "up");
+    assert_eq!(
+        c.get(proxy.http, "startup.test", "/").await.status,
+        502,
+        "start = \"up\" sends traffic before any check"
+    );
+    fault(held.addr, "healthz=ok").await;
+}
+
+/// Consecutive 5xx responses and upstream timeouts eject a backend (each with its own
+/// threshold); the client still gets the 5xx or 504 that caused it, and later requests go to
+/// the healthy backend.
+#[tokio::test]
+async fn passive_ejection_on_5xx_and_on_timeouts() {
+    let good = TestBackend::start("good").await;
+    let bad = TestBackend::start("bad").await;
+    fault(bad.addr, "work=refuse").await;
+    let proxy = TestProxy::start(&config(&format!(
+        r#"timeouts = {{ read = "200ms" }}
+passive = {{ connect_failures = 0, http_5xx = 2, timeouts = 2, cooldown = "1h", max_cooldown = "1h", max_ejection_percent = 100 }}
+backends = [{{ address = "{}" }}, {{ address = "{}" }}]"#,
+        good.addr, bad.addr
+    )))
+    .await;
+    let c = Client::new();
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(c.get(proxy.http, "x.test", "/").await.status);
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 503).count(),
+        2,
+        "{statuses:?}"
+    );
+    let state = |addr: std::net::SocketAddr| {
+        let s = proxy.state.load();
+        s.pools[0]
+            .backends
+            .iter()
+            .find(|b| b.config.address == addr)
+            .unwrap()
+            .state
+            .view()
+    };
+    assert_eq!(state(bad.addr).state, "ejected");
+    for _ in 0..10 {
+        let r = c.get(proxy.http, "x.test", "/").await;
+        assert_eq!((r.status, r.backend()), (200, "good".to_string()));
+    }
+    // Timeouts: a request that outlasts the 200 ms read timeout is a 504; two in a row eject
+    // (max_ejection_percent = 100 lets the last backend go too).
+    assert_eq!(c.get(proxy.http, "x.test", "/delay/1000").await.status, 504);
+    assert_eq!(
+        state(good.addr).state,
+        "up",
+        "one timeout is below the threshold"
+    );
+    assert_eq!(c.get(proxy.http, "x.test", "/delay/1000").await.status, 504);
+    assert_eq!(state(good.addr).state, "ejected");
+}

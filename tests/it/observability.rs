@@ -136,7 +136,7 @@ backends = [{{ address = "{}" }}, {{ address = "{}" }}]"#,
     assert_eq!(value(&m, "gatehouse_requests_in_flight"), Some(0.0));
     assert_eq!(value(&m, "gatehouse_config_generation"), Some(1.0));
     let status = proxy.status().await.unwrap();
-    let hash = &status["config_digest"].as_str().unwrap()[..16];
+    let hash = status["config_digest"].as_str().unwrap()[..16].to_string();
     assert_eq!(
         value(&m, &format!(r#"gatehouse_config_info{{hash="{hash}"}}"#)),
         Some(1.0)
@@ -214,6 +214,21 @@ backends = [{{ address = "{}" }}, {{ address = "{}" }}]"#,
         Some(1.0)
     );
     assert_eq!(value(&m, "gatehouse_config_generation"), Some(2.0));
+    let status = proxy.status().await.unwrap();
+    let new_hash = &status["config_digest"].as_str().unwrap()[..16];
+    assert_ne!(new_hash, hash);
+    assert_eq!(
+        value(
+            &m,
+            &format!(r#"gatehouse_config_info{{hash="{new_hash}"}}"#)
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&m, &format!(r#"gatehouse_config_info{{hash="{hash}"}}"#)),
+        Some(0.0),
+        "the replaced config's info series drops to 0"
+    );
 }
 
 #[tokio::test]
@@ -625,4 +640,43 @@ fn which(cmd: &str) -> Option<std::path::PathBuf> {
         .split(':')
         .map(|d| Path::new(d).join(cmd))
         .find(|p| p.is_file())
+}
+
+/// `[logging]` decides the diagnostic log's level and format when `RUST_LOG` is not set: JSON
+/// lines at `warn` hide the `info` start-up lines and show the warning of a refused reload.
+#[tokio::test]
+async fn diagnostic_logs_follow_the_logging_section() {
+    let a = TestBackend::start("a").await;
+    let pools = format!(
+        "[routes.r]\npool = \"p\"\n[pools.p]\nbackends = [{{ address = \"{}\" }}]",
+        a.addr
+    );
+    let config = base(&pools, "[logging]\nlevel = \"warn\"\nformat = \"json\"");
+    let mut proxy = ChildProxy::spawn(&config, |_| {}, &[("RUST_LOG", "")]);
+    proxy.wait_serving().await;
+    proxy.write_config(&config.replace("pool = \"p\"", "pool = \"nope\""));
+    assert_eq!(proxy.cli("reload").await.status.code(), Some(1));
+    let lines = eventually("the refused reload logged", WAIT, || async {
+        let text = proxy.log_text();
+        text.contains("nope").then_some(text)
+    })
+    .await;
+    let mut levels = BTreeSet::new();
+    for line in lines.lines().filter(|l| l.starts_with('{')) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        levels.insert(v["level"].as_str().unwrap_or_default().to_string());
+    }
+    assert!(
+        levels.contains("WARN") || levels.contains("ERROR"),
+        "{levels:?}\n{lines}"
+    );
+    assert!(
+        !levels.contains("INFO"),
+        "info lines at level warn:\n{lines}"
+    );
+    assert!(
+        !lines.contains("gatehouse starting"),
+        "the info start-up line is filtered out"
+    );
 }

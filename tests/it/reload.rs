@@ -151,6 +151,8 @@ async fn an_invalid_file_mid_load_is_refused_and_the_old_config_keeps_serving() 
         .await
         .json();
     assert_eq!(status["last_reload"]["result"], "error");
+    let took = status["last_reload"]["duration_ms"].as_f64().unwrap();
+    assert!(took > 0.0 && took < 10_000.0, "{status}");
 }
 
 #[tokio::test]

@@ -173,6 +173,13 @@ fn one(
         l.trusted_proxies.as_deref(),
         report,
     );
+    let proxy_protocol = l.proxy_protocol.unwrap_or(false);
+    if proxy_protocol && trusted_proxies.is_empty() {
+        report.warn(
+            &child(path, "proxy_protocol"),
+            "any peer that reaches this listener can claim any client address; list the L4 balancers in trusted_proxies",
+        );
+    }
     Some(Listener {
         name: name.to_string(),
         address: address?,
@@ -185,7 +192,7 @@ fn one(
         redirect_https: l.redirect_https.unwrap_or(false),
         https_port: l.https_port,
         hsts,
-        proxy_protocol: l.proxy_protocol.unwrap_or(false),
+        proxy_protocol,
         trusted_proxies,
     })
 }

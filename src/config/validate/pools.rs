@@ -81,6 +81,14 @@ fn one(
             t.idle,
             Duration::from_secs(60),
         ),
+        response: t.response.map(|_| {
+            positive(
+                report,
+                &child(&tpath, "response"),
+                t.response,
+                Duration::from_secs(60),
+            )
+        }),
     };
     let tls = upstream_tls(path, &p, base, report, files);
     let health_check = p

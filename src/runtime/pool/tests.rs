@@ -33,6 +33,7 @@ fn pool(balance: Balance, backends: Vec<Backend>) -> (Pool, Arc<Registry>) {
             read: Duration::from_secs(1),
             write: Duration::from_secs(1),
             idle: Duration::from_secs(1),
+            response: None,
         },
         tls: None,
         health_check: None,

@@ -56,7 +56,8 @@ impl ChildProxy {
         let config_path = dir.path().join("gatehouse.toml");
         std::fs::write(&config_path, text).unwrap();
         let log = dir.path().join("gatehouse.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+        command
             .args(["run", "-c"])
             .arg(&config_path)
             .env("RUST_LOG", "info")
@@ -70,9 +71,12 @@ impl ChildProxy {
             ))
             .stderr(Stdio::from(
                 std::fs::File::options().append(true).open(&log).unwrap(),
-            ))
-            .spawn()
-            .unwrap();
+            ));
+        // `("RUST_LOG", "")` means: not set at all, so the config's `[logging]` decides.
+        if env.contains(&("RUST_LOG", "")) {
+            command.env_remove("RUST_LOG");
+        }
+        let child = command.spawn().unwrap();
         ChildProxy {
             http,
             https,

@@ -24,6 +24,10 @@ pub enum Behaviour {
     Stall,
     /// Headers promising 100 bytes, 10 bytes, then a clean close.
     ShortBody,
+    /// Headers promising 100,000 bytes, then one byte every 100 ms, for as long as anyone reads.
+    Trickle,
+    /// `Content-Length: 10` followed by 30 bytes, keep-alive.
+    LongBody,
 }
 
 /// A raw backend on 127.0.0.1.
@@ -162,6 +166,27 @@ async fn serve(mut s: TcpStream, behaviour: Behaviour, received: Arc<Mutex<Vec<V
                     .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
                     .await;
                 return;
+            }
+            Behaviour::Trickle => {
+                if s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                loop {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    if s.write_all(b"x").await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Behaviour::LongBody => {
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789ABCDEFGHIJKLMNOPQRST")
+                    .await;
+                // Keep-alive as far as the backend is concerned: the next request on this
+                // connection would read the extra 20 bytes as a response head.
             }
         }
     }
