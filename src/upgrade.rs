@@ -269,9 +269,14 @@ fn hand_over(
         let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         let mut sent = false;
+        // One report future for the whole wait: re-created on every tick, an accepted
+        // connection whose line had not arrived yet would be dropped with the future, and the
+        // successor's READY lost (the old process then gave up after READY_TIMEOUT).
+        let report = read_report(&listener);
+        tokio::pin!(report);
         loop {
             tokio::select! {
-                said = read_report(&listener) => {
+                said = &mut report => {
                     return match said? {
                         Said::Ready(pid) if sent => Ok(pid),
                         Said::Ready(_) => Err("reported ready before receiving the sockets".to_string()),
@@ -281,7 +286,7 @@ fn hand_over(
                 _ = tick.tick() => {
                     if let Ok(Some(status)) = child.try_wait() {
                         // Give a last-moment ERROR report a chance to arrive.
-                        if let Ok(Ok(Said::Failed(reason))) = tokio::time::timeout(Duration::from_millis(200), read_report(&listener)).await {
+                        if let Ok(Ok(Said::Failed(reason))) = tokio::time::timeout(Duration::from_millis(200), &mut report).await {
                             return Err(reason);
                         }
                         return Err(format!("exited ({status}) before becoming ready"));

@@ -498,15 +498,12 @@ impl ProxyHttp for Proxy {
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
         let status = respond::status_for(e);
-        // Errors before any upstream byte (no backend, queue full) leave the client connection
-        // in a clean state; after an upstream failure Pingora closes it, so say so
-        // (`Connection: close`) rather than let the client reuse a connection about to die.
-        // Only "no backend could take it" (503) leaves the client connection clean: anything
-        // later may have left a request body half read.
-        let reusable = matches!(e.etype(), ErrorType::HTTPStatus(503));
-        if !reusable {
-            session.set_keepalive(None);
-        }
+        // Pingora 0.9.1 closes the client connection after any proxy failure, whatever
+        // `can_reuse_downstream` says (its main path passes the *upstream* reuse flag to
+        // `finish`), so every error answer says `Connection: close`: a client told keep-alive
+        // would reuse a connection about to die and see a reset.
+        session.set_keepalive(None);
+        let reusable = false;
         if status > 0 {
             if let Err(write_error) =
                 respond::write(session, ctx, status, None, &[], Self::server_header(ctx)).await

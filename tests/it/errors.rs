@@ -48,6 +48,13 @@ async fn every_backend_unavailable_is_503() {
     .await;
     let r = Client::new().get(proxy.http, "x.test", "/").await;
     assert_clean_error(&r, 503);
+    // Pingora closes the connection after any proxy failure: the answer must say so, or a
+    // client reusing it sees a reset. Several requests on one client: every one answered.
+    assert_eq!(r.header("connection").as_deref(), Some("close"));
+    let c = Client::new();
+    for _ in 0..5 {
+        assert_eq!(c.get(proxy.http, "x.test", "/").await.status, 503);
+    }
 }
 
 #[tokio::test]

@@ -551,8 +551,25 @@ async fn sighup_and_gatehouse_reload_with_their_exit_codes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrade_under_load_hands_over_with_zero_failed_requests() {
     let a = TestBackend::start("a").await;
-    let mut proxy = ChildProxy::start(&child_config(&a.addr.to_string(), "v1")).await;
+    let b = TestBackend::start("b").await;
+    let config = child_config(&a.addr.to_string(), "v1").replace(
+        &format!("backends = [{{ address = \"{}\" }}]", a.addr),
+        &format!(
+            "backends = [{{ address = \"{}\" }}, {{ address = \"{}\" }}]",
+            a.addr, b.addr
+        ),
+    );
+    let mut proxy = ChildProxy::start(&config).await;
     let old_pid = proxy.child.id();
+    // Health state to hand over: b disabled by an operator (no check would bring that back).
+    let disable = http::Request::post(format!(
+        "http://{}/backends/p/{}/disable",
+        proxy.admin, b.addr
+    ))
+    .header("authorization", format!("Bearer {TOKEN}"))
+    .body(http_body_util::Full::new(bytes::Bytes::new()))
+    .unwrap();
+    assert_eq!(Client::new().send(disable).await.unwrap().status, 200);
     let load = Load::start(proxy.http, "site.test", "/", 4, None);
     eventually("load running", WAIT, || async {
         (load.count() > 100).then_some(())
@@ -601,7 +618,8 @@ async fn upgrade_under_load_hands_over_with_zero_failed_requests() {
     let first = prefix(&samples[0]).unwrap();
     let last = prefix(samples.last().unwrap()).unwrap();
     assert_ne!(first, last, "responses now come from another process");
-    // Health state was handed over: the successor never saw the backend as unknown.
+    // Health state was handed over: the successor still has b disabled, and every response
+    // (before and after the hand-over) came from a.
     assert!(
         proxy
             .log_text()
@@ -609,6 +627,17 @@ async fn upgrade_under_load_hands_over_with_zero_failed_requests() {
         "{}",
         proxy.log_text()
     );
+    let successor = proxy.status().await.unwrap();
+    let backends = successor["pools"][0]["backends"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let b_state = backends
+        .iter()
+        .find(|x| x["address"] == b.addr.to_string())
+        .unwrap_or_else(|| panic!("{successor}"));
+    assert_eq!(b_state["state"], "disabled", "{successor}");
+    assert!(samples.iter().all(|s| s.backend == "a"), "b took traffic");
     proxy.adopt(new_pid);
 }
 
