@@ -5,10 +5,11 @@
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// A field name as [`Line`] takes it: quoted, with its colon, built at compile time.
+/// A field name as [`Line`] takes it: with the comma before it, quoted, with its colon, built
+/// at compile time (one copy per field).
 macro_rules! key {
     ($name:literal) => {
-        concat!("\"", $name, "\":")
+        concat!(",\"", $name, "\":")
     };
 }
 pub(crate) use key;
@@ -26,14 +27,14 @@ impl<'a> Line<'a> {
         Line { buf, first: true }
     }
 
-    /// `key` is the name already quoted with its colon (`"name":`, see [`key!`]): one copy
-    /// per field.
+    /// `key` is the name as [`key!`] writes it (`,"name":`); the first field drops the comma.
     fn key(&mut self, key: &str) {
-        if !self.first {
-            self.buf.push(',');
+        if self.first {
+            self.first = false;
+            self.buf.push_str(key.get(1..).unwrap_or(key));
+        } else {
+            self.buf.push_str(key);
         }
-        self.first = false;
-        self.buf.push_str(key);
     }
 
     /// A string field (escaped).
@@ -42,6 +43,24 @@ impl<'a> Line<'a> {
         self.buf.push('"');
         escape_into(self.buf, value);
         self.buf.push('"');
+        self
+    }
+
+    /// A string field known to need no escaping (constants, validated tokens).
+    pub fn plain(&mut self, key: &str, value: &str) -> &mut Self {
+        debug_assert!(!value.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20));
+        self.key(key);
+        self.buf.push('"');
+        self.buf.push_str(value);
+        self.buf.push('"');
+        self
+    }
+
+    /// [`Line::plain`], omitted when `None`.
+    pub fn opt_plain(&mut self, key: &str, value: Option<&str>) -> &mut Self {
+        if let Some(v) = value {
+            self.plain(key, v);
+        }
         self
     }
 
@@ -158,10 +177,39 @@ pub fn rfc3339(t: SystemTime) -> String {
     s
 }
 
-/// [`rfc3339`], appended to `out`.
+/// [`rfc3339`], appended to `out`. The date and time down to the second are computed once per
+/// second per thread (every log line of that second reuses them).
 pub fn write_rfc3339(out: &mut String, t: SystemTime) {
+    thread_local! {
+        static SECOND: std::cell::RefCell<(u64, String)> = const {
+            std::cell::RefCell::new((u64::MAX, String::new()))
+        };
+    }
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs() as i64;
+    let secs = d.as_secs();
+    let cached = SECOND.with(|c| match c.try_borrow_mut() {
+        Ok(mut c) => {
+            if c.0 != secs {
+                c.1.clear();
+                write_date_time(&mut c.1, secs);
+                c.0 = secs;
+            }
+            out.push_str(&c.1);
+            true
+        }
+        Err(_) => false,
+    });
+    if !cached {
+        write_date_time(out, secs);
+    }
+    out.push('.');
+    push_padded(out, u64::from(d.subsec_millis()), 3);
+    out.push('Z');
+}
+
+/// `2026-11-23T19:11:46` for seconds since the epoch (civil-from-days, UTC).
+fn write_date_time(out: &mut String, secs: u64) {
+    let secs = i64::try_from(secs).unwrap_or(i64::MAX);
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
@@ -186,9 +234,6 @@ pub fn write_rfc3339(out: &mut String, t: SystemTime) {
     push_padded(out, field(m), 2);
     out.push(':');
     push_padded(out, field(s), 2);
-    out.push('.');
-    push_padded(out, u64::from(d.subsec_millis()), 3);
-    out.push('Z');
 }
 
 #[cfg(test)]

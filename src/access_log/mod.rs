@@ -233,13 +233,13 @@ impl Record<'_> {
             });
         }
         l.opt_num(key!("client.port"), self.client_port.map(u64::from))
-            .str(key!("http.request.method"), self.method)
+            .plain(key!("http.request.method"), self.method)
             .opt_str(key!("url.domain"), self.host)
             .str(key!("url.path"), self.path)
             .opt_str(key!("url.query"), self.query)
-            .str(key!("http.version"), self.http_version)
-            .opt_str(key!("tls.version"), self.tls_version)
-            .opt_str(
+            .plain(key!("http.version"), self.http_version)
+            .opt_plain(key!("tls.version"), self.tls_version)
+            .opt_plain(
                 key!("tls.version_protocol"),
                 self.tls_version.map(|_| "tls"),
             )
@@ -260,7 +260,7 @@ impl Record<'_> {
                 self.upstream_status.map(u64::from),
             )
             .num(key!("gatehouse.retries"), u64::from(self.retries))
-            .opt_str(key!("gatehouse.error"), self.error);
+            .opt_plain(key!("gatehouse.error"), self.error);
         if let Some(t) = self.upstream_time {
             l.millis(
                 key!("gatehouse.upstream.response_time_ms"),

@@ -121,7 +121,8 @@ add = {{ "X-Tag" = "gatehouse" }}
 remove = ["X-Secret"]
 [routes.app.response_headers]
 set = {{ "X-Frame-Options" = "DENY" }}
-remove = ["X-Backend-Internal"]
+add = {{ "Vary" = "X-Env" }}
+remove = ["Content-Type"]
 [pools.p]
 backends = [{{ address = "{a}" }}]
 "#,
@@ -166,6 +167,11 @@ backends = [{{ address = "{a}" }}]
         "backend and client see the same id"
     );
     assert_eq!(r.header("x-frame-options").unwrap(), "DENY");
+    assert_eq!(r.header("vary").as_deref(), Some("X-Env"), "response add");
+    assert!(
+        r.header("content-type").is_none(),
+        "response remove of a header the backend sent"
+    );
 
     // A valid incoming id is kept; an invalid one is replaced.
     for (incoming, kept) in [("req-abc.123", true), ("bad id with spaces", false)] {

@@ -231,6 +231,7 @@ async fn http2_over_alpn_carries_requests_end_to_end() {
 #[tokio::test]
 async fn cleartext_h2c_with_prior_knowledge() {
     let app = TestBackend::start("app").await;
+    let admin_app = TestBackend::start("admin-app").await;
     let proxy = TestProxy::start(&format!(
         r#"
 [server]
@@ -243,10 +244,15 @@ address = "{{http}}"
 h2c = true
 [routes.all]
 pool = "p"
+[routes.admin]
+hosts = ["admin.h2c.test"]
+pool = "admin"
 [pools.p]
 backends = [{{ address = "{}" }}]
+[pools.admin]
+backends = [{{ address = "{}" }}]
 "#,
-        app.addr
+        app.addr, admin_app.addr
     ))
     .await;
     let tcp = tokio::net::TcpStream::connect(proxy.http).await.unwrap();
@@ -267,6 +273,19 @@ backends = [{{ address = "{}" }}]
         .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.version(), http::Version::HTTP_2);
+    // HTTP/2 has no Host header: routing by host uses `:authority` (port ignored).
+    for (authority, backend) in [("admin.h2c.test:8080", "admin-app"), ("h2c.test", "app")] {
+        let resp = sender
+            .send_request(
+                http::Request::get(format!("http://{authority}/"))
+                    .body(http_body_util::Empty::<bytes::Bytes>::new())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["x-backend"], backend, "{authority}");
+    }
     // HTTP/1.1 clients still work on the same listener.
     assert_eq!(
         Client::new().get(proxy.http, "h1.test", "/").await.status,
@@ -300,6 +319,10 @@ pool = "p"
 [routes.secure-only]
 hosts = ["secure.example.test"]
 redirect_https = true
+pool = "p"
+[routes.own-hsts]
+hosts = ["hsts.example.test"]
+hsts = {{ max_age = "1d" }}
 pool = "p"
 [pools.p]
 backends = [{{ address = "{app}" }}]
@@ -356,6 +379,26 @@ backends = [{{ address = "{app}" }}]
     assert!(
         r.header("strict-transport-security").is_none(),
         "HSTS only over HTTPS"
+    );
+    // A route with its own HSTS, reached over cleartext: still none (and its value over TLS).
+    let r = client.get(plain, "hsts.example.test", "/").await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.header("strict-transport-security").is_none(),
+        "a route's HSTS is not sent over http"
+    );
+    let r = tls_get(
+        proxy.https,
+        Some("www.example.test"),
+        "hsts.example.test",
+        "/",
+        c.ca.client_config(&[]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        r.reply.header("strict-transport-security").as_deref(),
+        Some("max-age=86400")
     );
 
     let r = tls_get(
