@@ -259,8 +259,9 @@ impl Reloader {
                 counter!(names::CONFIG_RELOADS_TOTAL, "result" => "error").increment(1);
                 tracing::error!(
                     ?trigger,
-                    "config reload refused, still serving generation {}: {}",
+                    "config reload refused, still serving generation {}: {}: {}",
                     current.generation,
+                    self.path.display(),
                     err.issues().join("; ")
                 );
             }

@@ -5,7 +5,7 @@ use crate::support::client::tls_get;
 use crate::support::tlsutil::{
     insecure_client_config, server_config, unsupported_key_pem, TestCa, TestCert,
 };
-use crate::support::{bounded, Client, TestBackend, TestProxy};
+use crate::support::{bounded, eventually, Client, TestBackend, TestProxy, WAIT};
 use gatehouse::reload::Trigger;
 use std::path::Path;
 
@@ -740,6 +740,32 @@ async fn backend_tls_is_verified_against_the_configured_ca() {
         r.status, 502,
         "a backend that fails verification is an upstream error"
     );
+    // No CA file: the system roots, which do not include this private CA.
+    let system_roots = TestProxy::start(&backend_tls_config(&app.addr.to_string(), "")).await;
+    let r = Client::new().get(system_roots.http, "x.test", "/").await;
+    assert_eq!(r.status, 502, "a private CA is not trusted by default");
+
+    // Active checks of a TLS pool speak TLS, verified like requests: up with the right CA,
+    // down with the wrong one.
+    let with_checks = |ca: &str| {
+        backend_tls_config(
+            &app.addr.to_string(),
+            &format!(
+                "tls_ca_file = \"{ca}\"\nhealth_check = {{ type = \"http\", path = \"/healthz\", interval = \"30ms\", rise = 1, fall = 1 }}"
+            ),
+        )
+    };
+    for (ca, want) in [("backend-ca.pem", "up"), ("rogue-ca.pem", "down")] {
+        let proxy = TestProxy::start_with(&with_checks(ca), write_cas).await;
+        let v = eventually(&format!("checked over TLS with {ca}"), WAIT, || async {
+            let v = proxy.state.load().pools[0].backends[0].state.view();
+            (v.state == want).then_some(v)
+        })
+        .await;
+        if want == "down" {
+            assert!(v.last_check.as_ref().is_some_and(|c| !c.ok), "{v:?}");
+        }
+    }
 }
 
 #[tokio::test]

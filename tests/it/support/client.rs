@@ -94,19 +94,31 @@ impl Client {
         }
     }
 
+    /// Sends a request and reads the whole answer, bounded by [`super::WAIT`] so that a hung
+    /// proxy fails the test instead of hanging it.
     pub async fn send(&self, req: Request<Full<Bytes>>) -> Result<Reply, String> {
-        let resp = self
-            .inner
-            .request(req)
-            .await
-            .map_err(|e| format!("{e:?}"))?;
-        let (parts, body) = resp.into_parts();
-        let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
-        Ok(Reply {
-            status: parts.status.as_u16(),
-            headers: parts.headers,
-            body,
-            version: parts.version,
+        let what = format!("{} {}", req.method(), req.uri());
+        tokio::time::timeout(super::WAIT, async {
+            let resp = self
+                .inner
+                .request(req)
+                .await
+                .map_err(|e| format!("{e:?}"))?;
+            let (parts, body) = resp.into_parts();
+            let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+            Ok(Reply {
+                status: parts.status.as_u16(),
+                headers: parts.headers,
+                body,
+                version: parts.version,
+            })
+        })
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "{what}: no complete answer within {:?}",
+                super::WAIT
+            ))
         })
     }
 
