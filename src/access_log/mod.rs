@@ -284,6 +284,21 @@ pub fn target_for(path: &str) -> Target {
 mod tests {
     use super::*;
 
+    fn start_log(
+        path: PathBuf,
+        sample: f64,
+        buffer: usize,
+        flush_interval: Duration,
+    ) -> Arc<AccessLog> {
+        AccessLog::start(&Settings {
+            target: Target::File(path),
+            sample,
+            buffer,
+            flush_interval,
+        })
+        .unwrap()
+    }
+
     #[test]
     fn a_line_has_every_field() {
         let r = Record {
@@ -323,13 +338,12 @@ mod tests {
     #[test]
     fn sampling_keeps_its_share_and_every_server_error() {
         let dir = tempfile::tempdir().unwrap();
-        let log = AccessLog::start(&Settings {
-            target: Target::File(dir.path().join("access.log")),
-            sample: 0.25,
-            buffer: 16,
-            flush_interval: Duration::from_millis(20),
-        })
-        .unwrap();
+        let log = start_log(
+            dir.path().join("access.log"),
+            0.25,
+            16,
+            Duration::from_millis(20),
+        );
         let kept = (0..20_000).filter(|_| log.wants(200)).count();
         // Binomial(20,000, 0.25): mean 5,000, standard deviation 61; ±500 is over 8 sigma.
         assert!((4_500..=5_500).contains(&kept), "kept {kept} of 20,000");
@@ -337,13 +351,12 @@ mod tests {
             (0..1_000).all(|_| log.wants(502)),
             "5xx are never sampled out"
         );
-        let all = AccessLog::start(&Settings {
-            target: Target::File(dir.path().join("all.log")),
-            sample: 1.0,
-            buffer: 16,
-            flush_interval: Duration::from_millis(20),
-        })
-        .unwrap();
+        let all = start_log(
+            dir.path().join("all.log"),
+            1.0,
+            16,
+            Duration::from_millis(20),
+        );
         assert!((0..1_000).all(|_| all.wants(200)));
     }
 
@@ -351,13 +364,7 @@ mod tests {
     fn writes_reopens_and_survives_rotation() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("access.log");
-        let log = AccessLog::start(&Settings {
-            target: Target::File(path.clone()),
-            sample: 1.0,
-            buffer: 16,
-            flush_interval: Duration::from_millis(20),
-        })
-        .unwrap();
+        let log = start_log(path.clone(), 1.0, 16, Duration::from_millis(20));
         log.submit("one\n");
         log.flush(Duration::from_secs(5));
         std::fs::rename(&path, dir.path().join("access.log.1")).unwrap();
@@ -375,13 +382,7 @@ mod tests {
     fn a_full_batch_drops_lines_and_a_large_one_is_written_early() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("access.log");
-        let log = AccessLog::start(&Settings {
-            target: Target::File(path.clone()),
-            sample: 1.0,
-            buffer: 2,
-            flush_interval: Duration::from_secs(3600),
-        })
-        .unwrap();
+        let log = start_log(path.clone(), 1.0, 2, Duration::from_secs(3600));
         for line in ["a\n", "b\n", "c\n"] {
             log.submit(line);
         }
@@ -389,13 +390,7 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "a\nb\n");
 
         // Past WAKE_BYTES the writer is woken without waiting for its (hour-long) interval.
-        let log = AccessLog::start(&Settings {
-            target: Target::File(path.clone()),
-            sample: 1.0,
-            buffer: 1_000_000,
-            flush_interval: Duration::from_secs(3600),
-        })
-        .unwrap();
+        let log = start_log(path.clone(), 1.0, 1_000_000, Duration::from_secs(3600));
         let line = format!("{}\n", "x".repeat(1023));
         for _ in 0..(WAKE_BYTES / 1024 + 1) {
             log.submit(&line);
@@ -414,13 +409,7 @@ mod tests {
     fn notices_a_rotation_without_being_told() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("access.log");
-        let log = AccessLog::start(&Settings {
-            target: Target::File(path.clone()),
-            sample: 1.0,
-            buffer: 16,
-            flush_interval: Duration::from_millis(20),
-        })
-        .unwrap();
+        let log = start_log(path.clone(), 1.0, 16, Duration::from_millis(20));
         log.submit("before\n");
         log.flush(Duration::from_secs(5));
         std::fs::rename(&path, dir.path().join("access.log.1")).unwrap();

@@ -57,6 +57,8 @@ pub struct RequestCtx {
     pub permit: Option<Permit>,
     /// When the request was handed to the upstream connection.
     pub upstream_started: Option<Instant>,
+    /// When the response must be complete (`timeouts.response`), if the pool sets one.
+    pub response_deadline: Option<Instant>,
     /// Time to the upstream response head.
     pub upstream_ttfb: Option<Duration>,
     /// Upstream response status.

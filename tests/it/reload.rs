@@ -611,7 +611,6 @@ async fn upgrade_under_load_hands_over_with_zero_failed_requests() {
         ),
     );
     let mut proxy = ChildProxy::start(&config).await;
-    let old_pid = proxy.child.id();
     // Health state to hand over: b disabled by an operator (no check would bring that back).
     let disable = http::Request::post(format!(
         "http://{}/backends/p/{}/disable",
@@ -626,24 +625,7 @@ async fn upgrade_under_load_hands_over_with_zero_failed_requests() {
         (load.count() > 100).then_some(())
     })
     .await;
-    let out = proxy.cli("upgrade").await;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        proxy.log_text()
-    );
-    let status = eventually("the successor answers /status", WAIT, || async {
-        proxy
-            .status()
-            .await
-            .filter(|s| s["pid"].as_u64() != Some(u64::from(old_pid)))
-    })
-    .await;
-    let new_pid = status["pid"].as_u64().unwrap() as u32;
-    proxy.adopt(new_pid);
+    let (new_pid, stdout) = proxy.upgrade().await;
     assert!(
         stdout.contains(&format!("pid {new_pid} now serving")),
         "{stdout}"
@@ -765,24 +747,8 @@ async fn the_pid_file_names_the_serving_process_across_an_upgrade() {
     };
     let old_pid = proxy.child.id();
     assert_eq!(read_pid(&pid_file), Some(old_pid));
-    let out = proxy.cli("upgrade").await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        proxy.log_text()
-    );
-    let status = eventually("the successor answers /status", WAIT, || async {
-        proxy
-            .status()
-            .await
-            .filter(|s| s["pid"].as_u64() != Some(u64::from(old_pid)))
-    })
-    .await;
-    let new_pid = status["pid"].as_u64().unwrap() as u32;
     let mut proxy = proxy;
-    proxy.adopt(new_pid);
+    let (new_pid, _) = proxy.upgrade().await;
     // The predecessor drains and exits; the file it leaves behind names the successor.
     let (proxy, old_status) = tokio::task::spawn_blocking(move || proxy_wait(proxy))
         .await

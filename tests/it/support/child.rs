@@ -191,6 +191,31 @@ impl ChildProxy {
         self.extra_pids.push(pid);
     }
 
+    /// Runs `gatehouse upgrade`, asserts it succeeded, waits until the successor answers
+    /// `/status`, and adopts it (stopped on drop). Returns the successor's pid and what the
+    /// command printed.
+    pub async fn upgrade(&mut self) -> (u32, String) {
+        let old_pid = self.child.id();
+        let out = self.cli("upgrade").await;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{stdout}{}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log_text()
+        );
+        let status = super::eventually("the successor answers /status", WAIT, || async {
+            self.status()
+                .await
+                .filter(|s| s["pid"].as_u64() != Some(u64::from(old_pid)))
+        })
+        .await;
+        let new_pid = status["pid"].as_u64().unwrap() as u32;
+        self.adopt(new_pid);
+        (new_pid, stdout)
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
