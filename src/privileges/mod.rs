@@ -43,7 +43,7 @@ pub fn running_as_root() -> bool {
 
 /// Whether [`drop_to`] will switch users: `server.user` is set and the process runs as root.
 pub fn drop_pending(user: Option<&str>) -> bool {
-    user.is_some() && Uid::effective().is_root()
+    user.is_some() && running_as_root()
 }
 
 /// Switches to `user` (and `group`, else the user's primary group) if running as root.

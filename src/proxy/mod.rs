@@ -503,7 +503,6 @@ impl ProxyHttp for Proxy {
         // `finish`), so every error answer says `Connection: close`: a client told keep-alive
         // would reuse a connection about to die and see a reset.
         session.set_keepalive(None);
-        let reusable = false;
         if status > 0 {
             if let Err(write_error) =
                 respond::write(session, ctx, status, None, &[], Self::server_header(ctx)).await
@@ -513,7 +512,7 @@ impl ProxyHttp for Proxy {
         }
         FailToProxy {
             error_code: status,
-            can_reuse_downstream: reusable,
+            can_reuse_downstream: false,
         }
     }
 
