@@ -67,9 +67,13 @@ pub async fn run(reloader: Arc<Reloader>, mut shutdown: tokio::sync::watch::Rece
     };
     refresh(&mut watcher, &mut watching);
     // Edits made between the initial load and the watch registration produced no event we
-    // could see: compare contents once now, then every later edit arrives as an event.
-    let r = reloader.clone();
-    let _ = tokio::task::spawn_blocking(move || r.reload(Trigger::FileWatch)).await;
+    // could see: compare contents once now, then every later edit arrives as an event. Not
+    // with `watch = false`: there, only an explicit reload applies an edit (an edit made just
+    // after start-up was applied by this catch-up, a generation nobody asked for).
+    if reloader.state().load().config.reload.watch {
+        let r = reloader.clone();
+        let _ = tokio::task::spawn_blocking(move || r.reload(Trigger::FileWatch)).await;
+    }
     reloader.set_watching();
     loop {
         let debounce = reloader
