@@ -215,18 +215,9 @@ pub fn restart_required(bound: &[BoundListener], applied: &Applied, new: &Config
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::resolve::StaticResolver;
-    use crate::config::validate::{validate, Context};
-    use std::path::Path;
 
     fn config(text: &str) -> Config {
-        let resolver = StaticResolver::default();
-        let ctx = Context {
-            resolver: &resolver,
-            now: std::time::SystemTime::now(),
-            in_service: None,
-        };
-        validate(Path::new("/nonexistent/gatehouse.toml"), text, &ctx)
+        crate::config::validate::validate_text(text)
             .unwrap_or_else(|e| panic!("{e}"))
             .config
     }

@@ -17,6 +17,17 @@ fn backend_list(addrs: &[&str]) -> String {
         .join(", ")
 }
 
+/// Pool blue = `backend`, routed; pool green = a refusing port, unused; the route sets an
+/// `x-tag` response header to `tag`, so each generation is recognisable in responses.
+fn tagged(backend: &str, unused: &crate::support::RefusingPort, tag: &str) -> String {
+    two_pools(
+        "blue",
+        &[backend],
+        &[&unused.addr.to_string()],
+        &format!("response_headers = {{ set = {{ \"x-tag\" = \"{tag}\" }} }}"),
+    )
+}
+
 fn two_pools(route_pool: &str, a: &[&str], b: &[&str], extra: &str) -> String {
     format!(
         r#"
@@ -239,14 +250,7 @@ async fn a_long_streaming_response_survives_ten_reloads() {
     let a = TestBackend::start("streamer").await;
     let aa = a.addr.to_string();
     let unused = crate::support::RefusingPort::new();
-    let config = |tag: &str| {
-        two_pools(
-            "blue",
-            &[&aa],
-            &[&unused.addr.to_string()],
-            &format!("response_headers = {{ set = {{ \"x-tag\" = \"{tag}\" }} }}"),
-        )
-    };
+    let config = |tag: &str| tagged(&aa, &unused, tag);
     let proxy = TestProxy::start(&config("0")).await;
     let http = proxy.http;
     // 60 chunks, 40 ms apart: about 2.4 s of streaming.
@@ -350,14 +354,7 @@ async fn an_editor_style_save_triggers_exactly_one_reload() {
     let a = TestBackend::start("a").await;
     let aa = a.addr.to_string();
     let unused = crate::support::RefusingPort::new();
-    let config = |tag: &str| {
-        two_pools(
-            "blue",
-            &[&aa],
-            &[&unused.addr.to_string()],
-            &format!("response_headers = {{ set = {{ \"x-tag\" = \"{tag}\" }} }}"),
-        )
-    };
+    let config = |tag: &str| tagged(&aa, &unused, tag);
     let proxy = TestProxy::start(&config("one")).await;
     let before = proxy.generation();
     let mut reports = proxy.reloader.subscribe_reports();
@@ -412,15 +409,8 @@ async fn writes_to_other_files_next_to_the_config_start_no_reload() {
     let a = TestBackend::start("a").await;
     let aa = a.addr.to_string();
     let unused = crate::support::RefusingPort::new();
-    let config = |tag: &str| {
-        two_pools(
-            "blue",
-            &[&aa],
-            &[&unused.addr.to_string()],
-            &format!("response_headers = {{ set = {{ \"x-tag\" = \"{tag}\" }} }}"),
-        )
-        .replace("debounce = \"10ms\"", "debounce = \"50ms\"")
-    };
+    let config =
+        |tag: &str| tagged(&aa, &unused, tag).replace("debounce = \"10ms\"", "debounce = \"50ms\"");
     let proxy = TestProxy::start(&config("one")).await;
     let reports = proxy.reloader.subscribe_reports();
     let attempts = || reports.borrow().as_ref().map_or(0, |r| r.attempt);
@@ -476,14 +466,7 @@ async fn a_kubernetes_style_configmap_swap_reloads() {
     let a = TestBackend::start("a").await;
     let aa = a.addr.to_string();
     let unused = crate::support::RefusingPort::new();
-    let config = |tag: &str| {
-        two_pools(
-            "blue",
-            &[&aa],
-            &[&unused.addr.to_string()],
-            &format!("response_headers = {{ set = {{ \"x-tag\" = \"{tag}\" }} }}"),
-        )
-    };
+    let config = |tag: &str| tagged(&aa, &unused, tag);
     let proxy = TestProxy::start_with(&config("one"), |d| {
         // The harness writes the config through the symlink, into `..v1`.
         std::fs::create_dir(d.join("..v1")).unwrap();

@@ -650,5 +650,19 @@ pub(crate) fn positive(
     }
 }
 
+/// Validates `text` as if read from a file in a directory that does not exist, with no name
+/// resolving and no certificate in service: what unit tests of validation and of reload diffs
+/// need.
+#[cfg(test)]
+pub(crate) fn validate_text(text: &str) -> Result<Validated, ConfigError> {
+    let resolver = crate::config::resolve::StaticResolver::default();
+    let ctx = Context {
+        resolver: &resolver,
+        now: SystemTime::now(),
+        in_service: None,
+    };
+    validate(Path::new("/nonexistent/gatehouse.toml"), text, &ctx)
+}
+
 #[cfg(test)]
 mod tests;

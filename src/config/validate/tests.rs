@@ -13,13 +13,7 @@ backends = [{ address = "127.0.0.1:9001" }]
 "#;
 
 fn run(text: &str) -> Result<Validated, ConfigError> {
-    let resolver = StaticResolver::default();
-    let ctx = Context {
-        resolver: &resolver,
-        now: SystemTime::now(),
-        in_service: None,
-    };
-    validate(Path::new("/nonexistent/gatehouse.toml"), text, &ctx)
+    validate_text(text)
 }
 
 #[test]
