@@ -197,8 +197,49 @@ fn sni_lookup(c: &mut Criterion) {
     g.finish();
 }
 
+/// One access-log line as the proxy writes it (cost per logged request; the README's overhead
+/// table measures the same in instructions over a whole run).
+fn access_log_line(c: &mut Criterion) {
+    use gatehouse::access_log::Record;
+    use std::time::{Duration, SystemTime};
+    let record = Record {
+        at: Some(SystemTime::now()),
+        request_id: Some("7b9df9f18400259c000000000000351f"),
+        client_ip: Some("192.0.2.10".parse().unwrap()),
+        client_port: Some(48932),
+        method: "GET",
+        host: Some("www.example.test"),
+        path: "/assets/app.js",
+        query: Some("v=12"),
+        http_version: "1.1",
+        tls_version: Some("1.3"),
+        status: 200,
+        bytes_in: 0,
+        bytes_out: 5123,
+        duration: Duration::from_micros(1234),
+        upstream: Some("10.0.0.12:8080"),
+        upstream_status: Some(200),
+        upstream_time: Some(Duration::from_micros(900)),
+        retries: 0,
+        route: Some("www"),
+        pool: Some("public"),
+        listener: Some("https"),
+        user_agent: Some("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"),
+        error: None,
+    };
+    let mut line = String::with_capacity(1024);
+    c.bench_function("access_log/line", |b| {
+        b.iter(|| {
+            line.clear();
+            black_box(&record).write_to(&mut line);
+            black_box(line.len())
+        })
+    });
+}
+
 criterion_group!(
     benches,
+    access_log_line,
     route_matching,
     backend_selection,
     snapshot_build,

@@ -157,11 +157,15 @@ impl Drop for AccessLog {
 }
 
 /// What one request contributes to its log line (borrowed; nothing is copied to build it).
+///
+/// The request id, names and upstream address are written unescaped: they are validated tokens
+/// (request ids by `valid_request_id`, names by config validation, addresses by their type).
+/// What the client sent freely (host, path, query, user agent) is escaped.
 #[derive(Debug, Default)]
 pub struct Record<'a> {
     /// When the request completed.
     pub at: Option<SystemTime>,
-    /// Request id.
+    /// Request id (a validated token).
     pub request_id: Option<&'a str>,
     /// Client IP.
     pub client_ip: Option<IpAddr>,
@@ -187,7 +191,7 @@ pub struct Record<'a> {
     pub bytes_out: u64,
     /// Total duration.
     pub duration: Duration,
-    /// Backend `IP:port`.
+    /// Backend `IP:port` (its label).
     pub upstream: Option<&'a str>,
     /// Backend status.
     pub upstream_status: Option<u16>,
@@ -218,13 +222,12 @@ impl Record<'_> {
 
     /// [`Record::to_line`], appended to `out`.
     pub fn write_to(&self, out: &mut String) {
-        let mut l = Line::new(out);
-        l.raw(key!("@timestamp"), |b| {
-            b.push('"');
-            json::write_rfc3339(b, self.at.unwrap_or_else(SystemTime::now));
-            b.push('"');
-        })
-        .opt_str(key!("http.request.id"), self.request_id);
+        let mut l = Line::new(out, key!("@timestamp"));
+        let b = l.buf();
+        b.push('"');
+        json::write_rfc3339(b, self.at.unwrap_or_else(SystemTime::now));
+        b.push('"');
+        l.opt_plain(key!("http.request.id"), self.request_id);
         if let Some(ip) = self.client_ip {
             l.raw(key!("client.ip"), |b| {
                 b.push('"');
@@ -251,10 +254,10 @@ impl Record<'_> {
                 self.duration.as_nanos().min(u128::from(u64::MAX)) as u64,
             )
             .opt_str(key!("user_agent.original"), self.user_agent)
-            .opt_str(key!("gatehouse.listener"), self.listener)
-            .opt_str(key!("gatehouse.route"), self.route)
-            .opt_str(key!("gatehouse.pool"), self.pool)
-            .opt_str(key!("gatehouse.upstream.address"), self.upstream)
+            .opt_plain(key!("gatehouse.listener"), self.listener)
+            .opt_plain(key!("gatehouse.route"), self.route)
+            .opt_plain(key!("gatehouse.pool"), self.pool)
+            .opt_plain(key!("gatehouse.upstream.address"), self.upstream)
             .opt_num(
                 key!("gatehouse.upstream.status_code"),
                 self.upstream_status.map(u64::from),

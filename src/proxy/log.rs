@@ -1,17 +1,19 @@
 //! The access-log record of a finished request, gathered from the session and the context.
 
 use super::ctx::RequestCtx;
-use super::headers::{request_host, X_REQUEST_ID};
+use super::headers::{request_host, valid_request_id, X_REQUEST_ID};
 use crate::access_log::Record;
 use pingora::prelude::*;
 use pingora::proxy::Session;
 use std::time::Duration;
 
-/// Builds the record; `status` is what the client got.
+/// Builds the record; `status` is what the client got, `duration` how long it took (measured
+/// once for the metrics and the log).
 pub fn record<'a>(
     session: &'a Session,
     ctx: &'a RequestCtx,
     status: u16,
+    duration: Duration,
     error: Option<&'a Error>,
 ) -> Record<'a> {
     let req = session.req_header();
@@ -33,7 +35,11 @@ pub fn record<'a>(
         request_id: ctx
             .request_id
             .as_ref()
-            .or_else(|| req.headers.get(&X_REQUEST_ID))
+            .or_else(|| {
+                req.headers
+                    .get(&X_REQUEST_ID)
+                    .filter(|id| valid_request_id(id))
+            })
             .and_then(|v| v.to_str().ok()),
         client_ip: client.map(|a| a.ip()),
         client_port: client.map(|a| a.port()),
@@ -50,7 +56,7 @@ pub fn record<'a>(
         status,
         bytes_in: session.body_bytes_read() as u64,
         bytes_out: session.body_bytes_sent() as u64,
-        duration: ctx.started.map_or(Duration::ZERO, |t| t.elapsed()),
+        duration,
         upstream,
         upstream_status: ctx.upstream_status,
         upstream_time: ctx.upstream_ttfb,

@@ -32,7 +32,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use retry_budget::RetryBudget;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A request body is measured against `min_body_rate` only after this long.
 const MIN_RATE_GRACE_SECS: f64 = 5.0;
@@ -327,7 +327,10 @@ impl ProxyHttp for Proxy {
         client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context(format!("backend {peer}"));
-        if let Some((pool, index, backend)) = Self::current_backend(ctx) {
+        // Pingora routes client-side failures (the client hung up or stalled mid-request) through
+        // here too; only the backend's own failures count against it.
+        let upstream = *e.esource() == ErrorSource::Upstream;
+        if let Some((pool, index, backend)) = Self::current_backend(ctx).filter(|_| upstream) {
             if matches!(
                 e.etype(),
                 ErrorType::ReadTimedout | ErrorType::WriteTimedout
@@ -339,6 +342,7 @@ impl ProxyHttp for Proxy {
         e.retry.decide_reuse(client_reused);
         let failure = retry::Failure {
             etype: e.etype(),
+            upstream,
             keepalive_race: e.retry(),
             reused: client_reused,
             idempotent: session.req_header().method.is_idempotent(),
@@ -426,7 +430,7 @@ impl ProxyHttp for Proxy {
         _body: &mut Option<bytes::Bytes>,
         _end_of_stream: bool,
         ctx: &mut RequestCtx,
-    ) -> Result<Option<std::time::Duration>> {
+    ) -> Result<Option<Duration>> {
         let Some(deadline) = ctx.response_deadline else {
             return Ok(None);
         };
@@ -525,12 +529,12 @@ impl ProxyHttp for Proxy {
             .or(ctx.local_status)
             .or_else(|| e.map(respond::status_for))
             .unwrap_or(0);
-        let elapsed = ctx.started.map_or(0.0, |t| t.elapsed().as_secs_f64());
+        let elapsed = ctx.started.map_or(Duration::ZERO, |t| t.elapsed());
         if let Some((route, pool)) = ctx.snapshot().and_then(|s| s.route(ctx.route?)) {
             route.metrics.record(
                 ctx.listener,
                 status,
-                elapsed,
+                elapsed.as_secs_f64(),
                 session.body_bytes_read() as u64,
                 session.body_bytes_sent() as u64,
             );
@@ -546,14 +550,20 @@ impl ProxyHttp for Proxy {
         }
         if let Some(log) = &self.access_log {
             if log.wants(status) {
-                log.log(&log::record(session, ctx, status, e));
+                log.log(&log::record(session, ctx, status, elapsed, e));
             }
         }
         ctx.in_flight = None;
     }
 
     fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, error: &Error) -> bool {
-        // 503 "no backend" is an expected, already-counted outcome; keep the log for real faults.
+        // 503 "no backend" is an expected, already-counted outcome; a client that went away
+        // mid-request is routine (nginx's 499; the access log has it, status 0 with the error
+        // kind). Keep the error log for real faults.
+        if respond::client_went_away(error) {
+            tracing::debug!(error = %error, "client went away mid-request");
+            return true;
+        }
         matches!(error.etype(), ErrorType::HTTPStatus(_))
     }
 }

@@ -22,15 +22,22 @@ pub fn status_for(error: &Error) -> u16 {
                 504
             }
         }
+        _ if client_went_away(error) => 0,
         _ => match error.esource() {
             ErrorSource::Upstream => 502,
-            ErrorSource::Downstream => match error.etype() {
-                ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
-                _ => 400,
-            },
+            ErrorSource::Downstream => 400,
             ErrorSource::Internal | ErrorSource::Unset => 502,
         },
     }
+}
+
+/// The client closed or broke its connection: there is nobody to answer.
+pub fn client_went_away(error: &Error) -> bool {
+    *error.esource() == ErrorSource::Downstream
+        && matches!(
+            error.etype(),
+            ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed
+        )
 }
 
 fn reason(status: u16) -> &'static str {

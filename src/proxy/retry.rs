@@ -24,6 +24,9 @@ pub enum Retry {
 pub struct Failure<'a> {
     /// Pingora's error type.
     pub etype: &'a ErrorType,
+    /// The backend side failed (Pingora's error source is `Upstream`). A client that hung up or
+    /// timed out says nothing about the backend, and nobody is left to answer.
+    pub upstream: bool,
     /// Pingora's own judgement that the error is a keep-alive race (decided for reuse).
     pub keepalive_race: bool,
     /// The failed connection was reused from the pool.
@@ -40,7 +43,7 @@ pub struct Failure<'a> {
 
 /// Decides (pure; unit-tested).
 pub fn decide(f: &Failure<'_>) -> Retry {
-    if f.response_started || f.body_truncated {
+    if !f.upstream || f.response_started || f.body_truncated {
         return Retry::No;
     }
     if matches!(f.etype, ErrorType::ReadTimedout | ErrorType::WriteTimedout) {
@@ -69,6 +72,7 @@ mod tests {
     fn base(etype: &ErrorType) -> Failure<'_> {
         Failure {
             etype,
+            upstream: true,
             keepalive_race: false,
             reused: false,
             idempotent: true,
@@ -150,6 +154,26 @@ mod tests {
                     ..base(&e)
                 }),
                 Retry::No
+            );
+        }
+    }
+
+    #[test]
+    fn a_client_that_hangs_up_is_not_the_backends_fault() {
+        for e in [
+            ErrorType::ConnectionClosed,
+            ErrorType::ReadError,
+            ErrorType::WriteError,
+        ] {
+            assert_eq!(
+                decide(&Failure {
+                    upstream: false,
+                    keepalive_race: true,
+                    reused: true,
+                    ..base(&e)
+                }),
+                Retry::No,
+                "{e:?} from the client"
             );
         }
     }

@@ -1,6 +1,7 @@
 //! Active checks (rise/fall, unknown start), passive ejection, failover/failback timing with
 //! SIGKILL, fail_open, /status, admin overrides, max_connections and queue.
 
+use crate::support::child::ChildProxy;
 use crate::support::load::{assert_no_failures, Load};
 use crate::support::{
     bounded, eventually, fault, ChildBackend, Client, TestBackend, TestProxy, WAIT,
@@ -647,4 +648,67 @@ backends = [{{ address = "{}" }}, {{ address = "{}" }}]"#,
     );
     assert_eq!(c.get(proxy.http, "x.test", "/delay/1000").await.status, 504);
     assert_eq!(state(good.addr).state, "ejected");
+}
+
+/// Clients that hang up while the backend is still working say nothing about the backend: a
+/// load generator closing its connections at the end of a run must not eject a healthy backend
+/// (it did — Pingora reports the client's close through the same hook as a backend's). The real
+/// binary, for its access log: each hang-up's line proves the request reached the backend.
+#[tokio::test]
+async fn clients_hanging_up_mid_request_do_not_eject_the_backend() {
+    let backend = TestBackend::start("patient").await;
+    let proxy = ChildProxy::start(&format!(
+        r#"{}[access_log]
+path = "{{dir}}/access.log"
+"#,
+        // The child writes its token as `admin.token`.
+        config(&format!(
+            r#"passive = {{ connect_failures = 1, http_5xx = 1, timeouts = 1, cooldown = "1h", max_cooldown = "1h", max_ejection_percent = 100 }}
+backends = [{{ address = "{}" }}]"#,
+            backend.addr
+        ))
+        .replace("{dir}/token", "{dir}/admin.token")
+    ))
+    .await;
+    for _ in 0..3 {
+        let mut s = tokio::net::TcpStream::connect(proxy.http).await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(
+            &mut s,
+            b"GET /delay/5000 HTTP/1.1\r\nHost: x.test\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        drop(s);
+    }
+    let log_path = proxy.dir.path().join("access.log");
+    let lines: Vec<serde_json::Value> = eventually("3 access-log lines", WAIT, || async {
+        let text = std::fs::read_to_string(&log_path).ok()?;
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (lines.len() == 3).then_some(lines)
+    })
+    .await;
+    for line in &lines {
+        assert_eq!(
+            line["http.response.status_code"], 0,
+            "nobody to answer: {line}"
+        );
+        assert_eq!(line["gatehouse.error"], "ConnectionClosed", "{line}");
+        assert_eq!(
+            line["gatehouse.upstream.address"],
+            backend.addr.to_string(),
+            "the request reached the backend before the client left: {line}"
+        );
+    }
+    let log = proxy.log_text();
+    assert!(
+        !log.contains("Fail to proxy"),
+        "a client hanging up is routine, not an ERROR line:\n{log}"
+    );
+    let status = proxy.status().await.expect("status");
+    assert_eq!(status["pools"][0]["backends"][0]["state"], "up", "{status}");
+    let r = Client::new().get(proxy.http, "x.test", "/").await;
+    assert_eq!((r.status, r.backend()), (200, "patient".to_string()));
 }
