@@ -384,15 +384,18 @@ fn server_settings(
             );
         }
     }
+    // Relative paths are relative to the config file, like every other path in it (not to
+    // whatever directory the process happened to start in).
+    let base_dir = config_path.parent().unwrap_or_else(|| Path::new("."));
     let upgrade_socket = raw
         .upgrade_socket
-        .map(PathBuf::from)
+        .map(|p| base_dir.join(p))
         .unwrap_or_else(|| default_runtime_path(config_path, "upgrade.sock"));
     ServerSettings {
         threads,
         grace_period: raw.grace_period.map_or(Duration::from_secs(10), |d| d.0),
         shutdown_timeout: raw.shutdown_timeout.map_or(Duration::from_secs(5), |d| d.0),
-        pid_file: raw.pid_file.map(PathBuf::from),
+        pid_file: raw.pid_file.map(|p| base_dir.join(p)),
         upgrade_socket,
         upstream_keepalive_pool_size: raw.upstream_keepalive_pool_size.unwrap_or(1024),
         server_header: raw.server_header.unwrap_or(false),

@@ -39,6 +39,27 @@ fn an_exposed_admin_listener_without_a_token_is_flagged() {
 }
 
 #[test]
+fn relative_server_paths_are_relative_to_the_config_file() {
+    let v = run(&format!(
+        "[server]\npid_file = \"run/gatehouse.pid\"\nupgrade_socket = \"run/upgrade.sock\"\n{MINIMAL}"
+    ))
+    .unwrap();
+    assert_eq!(
+        v.config.server.pid_file.as_deref(),
+        Some(Path::new("/nonexistent/run/gatehouse.pid"))
+    );
+    assert_eq!(
+        v.config.server.upgrade_socket,
+        Path::new("/nonexistent/run/upgrade.sock")
+    );
+    let v = run(&format!("[server]\npid_file = \"/run/g.pid\"\n{MINIMAL}")).unwrap();
+    assert_eq!(
+        v.config.server.pid_file.as_deref(),
+        Some(Path::new("/run/g.pid"))
+    );
+}
+
+#[test]
 fn a_user_or_group_that_does_not_exist_is_an_error() {
     let err = run(&format!(
         "[server]\nuser = \"no-such-user-gh\"\ngroup = \"no-such-group-gh\"\n{MINIMAL}"
