@@ -18,3 +18,9 @@ ensure_packages() {
         $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null
     fi
 }
+
+# The median of the numbers on standard input, one per line (benchmarks report medians: this
+# machine's single runs are noisy).
+median() {
+    sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
