@@ -17,6 +17,7 @@ pub mod admin;
 pub mod checks;
 pub mod config;
 pub mod ctl;
+pub mod forward;
 pub mod health;
 pub mod listener;
 pub mod metrics;

@@ -218,8 +218,23 @@ impl Gatehouse {
             .iter()
             .map(|l| l.h2c && l.protocol == Protocol::Http)
             .collect();
-        let connections =
-            Connections::new(state.clone(), &alpn, plain.clone(), h2c, &h2c_listeners)?;
+        let engine = (config.server.http1_engine == crate::config::model::Http1Engine::Gatehouse)
+            .then(|| {
+                Arc::new(crate::forward::Engine::new(
+                    state.clone(),
+                    budget.clone(),
+                    access_log.clone(),
+                    config.server.upstream_keepalive_pool_size,
+                ))
+            });
+        let connections = Connections::new(
+            state.clone(),
+            &alpn,
+            plain.clone(),
+            h2c,
+            &h2c_listeners,
+            engine.clone(),
+        )?;
         let open_connections = connections.open_connections();
         let mut listeners = Listeners::new();
         for b in &bound {
@@ -272,6 +287,7 @@ impl Gatehouse {
             ControlPlane {
                 reloader: reloader.clone(),
                 state: state.clone(),
+                engine,
             },
         ));
 
@@ -533,9 +549,20 @@ fn warn_expiring_certificates(state: &SharedState) {
 }
 
 /// File watch, SIGHUP, active health checks and metrics upkeep, in one small runtime.
+/// Closes idle backend connections past their idle timeout, once a second.
+async fn sweep_idle_connections(engine: Option<Arc<crate::forward::Engine>>) {
+    let Some(engine) = engine else { return };
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        engine.sweep();
+    }
+}
+
 struct ControlPlane {
     reloader: Arc<Reloader>,
     state: Arc<SharedState>,
+    engine: Option<Arc<crate::forward::Engine>>,
 }
 
 #[async_trait]
@@ -546,6 +573,7 @@ impl BackgroundService for ControlPlane {
             tokio::spawn(reload::signal::run(self.reloader.clone(), shutdown.clone())),
             tokio::spawn(reload::signal::reopen_logs_on_sigusr1(shutdown.clone())),
             tokio::spawn(crate::checks::run(self.state.clone(), shutdown.clone())),
+            tokio::spawn(sweep_idle_connections(self.engine.clone())),
         ];
         let state = self.state.clone();
         let upkeep = async move {

@@ -66,6 +66,17 @@ pub struct ServerSettings {
     pub user: Option<String>,
     /// Group to switch to.
     pub group: Option<String>,
+    /// What serves HTTP/1 clients.
+    pub http1_engine: Http1Engine,
+}
+
+/// What serves HTTP/1 clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Http1Engine {
+    /// gatehouse's own forwarding engine (`crate::forward`).
+    Gatehouse,
+    /// Pingora's `HttpProxy` (the fallback while the new engine settles).
+    Pingora,
 }
 
 /// Retries allowed as a share of requests.
@@ -92,6 +103,8 @@ pub struct LimitsSettings {
     pub body_timeout: Duration,
     /// Minimum body rate in bytes/s (0: off).
     pub min_body_rate: u64,
+    /// Time before `min_body_rate` is judged.
+    pub body_rate_grace: Duration,
     /// Open connections allowed in total (0: unlimited).
     pub max_connections: usize,
     /// Open connections allowed per client address (0: unlimited).
@@ -231,6 +244,8 @@ pub struct Route {
     pub deny: Vec<crate::net::cidr::Cidr>,
     /// Per-client rate limit.
     pub rate_limit: Option<RateLimitSettings>,
+    /// Upgrade protocols allowed (lowercase names).
+    pub upgrades: Vec<String>,
 }
 
 /// Validated header rules.
@@ -299,6 +314,8 @@ pub struct TimeoutSettings {
     /// Deadline for the whole response from the request being sent: a backend that trickles
     /// its body (each read within `read`) is still cut. `None`: long streams are allowed.
     pub response: Option<Duration>,
+    /// Idle time after which an upgraded connection (tunnel) is closed.
+    pub tunnel: Duration,
 }
 
 /// Backend TLS settings with the material already loaded.

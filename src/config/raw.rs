@@ -23,7 +23,7 @@ pub struct Server {
     pub pid_file: Option<String>,
     /// Unix socket used to hand listening sockets to a successor process.
     pub upgrade_socket: Option<String>,
-    /// Idle upstream connections kept per process for reuse.
+    /// Idle upstream connections kept for reuse, per worker thread.
     pub upstream_keepalive_pool_size: Option<usize>,
     /// Send a `Server: gatehouse` header (off by default: no version banner).
     pub server_header: Option<bool>,
@@ -33,6 +33,9 @@ pub struct Server {
     pub user: Option<String>,
     /// ... and this group (defaults to the user's primary group).
     pub group: Option<String>,
+    /// What serves HTTP/1 clients: `gatehouse` (its own forwarding engine, the default) or
+    /// `pingora` (Pingora's `HttpProxy`, kept as a fallback while the new engine settles).
+    pub http1_engine: Option<String>,
 }
 
 /// `[limits]`: protection against slow, huge or abusive clients.
@@ -53,8 +56,11 @@ pub struct Limits {
     pub max_buffered_body: Option<usize>,
     /// Longest pause between two reads of a request body.
     pub body_timeout: Option<ConfigDuration>,
-    /// Slowest acceptable request body rate, in bytes per second, after its first 5 s (0: off).
+    /// Slowest acceptable request body rate, in bytes per second, after `body_rate_grace`
+    /// (0: off).
     pub min_body_rate: Option<u64>,
+    /// How long a request body may take before `min_body_rate` is judged (5 s by default).
+    pub body_rate_grace: Option<ConfigDuration>,
     /// Open client connections allowed, all listeners together.
     pub max_connections: Option<usize>,
     /// Open client connections allowed per client address.
@@ -239,6 +245,9 @@ pub struct Route {
     pub deny: Option<Vec<String>>,
     /// Per-client-address request rate limit.
     pub rate_limit: Option<RateLimit>,
+    /// `Upgrade` protocols clients may switch to through this route (a tunnel once the
+    /// backend answers 101); `["websocket"]` when absent, `[]` to allow none. Never `h2c`.
+    pub upgrades: Option<Vec<String>>,
 }
 
 /// `set` replaces, `add` appends, `remove` deletes; applied in the order remove, set, add.
@@ -307,6 +316,9 @@ pub struct Timeouts {
     pub idle: Option<ConfigDuration>,
     /// The whole response, head to last byte (unset: no limit, only `read` per read).
     pub response: Option<ConfigDuration>,
+    /// An upgraded connection (WebSocket…) is closed after this long without a byte in
+    /// either direction (HAProxy's `timeout tunnel`; 1 h by default).
+    pub tunnel: Option<ConfigDuration>,
 }
 
 /// `[pools.<name>.health_check]`.

@@ -87,6 +87,15 @@ impl Gated {
         self.inner.read_buf(&mut self.prefix).await
     }
 
+    /// Reads more bytes from the client, asking for up to `n` at once (streaming a body).
+    ///
+    /// # Errors
+    /// The stream's read error.
+    pub async fn read_up_to(&mut self, n: usize) -> io::Result<usize> {
+        self.prefix.reserve(n);
+        self.inner.read_buf(&mut self.prefix).await
+    }
+
     /// Frees the read-ahead buffer if everything in it was consumed (between requests).
     pub fn release(&mut self) {
         if self.prefix.is_empty() {
@@ -177,6 +186,26 @@ impl AsyncWrite for Gated {
             }
             return Pin::new(&mut *this.inner).poll_write(cx, buf);
         }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        if this.out.is_empty() && !this.hold_next {
+            return Pin::new(&mut *this.inner).poll_write_vectored(cx, bufs);
+        }
+        let first = bufs
+            .iter()
+            .find(|b| !b.is_empty())
+            .map_or(&[][..], |b| &**b);
+        Pin::new(this).poll_write(cx, first)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

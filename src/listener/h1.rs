@@ -26,11 +26,20 @@ use tokio::time::Instant;
 /// The HTTP/2 connection preface.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-enum Gate {
+/// What the gate made of the next bytes on a connection.
+pub(crate) enum Gate {
+    /// A complete, valid request head is at the start of the read-ahead buffer.
     Ready(head::Head),
+    /// The HTTP/2 connection preface (h2c with prior knowledge).
     H2Preface,
+    /// The client closed (or shutdown began while the connection was idle).
     Closed,
-    TimedOut { partial: bool },
+    /// No complete head in time; `partial` when some bytes had arrived.
+    TimedOut {
+        /// Some bytes of a head had arrived.
+        partial: bool,
+    },
+    /// The head is refused.
     Refused(Refusal),
 }
 
@@ -57,12 +66,15 @@ pub async fn serve(
     let mut gated = Box::new(Gated::new(stream));
     let mut persistent: Option<HttpPersistentSettings> = None;
     let mut first = true;
+    let mut fields = Vec::new();
     loop {
         let limits = limits();
         let gate = read_head(
             &mut gated,
             &limits,
             if first { Some(accepted_at) } else { None },
+            &mut fields,
+            None,
         )
         .await;
         let head = match gate {
@@ -135,8 +147,16 @@ pub async fn serve(
     }
 }
 
-/// Reads until a complete, valid head (or a reason to stop) is in the read-ahead buffer.
-async fn read_head(g: &mut Gated, limits: &LimitsSettings, accepted_at: Option<Instant>) -> Gate {
+/// Reads until a complete, valid head (or a reason to stop) is in the read-ahead buffer, its
+/// fields indexed in `fields`. With `shutdown`, an idle connection (no byte of a next request
+/// yet) is closed as soon as shutdown begins.
+pub(crate) async fn read_head(
+    g: &mut Gated,
+    limits: &LimitsSettings,
+    accepted_at: Option<Instant>,
+    fields: &mut Vec<head::Field>,
+    mut shutdown: Option<&mut ShutdownWatch>,
+) -> Gate {
     // First request: the whole head within header_timeout of the accept. Later ones: up to
     // keepalive_timeout of idleness, then header_timeout from the first byte.
     let mut deadline = match accepted_at {
@@ -150,13 +170,26 @@ async fn read_head(g: &mut Gated, limits: &LimitsSettings, accepted_at: Option<I
             if g.prefix.len() >= H2_PREFACE.len() && g.prefix.starts_with(H2_PREFACE) {
                 return Gate::H2Preface;
             }
-            match head::check(&g.prefix, &limits.head) {
+            match head::check_indexed(&g.prefix, &limits.head, fields) {
                 Check::Complete(h) => return Gate::Ready(h),
                 Check::Refuse(r) => return Gate::Refused(r),
                 Check::Incomplete => {}
             }
         }
-        match tokio::time::timeout_at(deadline, g.read_more()).await {
+        let read = tokio::time::timeout_at(deadline, g.read_more());
+        let result = match shutdown.as_deref_mut() {
+            Some(watch) if waiting_for_first_byte => {
+                if *watch.borrow() {
+                    return Gate::Closed;
+                }
+                tokio::select! {
+                    r = read => r,
+                    _ = watch.changed() => return Gate::Closed,
+                }
+            }
+            _ => read.await,
+        };
+        match result {
             Err(_) => {
                 return Gate::TimedOut {
                     partial: !g.prefix.is_empty(),
@@ -184,7 +217,7 @@ async fn read_head(g: &mut Gated, limits: &LimitsSettings, accepted_at: Option<I
 }
 
 /// Validates a chunked body's framing up to `max_buffered_body` before anything is forwarded.
-async fn check_chunked_body(
+pub(crate) async fn check_chunked_body(
     g: &mut Gated,
     head_len: usize,
     limits: &LimitsSettings,
@@ -222,7 +255,7 @@ async fn check_chunked_body(
 }
 
 /// Answers a refused request and closes: a small body, `Connection: close`, no banner.
-async fn refuse(g: &mut Gated, r: Refusal, origin: &Origin<'_>) {
+pub(crate) async fn refuse(g: &mut Gated, r: Refusal, origin: &Origin<'_>) {
     metrics::counter!(names::BAD_REQUESTS_TOTAL, "listener" => origin.listener.to_string(), "status" => status_label(r.status))
         .increment(1);
     tracing::debug!(listener = origin.listener, client = ?origin.client, status = r.status, reason = r.reason, "request refused");

@@ -55,6 +55,14 @@ pub enum Body {
 pub struct Head {
     /// Bytes of the head, the final CRLF CRLF included.
     pub len: usize,
+    /// The method: `buf[..method_end]`.
+    pub method_end: usize,
+    /// The request target: `buf[target.0..target.1]`.
+    pub target: (usize, usize),
+    /// Where the target's path starts (after `scheme://authority` in absolute form).
+    pub path_start: usize,
+    /// Absolute-form target (`http://host/path`): the authority is `buf[target.0 + scheme..]`.
+    pub absolute: bool,
     /// Body framing.
     pub body: Body,
     /// `Expect: 100-continue` (the client waits before sending the body).
@@ -80,6 +88,12 @@ fn is_tchar(b: u8) -> bool {
 
 /// Checks a request head at the start of `buf`.
 pub fn check(buf: &[u8], limits: &Limits) -> Check {
+    check_indexed(buf, limits, &mut Vec::new())
+}
+
+/// [`check`], also recording where every header field of a complete head is (cleared first),
+/// so that the forwarding engine never parses the head a second time.
+pub fn check_indexed(buf: &[u8], limits: &Limits, fields: &mut Vec<Field>) -> Check {
     // Line breaks must be CRLF everywhere: a bare CR or LF is read differently by different
     // parsers. Find the end of the head while checking that.
     let mut end = None;
@@ -128,7 +142,8 @@ pub fn check(buf: &[u8], limits: &Limits) -> Check {
     if end - rl_end > limits.max_header_bytes + 4 {
         return Check::Refuse(refuse(431, "request header section too large"));
     }
-    match parse(&buf[..rl_end], &buf[rl_end + 2..end - 2], limits) {
+    fields.clear();
+    match parse(&buf[..rl_end], buf, rl_end + 2, end - 2, limits, fields) {
         Ok(mut head) => {
             head.len = end;
             Check::Complete(head)
@@ -139,9 +154,117 @@ pub fn check(buf: &[u8], limits: &Limits) -> Check {
 
 struct Target<'a> {
     authority: Option<&'a [u8]>,
+    /// Offset of the path within the target.
+    path_offset: usize,
 }
 
-fn parse(request_line: &[u8], fields: &[u8], limits: &Limits) -> Result<Head, Refusal> {
+/// What a header field is to a proxy: the names the forwarding engine treats specially,
+/// classified once while the gate checks them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// Anything else: forwarded as it came.
+    Other,
+    /// `Host`.
+    Host,
+    /// `Content-Length`.
+    ContentLength,
+    /// `Transfer-Encoding`.
+    TransferEncoding,
+    /// `Connection` (hop-by-hop; may nominate more).
+    Connection,
+    /// `Upgrade`.
+    Upgrade,
+    /// `Keep-Alive`, `Proxy-Connection`, `Proxy-Authenticate`, `Proxy-Authorization`, `TE`,
+    /// `Trailer`, `HTTP2-Settings`: hop-by-hop, never forwarded (RFC 9110 §7.6.1, and what
+    /// Pingora strips).
+    HopByHop,
+    /// `X-Forwarded-For` (folded into the value gatehouse sends).
+    XForwardedFor,
+    /// `X-Forwarded-Proto` (replaced).
+    XForwardedProto,
+    /// `X-Forwarded-Host` (replaced).
+    XForwardedHost,
+    /// `X-Request-Id` (kept when valid, else replaced).
+    XRequestId,
+    /// `Expect`.
+    Expect,
+    /// `User-Agent` (for the access log).
+    UserAgent,
+    /// `Content-Type` (gRPC detection).
+    ContentType,
+}
+
+impl FieldKind {
+    /// Classifies a field name (any case).
+    pub fn of(name: &[u8]) -> FieldKind {
+        let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
+        match name.len() {
+            2 if is(b"te") => FieldKind::HopByHop,
+            4 if is(b"host") => FieldKind::Host,
+            6 if is(b"expect") => FieldKind::Expect,
+            7 if is(b"upgrade") => FieldKind::Upgrade,
+            7 if is(b"trailer") => FieldKind::HopByHop,
+            10 if is(b"connection") => FieldKind::Connection,
+            10 if is(b"keep-alive") => FieldKind::HopByHop,
+            10 if is(b"user-agent") => FieldKind::UserAgent,
+            12 if is(b"content-type") => FieldKind::ContentType,
+            12 if is(b"x-request-id") => FieldKind::XRequestId,
+            14 if is(b"content-length") => FieldKind::ContentLength,
+            14 if is(b"http2-settings") => FieldKind::HopByHop,
+            15 if is(b"x-forwarded-for") => FieldKind::XForwardedFor,
+            16 if is(b"x-forwarded-host") => FieldKind::XForwardedHost,
+            16 if is(b"proxy-connection") => FieldKind::HopByHop,
+            17 if is(b"transfer-encoding") => FieldKind::TransferEncoding,
+            17 if is(b"x-forwarded-proto") => FieldKind::XForwardedProto,
+            18 if is(b"proxy-authenticate") => FieldKind::HopByHop,
+            19 if is(b"proxy-authorization") => FieldKind::HopByHop,
+            _ => FieldKind::Other,
+        }
+    }
+}
+
+/// Where one header field is in the head: `buf[name.0..name.1]`, `buf[value.0..value.1]`
+/// (value without surrounding whitespace). The raw line is `buf[name.0..value.1]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    /// Name span.
+    pub name: (u32, u32),
+    /// Value span (trimmed).
+    pub value: (u32, u32),
+    /// What the name is.
+    pub kind: FieldKind,
+}
+
+impl Field {
+    /// The name's bytes in `buf`.
+    pub fn name<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
+        buf.get(self.name.0 as usize..self.name.1 as usize)
+            .unwrap_or_default()
+    }
+
+    /// The value's bytes in `buf`.
+    pub fn value<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
+        buf.get(self.value.0 as usize..self.value.1 as usize)
+            .unwrap_or_default()
+    }
+
+    /// The whole `name: value` line as received, without its CRLF.
+    pub fn line<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
+        buf.get(self.name.0 as usize..self.value.1.max(self.name.1 + 1) as usize)
+            .unwrap_or_default()
+    }
+}
+
+/// Parses the request line (`buf[..rl_end]`) and the fields (`buf[fields_start..fields_end]`),
+/// recording every field in `out`.
+fn parse(
+    request_line: &[u8],
+    buf: &[u8],
+    fields_start: usize,
+    fields_end: usize,
+    limits: &Limits,
+    out: &mut Vec<Field>,
+) -> Result<Head, Refusal> {
     // request-line = method SP request-target SP HTTP-version
     let mut parts = request_line.split(|&b| b == b' ');
     let method = parts.next().unwrap_or_default();
@@ -162,7 +285,9 @@ fn parse(request_line: &[u8], fields: &[u8], limits: &Limits) -> Result<Head, Re
     if method == b"CONNECT" {
         return Err(refuse(405, "CONNECT is not supported"));
     }
-    let target = check_target(method, target)?;
+    let target_start = method.len() + 1;
+    let target_end = target_start + target.len();
+    let checked = check_target(method, target)?;
 
     let mut host: Option<&[u8]> = None;
     let mut hosts = 0;
@@ -172,38 +297,55 @@ fn parse(request_line: &[u8], fields: &[u8], limits: &Limits) -> Result<Head, Re
     let mut chunked = false;
     let mut expect_continue = false;
     let mut count = 0;
-    if !fields.is_empty() {
-        for line in fields.split(|&b| b == b'\n') {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if line.is_empty() {
-                continue;
-            }
-            count += 1;
-            if count > limits.max_headers {
-                return Err(refuse(431, "too many header fields"));
-            }
-            if line[0] == b' ' || line[0] == b'\t' {
-                return Err(refuse(400, "obsolete line folding"));
-            }
-            let colon = line
-                .iter()
-                .position(|&b| b == b':')
-                .ok_or(refuse(400, "header field without a colon"))?;
-            let name = &line[..colon];
-            if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
-                return Err(refuse(400, "invalid header field name"));
-            }
-            let value = trim_ows(&line[colon + 1..]);
-            if value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
-                return Err(refuse(400, "control character in a header value"));
-            }
-            if name.eq_ignore_ascii_case(b"host") {
+    let mut pos = fields_start;
+    while pos < fields_end {
+        // Lines end in CRLF (checked by the caller); the last one ends at `fields_end`.
+        let line_end = buf[pos..fields_end]
+            .iter()
+            .position(|&b| b == b'\r')
+            .map_or(fields_end, |p| pos + p);
+        let line = &buf[pos..line_end];
+        let line_start = pos;
+        pos = line_end + 2;
+        if line.is_empty() {
+            continue;
+        }
+        count += 1;
+        if count > limits.max_headers {
+            return Err(refuse(431, "too many header fields"));
+        }
+        if line[0] == b' ' || line[0] == b'\t' {
+            return Err(refuse(400, "obsolete line folding"));
+        }
+        let colon = line
+            .iter()
+            .position(|&b| b == b':')
+            .ok_or(refuse(400, "header field without a colon"))?;
+        let name = &line[..colon];
+        if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
+            return Err(refuse(400, "invalid header field name"));
+        }
+        let (value_offset, value) = trim_ows_at(&line[colon + 1..]);
+        if value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+            return Err(refuse(400, "control character in a header value"));
+        }
+        let kind = FieldKind::of(name);
+        let value_start = line_start + colon + 1 + value_offset;
+        out.push(Field {
+            name: (line_start as u32, (line_start + colon) as u32),
+            value: (value_start as u32, (value_start + value.len()) as u32),
+            kind,
+        });
+        match kind {
+            FieldKind::Host => {
                 hosts += 1;
                 host = Some(value);
-            } else if name.eq_ignore_ascii_case(b"content-length") {
+            }
+            FieldKind::ContentLength => {
                 lengths += 1;
                 content_length = Some(parse_length(value)?);
-            } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            }
+            FieldKind::TransferEncoding => {
                 transfer_encodings += 1;
                 // Only a lone "chunked" is unambiguous: lists, repeats and other codings are
                 // where parsers disagree.
@@ -211,11 +353,11 @@ fn parse(request_line: &[u8], fields: &[u8], limits: &Limits) -> Result<Head, Re
                     return Err(refuse(400, "unsupported or obfuscated Transfer-Encoding"));
                 }
                 chunked = true;
-            } else if name.eq_ignore_ascii_case(b"expect")
-                && value.eq_ignore_ascii_case(b"100-continue")
-            {
+            }
+            FieldKind::Expect if value.eq_ignore_ascii_case(b"100-continue") => {
                 expect_continue = true;
             }
+            _ => {}
         }
     }
     if hosts == 0 {
@@ -228,7 +370,7 @@ fn parse(request_line: &[u8], fields: &[u8], limits: &Limits) -> Result<Head, Re
     if !valid_host(host) {
         return Err(refuse(400, "invalid Host header"));
     }
-    if let Some(authority) = target.authority {
+    if let Some(authority) = checked.authority {
         if !same_host(authority, host) {
             return Err(refuse(400, "absolute-form target disagrees with Host"));
         }
@@ -255,10 +397,25 @@ fn parse(request_line: &[u8], fields: &[u8], limits: &Limits) -> Result<Head, Re
     };
     Ok(Head {
         len: 0,
+        method_end: method.len(),
+        target: (target_start, target_end),
+        path_start: target_start + checked.path_offset,
+        absolute: checked.authority.is_some(),
         body,
         expect_continue,
         http10,
     })
+}
+
+/// Like [`trim_ows`], also saying how many bytes were trimmed in front.
+fn trim_ows_at(v: &[u8]) -> (usize, &[u8]) {
+    let trimmed = trim_ows(v);
+    let offset = if trimmed.is_empty() {
+        0
+    } else {
+        trimmed.as_ptr() as usize - v.as_ptr() as usize
+    };
+    (offset, trimmed)
 }
 
 fn trim_ows(v: &[u8]) -> &[u8] {
@@ -286,21 +443,25 @@ fn parse_length(v: &[u8]) -> Result<u64, Refusal> {
 fn check_target<'a>(method: &[u8], target: &'a [u8]) -> Result<Target<'a>, Refusal> {
     if target == b"*" {
         return if method == b"OPTIONS" {
-            Ok(Target { authority: None })
+            Ok(Target {
+                authority: None,
+                path_offset: 0,
+            })
         } else {
             Err(refuse(400, "asterisk-form target outside OPTIONS"))
         };
     }
-    let (authority, path) = if target.starts_with(b"/") {
-        (None, target)
+    let (authority, path, path_offset) = if target.starts_with(b"/") {
+        (None, target, 0)
     } else {
-        let rest = if target.len() > 7 && target[..7].eq_ignore_ascii_case(b"http://") {
-            &target[7..]
+        let scheme = if target.len() > 7 && target[..7].eq_ignore_ascii_case(b"http://") {
+            7
         } else if target.len() > 8 && target[..8].eq_ignore_ascii_case(b"https://") {
-            &target[8..]
+            8
         } else {
             return Err(refuse(400, "invalid request target"));
         };
+        let rest = &target[scheme..];
         let split = rest
             .iter()
             .position(|&b| b == b'/' || b == b'?')
@@ -309,7 +470,7 @@ fn check_target<'a>(method: &[u8], target: &'a [u8]) -> Result<Target<'a>, Refus
         if auth.is_empty() || auth.contains(&b'@') {
             return Err(refuse(400, "invalid request target"));
         }
-        (Some(auth), path)
+        (Some(auth), path, scheme + split)
     };
     // Visible ASCII only, and every '%' starts a valid escape.
     let mut i = 0;
@@ -329,7 +490,10 @@ fn check_target<'a>(method: &[u8], target: &'a [u8]) -> Result<Target<'a>, Refus
         }
         i += 1;
     }
-    Ok(Target { authority })
+    Ok(Target {
+        authority,
+        path_offset,
+    })
 }
 
 /// `host [":" port]` with a reg-name or an IP literal, RFC 3986.

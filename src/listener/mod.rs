@@ -51,6 +51,8 @@ pub struct ListenerRuntime {
 /// The `ServerApp` serving every proxy listener.
 pub struct Connections {
     state: Arc<SharedState>,
+    /// gatehouse's own HTTP/1 engine; `None` serves HTTP/1 through Pingora's `HttpProxy`.
+    engine: Option<Arc<crate::forward::Engine>>,
     listeners: Vec<ListenerRuntime>,
     caps: Arc<caps::Caps>,
     open_total: Arc<AtomicUsize>,
@@ -68,6 +70,7 @@ impl Connections {
         proxy: Arc<HttpProxy<Proxy>>,
         h2c: Option<Arc<HttpProxy<Proxy>>>,
         h2c_listeners: &[bool],
+        engine: Option<Arc<crate::forward::Engine>>,
     ) -> Result<Self, rustls::Error> {
         let mut listeners = Vec::new();
         for (i, bound) in state.bound.iter().enumerate() {
@@ -101,6 +104,7 @@ impl Connections {
         }
         Ok(Connections {
             state,
+            engine,
             listeners,
             caps: Arc::new(caps::Caps::default()),
             open_total: Arc::new(AtomicUsize::new(0)),
@@ -236,12 +240,37 @@ impl ServerApp for Connections {
             // HTTP/2: the h2 codec enforces framing and the configured stream limits.
             return listener.proxy.process_new(stream, shutdown).await;
         }
-        let state = self.state.clone();
         let origin = h1::Origin {
             listener: &listener.name,
             client,
             hsts,
         };
+        if let Some(engine) = &self.engine {
+            let tls_version = stream.get_ssl_digest().map(|d| {
+                if d.version.contains("1_2") || d.version.contains("1.2") {
+                    "1.2"
+                } else {
+                    "1.3"
+                }
+            });
+            let info = crate::forward::h1::ConnInfo {
+                listener: index,
+                peer: client,
+                tls: listener.acceptor.is_some(),
+                tls_version,
+            };
+            return crate::forward::h1::serve(
+                engine,
+                listener.h2c.as_ref(),
+                stream,
+                accepted_at,
+                &origin,
+                info,
+                shutdown,
+            )
+            .await;
+        }
+        let state = self.state.clone();
         h1::serve(
             &listener.proxy,
             listener.h2c.as_ref(),

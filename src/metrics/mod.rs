@@ -230,6 +230,26 @@ fn describe() {
         Unit::Count,
         "Requests refused by access rules, rate limits or body size."
     );
+    describe_gauge!(
+        TUNNELS_OPEN,
+        Unit::Count,
+        "Upgraded connections (WebSocket and the like) open now."
+    );
+    describe_counter!(
+        TUNNELS_TOTAL,
+        Unit::Count,
+        "Tunnels opened: a backend switched protocols on an Upgrade request."
+    );
+    describe_counter!(
+        TUNNELS_CLOSED_TOTAL,
+        Unit::Count,
+        "Tunnels closed, by reason (closed, idle_timeout, client_error, upstream_error)."
+    );
+    describe_counter!(
+        TUNNEL_BYTES_TOTAL,
+        Unit::Bytes,
+        "Bytes carried through tunnels, by direction."
+    );
     describe_counter!(
         BAD_REQUESTS_TOTAL,
         Unit::Count,

@@ -76,6 +76,16 @@ pub const BAD_REQUESTS_TOTAL: &str = "gatehouse_bad_requests_total";
 /// Requests refused by rate limits or access rules, by route and reason.
 pub const REQUESTS_REFUSED_TOTAL: &str = "gatehouse_requests_refused_total";
 
+/// Tunnels open now (upgraded connections: WebSocket and the like), by pool.
+pub const TUNNELS_OPEN: &str = "gatehouse_tunnels_open";
+/// Tunnels opened (a backend answered 101 to an upgrade), by pool.
+pub const TUNNELS_TOTAL: &str = "gatehouse_tunnels_total";
+/// Tunnels closed, by pool and reason (`closed`, `idle_timeout`, `client_error`,
+/// `upstream_error`).
+pub const TUNNELS_CLOSED_TOTAL: &str = "gatehouse_tunnels_closed_total";
+/// Bytes carried by tunnels, by pool and direction (`to_upstream`, `to_client`).
+pub const TUNNEL_BYTES_TOTAL: &str = "gatehouse_tunnel_bytes_total";
+
 /// Label keys.
 pub mod label {
     /// Listener name.
@@ -96,4 +106,6 @@ pub mod label {
     pub const TIER: &str = "tier";
     /// Reason for a retry or refusal.
     pub const REASON: &str = "reason";
+    /// Direction of tunnel bytes.
+    pub const DIRECTION: &str = "direction";
 }

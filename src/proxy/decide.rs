@@ -31,12 +31,28 @@ pub fn decide(snapshot: &Snapshot, listener: usize, tls: bool, req: &RequestHead
     if raw_host.is_none() && req.version == Version::HTTP_11 {
         return Decision::BadRequest("HTTP/1.1 request without Host");
     }
-    let host = normalize_host(raw_host.unwrap_or(""));
+    let path = req.uri.path();
+    let query = req.uri.query();
+    route(snapshot, listener, tls, raw_host.unwrap_or(""), path, query)
+}
+
+/// The routing decision for a request to `host` (as sent, port included) and a normalised
+/// `path`: what both protocol engines call once the head is known to be well formed.
+pub fn route(
+    snapshot: &Snapshot,
+    listener: usize,
+    tls: bool,
+    host: &str,
+    path: &str,
+    query: Option<&str>,
+) -> Decision {
+    let host = normalize_host(host);
     let entry = snapshot.listeners.get(listener);
     if !tls && entry.is_some_and(|l| l.redirect_https) {
-        return Decision::Redirect(https_location(&host, entry.and_then(|l| l.https_port), req));
+        let port = entry.and_then(|l| l.https_port);
+        return Decision::Redirect(location(&host, port, path, query));
     }
-    let Some(id) = snapshot.router.lookup(&host, req.uri.path()) else {
+    let Some(id) = snapshot.router.lookup(&host, path) else {
         return Decision::NotFound;
     };
     if !tls {
@@ -45,7 +61,7 @@ pub fn decide(snapshot: &Snapshot, listener: usize, tls: bool, req: &RequestHead
                 let port = entry
                     .and_then(|l| l.https_port)
                     .or_else(|| first_https_port(snapshot));
-                return Decision::Redirect(https_location(&host, port, req));
+                return Decision::Redirect(location(&host, port, path, query));
             }
         }
     }
@@ -63,9 +79,14 @@ fn first_https_port(snapshot: &Snapshot) -> Option<u16> {
 
 /// `https://host[:port]/path?query`, omitting the port when it is 443.
 pub fn https_location(host: &str, port: Option<u16>, req: &RequestHeader) -> String {
-    let path = req.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    location(host, port, req.uri.path(), req.uri.query())
+}
+
+fn location(host: &str, port: Option<u16>, path: &str, query: Option<&str>) -> String {
+    let path = if path.is_empty() { "/" } else { path };
+    let query = query.map(|q| format!("?{q}")).unwrap_or_default();
     match port {
-        Some(443) | None => format!("https://{host}{path}"),
-        Some(p) => format!("https://{host}:{p}{path}"),
+        Some(443) | None => format!("https://{host}{path}{query}"),
+        Some(p) => format!("https://{host}:{p}{path}{query}"),
     }
 }

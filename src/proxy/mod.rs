@@ -19,6 +19,7 @@ pub mod rate_limit;
 pub mod respond;
 pub mod retry;
 pub mod retry_budget;
+pub mod select;
 
 use crate::access_log::AccessLog;
 use crate::runtime::SharedState;
@@ -73,22 +74,14 @@ impl Proxy {
         let Some((_, pool)) = ctx.route.and_then(|id| snapshot.route(id)) else {
             return false;
         };
-        if ctx.attempts > pool.config.max_retries {
-            return false;
-        }
-        if !same_backend && pool.select_excluding(ctx.tried.as_slice()).is_none() {
-            return false;
-        }
-        let budget = snapshot.config.server.retry_budget;
-        if self
-            .budget
-            .try_withdraw(budget.ratio, budget.min_per_second)
-        {
-            true
-        } else {
-            counter!(crate::metrics::names::RETRY_BUDGET_EXHAUSTED_TOTAL, "pool" => pool.name.to_string()).increment(1);
-            false
-        }
+        select::may_retry(
+            &self.budget,
+            &snapshot.config.server.retry_budget,
+            pool,
+            ctx.attempts,
+            ctx.tried.as_slice(),
+            same_backend,
+        )
     }
 
     fn current_backend(
@@ -254,7 +247,7 @@ impl ProxyHttp for Proxy {
         };
         // A backend at max_connections: prefer another with a free slot before queueing.
         if !ctx.fresh_connection {
-            index = prefer_room(pool, index, ctx.tried.as_slice());
+            index = select::prefer_room(pool, index, ctx.tried.as_slice());
         }
         let backend = pool.backends.get(index as usize).ok_or_else(|| {
             Error::explain(ErrorType::InternalError, "backend index out of range")
@@ -566,30 +559,6 @@ impl ProxyHttp for Proxy {
         }
         matches!(error.etype(), ErrorType::HTTPStatus(_))
     }
-}
-
-/// `index` if it has a free connection slot (or no limit); else another eligible backend with a
-/// free slot; else `index` (the request will queue there).
-fn prefer_room(pool: &crate::runtime::Pool, index: u32, tried: &[u32]) -> u32 {
-    let has_room = |i: u32| {
-        pool.backends.get(i as usize).is_none_or(|b| {
-            b.config
-                .max_connections
-                .is_none_or(|max| b.state.limiter.has_room(max))
-        })
-    };
-    if has_room(index) {
-        return index;
-    }
-    let mut excluded: Vec<u32> = tried.to_vec();
-    excluded.push(index);
-    while let Some(other) = pool.select_excluding(&excluded) {
-        if has_room(other) {
-            return other;
-        }
-        excluded.push(other);
-    }
-    index
 }
 
 /// Resolves dot segments before routing (the backend gets the normalised path too).

@@ -30,6 +30,8 @@ pub struct Applied {
     pub user: Option<String>,
     /// `server.group`.
     pub group: Option<String>,
+    /// `server.http1_engine` (the listeners are built with it).
+    pub http1_engine: crate::config::model::Http1Engine,
     /// Admin listener address (`None`: disabled).
     pub admin_address: Option<SocketAddr>,
     /// `[logging]` (the subscriber is installed once).
@@ -76,6 +78,7 @@ impl Applied {
             max_buffered_body: _,
             body_timeout: _,
             min_body_rate: _,
+            body_rate_grace: _,
             max_connections: _,
             max_connections_per_ip: _,
             handshake_timeout: _,
@@ -92,6 +95,7 @@ impl Applied {
             retry_budget: _,  // hot: read per retry
             user,
             group,
+            http1_engine,
         } = server.clone();
         Applied {
             threads,
@@ -102,6 +106,7 @@ impl Applied {
             upstream_keepalive_pool_size,
             user,
             group,
+            http1_engine,
             admin_address: *admin_address,
             logging: logging.clone(),
             access_log: access_log.clone(),
@@ -113,7 +118,7 @@ impl Applied {
     /// Keys whose value in `other` differs from `self`, in file order.
     pub fn differing_keys(&self, other: &Applied) -> Vec<&'static str> {
         let (a, b) = (self, other);
-        let checks: [(&'static str, bool); 19] = [
+        let checks: [(&'static str, bool); 20] = [
             ("server.threads", a.threads != b.threads),
             ("server.grace_period", a.grace_period != b.grace_period),
             (
@@ -131,6 +136,7 @@ impl Applied {
             ),
             ("server.user", a.user != b.user),
             ("server.group", a.group != b.group),
+            ("server.http1_engine", a.http1_engine != b.http1_engine),
             ("admin.address", a.admin_address != b.admin_address),
             ("logging.level", a.logging.level != b.logging.level),
             ("logging.format", a.logging.json != b.logging.json),

@@ -23,6 +23,9 @@ pub struct PoolBackend {
     pub peer: HttpPeer,
     /// `IP:port`, for logs and metric labels.
     pub label: Arc<str>,
+    /// Identifies connections that may be reused for this backend: the peer's address and
+    /// TLS settings (Pingora's `reuse_hash`).
+    pub reuse_key: u64,
 }
 
 /// The cached decision of who serves, valid until the health epoch moves or `valid_until`.
@@ -62,10 +65,12 @@ impl Pool {
             .map(|b| {
                 let state = registry.get_or_create(BackendKey::new(&config.name, b.address), start);
                 state.configure(config.failback_delay, b.drain);
+                let peer = make_peer(config, b);
                 PoolBackend {
                     config: b.clone(),
                     state,
-                    peer: make_peer(config, b),
+                    reuse_key: pingora::upstreams::peer::Peer::reuse_hash(&peer),
+                    peer,
                     label: Arc::from(b.address.to_string()),
                 }
             })

@@ -43,6 +43,8 @@ pub struct RouteEntry {
     pub deny: Vec<crate::net::cidr::Cidr>,
     /// Per-client rate limiter (kept across reloads while its settings are unchanged).
     pub rate_limiter: Option<Arc<crate::proxy::rate_limit::RateLimiter>>,
+    /// Upgrade protocols allowed (lowercase).
+    pub upgrades: Vec<String>,
 }
 
 /// The hot settings of a bound listener.
@@ -136,6 +138,7 @@ impl Snapshot {
                     allow: r.allow.clone(),
                     deny: r.deny.clone(),
                     rate_limiter,
+                    upgrades: r.upgrades.clone(),
                 }
             })
             .collect();

@@ -16,7 +16,9 @@ pub(crate) use routes::parse_host_pattern;
 
 use super::duration::ConfigDuration;
 use super::error::{ConfigError, Issue};
-use super::model::{AdminSettings, Config, ReloadSettings, RetryBudgetSettings, ServerSettings};
+use super::model::{
+    AdminSettings, Config, Http1Engine, ReloadSettings, RetryBudgetSettings, ServerSettings,
+};
 use super::raw;
 use super::resolve::Resolve;
 use super::spans::{child, SpanIndex};
@@ -391,6 +393,17 @@ fn server_settings(
         .upgrade_socket
         .map(|p| base_dir.join(p))
         .unwrap_or_else(|| default_runtime_path(config_path, "upgrade.sock"));
+    let http1_engine = match raw.http1_engine.as_deref() {
+        None | Some("gatehouse") => Http1Engine::Gatehouse,
+        Some("pingora") => Http1Engine::Pingora,
+        Some(other) => {
+            report.error(
+                "server.http1_engine",
+                format!("unknown engine {other:?}: expected \"gatehouse\" or \"pingora\""),
+            );
+            Http1Engine::Gatehouse
+        }
+    };
     ServerSettings {
         threads,
         grace_period: raw.grace_period.map_or(Duration::from_secs(10), |d| d.0),
@@ -405,6 +418,7 @@ fn server_settings(
         },
         user: raw.user,
         group: raw.group,
+        http1_engine,
     }
 }
 
@@ -594,6 +608,12 @@ fn limits_settings(
             Duration::from_secs(30),
         ),
         min_body_rate: raw.min_body_rate.unwrap_or(256),
+        body_rate_grace: positive(
+            report,
+            "limits.body_rate_grace",
+            raw.body_rate_grace,
+            Duration::from_secs(5),
+        ),
         max_connections: raw.max_connections.unwrap_or(50_000),
         max_connections_per_ip: raw.max_connections_per_ip.unwrap_or(0),
         handshake_timeout: positive(

@@ -89,6 +89,12 @@ fn one(
                 Duration::from_secs(60),
             )
         }),
+        tunnel: positive(
+            report,
+            &child(&tpath, "tunnel"),
+            t.tunnel,
+            Duration::from_secs(3600),
+        ),
     };
     let tls = upstream_tls(path, &p, base, report, files);
     let health_check = p

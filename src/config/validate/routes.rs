@@ -97,6 +97,7 @@ pub(super) fn validate(
         );
         let allow = super::cidrs(&child(&path, "allow"), r.allow.as_deref(), report);
         let deny = super::cidrs(&child(&path, "deny"), r.deny.as_deref(), report);
+        let upgrades = upgrades(&child(&path, "upgrades"), r.upgrades.as_deref(), report);
         if r.max_body_size == Some(0) {
             report.warn(
                 &child(&path, "max_body_size"),
@@ -139,6 +140,7 @@ pub(super) fn validate(
                 allow,
                 deny,
                 rate_limit,
+                upgrades,
             });
         }
     }
@@ -294,6 +296,33 @@ fn header_rules(
         }
     }
     rules
+}
+
+/// The upgrade protocols a route lets through: tokens, lowercased; never `h2c` (HTTP/2 over
+/// cleartext is served as HTTP/2, not tunnelled).
+fn upgrades(path: &str, raw: Option<&[String]>, report: &mut Report<'_>) -> Vec<String> {
+    let Some(raw) = raw else {
+        return vec!["websocket".to_string()];
+    };
+    let mut out = Vec::new();
+    for (i, token) in raw.iter().enumerate() {
+        let entry = format!("{path}[{i}]");
+        let valid = !token.is_empty()
+            && token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !valid {
+            report.error(&entry, format!("{token:?} is not a protocol name"));
+        } else if token.eq_ignore_ascii_case("h2c") {
+            report.error(
+                &entry,
+                "h2c cannot be tunnelled: enable `h2c` on the listener to serve cleartext HTTP/2",
+            );
+        } else {
+            out.push(token.to_ascii_lowercase());
+        }
+    }
+    out
 }
 
 #[cfg(test)]

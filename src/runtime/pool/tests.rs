@@ -34,6 +34,7 @@ fn pool(balance: Balance, backends: Vec<Backend>) -> (Pool, Arc<Registry>) {
             write: Duration::from_secs(1),
             idle: Duration::from_secs(1),
             response: None,
+            tunnel: Duration::from_secs(3600),
         },
         tls: None,
         health_check: None,

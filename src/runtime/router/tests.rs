@@ -20,6 +20,7 @@ fn route(hosts: &[&str], prefix: &str) -> Route {
         allow: Vec::new(),
         deny: Vec::new(),
         rate_limit: None,
+        upgrades: Vec::new(),
     }
 }
 

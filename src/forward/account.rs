@@ -1,0 +1,117 @@
+//! The account stage: what happened to a request, recorded once when it is over — the route's
+//! metrics through handles resolved when the snapshot was built, the access-log line, and the
+//! upstream error counter. (Passive health is fed as events happen: a connect failure or a
+//! response status is reported the moment it is known, so ejection is not delayed by a long
+//! response body.)
+
+use crate::access_log::Record;
+use crate::metrics::names::{self, label};
+use crate::runtime::{RouteId, Snapshot};
+use metrics::{counter, gauge};
+use std::time::Duration;
+
+/// What happened to one request.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Outcome {
+    /// Status the client got (0: none, the client went away or the connection broke).
+    pub status: u16,
+    /// The backend's status.
+    pub upstream_status: Option<u16>,
+    /// Time from sending the request to the backend's response head.
+    pub upstream_ttfb: Option<Duration>,
+    /// Request body bytes received.
+    pub bytes_in: u64,
+    /// Response body bytes sent.
+    pub bytes_out: u64,
+    /// Matched route.
+    pub route: Option<RouteId>,
+    /// Backend of the last attempt (index in the route's pool).
+    pub backend: Option<u32>,
+    /// Retries made.
+    pub retries: u32,
+    /// Error kind, when the exchange failed.
+    pub error: Option<&'static str>,
+    /// The failure was the backend's.
+    pub upstream_error: bool,
+}
+
+/// Records a finished request: metrics and, when wanted, the access-log line. `record` has the
+/// request's own fields; the outcome's are filled in here.
+pub fn record<'a>(
+    engine: &super::Engine,
+    snapshot: &'a Snapshot,
+    listener: usize,
+    outcome: &Outcome,
+    duration: Duration,
+    mut line: Record<'a>,
+) {
+    let route = outcome.route.and_then(|id| snapshot.route(id));
+    if let Some((route, pool)) = route {
+        route.metrics.record(
+            listener,
+            outcome.status,
+            duration.as_secs_f64(),
+            outcome.bytes_in,
+            outcome.bytes_out,
+        );
+        if let Some(ttfb) = outcome.upstream_ttfb {
+            pool.ttfb.record(ttfb.as_secs_f64());
+        }
+        if let (Some(kind), true) = (outcome.error, outcome.upstream_error) {
+            counter!(names::UPSTREAM_ERRORS_TOTAL, label::POOL => pool.name.to_string(), "kind" => kind)
+                .increment(1);
+        }
+    }
+    let Some(log) = &engine.access_log else {
+        return;
+    };
+    if !log.wants(outcome.status) {
+        return;
+    }
+    line.status = outcome.status;
+    line.bytes_in = outcome.bytes_in;
+    line.bytes_out = outcome.bytes_out;
+    line.duration = duration;
+    line.upstream = route
+        .and_then(|(_, pool)| pool.backends.get(outcome.backend? as usize))
+        .map(|b| &*b.label);
+    line.upstream_status = outcome.upstream_status;
+    line.upstream_time = outcome.upstream_ttfb;
+    line.retries = outcome.retries;
+    line.route = route.map(|(r, _)| &*r.name);
+    line.pool = route.map(|(_, p)| &*p.name);
+    line.error = outcome.error;
+    log.log(&line);
+}
+
+/// Counts a tunnel while it is open (`gatehouse_tunnels_open`), and its end.
+#[derive(Debug)]
+pub struct OpenTunnel {
+    pool: std::sync::Arc<str>,
+}
+
+impl OpenTunnel {
+    /// A tunnel to a backend of `pool` opened.
+    pub fn begin(pool: &std::sync::Arc<str>) -> Self {
+        counter!(names::TUNNELS_TOTAL, label::POOL => pool.to_string()).increment(1);
+        gauge!(names::TUNNELS_OPEN, label::POOL => pool.to_string()).increment(1.0);
+        OpenTunnel { pool: pool.clone() }
+    }
+
+    /// It ended: why, and what it carried.
+    pub fn end(self, outcome: &super::tunnel::Outcome) {
+        let pool = self.pool.to_string();
+        counter!(names::TUNNELS_CLOSED_TOTAL, label::POOL => pool.clone(), label::REASON => outcome.end.as_str())
+            .increment(1);
+        counter!(names::TUNNEL_BYTES_TOTAL, label::POOL => pool.clone(), label::DIRECTION => "to_upstream")
+            .increment(outcome.to_upstream);
+        counter!(names::TUNNEL_BYTES_TOTAL, label::POOL => pool, label::DIRECTION => "to_client")
+            .increment(outcome.to_client);
+    }
+}
+
+impl Drop for OpenTunnel {
+    fn drop(&mut self) {
+        gauge!(names::TUNNELS_OPEN, label::POOL => self.pool.to_string()).decrement(1.0);
+    }
+}

@@ -1,0 +1,173 @@
+//! The HTTP/1 engine: one task per client connection, request after request.
+//!
+//! Each request head is read and checked by the gate ([`crate::listener::h1::read_head`]: the
+//! one parse, which also indexes the fields), then [`exchange`] decides, forwards and accounts.
+//! Buffers live in the connection and are released while it idles, so an idle keep-alive
+//! connection holds no more than its task and socket.
+
+pub mod body;
+pub mod exchange;
+pub mod local;
+pub mod relay;
+pub mod request;
+pub mod response;
+
+use super::Engine;
+use crate::listener::gated::Gated;
+use crate::listener::h1::{check_chunked_body, read_head, refuse, Gate, Origin};
+use crate::listener::head::{Body, Field, Refusal};
+use crate::proxy::Proxy;
+use pingora::apps::ServerApp;
+use pingora::protocols::Stream;
+use pingora::proxy::HttpProxy;
+use pingora::server::ShutdownWatch;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
+use tokio::time::Instant;
+
+/// What a client connection is, for the whole of its life.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    /// Index of the bound listener.
+    pub listener: usize,
+    /// The client (after PROXY protocol).
+    pub peer: Option<SocketAddr>,
+    /// TLS terminated here.
+    pub tls: bool,
+    /// `1.2` / `1.3`.
+    pub tls_version: Option<&'static str>,
+}
+
+/// A client connection and the buffers its requests reuse.
+pub struct Conn {
+    /// The client stream and its read-ahead buffer.
+    pub client: Box<Gated>,
+    /// Field spans of the current request head.
+    pub fields: Vec<Field>,
+    /// Field spans of the current response head.
+    pub resp_fields: Vec<Field>,
+    /// Where heads are written before they are sent.
+    pub out: Vec<u8>,
+    /// Who the connection is.
+    pub info: ConnInfo,
+}
+
+impl Conn {
+    /// Frees what an idle connection does not need.
+    fn release(&mut self) {
+        self.client.release();
+        if self.out.capacity() > 0 {
+            self.out = Vec::new();
+        }
+        if self.fields.capacity() > 0 {
+            self.fields = Vec::new();
+        }
+        if self.resp_fields.capacity() > 0 {
+            self.resp_fields = Vec::new();
+        }
+    }
+}
+
+/// Serves HTTP/1 requests on `stream` until it closes; hands an h2c connection (prior
+/// knowledge) to Pingora's HTTP/2 path.
+pub async fn serve(
+    engine: &Arc<Engine>,
+    h2c: Option<&Arc<HttpProxy<Proxy>>>,
+    stream: Stream,
+    accepted_at: Instant,
+    origin: &Origin<'_>,
+    info: ConnInfo,
+    shutdown: &ShutdownWatch,
+) -> Option<Stream> {
+    let mut conn = Conn {
+        client: Box::new(Gated::new(stream)),
+        fields: Vec::new(),
+        resp_fields: Vec::new(),
+        out: Vec::new(),
+        info,
+    };
+    let mut first = true;
+    loop {
+        let limits = engine.state.peek().config.limits.clone();
+        let gate = read_head(
+            &mut conn.client,
+            &limits,
+            first.then_some(accepted_at),
+            &mut conn.fields,
+            // Idle connections are not closed when shutdown begins: a client could be sending
+            // its next request at that moment (a reset it would see as a failure). The next
+            // response says `Connection: close` instead.
+            None,
+        )
+        .await;
+        let head = match gate {
+            Gate::Ready(head) => head,
+            Gate::H2Preface => {
+                return match h2c {
+                    Some(h2) => h2.process_new(conn.client, shutdown).await,
+                    None => {
+                        let r = Refusal {
+                            status: 400,
+                            reason: "h2c is not enabled on this listener",
+                        };
+                        refuse(&mut conn.client, r, origin).await;
+                        None
+                    }
+                };
+            }
+            Gate::Closed => return None,
+            Gate::TimedOut { partial } => {
+                if partial {
+                    let r = Refusal {
+                        status: 408,
+                        reason: "request head not received in time",
+                    };
+                    refuse(&mut conn.client, r, origin).await;
+                } else {
+                    metrics::counter!(crate::metrics::names::BAD_REQUESTS_TOTAL, "listener" => origin.listener.to_string(), "status" => "408").increment(1);
+                }
+                return None;
+            }
+            Gate::Refused(r) => {
+                refuse(&mut conn.client, r, origin).await;
+                return None;
+            }
+        };
+        let mut chunked_len = None;
+        if head.body == Body::Chunked && !head.expect_continue {
+            match check_chunked_body(&mut conn.client, head.len, &limits).await {
+                Ok(len) => chunked_len = len,
+                Err(r) => {
+                    refuse(&mut conn.client, r, origin).await;
+                    return None;
+                }
+            }
+        }
+        // Boxed: the exchange's state (a few KiB across its awaits) is only allocated while a
+        // request is in progress, not in every idle keep-alive connection's task.
+        let exchange = Box::pin(exchange::exchange(
+            engine,
+            &mut conn,
+            head,
+            chunked_len,
+            shutdown,
+        ));
+        match exchange.await {
+            exchange::Next::KeepAlive => {
+                conn.release();
+                first = false;
+            }
+            exchange::Next::Close => {
+                let _ =
+                    tokio::time::timeout(std::time::Duration::from_secs(1), conn.client.shutdown())
+                        .await;
+                return None;
+            }
+            exchange::Next::Tunnel(job) => {
+                Box::pin(relay::run_tunnel(engine, &mut conn, *job)).await;
+                return None;
+            }
+        }
+    }
+}

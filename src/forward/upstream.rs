@@ -1,0 +1,353 @@
+//! Connections to backends: opened through Pingora's `TransportConnector` (TCP, TLS with the
+//! pool's verification and client certificate, connect timeouts), and kept idle for reuse in
+//! gatehouse's own pool.
+//!
+//! Why not Pingora's pool: every idle connection there is held by a watcher task that is spawned
+//! anew after each request, reuse waits on a mutex that task holds, and each reuse calls
+//! `getpeername` (ARCHITECTURE.md §1b). Here an idle connection is just a value in a shard
+//! chosen by the worker thread: taking one is an uncontended lock and a `Vec::pop`; whether the
+//! backend closed it meanwhile is read from the socket's readiness without a system call (a
+//! poll with a no-op waker), and expired connections are swept once a second.
+
+use parking_lot::Mutex;
+use pingora::connectors::{ConnectorOptions, TransportConnector};
+use pingora::protocols::Stream;
+use pingora::upstreams::peer::HttpPeer;
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::ReadBuf;
+use tokio::time::Instant;
+
+/// Shards of the idle pool: more than worker threads, so each thread mostly has its own.
+const SHARDS: usize = 64;
+
+/// A connection to a backend, fresh or reused.
+pub struct Upstream {
+    /// The transport (TCP or TLS).
+    pub stream: Stream,
+    /// The backend's reuse key (see [`crate::runtime::pool::PoolBackend::reuse_key`]).
+    pub key: u64,
+    /// Taken from the idle pool (a failure before any response byte may be the keep-alive
+    /// race, and is retried on a fresh connection).
+    pub reused: bool,
+}
+
+struct Idle {
+    stream: Stream,
+    expires: Instant,
+}
+
+/// The keys are already hashes: no need to hash them again.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+#[derive(Default)]
+struct Shard {
+    idle: HashMap<u64, Vec<Idle>, BuildHasherDefault<KeyHasher>>,
+    count: usize,
+}
+
+/// Opens and pools upstream connections for one gatehouse instance.
+pub struct Connector {
+    transport: TransportConnector,
+    shards: Box<[Mutex<Shard>]>,
+    /// Idle connections kept per shard (per worker thread).
+    max_idle_per_shard: usize,
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connector")
+            .field("max_idle_per_shard", &self.max_idle_per_shard)
+            .finish()
+    }
+}
+
+thread_local! {
+    static THREAD_SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// The shard of the calling thread (assigned round robin on first use).
+fn shard_index() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    THREAD_SHARD.with(|slot| {
+        let mut i = slot.get();
+        if i == usize::MAX {
+            i = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+            slot.set(i);
+        }
+        i
+    })
+}
+
+impl Connector {
+    /// A connector keeping at most `max_idle` idle connections per worker thread (a thread's
+    /// idle connections are the ones its requests finished with).
+    pub fn new(max_idle: usize) -> Self {
+        let mut options = ConnectorOptions::new(0);
+        options.keepalive_pool_size = 0;
+        Connector {
+            transport: TransportConnector::new(Some(options)),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            max_idle_per_shard: max_idle.max(1),
+        }
+    }
+
+    /// An idle connection to the backend with this key that is still open, if there is one.
+    pub fn take_idle(&self, key: u64) -> Option<Upstream> {
+        let shard = &self.shards[shard_index()];
+        let now = Instant::now();
+        loop {
+            let idle = {
+                let mut s = shard.lock();
+                let list = s.idle.get_mut(&key)?;
+                let idle = list.pop();
+                if list.is_empty() {
+                    s.idle.remove(&key);
+                }
+                if idle.is_some() {
+                    s.count -= 1;
+                }
+                idle?
+            };
+            if idle.expires <= now {
+                continue;
+            }
+            let mut stream = idle.stream;
+            if still_open(&mut stream) {
+                return Some(Upstream {
+                    stream,
+                    key,
+                    reused: true,
+                });
+            }
+        }
+    }
+
+    /// Opens a new connection (TCP, then TLS if the peer says so) within the peer's connect
+    /// timeout.
+    ///
+    /// # Errors
+    /// Pingora's connect error (refused, timed out, TLS failure…).
+    pub async fn connect(&self, peer: &HttpPeer, key: u64) -> pingora::Result<Upstream> {
+        let stream = self.transport.new_stream(peer).await?;
+        Ok(Upstream {
+            stream,
+            key,
+            reused: false,
+        })
+    }
+
+    /// Keeps a connection whose exchange completed cleanly for reuse within `idle`.
+    pub fn release(&self, upstream: Upstream, idle: Duration) {
+        if idle.is_zero() {
+            return;
+        }
+        let mut s = self.shards[shard_index()].lock();
+        if s.count >= self.max_idle_per_shard {
+            // Full: the least recently used list loses its oldest connection.
+            let Some(oldest) = s
+                .idle
+                .iter()
+                .filter_map(|(k, v)| v.first().map(|i| (*k, i.expires)))
+                .min_by_key(|&(_, e)| e)
+                .map(|(k, _)| k)
+            else {
+                return;
+            };
+            let emptied = s.idle.get_mut(&oldest).map(|list| {
+                list.remove(0);
+                list.is_empty()
+            });
+            if emptied.is_some() {
+                s.count -= 1;
+            }
+            if emptied == Some(true) {
+                s.idle.remove(&oldest);
+            }
+        }
+        s.idle.entry(upstream.key).or_default().push(Idle {
+            stream: upstream.stream,
+            expires: Instant::now() + idle,
+        });
+        s.count += 1;
+    }
+
+    /// Closes every idle connection past its idle timeout (the sweeper calls this each second).
+    pub fn sweep(&self) -> usize {
+        let now = Instant::now();
+        let mut closed = 0;
+        for shard in self.shards.iter() {
+            let mut s = shard.lock();
+            if s.count == 0 {
+                continue;
+            }
+            let mut removed = 0;
+            s.idle.retain(|_, list| {
+                let before = list.len();
+                list.retain(|i| i.expires > now);
+                removed += before - list.len();
+                !list.is_empty()
+            });
+            s.count -= removed;
+            closed += removed;
+        }
+        closed
+    }
+
+    /// Idle connections held now.
+    pub fn idle_count(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().count).sum()
+    }
+}
+
+/// Whether an idle connection is still usable: nothing to read yet. A backend that closed it
+/// (EOF), reset it, or sent bytes nobody asked for makes it unusable. No system call is made
+/// when the socket has not been reported readable since the last read drained it.
+fn still_open(stream: &mut Stream) -> bool {
+    let waker = std::task::Waker::noop();
+    let mut cx = Context::from_waker(waker);
+    let mut byte = [0u8; 1];
+    let mut buf = ReadBuf::new(&mut byte);
+    matches!(
+        Pin::new(&mut **stream).poll_read(&mut cx, &mut buf),
+        Poll::Pending
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    async fn pair() -> (Stream, tokio::net::TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let stream: Stream = Box::new(pingora::protocols::l4::stream::Stream::from(client));
+        (stream, server)
+    }
+
+    fn fd(s: &Stream) -> i32 {
+        pingora::protocols::UniqueID::id(&**s)
+    }
+
+    #[tokio::test]
+    async fn reuses_open_connections_and_drops_closed_ones() {
+        let connector = Connector::new(16);
+        let (a, _server_a) = pair().await;
+        let (b, server_b) = pair().await;
+        let fd_a = fd(&a);
+        let release = |stream| {
+            connector.release(
+                Upstream {
+                    stream,
+                    key: 7,
+                    reused: false,
+                },
+                Duration::from_secs(60),
+            )
+        };
+        release(a);
+        release(b);
+        assert_eq!(connector.idle_count(), 2);
+        // The most recently released one is closed by its peer: once the kernel reports it,
+        // it is skipped and dropped, and the open one is used.
+        drop(server_b);
+        let taken = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                let u = connector.take_idle(7).unwrap();
+                if fd(&u.stream) == fd_a {
+                    break u;
+                }
+                release(u.stream);
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .unwrap();
+        assert!(taken.reused);
+        assert_eq!(connector.idle_count(), 0);
+        assert!(connector.take_idle(7).is_none());
+    }
+
+    #[tokio::test]
+    async fn unsolicited_bytes_make_a_connection_unusable() {
+        let connector = Connector::new(16);
+        let (a, mut server) = pair().await;
+        server.write_all(b"HTTP/1.1 408 x\r\n\r\n").await.unwrap();
+        let mut a = a;
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while still_open(&mut a) {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .unwrap();
+        connector.release(
+            Upstream {
+                stream: a,
+                key: 1,
+                reused: false,
+            },
+            Duration::from_secs(60),
+        );
+        assert!(connector.take_idle(1).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expired_connections_are_swept_and_the_pool_is_bounded() {
+        let connector = Connector::new(1);
+        let (a, _sa) = pair().await;
+        let (b, _sb) = pair().await;
+        connector.release(
+            Upstream {
+                stream: a,
+                key: 1,
+                reused: false,
+            },
+            Duration::from_millis(1),
+        );
+        connector.release(
+            Upstream {
+                stream: b,
+                key: 2,
+                reused: false,
+            },
+            Duration::from_secs(60),
+        );
+        assert_eq!(connector.idle_count(), 1, "bounded: the oldest made room");
+        assert!(connector.take_idle(1).is_none());
+        let (c, _sc) = pair().await;
+        connector.release(
+            Upstream {
+                stream: c,
+                key: 3,
+                reused: false,
+            },
+            Duration::from_millis(1),
+        );
+        tokio::time::advance(Duration::from_millis(2)).await;
+        assert_eq!(connector.sweep(), 1);
+    }
+}
