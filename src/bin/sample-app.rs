@@ -1,4 +1,5 @@
-//! `sample-app`: the small backend used by the demo, tests and benchmarks.
+//! `sample-app`: the small backend used by the demo, tests and benchmarks (routes: see
+//! `gatehouse::sample`).
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -9,7 +10,18 @@ use std::sync::Arc;
 
 /// A small HTTP backend that names itself in every response.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(
+    version,
+    after_help = "HTTP routes (every answer carries x-backend: NAME):
+  / /healthz /echo /status/CODE /delay/MS /bytes/N /stream/CHUNKS?interval_ms=MS
+  POST /fault?healthz=ok|fail|hold&work=ok|refuse   break it on purpose
+  GET /ws[?hello=TEXT]            WebSocket echo; text `push:MS:TEXT` makes the server send TEXT after MS ms
+  GET /upgrade/echo               any `Upgrade: TOKEN` (not h2c): 101, then a raw byte echo (half-close kept)
+  GET /upgrade/bad?mode=no-upgrade-header|ignore   broken upgrade answers, for proxy tests
+  GET /sse?n=N&interval=MS        server-sent events (default 10 events 1000 ms apart; n=0: endless)
+  GET /download?size=B&chunk=B[&chunked=1]   B bytes of the pattern i % 251, made as they are read
+  POST /upload[?verify=pattern]   counts the body: {\"backend\",\"bytes\"[,\"pattern_ok\"]}"
+)]
 struct Args {
     /// Address to listen on (`127.0.0.1:0` picks a free port, printed on stdout).
     #[arg(long, default_value = "127.0.0.1:9001")]
@@ -49,10 +61,8 @@ fn main() -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         println!("sample-app {} listening on {addr}", args.name);
         std::io::stdout().flush()?;
-        let options = SampleOptions {
-            name: args.name.clone(),
-            tls,
-        };
+        let mut options = SampleOptions::named(&args.name);
+        options.tls = tls;
         serve(listener, options, async {
             let _ = tokio::signal::ctrl_c().await;
         })

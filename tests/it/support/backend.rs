@@ -21,11 +21,7 @@ impl TestBackend {
     }
 
     pub async fn start_tls(name: &str, config: Arc<rustls::ServerConfig>) -> Self {
-        Self::start_with(SampleOptions {
-            name: name.to_string(),
-            tls: Some(config),
-        })
-        .await
+        Self::start_with(SampleOptions::named(name).with_tls(config)).await
     }
 
     pub async fn start_with(options: SampleOptions) -> Self {
@@ -44,7 +40,17 @@ impl TestBackend {
         }
     }
 
-    /// Stops accepting and closes every connection.
+    /// `http://<addr><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// `ws://<addr><path>` (for `tokio_tungstenite::client_async` on a TCP stream to `addr`).
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.addr)
+    }
+
+    /// Stops accepting and closes every connection (upgraded ones included).
     pub async fn stop(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
