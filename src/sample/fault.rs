@@ -15,7 +15,8 @@ pub enum Healthz {
     Hold = 2,
 }
 
-/// The switches. One set is shared by every listener of an instance.
+/// The switches. One set is shared by every listener of an instance (HTTP and gRPC), so a
+/// `POST /fault` on the HTTP port also shows in the gRPC health service.
 #[derive(Debug)]
 pub struct Faults {
     healthz: AtomicU8,

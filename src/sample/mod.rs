@@ -4,8 +4,9 @@
 //!
 //! - `/` (a page naming the instance), `/healthz`, `/echo` (request line and headers as JSON),
 //!   `/status/{code}`, `/delay/{ms}`, `/bytes/{n}`, `/stream/{chunks}?interval_ms=`.
-//! - `POST /fault?healthz=ok|fail|hold&work=ok|refuse` breaks it on purpose (the switches
-//!   live in [`SampleOptions::faults`], shared by clones of the options).
+//! - `POST /fault?healthz=ok|fail|hold&work=ok|refuse` breaks it on purpose (shared with the
+//!   gRPC listener of the same [`SampleOptions`]: `healthz=fail` makes gRPC health
+//!   `NOT_SERVING`, `work=refuse` makes the Echo calls fail with `UNAVAILABLE`).
 //! - `GET /ws[?hello=<text>]`: WebSocket echo (HTTP/1.1 Upgrade). Echoes text and binary
 //!   messages; a text message `push:<ms>:<text>` is not echoed, the server sends `<text>` on its
 //!   own `<ms>` ms later; `hello` is sent first, right after the handshake.
@@ -23,10 +24,14 @@
 //! - `POST /upload[?verify=pattern]`: streams the request body away and answers
 //!   `{"backend", "bytes"[, "pattern_ok"]}`.
 //!
+//! gRPC ([`serve_grpc`], a separate h2-only listener): `grpc.health.v1.Health` and
+//! `gatehouse.sample.v1.Echo` (see [`grpc`]).
+//!
 //! Every response carries `x-backend: <name>` so callers can see who answered.
 
 mod download;
 mod fault;
+pub mod grpc;
 mod routes;
 mod sse;
 mod upgrade;
@@ -41,6 +46,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 pub use fault::{Faults, Healthz};
+pub use grpc::serve_grpc;
 
 /// Response body type.
 pub type Body = BoxBody<Bytes, std::convert::Infallible>;
@@ -52,8 +58,8 @@ pub struct SampleOptions {
     pub name: String,
     /// Serve TLS with this config (for backend-TLS tests).
     pub tls: Option<Arc<rustls::ServerConfig>>,
-    /// Fault switches. Clones of the options share them, so every listener of one instance
-    /// fails together.
+    /// Fault switches. Clones of the options share them, so the HTTP and gRPC listeners of one
+    /// instance fail together.
     pub faults: Arc<Faults>,
 }
 

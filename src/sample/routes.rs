@@ -28,7 +28,7 @@ pub(super) fn full(body: impl Into<Bytes>) -> Body {
 }
 
 /// The `x-backend` value for `name` (a fixed one when `name` cannot be a header value).
-fn name_header(name: &str) -> HeaderValue {
+pub(super) fn name_header(name: &str) -> HeaderValue {
     HeaderValue::from_str(name).unwrap_or_else(|_| HeaderValue::from_static("sample"))
 }
 

@@ -1,5 +1,5 @@
 //! `GET /sse`: server-sent events, a long-lived response whose parts a proxy must pass on as
-//! they come (no buffering).
+//! they come (no buffering), and the [`Ticker`] the gRPC `Count` stream shares.
 
 use super::routes::Instance;
 use super::{query_param, Body};

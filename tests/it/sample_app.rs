@@ -1,10 +1,14 @@
-//! The sample app's long-lived and streaming endpoints, talked to directly
+//! The sample app's long-lived and streaming endpoints and its gRPC service, talked to directly
 //! (no proxy): the proxy tests rely on these behaving exactly as documented.
 
-use crate::support::{bounded, Client, TestBackend};
+use crate::support::tlsutil::{server_config, TestCa};
+use crate::support::{bounded, fault, ChildBackend, Client, TestBackend, TestGrpcBackend};
 use bytes::Bytes;
 use futures_util::{SinkExt as _, StreamExt as _};
-use gatehouse::sample::{pattern_byte, pattern_matches};
+use gatehouse::sample::grpc::{
+    CountRequest, EchoClient, EchoRequest, HealthCheckRequest, HealthClient, ServingStatus,
+};
+use gatehouse::sample::{pattern_byte, pattern_matches, SampleOptions};
 use http_body_util::{BodyExt as _, Full};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -290,4 +294,191 @@ async fn upload_counts_and_verifies() {
     let shifted = post("/upload?verify=pattern", data.slice(1..)).await.json();
     assert_eq!(shifted["bytes"], 5 * MIB - 1);
     assert_eq!(shifted["pattern_ok"], false);
+}
+
+#[tokio::test]
+async fn grpc_unary_streaming_health_and_failures_over_h2c() {
+    let grpc = TestGrpcBackend::start("g-a").await;
+    let mut echo = EchoClient::new(grpc.channel().await);
+
+    let reply = bounded(
+        "Say",
+        echo.say(EchoRequest {
+            message: "hi".into(),
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.metadata().get("x-backend").unwrap(), "g-a");
+    let reply = reply.into_inner();
+    assert_eq!(
+        (reply.message.as_str(), reply.backend.as_str()),
+        ("hi", "g-a")
+    );
+
+    let failed = bounded(
+        "Say fail",
+        echo.say(EchoRequest {
+            message: "fail:5".into(),
+        }),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(failed.code(), tonic::Code::NotFound);
+
+    let mut stream = bounded(
+        "Count",
+        echo.count(CountRequest {
+            n: 4,
+            interval_ms: 10,
+        }),
+    )
+    .await
+    .unwrap()
+    .into_inner();
+    let mut seen = Vec::new();
+    while let Some(reply) = bounded("Count reply", stream.message()).await.unwrap() {
+        assert_eq!(reply.backend, "g-a");
+        seen.push(reply.i);
+    }
+    assert_eq!(seen, [0, 1, 2, 3]);
+
+    let mut health = HealthClient::new(grpc.channel().await);
+    for service in ["", "gatehouse.sample.v1.Echo"] {
+        let status = bounded(
+            "Check",
+            health.check(HealthCheckRequest {
+                service: service.into(),
+            }),
+        )
+        .await
+        .unwrap()
+        .into_inner()
+        .status;
+        assert_eq!(status, ServingStatus::Serving as i32, "{service:?}");
+    }
+}
+
+#[tokio::test]
+async fn grpc_health_follows_the_http_fault_switch() {
+    let options = SampleOptions::named("g-b");
+    let http = TestBackend::start_with(options.clone()).await;
+    let grpc = TestGrpcBackend::start_with(options).await;
+    let mut health = HealthClient::new(grpc.channel().await);
+    let mut watch = bounded(
+        "Watch",
+        health.watch(HealthCheckRequest {
+            service: String::new(),
+        }),
+    )
+    .await
+    .unwrap()
+    .into_inner();
+    let status = bounded("first status", watch.message())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.status, ServingStatus::Serving as i32);
+
+    fault(http.addr, "healthz=fail").await;
+    let status = bounded("status change", watch.message())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.status, ServingStatus::NotServing as i32);
+
+    fault(http.addr, "healthz=ok&work=refuse").await;
+    let status = bounded("status back", watch.message())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.status, ServingStatus::Serving as i32);
+    let mut echo = EchoClient::new(grpc.channel().await);
+    let refused = bounded(
+        "Say refused",
+        echo.say(EchoRequest {
+            message: "x".into(),
+        }),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unavailable);
+}
+
+#[tokio::test]
+async fn grpc_over_tls() {
+    gatehouse::tls::install_default_provider();
+    let ca = TestCa::new("grpc test CA");
+    let leaf = ca.leaf(&["localhost"]);
+    let grpc = TestGrpcBackend::start_tls("g-tls", server_config(&leaf, None)).await;
+    let channel = grpc.tls_channel(ca.client_config(&[]), "localhost").await;
+    let mut echo = EchoClient::new(channel.clone());
+    let reply = bounded(
+        "Say over TLS",
+        echo.say(EchoRequest {
+            message: "sec".into(),
+        }),
+    )
+    .await
+    .unwrap()
+    .into_inner();
+    assert_eq!(reply.backend, "g-tls");
+    let mut stream = bounded(
+        "Count over TLS",
+        echo.count(CountRequest {
+            n: 2,
+            interval_ms: 0,
+        }),
+    )
+    .await
+    .unwrap()
+    .into_inner();
+    assert_eq!(
+        bounded("reply", stream.message()).await.unwrap().unwrap().i,
+        0
+    );
+    assert_eq!(
+        bounded("reply", stream.message()).await.unwrap().unwrap().i,
+        1
+    );
+    assert!(bounded("end", stream.message()).await.unwrap().is_none());
+    let failed = bounded(
+        "Say fail over TLS",
+        echo.say(EchoRequest {
+            message: "fail:7".into(),
+        }),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(failed.code(), tonic::Code::PermissionDenied);
+    let status = bounded(
+        "Check over TLS",
+        HealthClient::new(channel).check(HealthCheckRequest {
+            service: String::new(),
+        }),
+    )
+    .await
+    .unwrap()
+    .into_inner()
+    .status;
+    assert_eq!(status, ServingStatus::Serving as i32);
+}
+
+#[tokio::test]
+async fn sample_app_binary_serves_grpc_too() {
+    let child = ChildBackend::spawn_with_grpc("child-g");
+    let grpc_addr = child.grpc_addr.unwrap();
+    let mut echo = EchoClient::new(crate::support::backend::grpc_channel(grpc_addr).await);
+    let reply = bounded(
+        "Say",
+        echo.say(EchoRequest {
+            message: "c".into(),
+        }),
+    )
+    .await
+    .unwrap()
+    .into_inner();
+    assert_eq!(reply.backend, "child-g");
+    let page = Client::new().get(child.addr, "x", "/").await;
+    assert_eq!(page.backend(), "child-g");
 }
