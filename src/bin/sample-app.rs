@@ -1,19 +1,38 @@
-//! `sample-app`: the small backend used by the demo, tests and benchmarks.
+//! `sample-app`: the small backend used by the demo, tests and benchmarks (routes: see
+//! `gatehouse::sample`).
 
 use anyhow::Context as _;
 use clap::Parser;
-use gatehouse::sample::{serve, SampleOptions};
+use gatehouse::sample::{serve, serve_grpc, SampleOptions};
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 /// A small HTTP backend that names itself in every response.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(
+    version,
+    after_help = "HTTP routes (every answer carries x-backend: NAME):
+  / /healthz /echo /status/CODE /delay/MS /bytes/N /stream/CHUNKS?interval_ms=MS
+  POST /fault?healthz=ok|fail|hold&work=ok|refuse   break it on purpose (gRPC follows)
+  GET /ws[?hello=TEXT]            WebSocket echo; text `push:MS:TEXT` makes the server send TEXT after MS ms
+  GET /upgrade/echo               any `Upgrade: TOKEN` (not h2c): 101, then a raw byte echo (half-close kept)
+  GET /upgrade/bad?mode=no-upgrade-header|ignore   broken upgrade answers, for proxy tests
+  GET /sse?n=N&interval=MS        server-sent events (default 10 events 1000 ms apart; n=0: endless)
+  GET /download?size=B&chunk=B[&chunked=1]   B bytes of the pattern i % 251, made as they are read
+  POST /upload[?verify=pattern]   counts the body: {\"backend\",\"bytes\"[,\"pattern_ok\"]}
+gRPC (--grpc-listen; h2 only; TLS with the same --tls-* flags):
+  grpc.health.v1.Health           Check, Watch (NOT_SERVING while healthz=fail)
+  gatehouse.sample.v1.Echo        Say (unary; message `fail:CODE` fails with CODE), Count (server streaming)"
+)]
 struct Args {
     /// Address to listen on (`127.0.0.1:0` picks a free port, printed on stdout).
     #[arg(long, default_value = "127.0.0.1:9001")]
     listen: String,
+    /// Also serve gRPC (h2 only) on this address, printed on stdout after the HTTP one as
+    /// `sample-app <name> grpc listening on <addr>`. Same name, TLS and fault switches.
+    #[arg(long)]
+    grpc_listen: Option<String>,
     /// Name shown in responses (`x-backend` header, `/` page).
     #[arg(long, default_value = "sample")]
     name: String,
@@ -48,15 +67,38 @@ fn main() -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
         println!("sample-app {} listening on {addr}", args.name);
-        std::io::stdout().flush()?;
-        let options = SampleOptions {
-            name: args.name.clone(),
-            tls,
+        let grpc = match &args.grpc_listen {
+            None => None,
+            Some(listen) => {
+                let listener = tokio::net::TcpListener::bind(listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {listen} (gRPC)"))?;
+                println!(
+                    "sample-app {} grpc listening on {}",
+                    args.name,
+                    listener.local_addr()?
+                );
+                Some(listener)
+            }
         };
-        serve(listener, options, async {
+        std::io::stdout().flush()?;
+        let mut options = SampleOptions::named(&args.name);
+        options.tls = tls;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
             let _ = tokio::signal::ctrl_c().await;
-        })
-        .await;
+            let _ = stop.send(true);
+        });
+        let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        let http = serve(listener, options.clone(), until_stopped(stopped.clone()));
+        match grpc {
+            None => http.await,
+            Some(grpc) => {
+                tokio::join!(http, serve_grpc(grpc, options, until_stopped(stopped)));
+            }
+        }
         Ok(())
     })
 }

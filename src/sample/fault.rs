@@ -1,7 +1,7 @@
 //! Fault switches of a sample instance, flipped with `POST /fault?...`.
 
 use std::sync::atomic::{AtomicU8, Ordering};
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 /// `/healthz` behaviour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,15 +15,38 @@ pub enum Healthz {
     Hold = 2,
 }
 
-/// The switches.
-#[derive(Debug, Default)]
+/// The switches. One set is shared by every listener of an instance (HTTP and gRPC), so a
+/// `POST /fault` on the HTTP port also shows in the gRPC health service.
+#[derive(Debug)]
 pub struct Faults {
     healthz: AtomicU8,
     refuse_work: AtomicU8,
     released: Notify,
+    /// Bumped on every change, for listeners that mirror the switches (gRPC health).
+    changed: watch::Sender<u64>,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            healthz: AtomicU8::new(Healthz::Ok as u8),
+            refuse_work: AtomicU8::new(0),
+            released: Notify::new(),
+            changed: watch::Sender::new(0),
+        }
+    }
 }
 
 impl Faults {
+    /// A receiver that wakes after every change of a switch (read the switches then).
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    fn bump(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
     /// Current `/healthz` behaviour.
     pub fn healthz(&self) -> Healthz {
         match self.healthz.load(Ordering::Relaxed) {
@@ -39,6 +62,7 @@ impl Faults {
         if h != Healthz::Hold {
             self.released.notify_waiters();
         }
+        self.bump();
     }
 
     /// Waits while `/healthz` is held.
@@ -62,5 +86,6 @@ impl Faults {
     /// Sets whether ordinary routes answer 503.
     pub fn set_refusing(&self, refuse: bool) {
         self.refuse_work.store(u8::from(refuse), Ordering::Relaxed);
+        self.bump();
     }
 }

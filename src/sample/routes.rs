@@ -6,32 +6,63 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
+use parking_lot::Mutex;
 use serde_json::json;
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::task::JoinSet;
 
 /// One sample instance's shared state.
 pub(crate) struct Instance {
-    name: String,
-    name_header: HeaderValue,
-    faults: Faults,
+    pub(super) name: String,
+    pub(super) name_header: HeaderValue,
+    faults: Arc<Faults>,
+    /// Connections handed over by an HTTP upgrade (they outlive hyper's connection task);
+    /// aborted when the server stops.
+    upgraded: Mutex<JoinSet<()>>,
 }
 
-fn full(body: impl Into<Bytes>) -> Body {
+pub(super) fn full(body: impl Into<Bytes>) -> Body {
     Full::new(body.into()).boxed()
 }
 
+/// The `x-backend` value for `name` (a fixed one when `name` cannot be a header value).
+pub(super) fn name_header(name: &str) -> HeaderValue {
+    HeaderValue::from_str(name).unwrap_or_else(|_| HeaderValue::from_static("sample"))
+}
+
 impl Instance {
-    pub(crate) fn new(name: String) -> Self {
-        let name_header =
-            HeaderValue::from_str(&name).unwrap_or_else(|_| HeaderValue::from_static("sample"));
+    pub(crate) fn new(name: String, faults: Arc<Faults>) -> Self {
         Instance {
+            name_header: name_header(&name),
             name,
-            name_header,
-            faults: Faults::default(),
+            faults,
+            upgraded: Mutex::new(JoinSet::new()),
         }
     }
 
-    fn respond(
+    /// Runs an upgraded connection until it ends or the server stops.
+    pub(super) fn spawn_upgraded(&self, task: impl Future<Output = ()> + Send + 'static) {
+        let mut set = self.upgraded.lock();
+        while set.try_join_next().is_some() {}
+        set.spawn(task);
+    }
+
+    pub(super) fn abort_upgraded(&self) {
+        self.upgraded.lock().abort_all();
+    }
+
+    /// A response without a body type of its own (101, errors of the upgrade routes).
+    pub(super) fn bare(&self, status: StatusCode) -> Response<Body> {
+        let mut resp = Response::new(full(Bytes::new()));
+        *resp.status_mut() = status;
+        resp.headers_mut()
+            .insert("x-backend", self.name_header.clone());
+        resp
+    }
+
+    pub(super) fn respond(
         &self,
         status: StatusCode,
         content_type: &'static str,
@@ -106,6 +137,14 @@ impl Instance {
             }
             ["stream", chunks] => {
                 self.stream(chunks.parse().unwrap_or(10).min(100_000), req.uri().query())
+            }
+            ["ws"] => super::ws::handshake(self, req),
+            ["upgrade", "echo"] => super::upgrade::echo(self, req),
+            ["upgrade", "bad"] => super::upgrade::bad(self, req),
+            ["sse"] => super::sse::events(self, req.uri().query()),
+            ["download"] => super::download::download(self, req.uri().query()),
+            ["upload"] if matches!(*req.method(), http::Method::POST | http::Method::PUT) => {
+                super::download::upload(self, req).await
             }
             _ => self.respond(StatusCode::NOT_FOUND, "text/plain", full("not found\n")),
         }

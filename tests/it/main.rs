@@ -17,4 +17,5 @@ mod observability;
 mod ops;
 mod reload;
 mod routing;
+mod sample_app;
 mod tls;

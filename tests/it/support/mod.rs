@@ -11,7 +11,7 @@ pub mod proxy;
 pub mod raw;
 pub mod tlsutil;
 
-pub use backend::{ChildBackend, TestBackend};
+pub use backend::{ChildBackend, TestBackend, TestGrpcBackend};
 pub use client::{Client, Reply};
 pub use proxy::TestProxy;
 
