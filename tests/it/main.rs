@@ -18,4 +18,5 @@ mod ops;
 mod reload;
 mod routing;
 mod sample_app;
+mod streaming;
 mod tls;

@@ -120,3 +120,157 @@ backends = [{{ address = "{}" }}]
     )
     .await;
 }
+
+const GIB: u64 = 1024 * 1024 * 1024;
+
+/// A 1 GiB upload and a 1 GiB download through the proxy, each alongside 64 concurrent small
+/// requests, grow its RSS by less than 64 MiB: bodies stream, they are never held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gigabyte_bodies_stream_through_bounded_memory() {
+    let backend = TestBackend::start("big").await;
+    let proxy = ChildProxy::start(&format!(
+        r#"
+[server]
+threads = 2
+grace_period = "0s"
+[reload]
+watch = false
+[admin]
+address = "{{admin}}"
+[access_log]
+enabled = false
+[listeners.http]
+address = "{{http}}"
+[routes.all]
+pool = "p"
+[pools.p]
+timeouts = {{ read = "30s", write = "30s" }}
+backends = [{{ address = "{}" }}]
+"#,
+        backend.addr
+    ))
+    .await;
+    let pid = proxy.child.id();
+    let mut warm = TcpStream::connect(proxy.http).await.unwrap();
+    assert_eq!(get(&mut warm).await, 200);
+    let before = rss_kib(pid);
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(before));
+    let sampling = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(rss_kib(pid), std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let small_requests = |addr| async move {
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..64 {
+            tasks.spawn(async move {
+                let mut s = TcpStream::connect(addr).await.unwrap();
+                for _ in 0..20 {
+                    assert_eq!(get(&mut s).await, 200);
+                }
+            });
+        }
+        tasks.join_all().await;
+    };
+
+    // Upload: 1 GiB of the sample app's pattern, which it checks as it counts.
+    let upload = async {
+        let mut s = TcpStream::connect(proxy.http).await.unwrap();
+        s.write_all(
+            format!("POST /upload?verify=pattern HTTP/1.1\r\nHost: big.test\r\nContent-Length: {GIB}\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+        let chunk: Vec<u8> = (0..251 * 1024u64)
+            .map(gatehouse::sample::pattern_byte)
+            .collect();
+        let mut sent = 0u64;
+        while sent < GIB {
+            let n = chunk.len().min((GIB - sent) as usize);
+            s.write_all(&chunk[..n]).await.unwrap();
+            sent += n as u64;
+        }
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&answer).contains('}') {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0);
+            answer.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    let (answer, ()) = tokio::time::timeout(WAIT * 12, async {
+        tokio::join!(upload, small_requests(proxy.http))
+    })
+    .await
+    .expect("upload in time");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains(&format!("\"bytes\":{GIB}")), "{answer}");
+    assert!(answer.contains("\"pattern_ok\":true"), "{answer}");
+
+    // Download: 1 GiB, counted and spot-checked.
+    let download = async {
+        let mut s = TcpStream::connect(proxy.http).await.unwrap();
+        s.write_all(
+            format!("GET /download?size={GIB} HTTP/1.1\r\nHost: big.test\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut head = Vec::new();
+        let mut body = 0u64;
+        let mut pattern_ok = true;
+        loop {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed after {body} body bytes");
+            let mut data = &buf[..n];
+            if !head.ends_with(b"\r\n\r\n") {
+                let end = data
+                    .windows(4)
+                    .position(|w| w == b"\r\n\r\n")
+                    .map(|p| p + 4);
+                match end {
+                    Some(e) => {
+                        head.extend_from_slice(&data[..e]);
+                        data = &data[e..];
+                    }
+                    None => {
+                        head.extend_from_slice(data);
+                        continue;
+                    }
+                }
+            }
+            if body % (64 * 1024 * 1024) < data.len() as u64 {
+                pattern_ok &= gatehouse::sample::pattern_matches(body, data);
+            }
+            body += data.len() as u64;
+            if body >= GIB {
+                break;
+            }
+        }
+        (
+            String::from_utf8_lossy(&head).into_owned(),
+            body,
+            pattern_ok,
+        )
+    };
+    let ((head, body, pattern_ok), ()) = tokio::time::timeout(WAIT * 12, async {
+        tokio::join!(download, small_requests(proxy.http))
+    })
+    .await
+    .expect("download in time");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body, GIB);
+    assert!(pattern_ok);
+    sampling.abort();
+    let grown = peak
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .saturating_sub(before);
+    eprintln!("MEASURE 1 GiB up and down with 64 concurrent small requests: RSS {before} KiB, peak +{grown} KiB");
+    assert!(grown < 64 * 1024, "RSS grew by {grown} KiB");
+}
