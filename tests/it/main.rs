@@ -12,6 +12,7 @@ mod config_examples;
 mod errors;
 mod hardening;
 mod health;
+mod http1;
 mod memory;
 mod observability;
 mod ops;
