@@ -149,7 +149,9 @@ impl Connector {
     /// # Errors
     /// Pingora's connect error (refused, timed out, TLS failure…).
     pub async fn connect(&self, peer: &HttpPeer, key: u64) -> pingora::Result<Upstream> {
-        let stream = self.transport.new_stream(peer).await?;
+        // Boxed: Pingora's connect future (TCP, TLS, timeouts) is ~8 KiB, and every request's
+        // future would otherwise be sized for it, connect or not (most reuse a connection).
+        let stream = Box::pin(self.transport.new_stream(peer)).await?;
         Ok(Upstream {
             stream,
             key,

@@ -143,6 +143,8 @@ pub fn check_indexed(buf: &[u8], limits: &Limits, fields: &mut Vec<Field>) -> Ch
         return Check::Refuse(refuse(431, "request header section too large"));
     }
     fields.clear();
+    // Sized once (a connection's buffers are released while it idles): no growth steps.
+    fields.reserve(24);
     match parse(&buf[..rl_end], buf, rl_end + 2, end - 2, limits, fields) {
         Ok(mut head) => {
             head.len = end;

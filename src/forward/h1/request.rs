@@ -245,6 +245,7 @@ pub struct Forwarding<'a> {
 /// Writes the backend's request head into `out` (cleared first).
 pub fn write_upstream_head(out: &mut Vec<u8>, req: &RequestView<'_>, f: &Forwarding<'_>) {
     out.clear();
+    out.reserve(req.buf.len() + 256);
     let buf = req.buf;
     out.extend_from_slice(req.method.as_bytes());
     out.push(b' ');

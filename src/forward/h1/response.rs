@@ -79,6 +79,7 @@ pub fn parse(
     let reason = resp.reason.map_or((0, 0), |r| span(r.as_bytes()));
     let http10 = resp.version == Some(0);
     fields.clear();
+    fields.reserve(resp.headers.len());
     let mut length: Option<u64> = None;
     let mut chunked = false;
     let mut other_coding = false;
@@ -190,6 +191,7 @@ pub fn write_client_head(
     h: &ClientHead<'_>,
 ) {
     out.clear();
+    out.reserve(resp.len + 256);
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(itoa::Buffer::new().format(resp.status).as_bytes());
     out.push(b' ');
