@@ -290,6 +290,10 @@ pub struct Pool {
     pub failback_delay: Duration,
     /// Upstream timeouts.
     pub timeouts: TimeoutSettings,
+    /// What the backends speak.
+    pub protocol: UpstreamProtocol,
+    /// Concurrent streams per HTTP/2 connection to a backend.
+    pub h2_streams: u32,
     /// Backend TLS, if enabled.
     pub tls: Option<UpstreamTls>,
     /// Active checks, if configured.
@@ -298,6 +302,15 @@ pub struct Pool {
     pub passive: PassiveSettings,
     /// Backends in configured order (names already resolved to addresses).
     pub backends: Vec<Backend>,
+}
+
+/// The protocol spoken to a pool's backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamProtocol {
+    /// HTTP/1.1.
+    Http1,
+    /// HTTP/2 (ALPN `h2` over TLS, prior knowledge over cleartext).
+    H2,
 }
 
 /// Upstream timeouts.
@@ -342,6 +355,11 @@ impl PartialEq for UpstreamTls {
 pub enum CheckKind {
     /// Connect only.
     Tcp,
+    /// `grpc.health.v1.Health/Check` over HTTP/2: SERVING passes.
+    Grpc {
+        /// The service asked about (empty: the server as a whole).
+        service: String,
+    },
     /// An HTTP request whose status (and optionally body) is checked.
     Http {
         /// Method.

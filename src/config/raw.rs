@@ -280,6 +280,11 @@ pub struct Pool {
     /// Upstream timeouts.
     #[serde(default)]
     pub timeouts: Timeouts,
+    /// What the backends speak: `http/1.1` (default) or `h2` (HTTP/2: negotiated with ALPN
+    /// over TLS, prior knowledge over cleartext; what gRPC needs).
+    pub protocol: Option<String>,
+    /// Concurrent requests sent over one HTTP/2 connection to a backend (`protocol = "h2"`).
+    pub h2_streams: Option<u32>,
     /// Speak TLS to the backends.
     pub tls: Option<bool>,
     /// SNI (and verified name) for backend TLS; defaults to the backend's host name.
@@ -325,9 +330,11 @@ pub struct Timeouts {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HealthCheck {
-    /// `http` or `tcp`.
+    /// `http`, `tcp` or `grpc` (the standard `grpc.health.v1.Health/Check`).
     #[serde(rename = "type")]
     pub kind: Option<String>,
+    /// Service name asked about by `grpc` checks (empty: the server as a whole).
+    pub service: Option<String>,
     /// Request path for http checks.
     pub path: Option<String>,
     /// Request method for http checks.

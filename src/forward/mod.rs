@@ -14,6 +14,7 @@
 pub mod account;
 pub mod chunked;
 pub mod h1;
+pub mod h2pool;
 pub mod tunnel;
 pub mod upstream;
 
@@ -29,6 +30,7 @@ pub struct Engine {
     pub(crate) budget: Arc<RetryBudget>,
     pub(crate) access_log: Option<Arc<AccessLog>>,
     pub(crate) connector: upstream::Connector,
+    pub(crate) h2: h2pool::H2Pool,
 }
 
 impl Engine {
@@ -45,11 +47,13 @@ impl Engine {
             budget,
             access_log,
             connector: upstream::Connector::new(max_idle),
+            h2: h2pool::H2Pool::default(),
         }
     }
 
     /// Closes idle backend connections past their idle timeout (called once a second).
     pub fn sweep(&self) {
         self.connector.sweep();
+        self.h2.sweep();
     }
 }

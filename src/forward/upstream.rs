@@ -112,6 +112,11 @@ impl Connector {
         }
     }
 
+    /// The transport connector (TCP, TLS) itself, for the HTTP/2 pool.
+    pub fn transport(&self) -> &TransportConnector {
+        &self.transport
+    }
+
     /// An idle connection to the backend with this key that is still open, if there is one.
     pub fn take_idle(&self, key: u64) -> Option<Upstream> {
         let shard = &self.shards[shard_index()];

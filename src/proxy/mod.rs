@@ -412,6 +412,16 @@ impl ProxyHttp for Proxy {
                 headers::apply_request_rules(upstream, &route.request_headers);
             }
         }
+        let h2_pool = ctx
+            .snapshot()
+            .and_then(|s| s.route(ctx.route?))
+            .is_some_and(|(_, pool)| {
+                pool.config.protocol == crate::config::model::UpstreamProtocol::H2
+            });
+        if h2_pool {
+            // gRPC servers may insist on it; Pingora strips TE as hop-by-hop before this filter.
+            let _ = upstream.insert_header(header::TE, "trailers");
+        }
         Ok(())
     }
 

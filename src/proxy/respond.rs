@@ -78,6 +78,9 @@ pub async fn write(
     extra: &[(header::HeaderName, HeaderValue)],
     server_header: bool,
 ) -> Result<()> {
+    if status >= 400 && is_grpc(session.req_header()) {
+        return write_grpc(session, ctx, status, server_header).await;
+    }
     let body = Bytes::from(body.unwrap_or_else(|| {
         let id = ctx
             .request_id
@@ -111,6 +114,44 @@ pub async fn write(
         session.write_response_body(Some(body), true).await?;
     }
     Ok(())
+}
+
+/// Whether a request is gRPC (`content-type: application/grpc…`): its errors are answered in
+/// gRPC's terms.
+pub fn is_grpc(req: &pingora::http::RequestHeader) -> bool {
+    req.headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// A gRPC "trailers-only" answer (Envoy's behaviour): HTTP 200 with `grpc-status` and
+/// `grpc-message` in the only header block, so gRPC clients see the real reason (14
+/// UNAVAILABLE when no backend is up, 4 DEADLINE_EXCEEDED on a timeout) instead of an HTTP
+/// status they would translate to UNKNOWN or INTERNAL.
+async fn write_grpc(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    status: u16,
+    server_header: bool,
+) -> Result<()> {
+    let mut resp = ResponseHeader::build(200, Some(6))?;
+    resp.insert_header(header::CONTENT_TYPE, "application/grpc")?;
+    resp.insert_header(
+        "grpc-status",
+        crate::forward::h1::local::grpc_status(status).to_string(),
+    )?;
+    resp.insert_header("grpc-message", reason(status))?;
+    if let Some(id) = &ctx.request_id {
+        resp.insert_header(X_REQUEST_ID.clone(), id.clone())?;
+    }
+    if server_header {
+        resp.insert_header(header::SERVER, "gatehouse")?;
+    }
+    if let Some(hsts) = hsts(ctx) {
+        resp.insert_header(header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
+    }
+    ctx.local_status = Some(status);
+    session.write_response_header(Box::new(resp), true).await
 }
 
 /// 301 for GET/HEAD (cacheable, method kept by definition), 308 for everything else so the

@@ -303,6 +303,11 @@ fn make_peer(pool: &model::Pool, backend: &model::Backend) -> HttpPeer {
     peer.options.read_timeout = Some(t.read);
     peer.options.write_timeout = Some(t.write);
     peer.options.idle_timeout = Some(t.idle);
+    if pool.protocol == model::UpstreamProtocol::H2 {
+        // HTTP/2 only: ALPN `h2` over TLS, prior knowledge (h2c) over cleartext.
+        peer.options.set_http_version(2, 2);
+        peer.options.max_h2_streams = pool.h2_streams as usize;
+    }
     if let Some(tls) = tls {
         peer.options.verify_cert = tls.verify;
         peer.options.verify_hostname = tls.verify;

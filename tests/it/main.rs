@@ -10,6 +10,7 @@ mod balancing;
 mod cli;
 mod config_examples;
 mod errors;
+mod grpc;
 mod hardening;
 mod health;
 mod http1;

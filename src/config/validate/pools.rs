@@ -4,7 +4,7 @@
 use super::{positive, resolve_path, Context, DependentFiles, Report};
 use crate::config::model::{
     Backend, Balance, CheckKind, HealthCheckSettings, PassiveSettings, Pool, StartState,
-    TimeoutSettings, UpstreamTls,
+    TimeoutSettings, UpstreamProtocol, UpstreamTls,
 };
 use crate::config::raw;
 use crate::config::spans::{child, index};
@@ -97,6 +97,27 @@ fn one(
         ),
     };
     let tls = upstream_tls(path, &p, base, report, files);
+    let protocol = match p.protocol.as_deref().unwrap_or("http/1.1") {
+        "http/1.1" | "http1" => UpstreamProtocol::Http1,
+        "h2" | "http2" => UpstreamProtocol::H2,
+        other => {
+            report.error(
+                &child(path, "protocol"),
+                format!("unknown protocol {other:?} (expected \"http/1.1\" or \"h2\")"),
+            );
+            UpstreamProtocol::Http1
+        }
+    };
+    let h2_streams = p.h2_streams.unwrap_or(100);
+    if h2_streams == 0 {
+        report.error(&child(path, "h2_streams"), "must be at least 1");
+    }
+    if p.h2_streams.is_some() && protocol != UpstreamProtocol::H2 {
+        report.warn(
+            &child(path, "h2_streams"),
+            "has no effect unless protocol = \"h2\"",
+        );
+    }
     let health_check = p
         .health_check
         .as_ref()
@@ -127,6 +148,8 @@ fn one(
         timeouts,
         tls,
         health_check: health_check.flatten(),
+        protocol,
+        h2_streams: h2_streams.max(1),
         passive,
         backends,
     })
@@ -214,7 +237,31 @@ fn health_check(
     h: &raw::HealthCheck,
     report: &mut Report<'_>,
 ) -> Option<HealthCheckSettings> {
+    if h.service.is_some() && h.kind.as_deref() != Some("grpc") {
+        report.error(
+            &child(path, "service"),
+            "only applies to type = \"grpc\" checks",
+        );
+    }
     let kind = match h.kind.as_deref().unwrap_or("http") {
+        "grpc" => {
+            for (key, set) in [
+                ("path", h.path.is_some()),
+                ("method", h.method.is_some()),
+                ("expect_status", h.expect_status.is_some()),
+                ("expect_body", h.expect_body.is_some()),
+            ] {
+                if set {
+                    report.error(
+                        &child(path, key),
+                        "does not apply to type = \"grpc\" checks",
+                    );
+                }
+            }
+            CheckKind::Grpc {
+                service: h.service.clone().unwrap_or_default(),
+            }
+        }
         "tcp" => {
             for (key, set) in [
                 ("path", h.path.is_some()),
@@ -275,7 +322,7 @@ fn health_check(
         other => {
             report.error(
                 &child(path, "type"),
-                format!("unknown check type {other:?} (expected \"http\" or \"tcp\")"),
+                format!("unknown check type {other:?} (expected \"http\", \"tcp\" or \"grpc\")"),
             );
             return None;
         }

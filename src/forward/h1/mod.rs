@@ -11,6 +11,7 @@ pub mod local;
 pub mod relay;
 pub mod request;
 pub mod response;
+pub mod to_h2;
 
 use super::Engine;
 use crate::listener::gated::Gated;

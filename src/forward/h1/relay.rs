@@ -15,8 +15,10 @@ use super::request::{write_upstream_head, Forwarding};
 use super::response::{self, ClientHead, Framing, ResponseHead};
 use super::Conn;
 use crate::access_log::{AccessLog, Record};
+use crate::config::model::UpstreamProtocol;
 use crate::forward::account::{OpenTunnel, Outcome};
 use crate::forward::chunked::Framer;
+use crate::forward::h2pool::ConnectError;
 use crate::forward::upstream::Upstream;
 use crate::forward::{tunnel, Engine};
 use crate::health::Permit;
@@ -112,7 +114,7 @@ pub async fn run_tunnel(_engine: &Engine, conn: &mut Conn, mut job: TunnelJob) {
 }
 
 /// The path the backend gets: the normalised path, without the route's prefix when it strips.
-fn upstream_path<'a>(route: &RouteEntry, path: &'a str) -> &'a str {
+pub(super) fn upstream_path<'a>(route: &RouteEntry, path: &'a str) -> &'a str {
     if !route.strip_prefix || route.path_prefix == "/" {
         return path;
     }
@@ -140,12 +142,18 @@ fn buffered_body(prefix: &[u8], body: Body) -> Option<usize> {
 }
 
 /// What one attempt came to.
-enum Attempt {
+pub(super) enum Attempt {
     /// The exchange is over (answered, relayed, or the client went away).
     Done(Next),
     /// Failed before any response byte; try again (on a fresh connection to the same backend
     /// when `same_backend`).
     Retry { same_backend: bool },
+}
+
+/// A connection for one attempt.
+enum Connection {
+    H1(Upstream),
+    H2(crate::forward::h2pool::Slot),
 }
 
 /// Forwards a routed request (the retry loop around [`attempt`]).
@@ -199,40 +207,6 @@ pub(crate) async fn forward(
                 }
             }
         }
-        let idle = match same {
-            Some(_) => None,
-            None => ctx.engine.connector.take_idle(backend.reuse_key),
-        };
-        let up = match idle {
-            Some(up) => up,
-            None => match ctx
-                .engine
-                .connector
-                .connect(&backend.peer, backend.reuse_key)
-                .await
-            {
-                Ok(up) => up,
-                Err(e) => {
-                    let timed_out = matches!(e.etype(), ErrorType::ConnectTimedout);
-                    pool.report_connect_failure(index);
-                    counter!(names::UPSTREAM_CONNECT_FAILURES_TOTAL, "pool" => pool.name.to_string(), "backend" => backend.label.to_string()).increment(1);
-                    if timed_out {
-                        counter!(names::UPSTREAM_TIMEOUTS_TOTAL, "pool" => pool.name.to_string(), "backend" => backend.label.to_string()).increment(1);
-                    }
-                    tracing::warn!(pool = %pool.name, backend = %backend.label, error = %e, "upstream connect failed");
-                    permit = None;
-                    if retry_allowed(ctx, pool, attempts, &tried, false) {
-                        outcome.retries += 1;
-                        counter!(names::UPSTREAM_RETRIES_TOTAL, "pool" => pool.name.to_string(), "reason" => "connect").increment(1);
-                        continue;
-                    }
-                    outcome.error = Some(e.etype().as_str());
-                    outcome.upstream_error = true;
-                    let status = if timed_out { 504 } else { 502 };
-                    return answer(ctx, conn, Some(route), Local::error(status), outcome).await;
-                }
-            },
-        };
         let target = Target {
             route,
             pool,
@@ -240,7 +214,87 @@ pub(crate) async fn forward(
             backend,
             path,
         };
-        match attempt(ctx, conn, &target, up, attempts, &tried, outcome).await {
+        let engine = ctx.engine;
+        let connected = if pool.config.protocol == UpstreamProtocol::H2 {
+            let slot = match same {
+                Some(_) => None,
+                None => engine
+                    .h2
+                    .take(backend.reuse_key, pool.config.h2_streams as usize),
+            };
+            match slot {
+                Some(slot) => Ok(Connection::H2(slot)),
+                None => engine
+                    .h2
+                    .open(
+                        engine.connector.transport(),
+                        &backend.peer,
+                        backend.reuse_key,
+                    )
+                    .await
+                    .map(Connection::H2)
+                    .map_err(|e| match e {
+                        ConnectError::Transport(e) => (
+                            e.etype().as_str(),
+                            matches!(e.etype(), ErrorType::ConnectTimedout),
+                            e.to_string(),
+                        ),
+                        other => ("ConnectError", false, other.to_string()),
+                    }),
+            }
+        } else {
+            let idle = match same {
+                Some(_) => None,
+                None => engine.connector.take_idle(backend.reuse_key),
+            };
+            match idle {
+                Some(up) => Ok(Connection::H1(up)),
+                None => engine
+                    .connector
+                    .connect(&backend.peer, backend.reuse_key)
+                    .await
+                    .map(Connection::H1)
+                    .map_err(|e| {
+                        (
+                            e.etype().as_str(),
+                            matches!(e.etype(), ErrorType::ConnectTimedout),
+                            e.to_string(),
+                        )
+                    }),
+            }
+        };
+        let connection = match connected {
+            Ok(c) => c,
+            Err((kind, timed_out, error)) => {
+                pool.report_connect_failure(index);
+                counter!(names::UPSTREAM_CONNECT_FAILURES_TOTAL, "pool" => pool.name.to_string(), "backend" => backend.label.to_string()).increment(1);
+                if timed_out {
+                    counter!(names::UPSTREAM_TIMEOUTS_TOTAL, "pool" => pool.name.to_string(), "backend" => backend.label.to_string()).increment(1);
+                }
+                tracing::warn!(pool = %pool.name, backend = %backend.label, error, "upstream connect failed");
+                permit = None;
+                if retry_allowed(ctx, pool, attempts, &tried, false) {
+                    outcome.retries += 1;
+                    counter!(names::UPSTREAM_RETRIES_TOTAL, "pool" => pool.name.to_string(), "reason" => "connect").increment(1);
+                    continue;
+                }
+                outcome.error = Some(kind);
+                outcome.upstream_error = true;
+                let status = if timed_out { 504 } else { 502 };
+                return answer(ctx, conn, Some(route), Local::error(status), outcome).await;
+            }
+        };
+        let result = match connection {
+            Connection::H1(up) => attempt(ctx, conn, &target, up, attempts, &tried, outcome).await,
+            Connection::H2(slot) => {
+                // Boxed: only requests to HTTP/2 pools carry its state.
+                Box::pin(super::to_h2::attempt(
+                    ctx, conn, &target, slot, attempts, &tried, outcome,
+                ))
+                .await
+            }
+        };
+        match result {
             Attempt::Done(next) => return next,
             Attempt::Retry { same_backend } => {
                 if same_backend {
@@ -270,12 +324,12 @@ fn retry_allowed(ctx: &Ctx<'_>, pool: &Pool, attempts: u32, tried: &Tried, same:
 }
 
 /// Where an attempt goes.
-struct Target<'a> {
-    route: &'a RouteEntry,
-    pool: &'a Arc<Pool>,
-    index: u32,
-    backend: &'a PoolBackend,
-    path: &'a str,
+pub(super) struct Target<'a> {
+    pub(super) route: &'a RouteEntry,
+    pub(super) pool: &'a Arc<Pool>,
+    pub(super) index: u32,
+    pub(super) backend: &'a PoolBackend,
+    pub(super) path: &'a str,
 }
 
 /// How waiting for a response head ended.
@@ -500,7 +554,7 @@ fn client_gone(outcome: &mut Outcome) -> Attempt {
 
 /// The backend failed before a usable response: count it, and retry or answer.
 #[allow(clippy::too_many_arguments)]
-async fn failed_early(
+pub(super) async fn failed_early(
     ctx: &Ctx<'_>,
     conn: &mut Conn,
     target: &Target<'_>,

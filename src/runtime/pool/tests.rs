@@ -36,6 +36,8 @@ fn pool(balance: Balance, backends: Vec<Backend>) -> (Pool, Arc<Registry>) {
             response: None,
             tunnel: Duration::from_secs(3600),
         },
+        protocol: crate::config::model::UpstreamProtocol::Http1,
+        h2_streams: 100,
         tls: None,
         health_check: None,
         passive: PassiveSettings {
