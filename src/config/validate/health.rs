@@ -1,81 +1,46 @@
 //! `[pools.*.health_check]`: what an active check sends and expects, and how often.
 
+use super::suggest::choice;
 use super::{positive, Report};
 use crate::config::model::{CheckKind, HealthCheckSettings, StartState};
 use crate::config::raw;
 use crate::config::spans::{child, index};
 use std::time::Duration;
 
+/// The check, or `None` when its type is unknown (reported). Every key is checked either way.
 pub(super) fn health_check(
     path: &str,
     h: &raw::HealthCheck,
     report: &mut Report<'_>,
 ) -> Option<HealthCheckSettings> {
-    let kind = match h.kind.as_deref().unwrap_or("http") {
-        "tcp" => {
-            for (key, set) in [
-                ("path", h.path.is_some()),
-                ("method", h.method.is_some()),
-                ("host", h.host.is_some()),
-                ("expect_status", h.expect_status.is_some()),
-                ("expect_body", h.expect_body.is_some()),
-            ] {
-                if set {
-                    report.error(&child(path, key), "only applies to type = \"http\" checks");
-                }
-            }
-            CheckKind::Tcp
-        }
-        "http" => {
-            let method = h.method.as_deref().unwrap_or("GET");
-            let method = match http::Method::from_bytes(method.as_bytes()) {
-                Ok(m) => m,
-                Err(_) => {
-                    report.error(
-                        &child(path, "method"),
-                        format!("{method:?} is not an HTTP method"),
-                    );
-                    http::Method::GET
-                }
-            };
-            let check_path = h.path.clone().unwrap_or_else(|| "/".to_string());
-            if !check_path.starts_with('/')
-                || http::uri::PathAndQuery::try_from(check_path.as_str()).is_err()
-            {
-                report.error(
-                    &child(path, "path"),
-                    format!("{check_path:?} must be a path starting with '/'"),
-                );
-            }
-            let mut expect_status = Vec::new();
-            let statuses = h
-                .expect_status
-                .clone()
-                .unwrap_or_else(|| vec!["200-399".to_string()]);
-            for (i, s) in statuses.iter().enumerate() {
-                match parse_status_range(s) {
-                    Some(r) => expect_status.push(r),
-                    None => report.error(
-                        &index(&child(path, "expect_status"), i),
-                        format!("{s:?} is not a status, range or class (e.g. \"200\", \"200-399\", \"2xx\")"),
-                    ),
-                }
-            }
-            CheckKind::Http {
-                method,
-                path: check_path,
-                host: h.host.clone(),
-                expect_status,
-                expect_body: h.expect_body.clone(),
+    // `None`: unknown or refused. The http keys are then still checked (they show what was
+    // meant), but none is called out of place.
+    let tcp = match h.kind.as_deref() {
+        None if report.refused(&child(path, "type")) => None,
+        None => Some(false),
+        Some(k) => choice(
+            report,
+            &child(path, "type"),
+            "check type",
+            k,
+            &[("http", false), ("tcp", true)],
+        ),
+    };
+    let kind = if tcp == Some(true) {
+        for (key, set) in [
+            ("path", h.path.is_some()),
+            ("method", h.method.is_some()),
+            ("host", h.host.is_some()),
+            ("expect_status", h.expect_status.is_some()),
+            ("expect_body", h.expect_body.is_some()),
+        ] {
+            if set {
+                report.error(&child(path, key), "only applies to type = \"http\" checks");
             }
         }
-        other => {
-            report.error(
-                &child(path, "type"),
-                format!("unknown check type {other:?} (expected \"http\" or \"tcp\")"),
-            );
-            return None;
-        }
+        CheckKind::Tcp
+    } else {
+        http_check(path, h, report)
     };
     let interval = positive(
         report,
@@ -112,18 +77,25 @@ pub(super) fn health_check(
             "must be a fraction of the interval between 0.0 and 1.0",
         );
     }
-    let start = match h.start.as_deref().unwrap_or("unknown") {
-        "unknown" => StartState::Unknown,
-        "up" => StartState::Up,
-        "down" => StartState::Down,
-        other => {
-            report.error(
+    let start = h
+        .start
+        .as_deref()
+        .and_then(|v| {
+            choice(
+                report,
                 &child(path, "start"),
-                format!("unknown start state {other:?} (expected \"unknown\", \"up\" or \"down\")"),
-            );
-            StartState::Unknown
-        }
-    };
+                "start state",
+                v,
+                &[
+                    ("unknown", StartState::Unknown),
+                    ("up", StartState::Up),
+                    ("down", StartState::Down),
+                ],
+            )
+        })
+        .unwrap_or(StartState::Unknown);
+    // Only now, with every key checked: an unknown type builds no check.
+    tcp?;
     Some(HealthCheckSettings {
         kind,
         interval,
@@ -133,6 +105,52 @@ pub(super) fn health_check(
         jitter: jitter.clamp(0.0, 1.0),
         start,
     })
+}
+
+fn http_check(path: &str, h: &raw::HealthCheck, report: &mut Report<'_>) -> CheckKind {
+    let method = h.method.as_deref().unwrap_or("GET");
+    let method = match http::Method::from_bytes(method.as_bytes()) {
+        Ok(m) => m,
+        Err(_) => {
+            report.error(
+                &child(path, "method"),
+                format!("{method:?} is not an HTTP method"),
+            );
+            http::Method::GET
+        }
+    };
+    let check_path = h.path.clone().unwrap_or_else(|| "/".to_string());
+    if !check_path.starts_with('/')
+        || http::uri::PathAndQuery::try_from(check_path.as_str()).is_err()
+    {
+        report.error(
+            &child(path, "path"),
+            format!("{check_path:?} must be a path starting with '/'"),
+        );
+    }
+    let mut expect_status = Vec::new();
+    let statuses = h
+        .expect_status
+        .clone()
+        .unwrap_or_else(|| vec!["200-399".to_string()]);
+    for (i, s) in statuses.iter().enumerate() {
+        match parse_status_range(s) {
+            Some(r) => expect_status.push(r),
+            None => report.error(
+                &index(&child(path, "expect_status"), i),
+                format!(
+                    "{s:?} is not a status, range or class (e.g. \"200\", \"200-399\", \"2xx\")"
+                ),
+            ),
+        }
+    }
+    CheckKind::Http {
+        method,
+        path: check_path,
+        host: h.host.clone(),
+        expect_status,
+        expect_body: h.expect_body.clone(),
+    }
 }
 
 /// `"200"`, `"200-399"` or `"2xx"` → inclusive range.

@@ -6,11 +6,13 @@
 //! resolving backend host names.
 
 mod health;
+mod lenient;
 mod listeners;
 mod pools;
 mod report;
 mod routes;
 mod sections;
+mod suggest;
 
 pub use listeners::EXPIRY_WARNING;
 pub(crate) use report::Report;
@@ -24,7 +26,7 @@ use super::model::Config;
 use super::raw;
 use super::resolve::Resolve;
 use super::spans::{child, SpanIndex};
-use indexmap::IndexMap;
+use lenient::Named;
 use sections::{
     access_log_settings, admin_settings, limits_settings, logging_settings, reload_settings,
     server_settings,
@@ -105,16 +107,18 @@ pub fn validate(path: &Path, text: &str, ctx: &Context<'_>) -> Result<Validated,
             "access_log" => sections.access_log = report.parse(value, "access_log"),
             "metrics" => sections.metrics = report.parse(value, "metrics"),
             "limits" => sections.limits = report.parse(value, "limits"),
-            "listeners" => {
-                sections.listeners = report.parse_named(value, "listeners", &mut Vec::new())
-            }
-            "routes" => sections.routes = report.parse_named(value, "routes", &mut Vec::new()),
-            "pools" => {
-                sections.pools = report.parse_named(value, "pools", &mut sections.broken_pools)
-            }
+            "listeners" => sections.listeners = report.parse_named(value, "listeners"),
+            "routes" => sections.routes = report.parse_named(value, "routes"),
+            "pools" => sections.pools = report.parse_named(value, "pools"),
             other => report.error(
                 &child("", other),
-                format!("unknown section (expected one of: {})", SECTIONS.join(", ")),
+                format!(
+                    "unknown section (expected one of: {}){}",
+                    SECTIONS.join(", "),
+                    suggest::closest(other, SECTIONS.iter().copied())
+                        .map(|s| format!("; did you mean `{s}`?"))
+                        .unwrap_or_default()
+                ),
             ),
         }
     }
@@ -136,14 +140,15 @@ pub fn validate(path: &Path, text: &str, ctx: &Context<'_>) -> Result<Validated,
     );
     let metrics_enabled = sections.metrics.unwrap_or_default().enabled.unwrap_or(true);
     let limits = limits_settings(sections.limits.unwrap_or_default(), &mut report);
-    let listeners =
+    let (listeners, https_configured) =
         listeners::validate(sections.listeners, &base_dir, ctx, &mut report, &mut files);
+    let unreadable_pools = sections.pools.unreadable.clone();
     let pools = pools::validate(sections.pools, &base_dir, ctx, &mut report, &mut files);
     let routes = routes::validate(
         sections.routes,
         &pools,
-        &sections.broken_pools,
-        &listeners,
+        &unreadable_pools,
+        https_configured,
         &mut report,
     );
     if let Some(admin_addr) = admin.address {
@@ -200,12 +205,9 @@ struct Sections {
     access_log: Option<raw::AccessLog>,
     metrics: Option<raw::Metrics>,
     limits: Option<raw::Limits>,
-    listeners: IndexMap<String, raw::Listener>,
-    routes: IndexMap<String, raw::Route>,
-    pools: IndexMap<String, raw::Pool>,
-    /// Pools present in the file but unparseable (already reported): routes naming them are
-    /// not reported again as naming an unknown pool.
-    broken_pools: Vec<String>,
+    listeners: Named<raw::Listener>,
+    routes: Named<raw::Route>,
+    pools: Named<raw::Pool>,
 }
 
 /// Files read during validation, with their contents (for the digest and the watcher).
@@ -250,6 +252,25 @@ pub fn resolve_path(base: &Path, file: &str) -> PathBuf {
     }
 }
 
+/// The value of a key the section cannot do without; when it is absent, an error at
+/// `path.key` showing what to write (none when the key was there but refused, or misspelt
+/// with "did you mean" this key: that is reported already).
+pub(crate) fn required<'v, T>(
+    report: &mut Report<'_>,
+    path: &str,
+    key: &str,
+    value: Option<&'v T>,
+    example: &str,
+) -> Option<&'v T> {
+    if value.is_none() && !report.misspelt(&child(path, key)) {
+        report.error(
+            &child(path, key),
+            format!("required key is missing (e.g. {key} = {example})"),
+        );
+    }
+    value
+}
+
 /// Records an error unless the duration is positive.
 pub(crate) fn positive(
     report: &mut Report<'_>,
@@ -281,5 +302,7 @@ pub(crate) fn validate_text(text: &str) -> Result<Validated, ConfigError> {
     validate(Path::new("/nonexistent/gatehouse.toml"), text, &ctx)
 }
 
+#[cfg(test)]
+mod cascade_tests;
 #[cfg(test)]
 mod tests;

@@ -2,11 +2,12 @@
 //! resolved here, at load time).
 
 use super::health::health_check;
-use super::{positive, resolve_path, Context, DependentFiles, Report};
+use super::lenient::Named;
+use super::suggest::choice;
+use super::{positive, required, resolve_path, Context, DependentFiles, Report};
 use crate::config::model::{Backend, Balance, PassiveSettings, Pool, TimeoutSettings, UpstreamTls};
 use crate::config::raw;
 use crate::config::spans::{child, index};
-use indexmap::IndexMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -16,14 +17,17 @@ use std::time::Duration;
 pub(crate) const MAX_WEIGHT: u32 = 1000;
 
 pub(super) fn validate(
-    raw: IndexMap<String, raw::Pool>,
+    raw: Named<raw::Pool>,
     base: &Path,
     ctx: &Context<'_>,
     report: &mut Report<'_>,
     files: &mut DependentFiles,
 ) -> Vec<Pool> {
-    raw.into_iter()
-        .filter_map(|(name, p)| {
+    // Every pool in the file becomes a `Pool`, errors or not, so that routes naming it
+    // resolve (the config is refused on its errors anyway).
+    raw.entries
+        .into_iter()
+        .map(|(name, p)| {
             let path = child("pools", &name);
             one(&name, &path, p, base, ctx, report, files)
         })
@@ -38,19 +42,21 @@ fn one(
     ctx: &Context<'_>,
     report: &mut Report<'_>,
     files: &mut DependentFiles,
-) -> Option<Pool> {
-    let balance = match p.balance.as_deref().unwrap_or("round_robin") {
-        "round_robin" => Balance::RoundRobin,
-        "active_passive" => Balance::ActivePassive,
-        other => {
-            report.error(
-                &child(path, "balance"),
-                format!(
-                    "unknown balance {other:?} (expected \"round_robin\" or \"active_passive\")"
-                ),
-            );
-            Balance::RoundRobin
-        }
+) -> Pool {
+    // `None`: unknown or refused; checks that depend on the balance are skipped.
+    let balance = match p.balance.as_deref() {
+        None if report.refused(&child(path, "balance")) => None,
+        None => Some(Balance::RoundRobin),
+        Some(b) => choice(
+            report,
+            &child(path, "balance"),
+            "balance",
+            b,
+            &[
+                ("round_robin", Balance::RoundRobin),
+                ("active_passive", Balance::ActivePassive),
+            ],
+        ),
     };
     let t = &p.timeouts;
     let tpath = child(path, "timeouts");
@@ -101,13 +107,13 @@ fn one(
         .map(|h| health_check(&child(path, "health_check"), h, report));
     let passive = passive(&child(path, "passive"), &p.passive, report);
     let backends = backends(path, &p.backends, balance, ctx, report);
-    if p.backends.is_empty() {
+    if p.backends.is_empty() && !report.refused(&child(path, "backends")) {
         report.error(
             &child(path, "backends"),
             "pool has no backends; add at least one [[pools.<name>.backends]] with an address",
         );
     }
-    if balance == Balance::ActivePassive
+    if balance == Some(Balance::ActivePassive)
         && !p.backends.is_empty()
         && p.backends.iter().all(|b| b.backup.unwrap_or(false))
     {
@@ -116,9 +122,9 @@ fn one(
             "every backend is a backup; mark at least one as primary (backup = false)",
         );
     }
-    Some(Pool {
+    Pool {
         name: name.to_string(),
-        balance,
+        balance: balance.unwrap_or(Balance::RoundRobin),
         max_retries: p.max_retries.unwrap_or(2).min(16),
         fail_open: p.fail_open.unwrap_or(false),
         failback_delay: p.failback_delay.map_or(Duration::ZERO, |d| d.0),
@@ -127,7 +133,7 @@ fn one(
         health_check: health_check.flatten(),
         passive,
         backends,
-    })
+    }
 }
 
 fn upstream_tls(
@@ -138,15 +144,20 @@ fn upstream_tls(
     files: &mut DependentFiles,
 ) -> Option<UpstreamTls> {
     let enabled = p.tls.unwrap_or(false);
-    if !enabled {
-        for (key, set) in [
-            ("tls_sni", p.tls_sni.is_some()),
-            ("tls_ca_file", p.tls_ca_file.is_some()),
-            ("tls_client_cert", p.tls_client_cert.is_some()),
-            ("tls_client_key", p.tls_client_key.is_some()),
-            ("tls_verify", p.tls_verify.is_some()),
-        ] {
-            if set {
+    let tls_keys = [
+        ("tls_sni", p.tls_sni.is_some()),
+        ("tls_ca_file", p.tls_ca_file.is_some()),
+        ("tls_client_cert", p.tls_client_cert.is_some()),
+        ("tls_client_key", p.tls_client_key.is_some()),
+        ("tls_verify", p.tls_verify.is_some()),
+    ];
+    // `tls` refused: the TLS keys present are still checked (files read), but none is called
+    // pointless without tls = true.
+    let unknown = p.tls.is_none() && report.refused(&child(path, "tls"));
+    let check_material = enabled || (unknown && tls_keys.iter().any(|(_, set)| *set));
+    if !check_material {
+        for (key, set) in tls_keys {
+            if set && !unknown {
                 report.error(&child(path, key), "has no effect without tls = true");
             }
         }
@@ -179,6 +190,7 @@ fn upstream_tls(
         client.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
     );
     match material {
+        Ok(_) if unknown => None,
         Ok(material) => Some(UpstreamTls {
             sni: p.tls_sni.clone(),
             verify: p.tls_verify.unwrap_or(true),
@@ -220,7 +232,15 @@ fn passive(path: &str, p: &raw::Passive, report: &mut Report<'_>) -> PassiveSett
         p.max_cooldown,
         Duration::from_secs(300),
     );
-    if max_cooldown < cooldown {
+    // Compared only when both are what the file says (not defaults standing in for a value
+    // reported as wrong).
+    let as_written = |key: &str, v: Option<crate::config::duration::ConfigDuration>| {
+        v.is_none_or(|d| !d.0.is_zero()) && !report.refused(&child(path, key))
+    };
+    if max_cooldown < cooldown
+        && as_written("cooldown", p.cooldown)
+        && as_written("max_cooldown", p.max_cooldown)
+    {
         report.error(
             &child(path, "max_cooldown"),
             "must not be shorter than cooldown",
@@ -246,7 +266,7 @@ fn passive(path: &str, p: &raw::Passive, report: &mut Report<'_>) -> PassiveSett
 fn backends(
     path: &str,
     raw: &[raw::Backend],
-    balance: Balance,
+    balance: Option<Balance>,
     ctx: &Context<'_>,
     report: &mut Report<'_>,
 ) -> Vec<Backend> {
@@ -271,20 +291,23 @@ fn backends(
             Some(w) => w,
             None => 1,
         };
-        if balance == Balance::ActivePassive && b.weight.is_some_and(|w| w != 1) {
+        if balance == Some(Balance::ActivePassive) && b.weight.is_some_and(|w| w != 1) {
             report.warn(
                 &child(&bpath, "weight"),
                 "has no effect with balance = \"active_passive\"",
             );
         }
+        let mpath = child(&bpath, "max_connections");
         let max_connections = match b.max_connections {
             Some(0) => {
-                report.error(&child(&bpath, "max_connections"), "must be at least 1");
+                report.error(&mpath, "must be at least 1");
                 None
             }
             other => other,
         };
-        if max_connections.is_none() {
+        // Judged on what the file says: `max_connections = 0` or a refused value is reported
+        // already, and `max_queue` next to it is not the mistake.
+        if b.max_connections.is_none() && !report.refused(&mpath) {
             for (key, set) in [
                 ("max_queue", b.max_queue.is_some()),
                 ("queue_timeout", b.queue_timeout.is_some()),
@@ -303,7 +326,12 @@ fn backends(
             b.queue_timeout,
             Duration::from_secs(1),
         );
-        let Some((host, addrs)) = resolve(&child(&bpath, "address"), &b.address, ctx, report)
+        let example = "\"10.0.0.1:8080\"";
+        let Some(configured) = required(report, &bpath, "address", b.address.as_ref(), example)
+        else {
+            continue;
+        };
+        let Some((host, addrs)) = resolve(&child(&bpath, "address"), configured, ctx, report)
         else {
             continue;
         };
@@ -312,15 +340,15 @@ fn backends(
                 report.error(
                     &child(&bpath, "address"),
                     format!(
-                        "duplicate backend {address} (already {}[{first}])",
-                        child(path, "backends")
+                        "duplicate backend {address} (already {})",
+                        report.in_file(&index(&child(path, "backends"), *first))
                     ),
                 );
                 continue;
             }
             out.push((
                 Backend {
-                    configured: b.address.clone(),
+                    configured: configured.clone(),
                     host: host.clone(),
                     address,
                     weight,

@@ -1,6 +1,7 @@
 //! The process-wide sections (`[server]`, `[admin]`, `[reload]`, `[logging]`, `[access_log]`,
 //! `[limits]`): each is one table of settings with defaults, checked key by key.
 
+use super::suggest::choice;
 use super::{positive, resolve_path, DependentFiles, Report};
 use crate::config::duration::ConfigDuration;
 use crate::config::model::{
@@ -58,17 +59,22 @@ pub(super) fn server_settings(
         .upgrade_socket
         .map(|p| base_dir.join(p))
         .unwrap_or_else(|| default_runtime_path(config_path, "upgrade.sock"));
-    let http1_engine = match raw.http1_engine.as_deref() {
-        None | Some("gatehouse") => Http1Engine::Gatehouse,
-        Some("pingora") => Http1Engine::Pingora,
-        Some(other) => {
-            report.error(
+    let http1_engine = raw
+        .http1_engine
+        .as_deref()
+        .and_then(|v| {
+            choice(
+                report,
                 "server.http1_engine",
-                format!("unknown engine {other:?}: expected \"gatehouse\" or \"pingora\""),
-            );
-            Http1Engine::Gatehouse
-        }
-    };
+                "engine",
+                v,
+                &[
+                    ("gatehouse", Http1Engine::Gatehouse),
+                    ("pingora", Http1Engine::Pingora),
+                ],
+            )
+        })
+        .unwrap_or(Http1Engine::Gatehouse);
     ServerSettings {
         threads,
         grace_period: raw.grace_period.map_or(Duration::from_secs(10), |d| d.0),
@@ -165,23 +171,21 @@ pub(super) fn logging_settings(
     report: &mut Report<'_>,
 ) -> crate::config::model::LoggingSettings {
     let level = raw.level.unwrap_or_else(|| "info".to_string());
-    if !["error", "warn", "info", "debug", "trace", "off"].contains(&level.as_str()) {
-        report.error(
-            "logging.level",
-            format!("unknown level {level:?} (expected error, warn, info, debug, trace or off)"),
-        );
-    }
-    let json = match raw.format.as_deref().unwrap_or("text") {
-        "text" => false,
-        "json" => true,
-        other => {
-            report.error(
+    let levels = ["error", "warn", "info", "debug", "trace", "off"].map(|l| (l, ()));
+    choice(report, "logging.level", "level", &level, &levels);
+    let json = raw
+        .format
+        .as_deref()
+        .and_then(|v| {
+            choice(
+                report,
                 "logging.format",
-                format!("unknown format {other:?} (expected \"text\" or \"json\")"),
-            );
-            false
-        }
-    };
+                "format",
+                v,
+                &[("text", false), ("json", true)],
+            )
+        })
+        .unwrap_or(false);
     crate::config::model::LoggingSettings { level, json }
 }
 
