@@ -18,7 +18,7 @@ address = "127.0.0.1:8080"
 protcol = "http"
 h2c = "yes"
 trusted_proxies = ["10.0.0.0/33"]
-alpn = ["h2"]
+https_port = 70000
 
 [routes.default]
 pool = "web"
@@ -35,7 +35,7 @@ backends = [{ address = "127.0.0.1:9001", wieght = 2 }, { address = "127.0.0.1" 
             "listeners.web.protcol: unknown key `protcol` (expected one of `address`, `protocol`, `certificates`, `unknown_sni`, `alpn`, `h2c`, `redirect_https`, `https_port`, `hsts`, `proxy_protocol`, `trusted_proxies`); did you mean `protocol`? at line 3",
             "listeners.web.h2c: invalid type: string \"yes\", expected a boolean at line 4",
             "listeners.web.trusted_proxies[0]: \"10.0.0.0/33\" has an invalid prefix length (0-32) at line 5",
-            "listeners.web.alpn: only applies to https listeners (set protocol = \"https\") at line 6",
+            "listeners.web.https_port: invalid value: integer `70000`, expected a whole number from 0 to 65535 at line 6",
             "pools.web.balance: unknown balance \"round-robin\" (expected \"round_robin\" or \"active_passive\"); did you mean \"round_robin\"? at line 12",
             "pools.web.max_retries: invalid value: integer `-1`, expected a whole number from 0 to 4294967295 at line 13",
             "pools.web.health_check.path: \"health\" must be a path starting with '/' at line 14",
@@ -108,10 +108,10 @@ conect = "1s"
         [
             "server.thread: unknown key `thread` (expected one of `threads`, `grace_period`, `shutdown_timeout`, `pid_file`, `upgrade_socket`, `upstream_keepalive_pool_size`, `server_header`, `retry_budget`, `user`, `group`, `http1_engine`); did you mean `threads`? at line 2",
             "listener: unknown section (expected one of: server, admin, reload, logging, access_log, metrics, limits, listeners, routes, pools); did you mean `listeners`? at line 4",
+            // The misspelt `address` is reported once, not again as missing.
             "listeners.web.adress: unknown key `adress` (expected one of `address`, `protocol`, `certificates`, `unknown_sni`, `alpn`, `h2c`, `redirect_https`, `https_port`, `hsts`, `proxy_protocol`, `trusted_proxies`); did you mean `address`? at line 8",
             // Far from every valid key: no guess.
             "listeners.web.colour: unknown key `colour` (expected one of `address`, `protocol`, `certificates`, `unknown_sni`, `alpn`, `h2c`, `redirect_https`, `https_port`, `hsts`, `proxy_protocol`, `trusted_proxies`) at line 10",
-            // The misspelt `address` is reported once, not again as missing.
             "routes.default.path_prefx: unknown key `path_prefx` (expected one of `hosts`, `path_prefix`, `pool`, `strip_prefix`, `redirect_https`, `hsts`, `request_headers`, `response_headers`, `max_body_size`, `allow`, `deny`, `rate_limit`, `upgrades`); did you mean `path_prefix`? at line 14",
             "pools.web.timeouts.conect: unknown key `conect` (expected one of `connect`, `read`, `write`, `idle`, `response`, `tunnel`); did you mean `connect`? at line 19",
         ]
@@ -147,6 +147,33 @@ health_check = { type = "tpc", start = "dwn" }
             "routes.default.pool: unknown pool \"wbe\" (known: web); did you mean \"web\"? at line 11",
             "pools.web.health_check.type: unknown check type \"tpc\" (expected \"http\" or \"tcp\"); did you mean \"tcp\"? at line 15",
             "pools.web.health_check.start: unknown start state \"dwn\" (expected \"unknown\", \"up\" or \"down\"); did you mean \"down\"? at line 15",
+        ]
+    );
+}
+
+/// A misspelt key stands for the key it was probably meant to be: `protocl = "https"` is not
+/// followed by messages that assume the default protocol (http).
+#[test]
+fn a_misspelt_key_is_not_taken_as_absent() {
+    let text = r#"[listeners.web]
+address = "127.0.0.1:8080"
+protocl = "https"
+certificates = [{ cert = "site.crt" }]
+
+[routes.default]
+pool = "web"
+redirect_https = true
+
+[pools.web]
+backends = [{ adress = "127.0.0.1:9001" }]
+"#;
+    assert_eq!(
+        issues(text),
+        [
+            "listeners.web.protocl: unknown key `protocl` (expected one of `address`, `protocol`, `certificates`, `unknown_sni`, `alpn`, `h2c`, `redirect_https`, `https_port`, `hsts`, `proxy_protocol`, `trusted_proxies`); did you mean `protocol`? at line 3",
+            // The certificates are still checked, as for an https listener.
+            "listeners.web.certificates[0].key: required key is missing (e.g. key = \"site.key\") at line 4",
+            "pools.web.backends[0].adress: unknown key `adress` (expected one of `address`, `weight`, `backup`, `drain`, `max_connections`, `max_queue`, `queue_timeout`); did you mean `address`? at line 11",
         ]
     );
 }

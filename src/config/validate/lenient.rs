@@ -90,8 +90,10 @@ impl Report<'_> {
             let shown = self.in_file(&render(path, &steps));
             let (tidy, suggestion) = tidy_serde_message(&message);
             if let (Some(key), Some((_, table))) = (suggestion, steps.split_last()) {
-                let meant = child(&self.in_file(&render(path, table)), key);
-                self.note_misspelt(meant);
+                if !has_key(&value, table, key) {
+                    let meant = child(&self.in_file(&render(path, table)), key);
+                    self.note_misspelt(meant);
+                }
             }
             self.refuse(shown, tidy);
             if steps.is_empty() {
@@ -174,9 +176,8 @@ impl Report<'_> {
     }
 }
 
-/// How many of `steps` lead to a node that exists in `value` (a type error inside a value
-/// that serde sees as a map, such as a TOML date, is reported at the value itself).
-fn removable_depth(value: &toml::Value, steps: &[Step]) -> usize {
+/// The deepest node of `value` along `steps`, and how many steps lead to it.
+fn walk<'v>(value: &'v toml::Value, steps: &[Step]) -> (usize, &'v toml::Value) {
     let mut node = value;
     for (depth, step) in steps.iter().enumerate() {
         let next = match (node, step) {
@@ -186,10 +187,24 @@ fn removable_depth(value: &toml::Value, steps: &[Step]) -> usize {
         };
         match next {
             Some(next) => node = next,
-            None => return depth,
+            None => return (depth, node),
         }
     }
-    steps.len()
+    (steps.len(), node)
+}
+
+/// How many of `steps` lead to a node that exists in `value` (a type error inside a value
+/// that serde sees as a map, such as a TOML date, is reported at the value itself).
+fn removable_depth(value: &toml::Value, steps: &[Step]) -> usize {
+    walk(value, steps).0
+}
+
+/// Whether the table at `steps` in `value` has `key`.
+fn has_key(value: &toml::Value, steps: &[Step], key: &str) -> bool {
+    match walk(value, steps) {
+        (depth, toml::Value::Table(t)) if depth == steps.len() => t.contains_key(key),
+        _ => false,
+    }
 }
 
 fn render(path: &str, steps: &[Step]) -> String {

@@ -253,8 +253,8 @@ pub fn resolve_path(base: &Path, file: &str) -> PathBuf {
 }
 
 /// The value of a key the section cannot do without; when it is absent, an error at
-/// `path.key` showing what to write (none when the key was there but refused, or misspelt
-/// with "did you mean" this key: that is reported already).
+/// `path.key` showing what to write ([`Report`] drops it when the key was there but refused,
+/// or misspelt with "did you mean" this key: that is reported already).
 pub(crate) fn required<'v, T>(
     report: &mut Report<'_>,
     path: &str,
@@ -262,7 +262,7 @@ pub(crate) fn required<'v, T>(
     value: Option<&'v T>,
     example: &str,
 ) -> Option<&'v T> {
-    if value.is_none() && !report.misspelt(&child(path, key)) {
+    if value.is_none() {
         report.error(
             &child(path, key),
             format!("required key is missing (e.g. {key} = {example})"),

@@ -17,14 +17,12 @@ pub(crate) struct Report<'a> {
     /// With the byte offset of their key, to list them in file order.
     issues: Vec<(Option<usize>, Issue)>,
     warnings: Vec<Issue>,
-    /// Paths (as in the file) of values refused while parsing and left out.
+    /// Paths (as in the file) of values refused while parsing and left out, and of absent keys
+    /// that a misspelt key was probably meant to be.
     refused: Vec<String>,
     /// Array elements left out while parsing: array path (as in the file) → their indices in
     /// the file, ascending.
     removed: HashMap<String, Vec<usize>>,
-    /// Keys (as in the file) that an unknown key was probably meant to be: `adress` is
-    /// reported with "did you mean `address`?", so `address` is not reported missing too.
-    misspelt: Vec<String>,
 }
 
 impl<'a> Report<'a> {
@@ -35,7 +33,6 @@ impl<'a> Report<'a> {
             warnings: Vec::new(),
             refused: Vec::new(),
             removed: HashMap::new(),
-            misspelt: Vec::new(),
         }
     }
 
@@ -99,16 +96,12 @@ impl<'a> Report<'a> {
         self.refused.push(path);
     }
 
-    /// Notes that the unknown key next to `path` (as in the file) was probably meant to be
-    /// `path`.
+    /// Notes that an unknown key, reported with "did you mean", was probably meant to be the
+    /// absent key at `path` (as in the file): its value counts as refused, so `adress = …` is
+    /// not followed by "`address` is missing", nor `protcol = "https"` by checks that assume
+    /// the default protocol.
     pub(super) fn note_misspelt(&mut self, path: String) {
-        self.misspelt.push(path);
-    }
-
-    /// Whether an unknown key was reported as probably meaning `path`.
-    pub(crate) fn misspelt(&self, path: &str) -> bool {
-        let path = self.in_file(path);
-        self.misspelt.contains(&path)
+        self.refused.push(path);
     }
 
     /// Notes that element `index` (as in the file) of the array at `array` (as in the file)
