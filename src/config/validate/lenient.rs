@@ -101,6 +101,9 @@ impl Report<'_> {
             }
             self.remove(&mut value, path, &steps);
         }
+        if let Ok(parsed) = T::deserialize(value) {
+            return Some(parsed);
+        }
         self.refuse(
             path.to_string(),
             format!(
