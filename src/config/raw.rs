@@ -3,6 +3,11 @@
 //! Every struct denies unknown fields, so a typo is an error with a line number rather than a
 //! silently ignored setting. Values stay close to their textual form; `validate` turns them into
 //! the typed `model`.
+//!
+//! Every field is optional here, even the ones a section cannot do without: `validate` parses
+//! leniently (a refused key is reported and left out, the rest of the section is still used),
+//! which only works if a section minus any key still deserializes. Required keys are checked,
+//! with their path and line, by the validators.
 
 use super::duration::ConfigDuration;
 use indexmap::IndexMap;
@@ -88,8 +93,8 @@ pub struct Http2Limits {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
-    /// Sustained rate per client address.
-    pub requests_per_second: f64,
+    /// Sustained rate per client address (required).
+    pub requests_per_second: Option<f64>,
     /// Bucket size (requests allowed at once).
     pub burst: Option<u32>,
 }
@@ -164,8 +169,8 @@ pub struct Metrics {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Listener {
-    /// `IP:port` to bind.
-    pub address: String,
+    /// `IP:port` to bind (required).
+    pub address: Option<String>,
     /// `http` or `https`.
     pub protocol: Option<String>,
     /// PEM certificate/key pairs served on an `https` listener.
@@ -193,10 +198,10 @@ pub struct Listener {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Certificate {
-    /// PEM file with the leaf certificate first, then its chain.
-    pub cert: String,
-    /// PEM file with the private key.
-    pub key: String,
+    /// PEM file with the leaf certificate first, then its chain (required).
+    pub cert: Option<String>,
+    /// PEM file with the private key (required).
+    pub key: Option<String>,
     /// Serve this certificate to clients without SNI or with an unknown name.
     pub default: Option<bool>,
 }
@@ -205,8 +210,8 @@ pub struct Certificate {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Hsts {
-    /// The `max-age` directive.
-    pub max_age: ConfigDuration,
+    /// The `max-age` directive (required).
+    pub max_age: Option<ConfigDuration>,
     /// Add `includeSubDomains`.
     pub include_subdomains: Option<bool>,
     /// Add `preload`.
@@ -223,8 +228,8 @@ pub struct Route {
     pub hosts: Vec<String>,
     /// Path prefix, matched on segment boundaries; `/` when absent.
     pub path_prefix: Option<String>,
-    /// The pool that serves the route.
-    pub pool: String,
+    /// The pool that serves the route (required).
+    pub pool: Option<String>,
     /// Remove `path_prefix` from the path sent to the backend.
     pub strip_prefix: Option<bool>,
     /// Redirect requests that arrived over cleartext to HTTPS.
@@ -383,8 +388,8 @@ pub struct Passive {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Backend {
-    /// `IP:port` or `host:port` (resolved at load and on every reload).
-    pub address: String,
+    /// `IP:port` or `host:port` (resolved at load and on every reload; required).
+    pub address: Option<String>,
     /// Share of traffic in a round-robin pool.
     pub weight: Option<u32>,
     /// Serve only when every primary is down.

@@ -52,10 +52,16 @@ impl SpanIndex {
 
     /// Line of `path`, or of its nearest ancestor present in the file.
     pub fn line_of(&self, path: &str) -> Option<usize> {
+        self.offset_of(path).map(|offset| self.line_at(offset))
+    }
+
+    /// Byte offset of `path`, or of its nearest ancestor present in the file: orders issues
+    /// that share a line (several keys of one inline table) as they are written.
+    pub fn offset_of(&self, path: &str) -> Option<usize> {
         let mut current = path;
         loop {
             if let Some(&offset) = self.offsets.get(current) {
-                return Some(self.line_at(offset));
+                return Some(offset);
             }
             current = parent(current)?;
         }

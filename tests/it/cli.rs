@@ -3,6 +3,12 @@
 use std::process::Command;
 
 fn check(text: &str) -> (i32, String, String) {
+    let (code, stdout, stderr, _) = check_file(text);
+    (code, stdout, stderr)
+}
+
+/// Like [`check`], plus the path of the (since removed) file, which the output names.
+fn check_file(text: &str) -> (i32, String, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gatehouse.toml");
     std::fs::write(&path, text).unwrap();
@@ -15,6 +21,7 @@ fn check(text: &str) -> (i32, String, String) {
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
+        path.display().to_string(),
     )
 }
 
@@ -122,6 +129,43 @@ wieght = 2
     assert!(
         stderr.contains("pools.p.backends[0].address: cannot resolve \"no-such-host.invalid\""),
         "{stderr}"
+    );
+}
+
+/// One bad key or value is reported on its own: the rest of its section is still checked
+/// (the pool's backends), nothing is invented because of it (no "no listeners" for a listener
+/// with a misspelt key, no "unknown pool" for a pool with errors), and misspellings come with
+/// the likely intended key or value.
+#[test]
+fn one_mistake_neither_hides_nor_invents_others() {
+    let (code, stdout, stderr, path) = check_file(
+        r#"[listeners.web]
+address = "127.0.0.1:8080"
+protcol = "http"
+
+[routes.api]
+hosts = ["api.example.test"]
+pool = "api"
+
+[pools.api]
+balance = "round-robin"
+health_check = { interval = "-1s" }
+backends = [{ address = "127.0.0.1" }, { address = "127.0.0.1:9001", wieght = 2 }]
+"#,
+    );
+    assert_eq!(code, 1, "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stdout.is_empty());
+    assert_eq!(
+        stderr,
+        format!(
+            r#"{path}: 5 problems:
+  - listeners.web.protcol: unknown key `protcol` (expected one of `address`, `protocol`, `certificates`, `unknown_sni`, `alpn`, `h2c`, `redirect_https`, `https_port`, `hsts`, `proxy_protocol`, `trusted_proxies`); did you mean `protocol`? at line 3
+  - pools.api.balance: unknown balance "round-robin" (expected "round_robin" or "active_passive"); did you mean "round_robin"? at line 10
+  - pools.api.health_check.interval: invalid duration "-1s" (expected a number and a unit: ms, s, m, h or d, e.g. "250ms" or "5s") at line 11
+  - pools.api.backends[0].address: "127.0.0.1" needs a port (host:port or IP:port) at line 12
+  - pools.api.backends[1].wieght: unknown key `wieght` (expected one of `address`, `weight`, `backup`, `drain`, `max_connections`, `max_queue`, `queue_timeout`); did you mean `weight`? at line 12
+"#
+        )
     );
 }
 

@@ -1,13 +1,14 @@
 //! `[listeners.*]`: addresses, protocol, certificates (loaded and checked here), ALPN, redirect
 //! and HSTS.
 
-use super::{resolve_path, Context, DependentFiles, Report};
+use super::lenient::Named;
+use super::suggest::{choice, did_you_mean_value};
+use super::{required, resolve_path, Context, DependentFiles, Report};
 use crate::config::model::{Listener, Protocol, UnknownSni};
 use crate::config::raw;
 use crate::config::spans::{child, index};
 use crate::tls::certs::{load_pair, CertError, LoadedCert};
 use http::HeaderValue;
-use indexmap::IndexMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -16,13 +17,17 @@ use std::time::{Duration, SystemTime};
 /// A certificate expiring within this window is a loud warning (and a metric), never an error.
 pub const EXPIRY_WARNING: Duration = Duration::from_secs(14 * 86400);
 
+/// The usable listeners, and whether the file has an https listener: one whose protocol is
+/// https, unknown or refused, even if the listener has errors of its own (or is not a table),
+/// so that nothing is reported as having "no https listener" because of an error reported at
+/// that listener.
 pub(super) fn validate(
-    raw: IndexMap<String, raw::Listener>,
+    raw: Named<raw::Listener>,
     base: &Path,
     ctx: &Context<'_>,
     report: &mut Report<'_>,
     files: &mut DependentFiles,
-) -> Vec<Listener> {
+) -> (Vec<Listener>, bool) {
     let mut out: Vec<Listener> = Vec::new();
     if raw.is_empty() {
         report.error(
@@ -30,7 +35,15 @@ pub(super) fn validate(
             "no listeners: add at least one, e.g. [listeners.http] address = \"0.0.0.0:8080\"",
         );
     }
-    for (name, l) in raw {
+    let https_configured = !raw.unreadable.is_empty()
+        || raw
+            .entries
+            .iter()
+            .any(|(name, l)| match l.protocol.as_deref() {
+                Some(p) => p != "http",
+                None => report.refused(&child(&child("listeners", name), "protocol")),
+            });
+    for (name, l) in raw.entries {
         let path = child("listeners", &name);
         if let Some(listener) = one(&name, &path, l, base, ctx, report, files) {
             if let Some(other) = out.iter().find(|o| o.address == listener.address) {
@@ -52,15 +65,19 @@ pub(super) fn validate(
     for l in &mut out {
         if l.redirect_https && l.https_port.is_none() {
             l.https_port = https_port;
-            if https_port.is_none() {
+            let path = child("listeners", &l.name);
+            if https_port.is_none()
+                && !https_configured
+                && !report.refused(&child(&path, "https_port"))
+            {
                 report.error(
-                    &child(&child("listeners", &l.name), "redirect_https"),
+                    &child(&path, "redirect_https"),
                     "there is no https listener to redirect to; add one or set https_port",
                 );
             }
         }
     }
-    out
+    (out, https_configured)
 }
 
 fn one(
@@ -72,35 +89,42 @@ fn one(
     report: &mut Report<'_>,
     files: &mut DependentFiles,
 ) -> Option<Listener> {
-    let address = match l.address.parse::<SocketAddr>() {
+    let address = required(
+        report,
+        path,
+        "address",
+        l.address.as_ref(),
+        "\"0.0.0.0:8080\"",
+    )
+    .and_then(|text| match text.parse::<SocketAddr>() {
         Ok(a) => Some(a),
         Err(_) => {
             report.error(
                 &child(path, "address"),
-                format!(
-                    "{:?} is not an IP:port address (e.g. \"0.0.0.0:8080\")",
-                    l.address
-                ),
+                format!("{text:?} is not an IP:port address (e.g. \"0.0.0.0:8080\")"),
             );
             None
         }
+    });
+    // `None`: unknown or refused, so the checks that depend on the protocol are skipped
+    // rather than judged against a protocol the file did not choose.
+    let protocol = match l.protocol.as_deref() {
+        None if report.refused(&child(path, "protocol")) => None,
+        None => Some(Protocol::Http),
+        Some(p) => choice(
+            report,
+            &child(path, "protocol"),
+            "protocol",
+            p,
+            &[("http", Protocol::Http), ("https", Protocol::Https)],
+        ),
     };
-    let protocol = match l.protocol.as_deref().unwrap_or("http") {
-        "http" => Protocol::Http,
-        "https" => Protocol::Https,
-        other => {
-            report.error(
-                &child(path, "protocol"),
-                format!("unknown protocol {other:?} (expected \"http\" or \"https\")"),
-            );
-            Protocol::Http
-        }
-    };
-    let is_tls = protocol == Protocol::Https;
+    let is_tls = protocol == Some(Protocol::Https);
     let mut certificates = Vec::new();
     let mut default_certificate = None;
-    if is_tls {
-        if l.certificates.is_empty() {
+    // With an unknown protocol the certificates are still checked: they show what was meant.
+    if protocol != Some(Protocol::Http) {
+        if is_tls && l.certificates.is_empty() && !report.refused(&child(path, "certificates")) {
             report.error(
                 &child(path, "certificates"),
                 "an https listener needs at least one certificate: certificates = [{ cert = \"...\", key = \"...\" }]",
@@ -125,6 +149,7 @@ fn one(
             default_certificate = Some(0);
         }
     } else {
+        // Cleartext for sure.
         for key in [
             ("certificates", !l.certificates.is_empty()),
             ("alpn", l.alpn.is_some()),
@@ -152,17 +177,22 @@ fn one(
             }
         }
     }
-    let unknown_sni = match l.unknown_sni.as_deref().unwrap_or("default") {
-        "default" => UnknownSni::Default,
-        "reject" => UnknownSni::Reject,
-        other => {
-            report.error(
+    let unknown_sni = l
+        .unknown_sni
+        .as_deref()
+        .and_then(|v| {
+            choice(
+                report,
                 &child(path, "unknown_sni"),
-                format!("unknown value {other:?} (expected \"default\" or \"reject\")"),
-            );
-            UnknownSni::Default
-        }
-    };
+                "value",
+                v,
+                &[
+                    ("default", UnknownSni::Default),
+                    ("reject", UnknownSni::Reject),
+                ],
+            )
+        })
+        .unwrap_or(UnknownSni::Default);
     let alpn = alpn(path, l.alpn.as_deref(), report);
     let hsts = l
         .hsts
@@ -183,7 +213,8 @@ fn one(
     Some(Listener {
         name: name.to_string(),
         address: address?,
-        protocol,
+        // An unknown protocol is reported; the config is refused either way.
+        protocol: protocol.unwrap_or(Protocol::Http),
         certificates,
         default_certificate,
         unknown_sni,
@@ -212,7 +243,10 @@ fn alpn(path: &str, raw: Option<&[String]>, report: &mut Report<'_>) -> Vec<Vec<
             "h2" | "http/1.1" => out.push(p.as_bytes().to_vec()),
             other => report.error(
                 &index(&child(path, "alpn"), i),
-                format!("unsupported ALPN protocol {other:?} (expected \"h2\" or \"http/1.1\")"),
+                format!(
+                    "unsupported ALPN protocol {other:?} (expected \"h2\" or \"http/1.1\"){}",
+                    did_you_mean_value(other, &["h2", "http/1.1"])
+                ),
             ),
         }
     }
@@ -227,8 +261,9 @@ fn certificate(
     report: &mut Report<'_>,
     files: &mut DependentFiles,
 ) -> Option<LoadedCert> {
-    let cert_path = resolve_path(base, &c.cert);
-    let key_path = resolve_path(base, &c.key);
+    let cert = required(report, path, "cert", c.cert.as_ref(), "\"site.crt\"");
+    let key = required(report, path, "key", c.key.as_ref(), "\"site.key\"");
+    let (cert_path, key_path) = (resolve_path(base, cert?), resolve_path(base, key?));
     files.note(&cert_path);
     files.note(&key_path);
     let loaded = match load_pair(&cert_path, &key_path) {
@@ -326,14 +361,15 @@ pub(crate) fn hsts_value(
     h: &raw::Hsts,
     report: &mut Report<'_>,
 ) -> Option<HeaderValue> {
-    let mut value = format!("max-age={}", h.max_age.0.as_secs());
+    let max_age = required(report, path, "max_age", h.max_age.as_ref(), "\"365d\"")?.0;
+    let mut value = format!("max-age={}", max_age.as_secs());
     let subdomains = h.include_subdomains.unwrap_or(false);
     let preload = h.preload.unwrap_or(false);
     if subdomains {
         value.push_str("; includeSubDomains");
     }
     if preload {
-        if !subdomains || h.max_age.0 < Duration::from_secs(365 * 86400) {
+        if !subdomains || max_age < Duration::from_secs(365 * 86400) {
             report.warn(
                 &child(path, "preload"),
                 "browsers' preload lists require include_subdomains = true and max_age of at least 365d",

@@ -5,27 +5,33 @@
 //! token files the config names (so bad files are refused before anything is served) and
 //! resolving backend host names.
 
+mod health;
+mod lenient;
 mod listeners;
 mod pools;
+mod report;
+mod routes;
+mod sections;
+mod suggest;
 
 pub use listeners::EXPIRY_WARNING;
-mod routes;
+pub(crate) use report::Report;
 
 #[cfg(test)]
 pub(crate) use routes::parse_host_pattern;
 
 use super::duration::ConfigDuration;
 use super::error::{ConfigError, Issue};
-use super::model::{
-    AdminSettings, Config, Http1Engine, ReloadSettings, RetryBudgetSettings, ServerSettings,
-};
+use super::model::Config;
 use super::raw;
 use super::resolve::Resolve;
 use super::spans::{child, SpanIndex};
-use indexmap::IndexMap;
-use serde::de::DeserializeOwned;
+use lenient::Named;
+use sections::{
+    access_log_settings, admin_settings, limits_settings, logging_settings, reload_settings,
+    server_settings,
+};
 use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -101,16 +107,18 @@ pub fn validate(path: &Path, text: &str, ctx: &Context<'_>) -> Result<Validated,
             "access_log" => sections.access_log = report.parse(value, "access_log"),
             "metrics" => sections.metrics = report.parse(value, "metrics"),
             "limits" => sections.limits = report.parse(value, "limits"),
-            "listeners" => {
-                sections.listeners = report.parse_named(value, "listeners", &mut Vec::new())
-            }
-            "routes" => sections.routes = report.parse_named(value, "routes", &mut Vec::new()),
-            "pools" => {
-                sections.pools = report.parse_named(value, "pools", &mut sections.broken_pools)
-            }
+            "listeners" => sections.listeners = report.parse_named(value, "listeners"),
+            "routes" => sections.routes = report.parse_named(value, "routes"),
+            "pools" => sections.pools = report.parse_named(value, "pools"),
             other => report.error(
                 &child("", other),
-                format!("unknown section (expected one of: {})", SECTIONS.join(", ")),
+                format!(
+                    "unknown section (expected one of: {}){}",
+                    SECTIONS.join(", "),
+                    suggest::closest(other, SECTIONS.iter().copied())
+                        .map(|s| format!("; did you mean `{s}`?"))
+                        .unwrap_or_default()
+                ),
             ),
         }
     }
@@ -132,14 +140,15 @@ pub fn validate(path: &Path, text: &str, ctx: &Context<'_>) -> Result<Validated,
     );
     let metrics_enabled = sections.metrics.unwrap_or_default().enabled.unwrap_or(true);
     let limits = limits_settings(sections.limits.unwrap_or_default(), &mut report);
-    let listeners =
+    let (listeners, https_configured) =
         listeners::validate(sections.listeners, &base_dir, ctx, &mut report, &mut files);
+    let unreadable_pools = sections.pools.unreadable.clone();
     let pools = pools::validate(sections.pools, &base_dir, ctx, &mut report, &mut files);
     let routes = routes::validate(
         sections.routes,
         &pools,
-        &sections.broken_pools,
-        &listeners,
+        &unreadable_pools,
+        https_configured,
         &mut report,
     );
     if let Some(admin_addr) = admin.address {
@@ -196,12 +205,9 @@ struct Sections {
     access_log: Option<raw::AccessLog>,
     metrics: Option<raw::Metrics>,
     limits: Option<raw::Limits>,
-    listeners: IndexMap<String, raw::Listener>,
-    routes: IndexMap<String, raw::Route>,
-    pools: IndexMap<String, raw::Pool>,
-    /// Pools present in the file but unparseable (already reported): routes naming them are
-    /// not reported again as naming an unknown pool.
-    broken_pools: Vec<String>,
+    listeners: Named<raw::Listener>,
+    routes: Named<raw::Route>,
+    pools: Named<raw::Pool>,
 }
 
 /// Files read during validation, with their contents (for the digest and the watcher).
@@ -217,416 +223,6 @@ impl DependentFiles {
         }
         let content = std::fs::read(path).unwrap_or_default();
         self.0.push((path.to_path_buf(), content));
-    }
-}
-
-/// Collects issues and warnings, attaching line numbers as they are recorded.
-pub(crate) struct Report<'a> {
-    spans: &'a SpanIndex,
-    issues: Vec<Issue>,
-    warnings: Vec<Issue>,
-}
-
-impl<'a> Report<'a> {
-    fn new(spans: &'a SpanIndex) -> Self {
-        Report {
-            spans,
-            issues: Vec::new(),
-            warnings: Vec::new(),
-        }
-    }
-
-    /// Records an error at `path`.
-    pub(crate) fn error(&mut self, path: &str, message: impl Into<String>) {
-        let issue = self.issue(path, message.into());
-        self.issues.push(issue);
-    }
-
-    /// Records a warning at `path`.
-    pub(crate) fn warn(&mut self, path: &str, message: impl Into<String>) {
-        let issue = self.issue(path, message.into());
-        self.warnings.push(issue);
-    }
-
-    fn issue(&self, path: &str, message: String) -> Issue {
-        Issue {
-            path: path.to_string(),
-            message,
-            line: self.spans.line_of(path),
-        }
-    }
-
-    fn finish(mut self) -> (Vec<Issue>, Vec<Issue>) {
-        // File order, so the list reads top to bottom like the file.
-        self.issues.sort_by_key(|i| i.line.unwrap_or(usize::MAX));
-        (self.issues, self.warnings)
-    }
-
-    /// Deserializes one section, recording a precise issue on failure.
-    fn parse<T: DeserializeOwned>(&mut self, value: toml::Value, path: &str) -> Option<T> {
-        match serde_path_to_error::deserialize::<_, T>(value) {
-            Ok(v) => Some(v),
-            Err(err) => {
-                let inner = err.path().to_string();
-                let message = err.inner().to_string();
-                let mut full = if inner == "." {
-                    path.to_string()
-                } else {
-                    format!("{path}.{inner}").replace(".[", "[")
-                };
-                // Point at the unknown field itself (serde sometimes reports it at its parent).
-                if let Some(field) = unknown_field(&message) {
-                    if !full.ends_with(&format!(".{field}")) {
-                        full = child(&full, field);
-                    }
-                }
-                self.error(&full, tidy_serde_message(&message));
-                None
-            }
-        }
-    }
-
-    /// Deserializes a table of named entries (`[pools.<name>]`), each on its own, so that a
-    /// mistake in one entry does not hide mistakes in the others.
-    fn parse_named<T: DeserializeOwned>(
-        &mut self,
-        value: toml::Value,
-        path: &str,
-        broken: &mut Vec<String>,
-    ) -> IndexMap<String, T> {
-        let mut out = IndexMap::new();
-        let toml::Value::Table(table) = value else {
-            self.error(
-                path,
-                format!("expected a table of named entries, like [{path}.<name>]"),
-            );
-            return out;
-        };
-        for (name, entry) in table {
-            let entry_path = child(path, &name);
-            if !valid_name(&name) {
-                self.error(
-                    &entry_path,
-                    "names may only contain letters, digits, '_', '-' and '.' (they become metric labels and admin URLs)",
-                );
-            }
-            match self.parse(entry, &entry_path) {
-                Some(parsed) => {
-                    out.insert(name, parsed);
-                }
-                None => broken.push(name),
-            }
-        }
-        out
-    }
-}
-
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-}
-
-fn unknown_field(message: &str) -> Option<&str> {
-    let rest = message.strip_prefix("unknown field `")?;
-    rest.split('`').next()
-}
-
-fn tidy_serde_message(message: &str) -> String {
-    // toml's value deserializer appends its own location hints; ours are better.
-    let first = message.lines().next().unwrap_or(message);
-    if let Some(field) = unknown_field(first) {
-        let expected = first
-            .split_once(", expected ")
-            .map(|(_, e)| format!(" (expected {e})"))
-            .unwrap_or_default();
-        return format!("unknown key `{field}`{expected}");
-    }
-    first.to_string()
-}
-
-fn server_settings(
-    raw: raw::Server,
-    config_path: &Path,
-    report: &mut Report<'_>,
-) -> ServerSettings {
-    let threads = match raw.threads {
-        Some(0) => {
-            report.error("server.threads", "must be at least 1");
-            1
-        }
-        Some(n) if n > 256 => {
-            report.error("server.threads", "must be at most 256");
-            256
-        }
-        Some(n) => n,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
-    let budget = raw.retry_budget.unwrap_or_default();
-    let ratio = budget.ratio.unwrap_or(0.2);
-    if !(0.0..=1.0).contains(&ratio) {
-        report.error("server.retry_budget.ratio", "must be between 0.0 and 1.0");
-    }
-    // Like `nginx -t`: a user that does not exist here is found by `check`, not at start.
-    if let Some(name) = &raw.user {
-        if !matches!(nix::unistd::User::from_name(name), Ok(Some(_))) {
-            report.error(
-                "server.user",
-                format!("no such user {name:?} on this machine"),
-            );
-        }
-    }
-    if let Some(name) = &raw.group {
-        if !matches!(nix::unistd::Group::from_name(name), Ok(Some(_))) {
-            report.error(
-                "server.group",
-                format!("no such group {name:?} on this machine"),
-            );
-        }
-    }
-    // Relative paths are relative to the config file, like every other path in it (not to
-    // whatever directory the process happened to start in).
-    let base_dir = config_path.parent().unwrap_or_else(|| Path::new("."));
-    let upgrade_socket = raw
-        .upgrade_socket
-        .map(|p| base_dir.join(p))
-        .unwrap_or_else(|| default_runtime_path(config_path, "upgrade.sock"));
-    let http1_engine = match raw.http1_engine.as_deref() {
-        None | Some("gatehouse") => Http1Engine::Gatehouse,
-        Some("pingora") => Http1Engine::Pingora,
-        Some(other) => {
-            report.error(
-                "server.http1_engine",
-                format!("unknown engine {other:?}: expected \"gatehouse\" or \"pingora\""),
-            );
-            Http1Engine::Gatehouse
-        }
-    };
-    ServerSettings {
-        threads,
-        grace_period: raw.grace_period.map_or(Duration::from_secs(10), |d| d.0),
-        shutdown_timeout: raw.shutdown_timeout.map_or(Duration::from_secs(5), |d| d.0),
-        pid_file: raw.pid_file.map(|p| base_dir.join(p)),
-        upgrade_socket,
-        upstream_keepalive_pool_size: raw.upstream_keepalive_pool_size.unwrap_or(1024),
-        server_header: raw.server_header.unwrap_or(false),
-        retry_budget: RetryBudgetSettings {
-            ratio: ratio.clamp(0.0, 1.0),
-            min_per_second: budget.min_per_second.unwrap_or(10),
-        },
-        user: raw.user,
-        group: raw.group,
-        http1_engine,
-    }
-}
-
-/// Where runtime files go when the config does not say: systemd's `RUNTIME_DIRECTORY` if set,
-/// else the temp dir with a name derived from the config path (so two instances don't clash).
-pub(crate) fn default_runtime_path(config_path: &Path, file: &str) -> PathBuf {
-    if let Some(dir) = std::env::var_os("RUNTIME_DIRECTORY") {
-        return PathBuf::from(dir).join(file);
-    }
-    let absolute = std::path::absolute(config_path).unwrap_or_else(|_| config_path.to_path_buf());
-    let tag = crate::tls::sha256_hex(&[absolute.as_os_str().as_encoded_bytes()]);
-    std::env::temp_dir().join(format!("gatehouse-{}-{file}", &tag[..12]))
-}
-
-fn admin_settings(
-    raw: raw::Admin,
-    base: &Path,
-    report: &mut Report<'_>,
-    files: &mut DependentFiles,
-) -> AdminSettings {
-    let enabled = raw.enabled.unwrap_or(true);
-    let address = if enabled {
-        let text = raw.address.as_deref().unwrap_or("127.0.0.1:9901");
-        match text.parse::<SocketAddr>() {
-            Ok(a) => Some(a),
-            Err(_) => {
-                report.error(
-                    "admin.address",
-                    format!("{text:?} is not an IP:port address"),
-                );
-                None
-            }
-        }
-    } else {
-        None
-    };
-    if address.is_some_and(|a| !a.ip().is_loopback()) && raw.token_file.is_none() {
-        report.warn(
-            "admin.address",
-            "the admin listener is reachable beyond this machine and has no token_file: /status and /metrics are open to that network",
-        );
-    }
-    let token_file = raw.token_file.map(|f| resolve_path(base, &f));
-    let token = token_file.as_ref().and_then(|file| {
-        files.note(file);
-        match std::fs::read_to_string(file) {
-            Ok(t) if !t.trim().is_empty() => Some(t.trim().to_string()),
-            Ok(_) => {
-                report.error("admin.token_file", format!("{} is empty", file.display()));
-                None
-            }
-            Err(e) => {
-                report.error(
-                    "admin.token_file",
-                    format!("cannot read {}: {e}", file.display()),
-                );
-                None
-            }
-        }
-    });
-    AdminSettings {
-        address,
-        token,
-        token_file,
-    }
-}
-
-fn reload_settings(raw: raw::Reload) -> ReloadSettings {
-    ReloadSettings {
-        watch: raw.watch.unwrap_or(true),
-        debounce: raw
-            .debounce
-            .map_or(Duration::from_millis(100), |d: ConfigDuration| d.0),
-    }
-}
-
-fn logging_settings(
-    raw: raw::Logging,
-    report: &mut Report<'_>,
-) -> crate::config::model::LoggingSettings {
-    let level = raw.level.unwrap_or_else(|| "info".to_string());
-    if !["error", "warn", "info", "debug", "trace", "off"].contains(&level.as_str()) {
-        report.error(
-            "logging.level",
-            format!("unknown level {level:?} (expected error, warn, info, debug, trace or off)"),
-        );
-    }
-    let json = match raw.format.as_deref().unwrap_or("text") {
-        "text" => false,
-        "json" => true,
-        other => {
-            report.error(
-                "logging.format",
-                format!("unknown format {other:?} (expected \"text\" or \"json\")"),
-            );
-            false
-        }
-    };
-    crate::config::model::LoggingSettings { level, json }
-}
-
-fn access_log_settings(
-    raw: raw::AccessLog,
-    base: &Path,
-    report: &mut Report<'_>,
-) -> Option<crate::access_log::Settings> {
-    if !raw.enabled.unwrap_or(true) {
-        return None;
-    }
-    let sample = raw.sample.unwrap_or(1.0);
-    if !(0.0..=1.0).contains(&sample) {
-        report.error("access_log.sample", "must be between 0.0 and 1.0");
-    }
-    let path = raw.path.unwrap_or_else(|| "-".to_string());
-    let target = if path == "-" {
-        crate::access_log::writer::Target::Stdout
-    } else {
-        crate::access_log::writer::Target::File(resolve_path(base, &path))
-    };
-    let buffer = raw.buffer.unwrap_or(16_384);
-    if buffer == 0 {
-        report.error("access_log.buffer", "must be at least 1");
-    }
-    Some(crate::access_log::Settings {
-        target,
-        sample: sample.clamp(0.0, 1.0),
-        buffer: buffer.max(1),
-        flush_interval: positive(
-            report,
-            "access_log.flush_interval",
-            raw.flush_interval,
-            Duration::from_millis(200),
-        ),
-    })
-}
-
-fn limits_settings(
-    raw: raw::Limits,
-    report: &mut Report<'_>,
-) -> crate::config::model::LimitsSettings {
-    use crate::config::model::{Http2Settings, LimitsSettings};
-    let defaults = crate::listener::head::Limits::default();
-    let mut size = |key: &str, v: Option<usize>, default: usize, min: usize| match v {
-        Some(n) if n < min => {
-            report.error(&child("limits", key), format!("must be at least {min}"));
-            default
-        }
-        Some(n) => n,
-        None => default,
-    };
-    let head = crate::listener::head::Limits {
-        max_request_line: size(
-            "max_request_line",
-            raw.max_request_line,
-            defaults.max_request_line,
-            64,
-        ),
-        max_header_bytes: size(
-            "max_header_bytes",
-            raw.max_header_bytes,
-            defaults.max_header_bytes,
-            256,
-        ),
-        max_headers: size("max_headers", raw.max_headers, defaults.max_headers, 8),
-    };
-    let max_buffered_body = size("max_buffered_body", raw.max_buffered_body, 64 * 1024, 0);
-    let h2 = raw.http2;
-    LimitsSettings {
-        header_timeout: positive(
-            report,
-            "limits.header_timeout",
-            raw.header_timeout,
-            Duration::from_secs(10),
-        ),
-        keepalive_timeout: positive(
-            report,
-            "limits.keepalive_timeout",
-            raw.keepalive_timeout,
-            Duration::from_secs(60),
-        ),
-        head,
-        max_buffered_body,
-        body_timeout: positive(
-            report,
-            "limits.body_timeout",
-            raw.body_timeout,
-            Duration::from_secs(30),
-        ),
-        min_body_rate: raw.min_body_rate.unwrap_or(256),
-        body_rate_grace: positive(
-            report,
-            "limits.body_rate_grace",
-            raw.body_rate_grace,
-            Duration::from_secs(5),
-        ),
-        max_connections: raw.max_connections.unwrap_or(50_000),
-        max_connections_per_ip: raw.max_connections_per_ip.unwrap_or(0),
-        handshake_timeout: positive(
-            report,
-            "limits.handshake_timeout",
-            raw.handshake_timeout,
-            Duration::from_secs(10),
-        ),
-        http2: Http2Settings {
-            max_concurrent_streams: h2.max_concurrent_streams.unwrap_or(128).max(1),
-            max_header_list_size: h2.max_header_list_size.unwrap_or(32 * 1024).max(1024),
-            max_pending_reset_streams: h2.max_pending_reset_streams.unwrap_or(20),
-        },
     }
 }
 
@@ -654,6 +250,25 @@ pub fn resolve_path(base: &Path, file: &str) -> PathBuf {
     } else {
         base.join(p)
     }
+}
+
+/// The value of a key the section cannot do without; when it is absent, an error at
+/// `path.key` showing what to write ([`Report`] drops it when the key was there but refused,
+/// or misspelt with "did you mean" this key: that is reported already).
+pub(crate) fn required<'v, T>(
+    report: &mut Report<'_>,
+    path: &str,
+    key: &str,
+    value: Option<&'v T>,
+    example: &str,
+) -> Option<&'v T> {
+    if value.is_none() {
+        report.error(
+            &child(path, key),
+            format!("required key is missing (e.g. {key} = {example})"),
+        );
+    }
+    value
 }
 
 /// Records an error unless the duration is positive.
@@ -687,5 +302,7 @@ pub(crate) fn validate_text(text: &str) -> Result<Validated, ConfigError> {
     validate(Path::new("/nonexistent/gatehouse.toml"), text, &ctx)
 }
 
+#[cfg(test)]
+mod cascade_tests;
 #[cfg(test)]
 mod tests;

@@ -1,14 +1,15 @@
 //! `[pools.*]`: balancing, retries, timeouts, backend TLS, health checks and backends (names
 //! resolved here, at load time).
 
-use super::{positive, resolve_path, Context, DependentFiles, Report};
+use super::health::health_check;
+use super::lenient::Named;
+use super::suggest::choice;
+use super::{positive, required, resolve_path, Context, DependentFiles, Report};
 use crate::config::model::{
-    Backend, Balance, CheckKind, HealthCheckSettings, PassiveSettings, Pool, StartState,
-    TimeoutSettings, UpstreamProtocol, UpstreamTls,
+    Backend, Balance, PassiveSettings, Pool, TimeoutSettings, UpstreamProtocol, UpstreamTls,
 };
 use crate::config::raw;
 use crate::config::spans::{child, index};
-use indexmap::IndexMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -18,14 +19,17 @@ use std::time::Duration;
 pub(crate) const MAX_WEIGHT: u32 = 1000;
 
 pub(super) fn validate(
-    raw: IndexMap<String, raw::Pool>,
+    raw: Named<raw::Pool>,
     base: &Path,
     ctx: &Context<'_>,
     report: &mut Report<'_>,
     files: &mut DependentFiles,
 ) -> Vec<Pool> {
-    raw.into_iter()
-        .filter_map(|(name, p)| {
+    // Every pool in the file becomes a `Pool`, errors or not, so that routes naming it
+    // resolve (the config is refused on its errors anyway).
+    raw.entries
+        .into_iter()
+        .map(|(name, p)| {
             let path = child("pools", &name);
             one(&name, &path, p, base, ctx, report, files)
         })
@@ -40,19 +44,21 @@ fn one(
     ctx: &Context<'_>,
     report: &mut Report<'_>,
     files: &mut DependentFiles,
-) -> Option<Pool> {
-    let balance = match p.balance.as_deref().unwrap_or("round_robin") {
-        "round_robin" => Balance::RoundRobin,
-        "active_passive" => Balance::ActivePassive,
-        other => {
-            report.error(
-                &child(path, "balance"),
-                format!(
-                    "unknown balance {other:?} (expected \"round_robin\" or \"active_passive\")"
-                ),
-            );
-            Balance::RoundRobin
-        }
+) -> Pool {
+    // `None`: unknown or refused; checks that depend on the balance are skipped.
+    let balance = match p.balance.as_deref() {
+        None if report.refused(&child(path, "balance")) => None,
+        None => Some(Balance::RoundRobin),
+        Some(b) => choice(
+            report,
+            &child(path, "balance"),
+            "balance",
+            b,
+            &[
+                ("round_robin", Balance::RoundRobin),
+                ("active_passive", Balance::ActivePassive),
+            ],
+        ),
     };
     let t = &p.timeouts;
     let tpath = child(path, "timeouts");
@@ -97,22 +103,26 @@ fn one(
         ),
     };
     let tls = upstream_tls(path, &p, base, report, files);
-    let protocol = match p.protocol.as_deref().unwrap_or("http/1.1") {
-        "http/1.1" | "http1" => UpstreamProtocol::Http1,
-        "h2" | "http2" => UpstreamProtocol::H2,
-        other => {
-            report.error(
-                &child(path, "protocol"),
-                format!("unknown protocol {other:?} (expected \"http/1.1\" or \"h2\")"),
-            );
-            UpstreamProtocol::Http1
-        }
+    let protocol = match p.protocol.as_deref() {
+        None => Some(UpstreamProtocol::Http1),
+        Some(value) => choice(
+            report,
+            &child(path, "protocol"),
+            "protocol",
+            value,
+            &[
+                ("http/1.1", UpstreamProtocol::Http1),
+                ("h2", UpstreamProtocol::H2),
+            ],
+        ),
     };
+    let h2_declared = protocol == Some(UpstreamProtocol::H2);
+    let protocol = protocol.unwrap_or(UpstreamProtocol::Http1);
     let h2_streams = p.h2_streams.unwrap_or(100);
     if h2_streams == 0 {
         report.error(&child(path, "h2_streams"), "must be at least 1");
     }
-    if p.h2_streams.is_some() && protocol != UpstreamProtocol::H2 {
+    if p.h2_streams.is_some() && !h2_declared && !report.refused(&child(path, "protocol")) {
         report.warn(
             &child(path, "h2_streams"),
             "has no effect unless protocol = \"h2\"",
@@ -124,13 +134,13 @@ fn one(
         .map(|h| health_check(&child(path, "health_check"), h, report));
     let passive = passive(&child(path, "passive"), &p.passive, report);
     let backends = backends(path, &p.backends, balance, ctx, report);
-    if p.backends.is_empty() {
+    if p.backends.is_empty() && !report.refused(&child(path, "backends")) {
         report.error(
             &child(path, "backends"),
             "pool has no backends; add at least one [[pools.<name>.backends]] with an address",
         );
     }
-    if balance == Balance::ActivePassive
+    if balance == Some(Balance::ActivePassive)
         && !p.backends.is_empty()
         && p.backends.iter().all(|b| b.backup.unwrap_or(false))
     {
@@ -139,9 +149,9 @@ fn one(
             "every backend is a backup; mark at least one as primary (backup = false)",
         );
     }
-    Some(Pool {
+    Pool {
         name: name.to_string(),
-        balance,
+        balance: balance.unwrap_or(Balance::RoundRobin),
         max_retries: p.max_retries.unwrap_or(2).min(16),
         fail_open: p.fail_open.unwrap_or(false),
         failback_delay: p.failback_delay.map_or(Duration::ZERO, |d| d.0),
@@ -152,7 +162,7 @@ fn one(
         h2_streams: h2_streams.max(1),
         passive,
         backends,
-    })
+    }
 }
 
 fn upstream_tls(
@@ -163,15 +173,20 @@ fn upstream_tls(
     files: &mut DependentFiles,
 ) -> Option<UpstreamTls> {
     let enabled = p.tls.unwrap_or(false);
-    if !enabled {
-        for (key, set) in [
-            ("tls_sni", p.tls_sni.is_some()),
-            ("tls_ca_file", p.tls_ca_file.is_some()),
-            ("tls_client_cert", p.tls_client_cert.is_some()),
-            ("tls_client_key", p.tls_client_key.is_some()),
-            ("tls_verify", p.tls_verify.is_some()),
-        ] {
-            if set {
+    let tls_keys = [
+        ("tls_sni", p.tls_sni.is_some()),
+        ("tls_ca_file", p.tls_ca_file.is_some()),
+        ("tls_client_cert", p.tls_client_cert.is_some()),
+        ("tls_client_key", p.tls_client_key.is_some()),
+        ("tls_verify", p.tls_verify.is_some()),
+    ];
+    // `tls` refused: the TLS keys present are still checked (files read), but none is called
+    // pointless without tls = true.
+    let unknown = p.tls.is_none() && report.refused(&child(path, "tls"));
+    let check_material = enabled || (unknown && tls_keys.iter().any(|(_, set)| *set));
+    if !check_material {
+        for (key, set) in tls_keys {
+            if set && !unknown {
                 report.error(&child(path, key), "has no effect without tls = true");
             }
         }
@@ -204,6 +219,7 @@ fn upstream_tls(
         client.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
     );
     match material {
+        Ok(_) if unknown => None,
         Ok(material) => Some(UpstreamTls {
             sni: p.tls_sni.clone(),
             verify: p.tls_verify.unwrap_or(true),
@@ -232,174 +248,6 @@ fn upstream_tls(
     }
 }
 
-fn health_check(
-    path: &str,
-    h: &raw::HealthCheck,
-    report: &mut Report<'_>,
-) -> Option<HealthCheckSettings> {
-    if h.service.is_some() && h.kind.as_deref() != Some("grpc") {
-        report.error(
-            &child(path, "service"),
-            "only applies to type = \"grpc\" checks",
-        );
-    }
-    let kind = match h.kind.as_deref().unwrap_or("http") {
-        "grpc" => {
-            for (key, set) in [
-                ("path", h.path.is_some()),
-                ("method", h.method.is_some()),
-                ("expect_status", h.expect_status.is_some()),
-                ("expect_body", h.expect_body.is_some()),
-            ] {
-                if set {
-                    report.error(
-                        &child(path, key),
-                        "does not apply to type = \"grpc\" checks",
-                    );
-                }
-            }
-            CheckKind::Grpc {
-                service: h.service.clone().unwrap_or_default(),
-            }
-        }
-        "tcp" => {
-            for (key, set) in [
-                ("path", h.path.is_some()),
-                ("method", h.method.is_some()),
-                ("host", h.host.is_some()),
-                ("expect_status", h.expect_status.is_some()),
-                ("expect_body", h.expect_body.is_some()),
-            ] {
-                if set {
-                    report.error(&child(path, key), "only applies to type = \"http\" checks");
-                }
-            }
-            CheckKind::Tcp
-        }
-        "http" => {
-            let method = h.method.as_deref().unwrap_or("GET");
-            let method = match http::Method::from_bytes(method.as_bytes()) {
-                Ok(m) => m,
-                Err(_) => {
-                    report.error(
-                        &child(path, "method"),
-                        format!("{method:?} is not an HTTP method"),
-                    );
-                    http::Method::GET
-                }
-            };
-            let check_path = h.path.clone().unwrap_or_else(|| "/".to_string());
-            if !check_path.starts_with('/')
-                || http::uri::PathAndQuery::try_from(check_path.as_str()).is_err()
-            {
-                report.error(
-                    &child(path, "path"),
-                    format!("{check_path:?} must be a path starting with '/'"),
-                );
-            }
-            let mut expect_status = Vec::new();
-            let statuses = h
-                .expect_status
-                .clone()
-                .unwrap_or_else(|| vec!["200-399".to_string()]);
-            for (i, s) in statuses.iter().enumerate() {
-                match parse_status_range(s) {
-                    Some(r) => expect_status.push(r),
-                    None => report.error(
-                        &index(&child(path, "expect_status"), i),
-                        format!("{s:?} is not a status, range or class (e.g. \"200\", \"200-399\", \"2xx\")"),
-                    ),
-                }
-            }
-            CheckKind::Http {
-                method,
-                path: check_path,
-                host: h.host.clone(),
-                expect_status,
-                expect_body: h.expect_body.clone(),
-            }
-        }
-        other => {
-            report.error(
-                &child(path, "type"),
-                format!("unknown check type {other:?} (expected \"http\", \"tcp\" or \"grpc\")"),
-            );
-            return None;
-        }
-    };
-    let interval = positive(
-        report,
-        &child(path, "interval"),
-        h.interval,
-        Duration::from_secs(2),
-    );
-    let timeout = positive(
-        report,
-        &child(path, "timeout"),
-        h.timeout,
-        Duration::from_secs(1).min(interval),
-    );
-    if timeout > interval {
-        report.warn(
-            &child(path, "timeout"),
-            "is longer than the interval; a slow backend is checked at most once per timeout",
-        );
-    }
-    let mut count = |key: &str, v: Option<u32>, default: u32| match v {
-        Some(0) => {
-            report.error(&child(path, key), "must be at least 1");
-            default
-        }
-        Some(n) => n,
-        None => default,
-    };
-    let rise = count("rise", h.rise, 2);
-    let fall = count("fall", h.fall, 3);
-    let jitter = h.jitter.unwrap_or(0.1);
-    if !(0.0..=1.0).contains(&jitter) {
-        report.error(
-            &child(path, "jitter"),
-            "must be a fraction of the interval between 0.0 and 1.0",
-        );
-    }
-    let start = match h.start.as_deref().unwrap_or("unknown") {
-        "unknown" => StartState::Unknown,
-        "up" => StartState::Up,
-        "down" => StartState::Down,
-        other => {
-            report.error(
-                &child(path, "start"),
-                format!("unknown start state {other:?} (expected \"unknown\", \"up\" or \"down\")"),
-            );
-            StartState::Unknown
-        }
-    };
-    Some(HealthCheckSettings {
-        kind,
-        interval,
-        timeout,
-        rise,
-        fall,
-        jitter: jitter.clamp(0.0, 1.0),
-        start,
-    })
-}
-
-/// `"200"`, `"200-399"` or `"2xx"` → inclusive range.
-pub(crate) fn parse_status_range(s: &str) -> Option<(u16, u16)> {
-    let valid = |c: u16| (100..=599).contains(&c);
-    if let Some(class) = s.strip_suffix("xx") {
-        let d: u16 = class.parse().ok()?;
-        return (1..=5).contains(&d).then_some((d * 100, d * 100 + 99));
-    }
-    if let Some((a, b)) = s.split_once('-') {
-        let (a, b): (u16, u16) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-        return (valid(a) && valid(b) && a <= b).then_some((a, b));
-    }
-    let c: u16 = s.trim().parse().ok()?;
-    valid(c).then_some((c, c))
-}
-
 fn passive(path: &str, p: &raw::Passive, report: &mut Report<'_>) -> PassiveSettings {
     let cooldown = positive(
         report,
@@ -413,7 +261,15 @@ fn passive(path: &str, p: &raw::Passive, report: &mut Report<'_>) -> PassiveSett
         p.max_cooldown,
         Duration::from_secs(300),
     );
-    if max_cooldown < cooldown {
+    // Compared only when both are what the file says (not defaults standing in for a value
+    // reported as wrong).
+    let as_written = |key: &str, v: Option<crate::config::duration::ConfigDuration>| {
+        v.is_none_or(|d| !d.0.is_zero()) && !report.refused(&child(path, key))
+    };
+    if max_cooldown < cooldown
+        && as_written("cooldown", p.cooldown)
+        && as_written("max_cooldown", p.max_cooldown)
+    {
         report.error(
             &child(path, "max_cooldown"),
             "must not be shorter than cooldown",
@@ -439,7 +295,7 @@ fn passive(path: &str, p: &raw::Passive, report: &mut Report<'_>) -> PassiveSett
 fn backends(
     path: &str,
     raw: &[raw::Backend],
-    balance: Balance,
+    balance: Option<Balance>,
     ctx: &Context<'_>,
     report: &mut Report<'_>,
 ) -> Vec<Backend> {
@@ -464,20 +320,23 @@ fn backends(
             Some(w) => w,
             None => 1,
         };
-        if balance == Balance::ActivePassive && b.weight.is_some_and(|w| w != 1) {
+        if balance == Some(Balance::ActivePassive) && b.weight.is_some_and(|w| w != 1) {
             report.warn(
                 &child(&bpath, "weight"),
                 "has no effect with balance = \"active_passive\"",
             );
         }
+        let mpath = child(&bpath, "max_connections");
         let max_connections = match b.max_connections {
             Some(0) => {
-                report.error(&child(&bpath, "max_connections"), "must be at least 1");
+                report.error(&mpath, "must be at least 1");
                 None
             }
             other => other,
         };
-        if max_connections.is_none() {
+        // Judged on what the file says: `max_connections = 0` or a refused value is reported
+        // already, and `max_queue` next to it is not the mistake.
+        if b.max_connections.is_none() && !report.refused(&mpath) {
             for (key, set) in [
                 ("max_queue", b.max_queue.is_some()),
                 ("queue_timeout", b.queue_timeout.is_some()),
@@ -496,7 +355,12 @@ fn backends(
             b.queue_timeout,
             Duration::from_secs(1),
         );
-        let Some((host, addrs)) = resolve(&child(&bpath, "address"), &b.address, ctx, report)
+        let example = "\"10.0.0.1:8080\"";
+        let Some(configured) = required(report, &bpath, "address", b.address.as_ref(), example)
+        else {
+            continue;
+        };
+        let Some((host, addrs)) = resolve(&child(&bpath, "address"), configured, ctx, report)
         else {
             continue;
         };
@@ -505,15 +369,15 @@ fn backends(
                 report.error(
                     &child(&bpath, "address"),
                     format!(
-                        "duplicate backend {address} (already {}[{first}])",
-                        child(path, "backends")
+                        "duplicate backend {address} (already {})",
+                        report.in_file(&index(&child(path, "backends"), *first))
                     ),
                 );
                 continue;
             }
             out.push((
                 Backend {
-                    configured: b.address.clone(),
+                    configured: configured.clone(),
                     host: host.clone(),
                     address,
                     weight,
@@ -568,20 +432,5 @@ fn resolve(
             report.error(path, format!("cannot resolve {host:?}: {e}"));
             None
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_status_range;
-
-    #[test]
-    fn status_ranges() {
-        assert_eq!(parse_status_range("200"), Some((200, 200)));
-        assert_eq!(parse_status_range("200-399"), Some((200, 399)));
-        assert_eq!(parse_status_range("2xx"), Some((200, 299)));
-        assert_eq!(parse_status_range("6xx"), None);
-        assert_eq!(parse_status_range("399-200"), None);
-        assert_eq!(parse_status_range("abc"), None);
     }
 }

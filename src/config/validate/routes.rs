@@ -1,12 +1,12 @@
 //! `[routes.*]`: host and path matches, their pool, header rules, redirect and HSTS.
 
+use super::lenient::Named;
 use super::listeners::hsts_value;
-use super::Report;
-use crate::config::model::{HeaderRules, HostMatch, Listener, Pool, Protocol, Route};
+use super::{required, Report};
+use crate::config::model::{HeaderRules, HostMatch, Pool, Route};
 use crate::config::raw;
 use crate::config::spans::{child, index};
 use http::{HeaderName, HeaderValue};
-use indexmap::IndexMap;
 use std::collections::HashMap;
 
 /// Headers whose rewriting would break message framing or connection handling.
@@ -21,37 +21,49 @@ const FORBIDDEN_HEADERS: &[&str] = &[
     "upgrade",
 ];
 
+/// `unreadable_pools`: pools in the file that are not a table (reported already), so a route
+/// naming one is not told the pool is unknown. `https_configured`: the file has an https
+/// listener, possibly one with errors of its own.
 pub(super) fn validate(
-    raw: IndexMap<String, raw::Route>,
+    raw: Named<raw::Route>,
     pools: &[Pool],
-    broken_pools: &[String],
-    listeners: &[Listener],
+    unreadable_pools: &[String],
+    https_configured: bool,
     report: &mut Report<'_>,
 ) -> Vec<Route> {
     let mut out = Vec::new();
     // (host, prefix) → route that claimed it first, to find unreachable duplicates.
     let mut claimed: HashMap<(HostMatch, String), String> = HashMap::new();
-    let has_https = listeners.iter().any(|l| l.protocol == Protocol::Https);
     if raw.is_empty() {
         report.error(
             "routes",
             "no routes: add at least one, e.g. [routes.default] pool = \"<pool name>\"",
         );
     }
-    for (name, r) in raw {
+    for (name, r) in raw.entries {
         let path = child("routes", &name);
-        let pool = pools.iter().position(|p| p.name == r.pool);
-        if pool.is_none() && !broken_pools.contains(&r.pool) {
+        let pool_name = required(report, &path, "pool", r.pool.as_ref(), "\"<pool name>\"");
+        let pool = pool_name.and_then(|wanted| pools.iter().position(|p| p.name == *wanted));
+        if let Some(wanted) = pool_name.filter(|w| pool.is_none() && !unreadable_pools.contains(w))
+        {
             let known: Vec<&str> = pools.iter().map(|p| p.name.as_str()).collect();
+            let suggestion = super::suggest::did_you_mean_value(wanted, &known);
             report.error(
                 &child(&path, "pool"),
-                format!("unknown pool {:?} (known: {})", r.pool, known_list(&known)),
+                format!(
+                    "unknown pool {wanted:?} (known: {}){suggestion}",
+                    known_list(&known)
+                ),
             );
         }
         let hosts = hosts(&path, &r.hosts, report);
-        let prefix_ok = r.path_prefix.as_deref().is_none_or(valid_prefix);
+        // A refused `hosts` or `path_prefix` reads as "any host" or "/": claiming that would
+        // call other routes unreachable because of an error reported already.
+        let claim_ok = r.path_prefix.as_deref().is_none_or(valid_prefix)
+            && !report.refused(&child(&path, "hosts"))
+            && !report.refused(&child(&path, "path_prefix"));
         let prefix = path_prefix(&path, r.path_prefix.as_deref(), report);
-        for host in hosts.iter().filter(|_| prefix_ok) {
+        for host in hosts.iter().filter(|_| claim_ok) {
             let key = (host.clone(), prefix.clone());
             if let Some(first) = claimed.get(&key) {
                 report.error(
@@ -73,7 +85,7 @@ pub(super) fn validate(
             );
         }
         let redirect_https = r.redirect_https.unwrap_or(false);
-        if redirect_https && !has_https {
+        if redirect_https && !https_configured {
             report.error(
                 &child(&path, "redirect_https"),
                 "there is no https listener to redirect to",
@@ -106,7 +118,14 @@ pub(super) fn validate(
         }
         let rate_limit = r.rate_limit.as_ref().and_then(|rl| {
             let rpath = child(&path, "rate_limit");
-            if !(rl.requests_per_second > 0.0 && rl.requests_per_second.is_finite()) {
+            let per_second = *required(
+                report,
+                &rpath,
+                "requests_per_second",
+                rl.requests_per_second.as_ref(),
+                "10",
+            )?;
+            if !(per_second > 0.0 && per_second.is_finite()) {
                 report.error(
                     &child(&rpath, "requests_per_second"),
                     "must be greater than zero",
@@ -115,15 +134,12 @@ pub(super) fn validate(
             }
             let burst = rl
                 .burst
-                .unwrap_or_else(|| rl.requests_per_second.ceil().max(1.0) as u32);
+                .unwrap_or_else(|| per_second.ceil().max(1.0) as u32);
             if burst == 0 {
                 report.error(&child(&rpath, "burst"), "must be at least 1");
                 return None;
             }
-            Some(crate::config::model::RateLimitSettings {
-                per_second: rl.requests_per_second,
-                burst,
-            })
+            Some(crate::config::model::RateLimitSettings { per_second, burst })
         });
         if let Some(pool) = pool {
             out.push(Route {
