@@ -291,3 +291,33 @@ async fn request_ids_are_kept_when_valid_and_every_answer_has_one() {
     assert_eq!(r.status, 400);
     assert!(r.header("x-request-id").is_some());
 }
+
+#[tokio::test]
+async fn a_streamed_body_is_cut_when_it_passes_max_body_size() {
+    let backend = TestBackend::start("cut").await;
+    let proxy = TestProxy::start(
+        &config(backend.addr)
+            .replace("pool = \"p\"\n", "pool = \"p\"\nmax_body_size = 100000\n")
+            .replace(
+                "[listeners.http]",
+                "[limits]\nmax_buffered_body = 1024\n[listeners.http]",
+            ),
+    )
+    .await;
+    let mut s = TcpStream::connect(proxy.http).await.unwrap();
+    s.write_all(b"POST /upload HTTP/1.1\r\nHost: c.test\r\nTransfer-Encoding: chunked\r\n\r\n")
+        .await
+        .unwrap();
+    let chunk = format!("{:x}\r\n{}\r\n", 10_000, "y".repeat(10_000));
+    let sender = async {
+        for _ in 0..20 {
+            if s.write_all(chunk.as_bytes()).await.is_err() {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), sender).await;
+    let mut buf = Vec::new();
+    let (head, _) = read_response(&mut s, &mut buf).await;
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+}

@@ -327,3 +327,73 @@ async fn server_sent_events_arrive_as_they_are_sent() {
     );
     assert!(total >= Duration::from_millis(1200), "{total:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binary_upgrade_lets_open_tunnels_run_until_the_grace_period_ends() {
+    let backend = TestBackend::start("upgrading").await;
+    let mut proxy = ChildProxy::start(
+        &config("up", backend.addr, "")
+            .replace(r#"grace_period = "0s""#, r#"grace_period = "2s""#)
+            .replace("{dir}/token", "admin.token")
+            .replace("[limits]", "[reload]\nwatch = false\n[limits]"),
+    )
+    .await;
+    let (mut ws, _) = websocket(proxy.http, "/ws").await;
+    ws.send(Message::text("before")).await.unwrap();
+    assert_eq!(next(&mut ws).await, Message::text("before"));
+    let upgraded_at = Instant::now();
+    proxy.upgrade().await;
+    // The old process still carries the tunnel...
+    ws.send(Message::text("during")).await.unwrap();
+    assert_eq!(next(&mut ws).await, Message::text("during"));
+    // ...while new connections reach the successor.
+    let (mut fresh, _) = websocket(proxy.http, "/ws").await;
+    fresh.send(Message::text("new")).await.unwrap();
+    assert_eq!(next(&mut fresh).await, Message::text("new"));
+    // At the end of the grace period the old process stops, and the tunnel with it.
+    let end = bounded("the old tunnel ends", async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(_) | Message::Binary(_))) => continue,
+                other => return other,
+            }
+        }
+    })
+    .await;
+    assert!(!matches!(end, Some(Ok(Message::Text(_)))), "{end:?}");
+    assert!(
+        upgraded_at.elapsed() >= Duration::from_millis(1500),
+        "the tunnel lasted until the grace period: {:?}",
+        upgraded_at.elapsed()
+    );
+    fresh.send(Message::text("still")).await.unwrap();
+    assert_eq!(next(&mut fresh).await, Message::text("still"));
+}
+
+#[tokio::test]
+async fn an_upgrade_header_on_an_http2_request_is_not_forwarded() {
+    use crate::support::h2raw::{self, field, frame, get_block, read_frame};
+    use crate::support::raw::{Behaviour, RawBackend};
+    let backend = RawBackend::start(Behaviour::Ok).await;
+    let proxy = TestProxy::start(
+        &config("h2up", backend.addr, "")
+            .replace("address = \"{http}\"", "address = \"{http}\"\nh2c = true"),
+    )
+    .await;
+    let mut s = h2raw::connect(proxy.http).await;
+    let mut block = get_block("up.test");
+    block.extend(field("upgrade", "websocket"));
+    block.extend(field("connection", "upgrade"));
+    // HEADERS, END_STREAM | END_HEADERS, stream 1.
+    s.write_all(&frame(0x1, 0x5, 1, &block)).await.unwrap();
+    let mut answered = None;
+    while let Some(f) = read_frame(&mut s, Duration::from_secs(2)).await {
+        if f.stream == 1 && (f.kind == 0x1 || f.kind == 0x3) {
+            answered = Some(f.kind);
+            break;
+        }
+    }
+    assert!(answered.is_some(), "the stream got an answer or a reset");
+    let received = backend.received().to_ascii_lowercase();
+    assert!(!received.contains("upgrade"), "{received}");
+}
