@@ -579,7 +579,7 @@ impl BackgroundService for ControlPlane {
         let upkeep = async move {
             let mut ticks: u64 = 0;
             loop {
-                if ticks % CERT_CHECK_EVERY_TICKS == 0 {
+                if ticks.is_multiple_of(CERT_CHECK_EVERY_TICKS) {
                     warn_expiring_certificates(&state);
                 }
                 tokio::time::sleep(Duration::from_secs(5)).await;

@@ -94,7 +94,7 @@ async fn fifty_reloads_under_load_fail_no_request_and_never_mix_snapshots() {
     // Generation g (odd offset from the first) routes to green, even to blue. A response must
     // come from the pool of a generation that was live while its request was in flight.
     let pool_of = |g: u64| {
-        if (g - first) % 2 == 0 {
+        if (g - first).is_multiple_of(2) {
             "blue"
         } else {
             "green"
