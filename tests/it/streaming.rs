@@ -97,7 +97,8 @@ async fn an_idle_tunnel_is_closed_after_timeouts_tunnel_and_counted() {
     let proxy = ChildProxy::start(
         &config("tunnel-idle", backend.addr, r#", tunnel = "400ms""#)
             // The child writes its token as `admin.token`.
-            .replace("{dir}/token", "{dir}/admin.token"),
+            .replace("{dir}/token", "{dir}/admin.token")
+            .replace("[limits]", "[access_log]\npath = \"{dir}/access.log\"\n[limits]"),
     )
     .await;
     let (mut ws, _) = websocket(proxy.http, "/ws").await;
@@ -139,6 +140,21 @@ async fn an_idle_tunnel_is_closed_after_timeouts_tunnel_and_counted() {
         ),
         "{metrics}"
     );
+    // One access-log line for the tunnel, written when it closed.
+    let log_path = proxy.dir.path().join("access.log");
+    let line: serde_json::Value = eventually("the tunnel's access-log line", WAIT, || async {
+        let text = std::fs::read_to_string(&log_path).ok()?;
+        let line = text.lines().find(|l| l.contains("\"url.path\":\"/ws\""))?;
+        serde_json::from_str(line).ok()
+    })
+    .await;
+    assert_eq!(line["http.response.status_code"], 101, "{line}");
+    assert_eq!(line["gatehouse.error"], "idle_timeout", "{line}");
+    assert_eq!(line["gatehouse.pool"], "tunnel-idle", "{line}");
+    assert!(line["http.request.body.bytes"].as_u64().unwrap() > 0, "{line}");
+    assert!(line["http.response.body.bytes"].as_u64().unwrap() > 0, "{line}");
+    let nanos = line["event.duration"].as_u64().unwrap();
+    assert!(nanos >= 1_000_000_000, "lasted the whole tunnel: {line}");
 }
 
 #[tokio::test]
