@@ -123,16 +123,12 @@ impl Connector {
         let now = Instant::now();
         loop {
             let idle = {
+                // An emptied list stays in the map (the sweeper removes it): a backend in use
+                // empties and refills its list all the time.
                 let mut s = shard.lock();
-                let list = s.idle.get_mut(&key)?;
-                let idle = list.pop();
-                if list.is_empty() {
-                    s.idle.remove(&key);
-                }
-                if idle.is_some() {
-                    s.count -= 1;
-                }
-                idle?
+                let idle = s.idle.get_mut(&key)?.pop()?;
+                s.count -= 1;
+                idle
             };
             if idle.expires <= now {
                 continue;
@@ -206,6 +202,9 @@ impl Connector {
         for shard in self.shards.iter() {
             let mut s = shard.lock();
             if s.count == 0 {
+                if !s.idle.is_empty() {
+                    s.idle.clear();
+                }
                 continue;
             }
             let mut removed = 0;

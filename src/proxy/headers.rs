@@ -43,6 +43,13 @@ pub fn valid_request_id(value: &HeaderValue) -> bool {
 /// A new request id: a random per-process prefix and a counter, so ids are unique without a
 /// random number per request. 32 hex digits, the shape of a UUID without dashes.
 pub fn new_request_id() -> HeaderValue {
+    let buf = new_request_id_bytes();
+    // Only hex digits: always a valid header value.
+    HeaderValue::from_bytes(&buf).unwrap_or_else(|_| HeaderValue::from_static("0"))
+}
+
+/// [`new_request_id`] as bytes, for callers that keep it in their own buffer (no allocation).
+pub fn new_request_id_bytes() -> [u8; 32] {
     static PREFIX: OnceLock<u64> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let prefix = *PREFIX.get_or_init(|| fastrand::u64(..));
@@ -50,8 +57,7 @@ pub fn new_request_id() -> HeaderValue {
     let mut buf = [0u8; 32];
     hex_into(&mut buf[..16], prefix);
     hex_into(&mut buf[16..], n);
-    // Only hex digits: always a valid header value.
-    HeaderValue::from_bytes(&buf).unwrap_or_else(|_| HeaderValue::from_static("0"))
+    buf
 }
 
 fn hex_into(out: &mut [u8], mut v: u64) {

@@ -98,7 +98,10 @@ async fn an_idle_tunnel_is_closed_after_timeouts_tunnel_and_counted() {
         &config("tunnel-idle", backend.addr, r#", tunnel = "400ms""#)
             // The child writes its token as `admin.token`.
             .replace("{dir}/token", "{dir}/admin.token")
-            .replace("[limits]", "[access_log]\npath = \"{dir}/access.log\"\n[limits]"),
+            .replace(
+                "[limits]",
+                "[access_log]\npath = \"{dir}/access.log\"\n[limits]",
+            ),
     )
     .await;
     let (mut ws, _) = websocket(proxy.http, "/ws").await;
@@ -151,8 +154,14 @@ async fn an_idle_tunnel_is_closed_after_timeouts_tunnel_and_counted() {
     assert_eq!(line["http.response.status_code"], 101, "{line}");
     assert_eq!(line["gatehouse.error"], "idle_timeout", "{line}");
     assert_eq!(line["gatehouse.pool"], "tunnel-idle", "{line}");
-    assert!(line["http.request.body.bytes"].as_u64().unwrap() > 0, "{line}");
-    assert!(line["http.response.body.bytes"].as_u64().unwrap() > 0, "{line}");
+    assert!(
+        line["http.request.body.bytes"].as_u64().unwrap() > 0,
+        "{line}"
+    );
+    assert!(
+        line["http.response.body.bytes"].as_u64().unwrap() > 0,
+        "{line}"
+    );
     let nanos = line["event.duration"].as_u64().unwrap();
     assert!(nanos >= 1_000_000_000, "lasted the whole tunnel: {line}");
 }

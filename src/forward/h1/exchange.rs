@@ -12,7 +12,7 @@ use crate::forward::Engine;
 use crate::listener::head::{Body, Head};
 use crate::metrics::names;
 use crate::proxy::decide::{self, Decision};
-use crate::proxy::headers::new_request_id;
+use crate::proxy::headers::new_request_id_bytes;
 use crate::proxy::{access, client_ip, path, respond};
 use crate::runtime::snapshot::RouteEntry;
 use crate::runtime::Snapshot;
@@ -49,10 +49,9 @@ impl RequestId {
                 id.len = v.len();
             }
             _ => {
-                let fresh = new_request_id();
-                let b = fresh.as_bytes();
-                id.buf[..b.len()].copy_from_slice(b);
-                id.len = b.len();
+                let fresh = new_request_id_bytes();
+                id.buf[..fresh.len()].copy_from_slice(&fresh);
+                id.len = fresh.len();
             }
         }
         id
