@@ -82,9 +82,37 @@ pub enum Check {
     Complete(Head),
 }
 
+/// `tchar` (RFC 9110 §5.6.2) by table: checked for every byte of every method and field name.
+const TCHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_'
+                    | b'`' | b'|' | b'~'
+            );
+        b += 1;
+    }
+    t
+};
+
 fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    TCHAR[usize::from(b)]
 }
+
+/// Bytes not allowed in a field value: controls other than tab, and DEL.
+const VALUE_FORBIDDEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = (b < 0x20 && b != 0x09) || b == 0x7f;
+        b += 1;
+    }
+    t
+};
 
 /// Checks a request head at the start of `buf`.
 pub fn check(buf: &[u8], limits: &Limits) -> Check {
@@ -101,6 +129,11 @@ pub fn check_indexed(buf: &[u8], limits: &Limits, fields: &mut Vec<Field>) -> Ch
     let mut line_start = 0;
     let mut request_line_end = None;
     while i < buf.len() {
+        // Jump to the next CR or LF (everything between is checked in the second pass).
+        match memchr::memchr2(b'\r', b'\n', &buf[i..]) {
+            Some(p) => i += p,
+            None => break,
+        }
         match buf[i] {
             b'\r' => {
                 if i + 1 >= buf.len() {
@@ -302,10 +335,7 @@ fn parse(
     let mut pos = fields_start;
     while pos < fields_end {
         // Lines end in CRLF (checked by the caller); the last one ends at `fields_end`.
-        let line_end = buf[pos..fields_end]
-            .iter()
-            .position(|&b| b == b'\r')
-            .map_or(fields_end, |p| pos + p);
+        let line_end = memchr::memchr(b'\r', &buf[pos..fields_end]).map_or(fields_end, |p| pos + p);
         let line = &buf[pos..line_end];
         let line_start = pos;
         pos = line_end + 2;
@@ -319,16 +349,13 @@ fn parse(
         if line[0] == b' ' || line[0] == b'\t' {
             return Err(refuse(400, "obsolete line folding"));
         }
-        let colon = line
-            .iter()
-            .position(|&b| b == b':')
-            .ok_or(refuse(400, "header field without a colon"))?;
+        let colon = memchr::memchr(b':', line).ok_or(refuse(400, "header field without a colon"))?;
         let name = &line[..colon];
         if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
             return Err(refuse(400, "invalid header field name"));
         }
         let (value_offset, value) = trim_ows_at(&line[colon + 1..]);
-        if value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        if value.iter().any(|&b| VALUE_FORBIDDEN[usize::from(b)]) {
             return Err(refuse(400, "control character in a header value"));
         }
         let kind = FieldKind::of(name);
