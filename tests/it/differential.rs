@@ -18,9 +18,11 @@
 //! Documented differences, request side (what the backend receives):
 //! - Absolute-form targets: the new engine sends origin form (`GET /abs/path?q=1 HTTP/1.1`),
 //!   Pingora the target as received (`GET http://www.example.test/abs/path?q=1 HTTP/1.1`).
-//! - Pingora refuses an absolute-form target without a path but with a query
-//!   (`GET http://WWW.Example.test:8080?only=query HTTP/1.1` → its own `400`, nothing
-//!   forwarded); the new engine forwards `GET /?only=query HTTP/1.1` (see `PINGORA_REFUSES`).
+//! - Requests Pingora's path answers itself (its 400 or 502, nothing forwarded) while the new
+//!   engine forwards them: `PINGORA_REFUSES` below says which and why.
+//! - Requests where the engines differ on purpose beyond the canonical form (Pingora defects
+//!   the new engine fixes): `PINGORA_DIFFERS`; new-engine bugs found and not fixed yet:
+//!   `NEW_ENGINE_BUGS`. Each entry gives the exact bytes.
 //! - Field order: Pingora's header map groups repeated names at the first one's position
 //!   (`Cookie: a=1`, `Cookie: b=2`, `Accept: */*` for `Cookie: a=1`, `Accept: */*`,
 //!   `Cookie: b=2`) and sets `x-forwarded-*`, `x-request-id` and rule-set fields in place of
@@ -43,7 +45,9 @@
 //!   `Keep-Alive`, `TE`, `Trailer`, `Proxy-Authorization`, `Proxy-Connection`,
 //!   `HTTP2-Settings`, `Upgrade: h2c`), `X-Forwarded-For` folding, `X-Request-Id` validation,
 //!   the version sent (HTTP/1.1 for HTTP/1.0 clients too), prefix stripping, dot segments,
-//!   header rules, `Content-Length` framing, `Expect: 100-continue` (forwarded by both).
+//!   header rules on other fields, `Content-Length` framing, `Expect: 100-continue` (forwarded
+//!   by both). Note that both drop the request's `Trailer` field while the new engine
+//!   forwards the trailer fields it announces (Pingora drops those too).
 //!
 //! Documented differences, response side (what the client receives); Pingora's are defects
 //! the new engine fixes, forgiven by `canon::response` so the rest still compares:
@@ -57,6 +61,8 @@
 //!   the new engine passes the backend's bytes through and closes after a close-delimited one.
 //! - Pingora keeps `HTTP/1.0` in the status line of an HTTP/1.0 backend's response; the new
 //!   engine says `HTTP/1.1`.
+//! - Pingora replaces the backend's `Date` with its own; the new engine keeps it (and adds
+//!   `date:` only when there is none). Canonical form: no `Date`.
 //! - Pingora adds `Connection: keep-alive` to every kept response to an HTTP/1.1 client,
 //!   writes `Date:` (the new engine `date:`), and trims values (`X-MiXeD: spaced value` for
 //!   `X-MiXeD:  spaced value `; the new engine keeps the leading spaces).
@@ -71,11 +77,17 @@ use std::net::SocketAddr;
 /// Cases Pingora's path answers itself (nothing reaches its backend): compared with goldens
 /// only. The test fails if Pingora starts forwarding one, so the list stays true.
 const PINGORA_REFUSES: &[&str] = &[
-    // `GET http://WWW.Example.test:8080?only=query`: Pingora's own 400.
-    "req-absolute-form-port-no-path",
+    // `GET http://WWW.Example.test/case` with `Host: www.example.test`: Pingora compares the
+    // authority with `Host` case-sensitively ("Host header differs from request-target
+    // authority", its own 400); host names are case-insensitive, the new engine forwards.
+    "req-absolute-form-host-case",
     // `Connection: Host, ...`: Pingora refuses to let a protected field be nominated (400);
     // the new engine ignores such nominations (`Host`, `X-Forwarded-*` cannot be dropped).
     "req-connection-nominates-protected",
+    // `request_headers.add = { Host = ... }` (the config accepts it): Pingora refuses to send
+    // two `Host` fields (502); the new engine sends both (`Host: www.example.test` and
+    // `host: extra.internal`). A bug (reported): the config should refuse `add` of `Host`.
+    "req-rules-add-host",
 ];
 
 /// Cases where the engines differ on purpose beyond the canonical form (Pingora defects the
@@ -89,6 +101,20 @@ const PINGORA_DIFFERS: &[&str] = &[
     // lets a nomination touch the framing (`Content-Length: 5` forwarded); Pingora removes it
     // and re-frames the body as `Transfer-Encoding: chunked` (`5\r\nhello\r\n0\r\n\r\n`).
     "req-connection-nominates-content-length",
+];
+
+/// New-engine bugs found by this test, not fixed yet: the engines differ, the goldens pin the
+/// current (wrong) bytes. Fixing one fails the test here: drop it from the list and bless.
+const NEW_ENGINE_BUGS: &[&str] = &[
+    // `request_headers.set` of `X-Forwarded-Proto` / `X-Request-Id` does not replace the
+    // field gatehouse writes: the backend gets `x-forwarded-proto: http` *and*
+    // `x-forwarded-proto: https`, `x-request-id: from-client` *and* `x-request-id:
+    // from-rule` (Pingora: one field each, the rule's value).
+    "req-rules-set-forwarding",
+    // `request_headers.remove` of `X-Forwarded-For` / `X-Forwarded-Host` removes nothing:
+    // the backend still gets `x-forwarded-for: 203.0.113.1, 127.0.0.1` and
+    // `x-forwarded-host: www.example.test` (Pingora: both removed).
+    "req-rules-remove-forwarding",
 ];
 
 fn config(engine: &str, backend: SocketAddr) -> String {
@@ -114,6 +140,22 @@ request_headers = {{ set = {{ "X-Set" = "set-value" }}, add = {{ "X-Add" = "adde
 hosts = ["sethost.test"]
 pool = "main"
 request_headers = {{ set = {{ "Host" = "backend.internal:9000" }} }}
+[routes.setfwd]
+path_prefix = "/setfwd"
+pool = "main"
+request_headers = {{ set = {{ "X-Forwarded-Proto" = "https", "X-Request-Id" = "from-rule" }} }}
+[routes.rmfwd]
+path_prefix = "/rmfwd"
+pool = "main"
+request_headers = {{ remove = ["X-Forwarded-For", "X-Forwarded-Host"] }}
+[routes.addfwd]
+path_prefix = "/addfwd"
+pool = "main"
+request_headers = {{ add = {{ "X-Forwarded-For" = "10.9.9.9" }} }}
+[routes.addhost]
+path_prefix = "/addhost"
+pool = "main"
+request_headers = {{ add = {{ "Host" = "extra.internal" }} }}
 [routes.resp]
 path_prefix = "/resp"
 pool = "main"
@@ -255,9 +297,14 @@ async fn differential_requests() {
             )),
             (Some(theirs), false) => {
                 let (a, b) = (canon::request(received), canon::request(theirs));
-                match (a == b, PINGORA_DIFFERS.contains(&c.name)) {
+                let bug = NEW_ENGINE_BUGS.contains(&c.name);
+                if bug && a != b {
+                    eprintln!("{}: known new-engine bug, still there", c.name);
+                }
+                match (a == b, bug || PINGORA_DIFFERS.contains(&c.name)) {
                     (true, true) => problems.push(format!(
-                        "{}: the engines agree now; drop it from PINGORA_DIFFERS",
+                        "{}: the engines agree now; drop it from PINGORA_DIFFERS or \
+                         NEW_ENGINE_BUGS (and bless)",
                         c.name
                     )),
                     (false, false) => problems.push(differs(c.name, &a, &b)),
