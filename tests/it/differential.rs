@@ -63,6 +63,14 @@
 //!   engine says `HTTP/1.1`.
 //! - Pingora replaces the backend's `Date` with its own; the new engine keeps it (and adds
 //!   `date:` only when there is none). Canonical form: no `Date`.
+//! - A reason phrase that is not UTF-8 (`HTTP/1.1 404 N\xe3o Encontrado`) reaches the client
+//!   empty from the new engine (`HTTP/1.1 404 `); it used to panic the response path.
+//! - New-engine bug, not fixed (`resp-transfer-encoding-two-fields`): `Transfer-Encoding:
+//!   gzip` + `Transfer-Encoding: chunked` (one list ending in `chunked`) is judged field by
+//!   field and read to the close; Pingora reads it as chunked and keeps the connection. This
+//!   case's backend closes, so the golden only shows `Connection: close`; a keep-alive backend
+//!   holds both connections until `timeouts.read` and the exchange is counted as a backend
+//!   timeout (passive health).
 //! - Pingora adds `Connection: keep-alive` to every kept response to an HTTP/1.1 client,
 //!   writes `Date:` (the new engine `date:`), and trims values (`X-MiXeD: spaced value` for
 //!   `X-MiXeD:  spaced value `; the new engine keeps the leading spaces).

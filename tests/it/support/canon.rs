@@ -3,7 +3,7 @@
 //! difference. Each mapping here is one of the documented differences listed at the top of
 //! `tests/it/differential.rs`; nothing else is forgiven.
 
-use super::recorder::{decode_chunked, head_len};
+use super::recorder::{chunked, decode_chunked, head_len};
 
 /// How a message body was delimited (kept in the canonical form: re-framing is a difference).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,12 +53,17 @@ fn fields(head: &str) -> Vec<(String, String)> {
 }
 
 /// The body after a head, by the head's framing: `(framing, payload)`.
-fn body(fields: &[(String, String)], rest: &[u8], no_body: bool) -> (Framing, Vec<u8>) {
+fn body(
+    head: &[u8],
+    fields: &[(String, String)],
+    rest: &[u8],
+    no_body: bool,
+) -> (Framing, Vec<u8>) {
     let get = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| v);
     if no_body {
         return (Framing::None, Vec::new());
     }
-    if get("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().ends_with("chunked")) {
+    if chunked(head) {
         let d = decode_chunked(rest).expect("a complete chunked body");
         return (Framing::Chunked, d.payload);
     }
@@ -104,7 +109,7 @@ pub fn request(bytes: &[u8]) -> Canon {
         parts.next().unwrap_or_default(),
     );
     let f = fields(&head);
-    let (framing, payload) = body(&f, &bytes[end..], false);
+    let (framing, payload) = body(&bytes[..end], &f, &bytes[end..], false);
     Canon {
         start: format!("{method} {} {version}", origin_form(target)),
         fields: sorted(f),
@@ -136,7 +141,7 @@ pub fn response(bytes: &[u8], head_request: bool, nominated: &[&str]) -> Canon {
         .unwrap_or(0);
     let f = fields(&head);
     let no_body = head_request || status == 204 || status == 304 || status < 200;
-    let (framing, payload) = body(&f, &bytes[end..], no_body);
+    let (framing, payload) = body(&bytes[..end], &f, &bytes[end..], no_body);
     let mut f = sorted(f);
     f.retain(|(n, _)| {
         !HOP.contains(&n.as_str()) && !nominated.iter().any(|x| x.eq_ignore_ascii_case(n))

@@ -166,6 +166,8 @@ pub fn responses() -> Vec<ResponseCase> {
         resp("resp-request-id-from-backend", get.clone(), "HTTP/1.1 200 OK\r\nX-Request-Id: backend-made\r\nContent-Length: 2\r\n\r\nok", false),
         resp("resp-odd-status", get.clone(), "HTTP/1.1 599 Custom  Reason\tPhrase\r\nContent-Length: 0\r\n\r\n", false),
         resp("resp-empty-reason", get.clone(), "HTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n", false),
+        resp("resp-reason-obs-text", get.clone(), b"HTTP/1.1 404 N\xe3o Encontrado\r\nContent-Length: 2\r\n\r\nno".to_vec(), false),
+        resp("resp-transfer-encoding-two-fields", get.clone(), "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", true),
         resp("resp-rules", format!("GET /resp HTTP/1.1\r\n{H}\r\n"), "HTTP/1.1 200 OK\r\nX-Remove-Me: 1\r\nX-Resp-Set: old\r\nContent-Length: 2\r\n\r\nok", false),
     ]
 }

@@ -145,9 +145,24 @@ pub fn field<'a>(head: &'a [u8], name: &str) -> Option<&'a [u8]> {
     })
 }
 
-/// Whether the head's `Transfer-Encoding` ends in `chunked`.
-fn chunked(head: &[u8]) -> bool {
-    field(head, "transfer-encoding").is_some_and(|v| {
+/// The values of every field `name` (any case) in a head, trimmed, in order.
+pub fn fields<'a>(head: &'a [u8], name: &str) -> Vec<&'a [u8]> {
+    head.split(|&b| b == b'\n')
+        .skip(1)
+        .filter_map(|line| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let colon = line.iter().position(|&b| b == b':')?;
+            line[..colon]
+                .eq_ignore_ascii_case(name.as_bytes())
+                .then(|| line[colon + 1..].trim_ascii())
+        })
+        .collect()
+}
+
+/// Whether the head's `Transfer-Encoding` list (all its fields, RFC 9110 §5.3) ends in
+/// `chunked`.
+pub fn chunked(head: &[u8]) -> bool {
+    fields(head, "transfer-encoding").last().is_some_and(|v| {
         v.rsplit(|&b| b == b',')
             .next()
             .is_some_and(|t| t.trim_ascii().eq_ignore_ascii_case(b"chunked"))
