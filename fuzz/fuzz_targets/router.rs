@@ -117,6 +117,7 @@ fn route(hosts: Vec<HostMatch>, prefix: String) -> Route {
         allow: Vec::new(),
         deny: Vec::new(),
         rate_limit: None,
+        upgrades: Vec::new(),
     }
 }
 

@@ -9,6 +9,7 @@ mod support;
 mod balancing;
 mod cli;
 mod config_examples;
+mod differential;
 mod errors;
 mod grpc;
 mod hardening;

@@ -12,3 +12,15 @@ pub fn proper_prefixes(n: usize) -> Vec<usize> {
     out.extend(n - 128..n);
     out
 }
+
+/// Fails on a CR not followed by LF or an LF not preceded by CR: whatever gatehouse writes on
+/// the wire must not give a lenient parser another line break to read.
+pub fn assert_crlf_only(out: &[u8]) {
+    for (i, &b) in out.iter().enumerate() {
+        match b {
+            b'\r' => assert_eq!(out.get(i + 1), Some(&b'\n'), "bare CR at {i}"),
+            b'\n' => assert!(i > 0 && out[i - 1] == b'\r', "bare LF at {i}"),
+            _ => {}
+        }
+    }
+}

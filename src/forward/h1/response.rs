@@ -79,7 +79,12 @@ pub fn parse(
         let start = s.as_ptr() as usize - base;
         (start as u32, (start + s.len()) as u32)
     };
-    let reason = resp.reason.map_or((0, 0), |r| span(r.as_bytes()));
+    // A reason phrase that is not UTF-8 comes back from httparse as a static "" outside `buf`:
+    // it is dropped (clients ignore the phrase, RFC 9112 §4), never given a span.
+    let reason = resp
+        .reason
+        .filter(|r| !r.is_empty())
+        .map_or((0, 0), |r| span(r.as_bytes()));
     let http10 = resp.version == Some(0);
     fields.clear();
     fields.reserve(resp.headers.len());
@@ -323,6 +328,34 @@ mod tests {
             .unwrap()
             .is_none());
         assert!(parse(b"HTTX/1.1 200 OK\r\n\r\n", false, &mut f).is_err());
+    }
+
+    /// Found by `fuzz/` (target `response_head`): httparse hands out a reason phrase that is
+    /// not UTF-8 (obs-text, e.g. Latin-1) as a static `""` outside the buffer; its span was
+    /// computed by pointer subtraction (an overflow panic, or a bogus span that panicked when
+    /// the client head was written).
+    #[test]
+    fn reason_phrase_with_obs_text() {
+        let raw = b"HTTP/1.1 404 N\xe3o Encontrado\r\nContent-Length: 0\r\n\r\n";
+        let (r, fields) = parsed(raw, false);
+        assert_eq!((r.status, r.reason), (404, (0, 0)));
+        let mut out = Vec::new();
+        write_client_head(
+            &mut out,
+            raw,
+            &r,
+            &fields,
+            &ClientHead {
+                rules: None,
+                hsts: None,
+                request_id: b"rid",
+                server_header: false,
+                close: false,
+                keep_alive: false,
+                dechunk: false,
+            },
+        );
+        assert!(out.starts_with(b"HTTP/1.1 404 \r\nContent-Length: 0\r\n"));
     }
 
     #[test]

@@ -3,12 +3,16 @@
 #![allow(dead_code)]
 
 pub mod backend;
+pub mod canon;
 pub mod child;
 pub mod client;
+pub mod corpus;
+pub mod golden;
 pub mod h2raw;
 pub mod load;
 pub mod proxy;
 pub mod raw;
+pub mod recorder;
 pub mod tlsutil;
 
 pub use backend::{ChildBackend, TestBackend, TestGrpcBackend};
