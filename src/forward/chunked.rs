@@ -187,7 +187,7 @@ impl Framer {
                     }
                 }
                 State::Trailer { colon } => {
-                    self.count_line()?;
+                    // No length limit here, as in the gate: nothing is buffered.
                     match b {
                         b'\r' if colon => self.state = State::TrailerLf { last: false },
                         b'\r' => return Err("malformed trailer"),

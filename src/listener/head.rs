@@ -91,8 +91,20 @@ const TCHAR: [bool; 256] = {
         t[b] = c.is_ascii_alphanumeric()
             || matches!(
                 c,
-                b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_'
-                    | b'`' | b'|' | b'~'
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
             );
         b += 1;
     }
@@ -349,7 +361,8 @@ fn parse(
         if line[0] == b' ' || line[0] == b'\t' {
             return Err(refuse(400, "obsolete line folding"));
         }
-        let colon = memchr::memchr(b':', line).ok_or(refuse(400, "header field without a colon"))?;
+        let colon =
+            memchr::memchr(b':', line).ok_or(refuse(400, "header field without a colon"))?;
         let name = &line[..colon];
         if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
             return Err(refuse(400, "invalid header field name"));

@@ -92,10 +92,6 @@ const PINGORA_REFUSES: &[&str] = &[
     // `Connection: Host, ...`: Pingora refuses to let a protected field be nominated (400);
     // the new engine ignores such nominations (`Host`, `X-Forwarded-*` cannot be dropped).
     "req-connection-nominates-protected",
-    // `request_headers.add = { Host = ... }` (the config accepts it): Pingora refuses to send
-    // two `Host` fields (502); the new engine sends both (`Host: www.example.test` and
-    // `host: extra.internal`). A bug (reported): the config should refuse `add` of `Host`.
-    "req-rules-add-host",
 ];
 
 /// Cases where the engines differ on purpose beyond the canonical form (Pingora defects the
@@ -113,17 +109,7 @@ const PINGORA_DIFFERS: &[&str] = &[
 
 /// New-engine bugs found by this test, not fixed yet: the engines differ, the goldens pin the
 /// current (wrong) bytes. Fixing one fails the test here: drop it from the list and bless.
-const NEW_ENGINE_BUGS: &[&str] = &[
-    // `request_headers.set` of `X-Forwarded-Proto` / `X-Request-Id` does not replace the
-    // field gatehouse writes: the backend gets `x-forwarded-proto: http` *and*
-    // `x-forwarded-proto: https`, `x-request-id: from-client` *and* `x-request-id:
-    // from-rule` (Pingora: one field each, the rule's value).
-    "req-rules-set-forwarding",
-    // `request_headers.remove` of `X-Forwarded-For` / `X-Forwarded-Host` removes nothing:
-    // the backend still gets `x-forwarded-for: 203.0.113.1, 127.0.0.1` and
-    // `x-forwarded-host: www.example.test` (Pingora: both removed).
-    "req-rules-remove-forwarding",
-];
+const NEW_ENGINE_BUGS: &[&str] = &[];
 
 fn config(engine: &str, backend: SocketAddr) -> String {
     format!(
@@ -160,10 +146,6 @@ request_headers = {{ remove = ["X-Forwarded-For", "X-Forwarded-Host"] }}
 path_prefix = "/addfwd"
 pool = "main"
 request_headers = {{ add = {{ "X-Forwarded-For" = "10.9.9.9" }} }}
-[routes.addhost]
-path_prefix = "/addhost"
-pool = "main"
-request_headers = {{ add = {{ "Host" = "extra.internal" }} }}
 [routes.resp]
 path_prefix = "/resp"
 pool = "main"

@@ -305,6 +305,13 @@ fn header_rules(
             let Some(hn) = name(&p, n, report) else {
                 continue;
             };
+            if key == "add" && hn == http::header::HOST {
+                report.error(
+                    &p,
+                    "a request has exactly one Host header: set it instead of adding one",
+                );
+                continue;
+            }
             match HeaderValue::from_str(v) {
                 Ok(hv) => target.push((hn, hv)),
                 Err(_) => report.error(&p, format!("{v:?} is not a valid header value")),

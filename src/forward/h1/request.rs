@@ -282,8 +282,11 @@ pub fn write_upstream_head(out: &mut Vec<u8>, req: &RequestView<'_>, f: &Forward
         out.extend_from_slice(field.line(buf));
         out.extend_from_slice(b"\r\n");
     }
-    // X-Forwarded-For: every received value, folded, then the client.
-    if forwarded_for > 0 || f.client.is_some() {
+    // The forwarding fields gatehouse writes, unless a rule removes or sets them (then the
+    // rule's value is the only one). X-Forwarded-For: every received value, folded, then the
+    // client.
+    let own = |name: &[u8]| f.rules.is_empty() || !ruled(f.rules, name);
+    if (forwarded_for > 0 || f.client.is_some()) && own(b"x-forwarded-for") {
         out.extend_from_slice(b"x-forwarded-for: ");
         let mut first = true;
         for v in req.forwarded_for() {
@@ -301,19 +304,23 @@ pub fn write_upstream_head(out: &mut Vec<u8>, req: &RequestView<'_>, f: &Forward
         }
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(if f.tls {
-        b"x-forwarded-proto: https\r\n"
-    } else {
-        b"x-forwarded-proto: http\r\n"
-    });
-    if !req.host.is_empty() {
+    if own(b"x-forwarded-proto") {
+        out.extend_from_slice(if f.tls {
+            b"x-forwarded-proto: https\r\n"
+        } else {
+            b"x-forwarded-proto: http\r\n"
+        });
+    }
+    if !req.host.is_empty() && own(b"x-forwarded-host") {
         out.extend_from_slice(b"x-forwarded-host: ");
         out.extend_from_slice(req.host.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(b"x-request-id: ");
-    out.extend_from_slice(f.request_id);
-    out.extend_from_slice(b"\r\n");
+    if own(b"x-request-id") {
+        out.extend_from_slice(b"x-request-id: ");
+        out.extend_from_slice(f.request_id);
+        out.extend_from_slice(b"\r\n");
+    }
     for (name, value) in f.rules.set.iter().chain(f.rules.add.iter()) {
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");

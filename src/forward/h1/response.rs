@@ -60,10 +60,14 @@ pub fn parse(
     fields: &mut Vec<Field>,
 ) -> Result<Option<ResponseHead>, Invalid> {
     // Uninitialised: initialising 128 entries costs more than parsing a typical head.
-    let mut headers = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_FIELDS];
+    let mut headers =
+        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_FIELDS];
     let mut resp = httparse::Response::new(&mut []);
-    let parsed =
-        httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut resp, buf, &mut headers);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut resp,
+        buf,
+        &mut headers,
+    );
     let len = match parsed {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
@@ -113,12 +117,11 @@ pub fn parse(
                 length = Some(n);
             }
             FieldKind::TransferEncoding => {
+                // Several fields make one list: the final coding is the last field's last
+                // element.
                 let last = value.rsplit(|&b| b == b',').next().unwrap_or_default();
-                if last.trim_ascii().eq_ignore_ascii_case(b"chunked") {
-                    chunked = true;
-                } else {
-                    other_coding = true;
-                }
+                chunked = last.trim_ascii().eq_ignore_ascii_case(b"chunked");
+                other_coding = !chunked;
             }
             FieldKind::Connection => {
                 for token in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {

@@ -117,6 +117,9 @@ fn request(
     if let Ok(v) = HeaderValue::from_bytes(ctx.id.as_bytes()) {
         headers.insert("x-request-id", v);
     }
+    for name in &route.request_headers.remove {
+        headers.remove(name);
+    }
     for (name, value) in &route.request_headers.set {
         if name != header::HOST {
             headers.insert(name.clone(), value.clone());

@@ -88,7 +88,6 @@ pub fn requests() -> Vec<RequestCase> {
         case("req-rules-set-forwarding", format!("GET /setfwd HTTP/1.1\r\n{H}X-Forwarded-Proto: wss\r\nX-Request-Id: from-client\r\n\r\n")),
         case("req-rules-remove-forwarding", format!("GET /rmfwd HTTP/1.1\r\n{H}X-Forwarded-For: 203.0.113.1\r\n\r\n")),
         case("req-rules-add-forwarding", format!("GET /addfwd HTTP/1.1\r\n{H}X-Forwarded-For: 203.0.113.1\r\n\r\n")),
-        case("req-rules-add-host", format!("GET /addhost HTTP/1.1\r\n{H}\r\n")),
         case("req-expect-continue", format!("PUT /big HTTP/1.1\r\n{H}Expect: 100-continue\r\nContent-Length: 5\r\n\r\nbytes")),
         case("req-many-fields", format!("GET /many HTTP/1.1\r\n{H}{many_fields}\r\n")),
         case("req-cookies-split", format!("GET / HTTP/1.1\r\n{H}Cookie: a=1\r\nAccept: */*\r\nCookie: b=2\r\n\r\n")),
