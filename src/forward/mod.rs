@@ -15,6 +15,7 @@ pub mod account;
 pub mod chunked;
 pub mod h1;
 pub mod h2pool;
+pub mod pick;
 pub mod tunnel;
 pub mod upstream;
 

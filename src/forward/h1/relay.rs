@@ -15,18 +15,14 @@ use super::request::{write_upstream_head, Forwarding};
 use super::response::{self, ClientHead, Framing, ResponseHead};
 use super::Conn;
 use crate::access_log::{AccessLog, Record};
-use crate::config::model::UpstreamProtocol;
 use crate::forward::account::{OpenTunnel, Outcome};
 use crate::forward::chunked::Framer;
-use crate::forward::h2pool::ConnectError;
+use crate::forward::pick::{self, Attempts, Connection};
 use crate::forward::upstream::Upstream;
 use crate::forward::{tunnel, Engine};
-use crate::health::Permit;
 use crate::listener::head::Body;
 use crate::metrics::names;
-use crate::proxy::ctx::Tried;
 use crate::proxy::retry::{self, Retry};
-use crate::proxy::select::{may_retry, prefer_room};
 use crate::runtime::pool::PoolBackend;
 use crate::runtime::snapshot::RouteEntry;
 use crate::runtime::Pool;
@@ -150,12 +146,6 @@ pub(super) enum Attempt {
     Retry { same_backend: bool },
 }
 
-/// A connection for one attempt.
-enum Connection {
-    H1(Upstream),
-    H2(crate::forward::h2pool::Slot),
-}
-
 /// Forwards a routed request (the retry loop around [`attempt`]).
 pub(crate) async fn forward(
     ctx: &Ctx<'_>,
@@ -165,162 +155,63 @@ pub(crate) async fn forward(
     path: &str,
     outcome: &mut Outcome,
 ) -> Next {
-    let mut tried = Tried::default();
-    let mut attempts = 0u32;
-    let mut fresh: Option<u32> = None;
-    let mut permit: Option<Permit> = None;
+    let mut attempts = Attempts::default();
     loop {
-        let same = fresh.take();
-        let selected = match same {
-            Some(i) => Some(i),
-            None if attempts == 0 => pool.select(),
-            None => pool.select_excluding(tried.as_slice()),
-        };
-        let Some(mut index) = selected else {
-            outcome.error = Some("NoBackendAvailable");
-            return answer(ctx, conn, Some(route), Local::error(503), outcome).await;
-        };
-        if same.is_none() {
-            index = prefer_room(pool, index, tried.as_slice());
-        }
-        let Some(backend) = pool.backends.get(index as usize) else {
-            return answer(ctx, conn, Some(route), Local::error(502), outcome).await;
-        };
-        attempts += 1;
-        outcome.backend = Some(index);
-        tried.push(index);
-        let _inflight = backend.state.begin_request();
-        if let Some(max) = backend.config.max_connections {
-            if permit.is_none() || same.is_none() {
-                drop(permit.take());
-                let slot = backend
-                    .state
-                    .acquire_slot(max, backend.config.max_queue, backend.config.queue_timeout)
-                    .await;
-                match slot {
-                    Ok(p) => permit = Some(p),
-                    Err(e) => {
-                        tracing::debug!(backend = %backend.label, error = %e, "no connection slot");
-                        outcome.error = Some("QueueFull");
-                        return answer(ctx, conn, Some(route), Local::error(503), outcome).await;
-                    }
-                }
-            }
-        }
-        let target = Target {
-            route,
-            pool,
-            index,
-            backend,
-            path,
-        };
-        let engine = ctx.engine;
-        let connected = if pool.config.protocol == UpstreamProtocol::H2 {
-            let slot = match same {
-                Some(_) => None,
-                None => engine
-                    .h2
-                    .take(backend.reuse_key, pool.config.h2_streams as usize),
-            };
-            match slot {
-                Some(slot) => Ok(Connection::H2(slot)),
-                None => engine
-                    .h2
-                    .open(
-                        engine.connector.transport(),
-                        &backend.peer,
-                        backend.reuse_key,
-                    )
-                    .await
-                    .map(Connection::H2)
-                    .map_err(|e| match e {
-                        ConnectError::Transport(e) => (
-                            e.etype().as_str(),
-                            matches!(e.etype(), ErrorType::ConnectTimedout),
-                            e.to_string(),
-                        ),
-                        other => ("ConnectError", false, other.to_string()),
-                    }),
-            }
-        } else {
-            let idle = match same {
-                Some(_) => None,
-                None => engine.connector.take_idle(backend.reuse_key),
-            };
-            match idle {
-                Some(up) => Ok(Connection::H1(up)),
-                None => engine
-                    .connector
-                    .connect(&backend.peer, backend.reuse_key)
-                    .await
-                    .map(Connection::H1)
-                    .map_err(|e| {
-                        (
-                            e.etype().as_str(),
-                            matches!(e.etype(), ErrorType::ConnectTimedout),
-                            e.to_string(),
-                        )
-                    }),
+        let picked = match attempts.pick(pool).await {
+            Ok(p) => p,
+            Err(refused) => {
+                outcome.error = Some(refused.kind());
+                outcome.retries = attempts.retries;
+                return answer(ctx, conn, Some(route), Local::error(503), outcome).await;
             }
         };
-        let connection = match connected {
+        outcome.backend = Some(picked.index);
+        let connection = match pick::connect(ctx.engine, pool, &picked).await {
             Ok(c) => c,
-            Err((kind, timed_out, error)) => {
-                pool.report_connect_failure(index);
-                counter!(names::UPSTREAM_CONNECT_FAILURES_TOTAL, "pool" => pool.name.to_string(), "backend" => backend.label.to_string()).increment(1);
-                if timed_out {
-                    counter!(names::UPSTREAM_TIMEOUTS_TOTAL, "pool" => pool.name.to_string(), "backend" => backend.label.to_string()).increment(1);
-                }
-                tracing::warn!(pool = %pool.name, backend = %backend.label, error, "upstream connect failed");
-                permit = None;
-                if retry_allowed(ctx, pool, attempts, &tried, false) {
-                    outcome.retries += 1;
-                    counter!(names::UPSTREAM_RETRIES_TOTAL, "pool" => pool.name.to_string(), "reason" => "connect").increment(1);
+            Err(failure) => {
+                if attempts.connect_failed(ctx.engine, ctx.snapshot, pool, &picked, &failure) {
                     continue;
                 }
-                outcome.error = Some(kind);
+                outcome.error = Some(failure.kind);
                 outcome.upstream_error = true;
-                let status = if timed_out { 504 } else { 502 };
+                outcome.retries = attempts.retries;
+                let status = if failure.timed_out { 504 } else { 502 };
                 return answer(ctx, conn, Some(route), Local::error(status), outcome).await;
             }
         };
+        let target = Target {
+            route,
+            pool,
+            index: picked.index,
+            backend: picked.backend,
+            path,
+        };
         let result = match connection {
-            Connection::H1(up) => attempt(ctx, conn, &target, up, attempts, &tried, outcome).await,
+            Connection::H1(up) => attempt(ctx, conn, &target, up, &attempts, outcome).await,
             Connection::H2(slot) => {
                 // Boxed: only requests to HTTP/2 pools carry its state.
                 Box::pin(super::to_h2::attempt(
-                    ctx, conn, &target, slot, attempts, &tried, outcome,
+                    ctx, conn, &target, slot, &attempts, outcome,
                 ))
                 .await
             }
         };
         match result {
-            Attempt::Done(next) => return next,
+            Attempt::Done(next) => {
+                outcome.retries = attempts.retries;
+                return next;
+            }
             Attempt::Retry { same_backend } => {
-                if same_backend {
-                    fresh = Some(index);
-                }
-                outcome.retries += 1;
                 let reason = if same_backend {
+                    attempts.again_on_fresh_connection(picked.index);
                     "reused_connection"
                 } else {
                     "backend_reset"
                 };
-                counter!(names::UPSTREAM_RETRIES_TOTAL, "pool" => pool.name.to_string(), "reason" => reason).increment(1);
+                attempts.count_retry(pool, reason);
             }
         }
     }
-}
-
-fn retry_allowed(ctx: &Ctx<'_>, pool: &Pool, attempts: u32, tried: &Tried, same: bool) -> bool {
-    may_retry(
-        &ctx.engine.budget,
-        &ctx.snapshot.config.server.retry_budget,
-        pool,
-        attempts,
-        tried.as_slice(),
-        same,
-    )
 }
 
 /// Where an attempt goes.
@@ -350,8 +241,7 @@ async fn attempt(
     conn: &mut Conn,
     target: &Target<'_>,
     mut up: Upstream,
-    attempts: u32,
-    tried: &Tried,
+    attempts: &Attempts,
     outcome: &mut Outcome,
 ) -> Attempt {
     let req = ctx.req;
@@ -401,7 +291,6 @@ async fn attempt(
             up.reused,
             true,
             attempts,
-            tried,
             outcome,
         )
         .await;
@@ -428,7 +317,7 @@ async fn attempt(
             HeadEvent::ClientGone => return client_gone(outcome),
             HeadEvent::Failed(kind, started) => {
                 return failed_early(
-                    ctx, conn, target, kind, started, up.reused, true, attempts, tried, outcome,
+                    ctx, conn, target, kind, started, up.reused, true, attempts, outcome,
                 )
                 .await;
             }
@@ -500,7 +389,6 @@ async fn attempt(
                     up.reused,
                     replayable,
                     attempts,
-                    tried,
                     outcome,
                 )
                 .await;
@@ -509,8 +397,7 @@ async fn attempt(
             HeadEvent::Failed(kind, started) => {
                 let replayable = body.is_none() || buffered.is_some();
                 return failed_early(
-                    ctx, conn, target, kind, started, up.reused, replayable, attempts, tried,
-                    outcome,
+                    ctx, conn, target, kind, started, up.reused, replayable, attempts, outcome,
                 )
                 .await;
             }
@@ -562,8 +449,7 @@ pub(super) async fn failed_early(
     response_started: bool,
     reused: bool,
     replayable: bool,
-    attempts: u32,
-    tried: &Tried,
+    attempts: &Attempts,
     outcome: &mut Outcome,
 ) -> Attempt {
     let pool = target.pool;
@@ -588,8 +474,8 @@ pub(super) async fn failed_early(
     }
     let allowed = match decision {
         Retry::No => false,
-        Retry::FreshConnection => retry_allowed(ctx, pool, attempts, tried, true),
-        Retry::OtherBackend => retry_allowed(ctx, pool, attempts, tried, false),
+        Retry::FreshConnection => attempts.may_retry(ctx.engine, ctx.snapshot, pool, true),
+        Retry::OtherBackend => attempts.may_retry(ctx.engine, ctx.snapshot, pool, false),
     };
     if allowed {
         return Attempt::Retry {

@@ -141,8 +141,7 @@ pub(super) async fn attempt(
     conn: &mut Conn,
     target: &Target<'_>,
     slot: Slot,
-    attempts: u32,
-    tried: &crate::proxy::ctx::Tried,
+    attempts: &crate::forward::pick::Attempts,
     outcome: &mut Outcome,
 ) -> Attempt {
     let req = ctx.req;
@@ -170,7 +169,6 @@ pub(super) async fn attempt(
             slot.reused,
             true,
             attempts,
-            tried,
             outcome,
         )
         .await;
@@ -188,7 +186,6 @@ pub(super) async fn attempt(
                 slot.reused,
                 true,
                 attempts,
-                tried,
                 outcome,
             )
             .await;
@@ -256,7 +253,6 @@ pub(super) async fn attempt(
                 slot.reused,
                 replayable,
                 attempts,
-                tried,
                 outcome,
             )
             .await;
@@ -271,7 +267,6 @@ pub(super) async fn attempt(
                 slot.reused,
                 !has_body,
                 attempts,
-                tried,
                 outcome,
             )
             .await;
