@@ -218,15 +218,14 @@ impl Gatehouse {
             .iter()
             .map(|l| l.h2c && l.protocol == Protocol::Http)
             .collect();
-        let engine = (config.server.http1_engine == crate::config::model::Http1Engine::Gatehouse)
-            .then(|| {
-                Arc::new(crate::forward::Engine::new(
-                    state.clone(),
-                    budget.clone(),
-                    access_log.clone(),
-                    config.server.upstream_keepalive_pool_size,
-                ))
-            });
+        let engine = (config.server.engine == crate::config::model::Engine::Gatehouse).then(|| {
+            Arc::new(crate::forward::Engine::new(
+                state.clone(),
+                budget.clone(),
+                access_log.clone(),
+                config.server.upstream_keepalive_pool_size,
+            ))
+        });
         let connections = Connections::new(
             state.clone(),
             &alpn,

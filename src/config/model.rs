@@ -66,14 +66,14 @@ pub struct ServerSettings {
     pub user: Option<String>,
     /// Group to switch to.
     pub group: Option<String>,
-    /// What serves HTTP/1 clients.
-    pub http1_engine: Http1Engine,
+    /// What serves clients.
+    pub engine: Engine,
 }
 
-/// What serves HTTP/1 clients.
+/// What serves clients (HTTP/1 and HTTP/2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Http1Engine {
-    /// gatehouse's own forwarding engine (`crate::forward`).
+pub enum Engine {
+    /// gatehouse's own forwarding engines (`crate::forward`).
     Gatehouse,
     /// Pingora's `HttpProxy` (the fallback while the new engine settles).
     Pingora,

@@ -14,8 +14,10 @@
 pub mod account;
 pub mod chunked;
 pub mod h1;
+pub mod h2;
 pub mod h2pool;
 pub mod pick;
+pub mod request_id;
 pub mod tunnel;
 pub mod upstream;
 

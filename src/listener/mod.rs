@@ -233,11 +233,28 @@ impl ServerApp for Connections {
                 }
             }
         };
+        let tls_version = stream.get_ssl_digest().map(|d| {
+            if d.version.contains("1_2") || d.version.contains("1.2") {
+                "1.2"
+            } else {
+                "1.3"
+            }
+        });
+        let info = crate::forward::h1::ConnInfo {
+            listener: index,
+            peer: client,
+            tls: listener.acceptor.is_some(),
+            tls_version,
+        };
         if matches!(
             stream.selected_alpn_proto(),
             Some(pingora::protocols::ALPN::H2)
         ) {
             // HTTP/2: the h2 codec enforces framing and the configured stream limits.
+            if let Some(engine) = &self.engine {
+                crate::forward::h2::serve(engine, stream, info, shutdown).await;
+                return None;
+            }
             return listener.proxy.process_new(stream, shutdown).await;
         }
         let origin = h1::Origin {
@@ -246,19 +263,6 @@ impl ServerApp for Connections {
             hsts,
         };
         if let Some(engine) = &self.engine {
-            let tls_version = stream.get_ssl_digest().map(|d| {
-                if d.version.contains("1_2") || d.version.contains("1.2") {
-                    "1.2"
-                } else {
-                    "1.3"
-                }
-            });
-            let info = crate::forward::h1::ConnInfo {
-                listener: index,
-                peer: client,
-                tls: listener.acceptor.is_some(),
-                tls_version,
-            };
             return crate::forward::h1::serve(
                 engine,
                 listener.h2c.as_ref(),

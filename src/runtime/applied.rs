@@ -30,8 +30,8 @@ pub struct Applied {
     pub user: Option<String>,
     /// `server.group`.
     pub group: Option<String>,
-    /// `server.http1_engine` (the listeners are built with it).
-    pub http1_engine: crate::config::model::Http1Engine,
+    /// `server.engine` (the listeners are built with it).
+    pub engine: crate::config::model::Engine,
     /// Admin listener address (`None`: disabled).
     pub admin_address: Option<SocketAddr>,
     /// `[logging]` (the subscriber is installed once).
@@ -95,7 +95,7 @@ impl Applied {
             retry_budget: _,  // hot: read per retry
             user,
             group,
-            http1_engine,
+            engine,
         } = server.clone();
         Applied {
             threads,
@@ -106,7 +106,7 @@ impl Applied {
             upstream_keepalive_pool_size,
             user,
             group,
-            http1_engine,
+            engine,
             admin_address: *admin_address,
             logging: logging.clone(),
             access_log: access_log.clone(),
@@ -136,7 +136,7 @@ impl Applied {
             ),
             ("server.user", a.user != b.user),
             ("server.group", a.group != b.group),
-            ("server.http1_engine", a.http1_engine != b.http1_engine),
+            ("server.engine", a.engine != b.engine),
             ("admin.address", a.admin_address != b.admin_address),
             ("logging.level", a.logging.level != b.logging.level),
             ("logging.format", a.logging.json != b.logging.json),

@@ -1,6 +1,6 @@
 //! Differential tests of the HTTP/1 engines: a corpus of valid requests (`support::corpus`) goes
-//! through a proxy running `http1_engine = "gatehouse"` and, while it exists, one running
-//! `http1_engine = "pingora"`, each in front of a recording backend (`support::recorder`).
+//! through a proxy running `engine = "gatehouse"` and, while it exists, one running
+//! `engine = "pingora"`, each in front of a recording backend (`support::recorder`).
 //!
 //! 1. **Golden files** (`tests/it/golden/differential/<case>.txt`, one per case, escaped text
 //!    that round-trips to the exact bytes: `support::golden`). For a request case: what the
@@ -12,7 +12,7 @@
 //!    rewrites them** (and deletes stale ones); review the diff before committing it.
 //!
 //! 2. **New engine vs Pingora**, modulo the documented differences below (`support::canon`
-//!    maps both to one form). Skipped, with a note on stderr, once `http1_engine = "pingora"`
+//!    maps both to one form). Skipped, with a note on stderr, once `engine = "pingora"`
 //!    no longer validates.
 //!
 //! Documented differences, request side (what the backend receives):
@@ -117,7 +117,7 @@ fn config(engine: &str, backend: SocketAddr) -> String {
 [server]
 threads = 1
 grace_period = "0s"
-http1_engine = "{engine}"
+engine = "{engine}"
 [admin]
 address = "{{admin}}"
 [listeners.http]
@@ -194,11 +194,11 @@ impl Side {
     }
 }
 
-/// Whether a config with `http1_engine = "pingora"` still validates (the Pingora path exists).
+/// Whether a config with `engine = "pingora"` still validates (the Pingora path exists).
 fn pingora_engine() -> Result<(), String> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gatehouse.toml");
-    let text = "[server]\nhttp1_engine = \"pingora\"\n[admin]\nenabled = false\n\
+    let text = "[server]\nengine = \"pingora\"\n[admin]\nenabled = false\n\
                 [listeners.http]\naddress = \"127.0.0.1:8080\"\n[routes.main]\npool = \"main\"\n\
                 [pools.main]\nbackends = [{ address = \"127.0.0.1:8081\" }]\n";
     let resolver = gatehouse::config::resolve::StaticResolver::default();

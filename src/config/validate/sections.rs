@@ -5,7 +5,7 @@ use super::suggest::choice;
 use super::{positive, resolve_path, DependentFiles, Report};
 use crate::config::duration::ConfigDuration;
 use crate::config::model::{
-    AdminSettings, Http1Engine, ReloadSettings, RetryBudgetSettings, ServerSettings,
+    AdminSettings, Engine, ReloadSettings, RetryBudgetSettings, ServerSettings,
 };
 use crate::config::raw;
 use crate::config::spans::child;
@@ -59,22 +59,22 @@ pub(super) fn server_settings(
         .upgrade_socket
         .map(|p| base_dir.join(p))
         .unwrap_or_else(|| default_runtime_path(config_path, "upgrade.sock"));
-    let http1_engine = raw
-        .http1_engine
+    let engine = raw
+        .engine
         .as_deref()
         .and_then(|v| {
             choice(
                 report,
-                "server.http1_engine",
+                "server.engine",
                 "engine",
                 v,
                 &[
-                    ("gatehouse", Http1Engine::Gatehouse),
-                    ("pingora", Http1Engine::Pingora),
+                    ("gatehouse", Engine::Gatehouse),
+                    ("pingora", Engine::Pingora),
                 ],
             )
         })
-        .unwrap_or(Http1Engine::Gatehouse);
+        .unwrap_or(Engine::Gatehouse);
     ServerSettings {
         threads,
         grace_period: raw.grace_period.map_or(Duration::from_secs(10), |d| d.0),
@@ -89,7 +89,7 @@ pub(super) fn server_settings(
         },
         user: raw.user,
         group: raw.group,
-        http1_engine,
+        engine,
     }
 }
 

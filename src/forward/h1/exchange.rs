@@ -8,11 +8,11 @@ use super::request::RequestView;
 use super::{Conn, ConnInfo};
 use crate::access_log::Record;
 use crate::forward::account::{self, Outcome};
+use crate::forward::request_id::RequestId;
 use crate::forward::Engine;
 use crate::listener::head::{Body, Head};
 use crate::metrics::names;
 use crate::proxy::decide::{self, Decision};
-use crate::proxy::headers::new_request_id_bytes;
 use crate::proxy::{access, client_ip, path, respond};
 use crate::runtime::snapshot::RouteEntry;
 use crate::runtime::Snapshot;
@@ -29,51 +29,6 @@ pub enum Next {
     Close,
     /// The backend switched protocols: run a tunnel.
     Tunnel(Box<TunnelJob>),
-}
-
-/// A request id: the client's when valid, else a new one (no allocation either way).
-pub(crate) struct RequestId {
-    buf: [u8; 128],
-    len: usize,
-}
-
-impl RequestId {
-    fn new(incoming: Option<&[u8]>) -> Self {
-        let mut id = RequestId {
-            buf: [0; 128],
-            len: 0,
-        };
-        match incoming {
-            Some(v) if valid_request_id(v) => {
-                id.buf[..v.len()].copy_from_slice(v);
-                id.len = v.len();
-            }
-            _ => {
-                let fresh = new_request_id_bytes();
-                id.buf[..fresh.len()].copy_from_slice(&fresh);
-                id.len = fresh.len();
-            }
-        }
-        id
-    }
-
-    /// The id's bytes.
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-
-    /// The id as text (it is always ASCII).
-    pub(crate) fn as_str(&self) -> &str {
-        std::str::from_utf8(self.as_bytes()).unwrap_or("-")
-    }
-}
-
-fn valid_request_id(v: &[u8]) -> bool {
-    !v.is_empty()
-        && v.len() <= 128
-        && v.iter().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'+' | b'/' | b'=')
-        })
 }
 
 /// The facts of one request every step reads.

@@ -18,7 +18,6 @@ use crate::listener::gated::Gated;
 use crate::listener::h1::{check_chunked_body, read_head, refuse, Gate, Origin};
 use crate::listener::head::{Body, Field, Refusal};
 use crate::proxy::Proxy;
-use pingora::apps::ServerApp;
 use pingora::protocols::Stream;
 use pingora::proxy::HttpProxy;
 use pingora::server::ShutdownWatch;
@@ -106,7 +105,12 @@ pub async fn serve(
             Gate::Ready(head) => head,
             Gate::H2Preface => {
                 return match h2c {
-                    Some(h2) => h2.process_new(conn.client, shutdown).await,
+                    Some(_) => {
+                        // Cleartext HTTP/2 with prior knowledge: the preface is in the
+                        // read-ahead buffer, which the HTTP/2 codec reads first.
+                        crate::forward::h2::serve(engine, conn.client, conn.info, shutdown).await;
+                        None
+                    }
                     None => {
                         let r = Refusal {
                             status: 400,

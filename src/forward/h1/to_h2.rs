@@ -560,7 +560,7 @@ async fn send_body(
 }
 
 /// Sends `data` as the backend's window allows (and ends the stream with it when `end`).
-async fn send_data(
+pub(crate) async fn send_data(
     stream: &mut h2::SendStream<Bytes>,
     mut data: Bytes,
     end: bool,
@@ -594,7 +594,7 @@ async fn send_data(
     Ok(())
 }
 
-fn push_hex(out: &mut BytesMut, mut n: usize) {
+pub(crate) fn push_hex(out: &mut BytesMut, mut n: usize) {
     let mut digits = [0u8; 16];
     let mut i = digits.len();
     loop {

@@ -1,0 +1,117 @@
+//! The HTTP/2 engine: a client connection (TLS with ALPN `h2`, or cleartext with prior
+//! knowledge) is one task; its streams are driven inside that task — no task per stream — so
+//! the responses that complete together leave together, in one flush of the codec (one TLS
+//! record, one write). Framing and flow control are the `h2` crate's; its limits are the
+//! configured ones (`[limits.http2]`): concurrent streams announced and enforced, header list
+//! size, and rapid-reset and CONTINUATION floods answered with GOAWAY.
+//!
+//! Each stream goes through the same three stages as an HTTP/1 request ([`stream`]):
+//! decide (route, admission), forward (to an HTTP/1 backend with [`to_h1`], to an HTTP/2
+//! backend with [`to_h2`]), account.
+
+pub mod answer;
+pub mod stream;
+pub mod to_h1;
+pub mod to_h2;
+
+use super::h1::ConnInfo;
+use super::Engine;
+use crate::config::model::Http2Settings;
+use bytes::Bytes;
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
+use pingora::server::ShutdownWatch;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// Per-stream receive window announced to clients: uploads are not held to HTTP/2's 64 KiB
+/// default per round trip.
+pub const STREAM_WINDOW: u32 = 1024 * 1024;
+/// Per-connection receive window.
+pub const CONNECTION_WINDOW: u32 = 4 * 1024 * 1024;
+/// Locally reset streams tolerated before the connection is closed (the h2 crate's guard
+/// against a peer that provokes resets).
+const MAX_LOCAL_ERROR_RESETS: usize = 1024;
+
+/// The server side of the handshake, with the configured limits.
+fn builder(limits: &Http2Settings) -> h2::server::Builder {
+    let mut b = h2::server::Builder::new();
+    b.max_concurrent_streams(limits.max_concurrent_streams)
+        .max_header_list_size(limits.max_header_list_size)
+        .max_pending_accept_reset_streams(limits.max_pending_reset_streams)
+        .max_local_error_reset_streams(Some(MAX_LOCAL_ERROR_RESETS))
+        .initial_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW);
+    b
+}
+
+/// Serves an HTTP/2 connection until it closes: accepts streams and drives them in this task;
+/// on shutdown, says GOAWAY and lets the streams in flight finish.
+pub async fn serve<IO>(engine: &Arc<Engine>, io: IO, info: ConnInfo, shutdown: &ShutdownWatch)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let snapshot = engine.state.peek();
+    let limits = snapshot.config.limits.clone();
+    drop(snapshot);
+    let handshake = builder(&limits.http2).handshake::<_, Bytes>(io);
+    let mut conn = match tokio::time::timeout(limits.handshake_timeout, handshake).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "HTTP/2 handshake failed");
+            return;
+        }
+        Err(_) => return,
+    };
+    let mut shutdown = shutdown.clone();
+    let mut draining = *shutdown.borrow();
+    if draining {
+        conn.graceful_shutdown();
+    }
+    let mut streams = FuturesUnordered::new();
+    let idle = limits.keepalive_timeout;
+    let idle_since = tokio::time::sleep(idle);
+    tokio::pin!(idle_since);
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.changed(), if !draining => {
+                conn.graceful_shutdown();
+                draining = true;
+            }
+            Some(()) = streams.next(), if !streams.is_empty() => {
+                if streams.is_empty() {
+                    idle_since.as_mut().reset(tokio::time::Instant::now() + idle);
+                }
+            }
+            accepted = conn.accept() => match accepted {
+                Some(Ok((request, respond))) => {
+                    streams.push(stream::handle(engine, info, request, respond));
+                }
+                Some(Err(e)) => {
+                    if e.is_io() || e.is_go_away() || e.reason() == Some(h2::Reason::ENHANCE_YOUR_CALM) {
+                        tracing::debug!(error = %e, "HTTP/2 connection ended");
+                        break;
+                    }
+                    // A stream-level error: the stream was reset, the connection goes on.
+                    tracing::debug!(error = %e, "HTTP/2 stream refused");
+                }
+                None => break,
+            },
+            _ = &mut idle_since, if streams.is_empty() => {
+                // Idle with nothing in flight: close (a GOAWAY first).
+                conn.graceful_shutdown();
+                draining = true;
+                idle_since.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs(3600));
+            }
+        }
+    }
+    // The codec is done accepting; the streams still in flight are finished while the
+    // connection is driven to its end.
+    while !streams.is_empty() {
+        tokio::select! {
+            Some(()) = streams.next() => {}
+            _ = std::future::poll_fn(|cx| conn.poll_closed(cx)) => break,
+        }
+    }
+}

@@ -1,0 +1,412 @@
+//! One HTTP/2 stream, from its request head to its access-log line: load the snapshot once,
+//! **decide** (normalise the path, route, admit), **forward** (the attempt loop over
+//! [`super::to_h1`] and [`super::to_h2`]) or answer locally, then **account**.
+
+use super::answer::{self, Answer};
+use crate::access_log::Record;
+use crate::forward::account::{self, Outcome};
+use crate::forward::h1::ConnInfo;
+use crate::forward::pick::{self, Attempts, Connection};
+use crate::forward::request_id::RequestId;
+use crate::forward::Engine;
+use crate::metrics::names;
+use crate::proxy::decide::{self, Decision};
+use crate::proxy::retry::{self, Retry};
+use crate::proxy::{access, client_ip, path, respond};
+use crate::runtime::snapshot::RouteEntry;
+use crate::runtime::{Pool, Snapshot};
+use bytes::Bytes;
+use h2::server::SendResponse;
+use h2::RecvStream;
+use http::header;
+use metrics::counter;
+use pingora::ErrorType;
+use std::sync::Arc;
+use tokio::time::Instant;
+
+/// The facts of one stream every step reads.
+pub struct StreamCtx<'a> {
+    pub(crate) engine: &'a Engine,
+    pub(crate) snapshot: &'a Snapshot,
+    pub(crate) info: ConnInfo,
+    pub(crate) parts: &'a http::request::Parts,
+    /// The host addressed (`:authority`, else `Host`), port included.
+    pub(crate) host: &'a str,
+    pub(crate) id: &'a RequestId,
+    pub(crate) grpc: bool,
+}
+
+impl StreamCtx<'_> {
+    /// The HSTS value (TLS only): the route's, else the listener's.
+    pub(crate) fn hsts<'s>(
+        &'s self,
+        route: Option<&'s RouteEntry>,
+    ) -> Option<&'s http::HeaderValue> {
+        if !self.info.tls {
+            return None;
+        }
+        route.and_then(|r| r.hsts.as_ref()).or_else(|| {
+            self.snapshot
+                .listeners
+                .get(self.info.listener)
+                .and_then(|l| l.hsts.as_ref())
+        })
+    }
+
+    /// `GET`, `HEAD`, `OPTIONS`, `TRACE`, `PUT`, `DELETE`.
+    pub(crate) fn idempotent(&self) -> bool {
+        self.parts.method.is_idempotent()
+    }
+}
+
+/// Serves one stream.
+pub async fn handle(
+    engine: &Arc<Engine>,
+    info: ConnInfo,
+    request: http::Request<RecvStream>,
+    mut respond: SendResponse<Bytes>,
+) {
+    let started = Instant::now();
+    let in_flight = crate::metrics::InFlight::begin();
+    let snapshot = engine.state.load();
+    let (parts, body) = request.into_parts();
+    let host = parts
+        .uri
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| {
+            parts
+                .headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+        })
+        .unwrap_or("");
+    let id = RequestId::new(
+        parts
+            .headers
+            .get(crate::proxy::headers::X_REQUEST_ID.clone())
+            .map(|v| v.as_bytes()),
+    );
+    let grpc = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+    engine.budget.deposit();
+    let ctx = StreamCtx {
+        engine,
+        snapshot: &snapshot,
+        info,
+        parts: &parts,
+        host,
+        id: &id,
+        grpc,
+    };
+    let mut outcome = Outcome::default();
+    decide_and_forward(&ctx, body, &mut respond, &mut outcome).await;
+    let line = Record {
+        at: Some(std::time::SystemTime::now()),
+        request_id: Some(id.as_str()),
+        client_ip: info.peer.map(|a| a.ip()),
+        client_port: info.peer.map(|a| a.port()),
+        method: parts.method.as_str(),
+        host: (!host.is_empty()).then_some(host),
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        http_version: "2",
+        tls_version: info.tls_version,
+        user_agent: parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+        listener: snapshot.listeners.get(info.listener).map(|l| &*l.name),
+        ..Default::default()
+    };
+    account::record(
+        engine,
+        &snapshot,
+        info.listener,
+        &outcome,
+        started.elapsed(),
+        line,
+    );
+    drop(in_flight);
+}
+
+async fn decide_and_forward(
+    ctx: &StreamCtx<'_>,
+    body: RecvStream,
+    respond: &mut SendResponse<Bytes>,
+    outcome: &mut Outcome,
+) {
+    let parts = ctx.parts;
+    let Some(path) = path::normalize(parts.uri.path()) else {
+        outcome.error = Some("path climbs above the root");
+        return answer::send(ctx, respond, None, Answer::error(400), outcome);
+    };
+    let listener = ctx.info.listener;
+    let trusted = ctx
+        .snapshot
+        .listeners
+        .get(listener)
+        .map_or(&[][..], |l| &l.trusted_proxies[..]);
+    let forwarded_for = parts
+        .headers
+        .get_all(&crate::proxy::headers::X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let client = ctx
+        .info
+        .peer
+        .map(|a| client_ip::resolve(a.ip(), trusted, forwarded_for));
+    let decision = decide::route(
+        ctx.snapshot,
+        listener,
+        ctx.info.tls,
+        ctx.host,
+        &path,
+        parts.uri.query(),
+    );
+    match decision {
+        Decision::Route(id) => {
+            outcome.route = Some(id);
+            let Some((route, pool)) = ctx.snapshot.route(id) else {
+                return answer::send(ctx, respond, None, Answer::error(502), outcome);
+            };
+            let length = parts
+                .headers
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if let Err(refusal) = access::check(route, client, length) {
+                counter!(names::REQUESTS_REFUSED_TOTAL, "route" => route.name.to_string(), "reason" => refusal.reason)
+                    .increment(1);
+                let retry_after = refusal
+                    .retry_after
+                    .map(|w| access::retry_after_secs(w).to_string());
+                let extra: Vec<(&str, &str)> = retry_after
+                    .as_deref()
+                    .map(|v| ("retry-after", v))
+                    .into_iter()
+                    .collect();
+                let answer = Answer {
+                    extra: &extra,
+                    ..Answer::error(refusal.status)
+                };
+                return answer::send(ctx, respond, Some(route), answer, outcome);
+            }
+            forward(ctx, route, pool, &path, body, respond, outcome).await;
+        }
+        Decision::Redirect(location) => {
+            let status = respond::redirect_status(&parts.method);
+            let text = format!("{status} redirect to {location}\n");
+            let extra = [("location", location.as_str())];
+            let answer = Answer {
+                status,
+                body: Some(text.as_bytes()),
+                extra: &extra,
+            };
+            answer::send(ctx, respond, None, answer, outcome);
+        }
+        Decision::NotFound => {
+            let name = ctx
+                .snapshot
+                .listeners
+                .get(listener)
+                .map(|l| l.name.to_string())
+                .unwrap_or_default();
+            counter!(names::UNROUTED_REQUESTS_TOTAL, "listener" => name).increment(1);
+            answer::send(ctx, respond, None, Answer::error(404), outcome);
+        }
+        Decision::BadRequest(why) | Decision::Refused(_, why, _) => {
+            outcome.error = Some(why);
+            answer::send(ctx, respond, None, Answer::error(400), outcome);
+        }
+    }
+}
+
+/// What one attempt came to.
+pub enum Attempt {
+    /// The stream is answered (or the client went away).
+    Done,
+    /// Failed before any response byte: try again (same backend on a fresh connection when
+    /// `same_backend`). The request body is handed back for the next attempt.
+    Retry {
+        /// Retry on the same backend.
+        same_backend: bool,
+        /// The request body, untouched.
+        body: RecvStream,
+    },
+}
+
+/// Where an attempt goes.
+pub struct Target<'a> {
+    pub(crate) route: &'a RouteEntry,
+    pub(crate) pool: &'a Arc<Pool>,
+    pub(crate) index: u32,
+    pub(crate) backend: &'a crate::runtime::pool::PoolBackend,
+    /// The path to send (normalised, perhaps without the route's prefix).
+    pub(crate) path: &'a str,
+}
+
+async fn forward(
+    ctx: &StreamCtx<'_>,
+    route: &RouteEntry,
+    pool: &Arc<Pool>,
+    path: &str,
+    body: RecvStream,
+    respond: &mut SendResponse<Bytes>,
+    outcome: &mut Outcome,
+) {
+    let mut attempts = Attempts::default();
+    let path = upstream_path(route, path);
+    let mut body = Some(body);
+    loop {
+        let picked = match attempts.pick(pool).await {
+            Ok(p) => p,
+            Err(refused) => {
+                outcome.error = Some(refused.kind());
+                outcome.retries = attempts.retries;
+                return answer::send(ctx, respond, Some(route), Answer::error(503), outcome);
+            }
+        };
+        outcome.backend = Some(picked.index);
+        let connection = match pick::connect(ctx.engine, pool, &picked).await {
+            Ok(c) => c,
+            Err(failure) => {
+                if attempts.connect_failed(ctx.engine, ctx.snapshot, pool, &picked, &failure) {
+                    continue;
+                }
+                outcome.error = Some(failure.kind);
+                outcome.upstream_error = true;
+                outcome.retries = attempts.retries;
+                let status = if failure.timed_out { 504 } else { 502 };
+                return answer::send(ctx, respond, Some(route), Answer::error(status), outcome);
+            }
+        };
+        let target = Target {
+            route,
+            pool,
+            index: picked.index,
+            backend: picked.backend,
+            path,
+        };
+        let Some(request_body) = body.take() else {
+            return;
+        };
+        let result = match connection {
+            Connection::H1(up) => {
+                Box::pin(super::to_h1::attempt(
+                    ctx,
+                    &target,
+                    up,
+                    request_body,
+                    respond,
+                    &attempts,
+                    outcome,
+                ))
+                .await
+            }
+            Connection::H2(slot) => {
+                Box::pin(super::to_h2::attempt(
+                    ctx,
+                    &target,
+                    slot,
+                    request_body,
+                    respond,
+                    &attempts,
+                    outcome,
+                ))
+                .await
+            }
+        };
+        match result {
+            Attempt::Done => {
+                outcome.retries = attempts.retries;
+                return;
+            }
+            Attempt::Retry {
+                same_backend,
+                body: returned,
+            } => {
+                body = Some(returned);
+                let reason = if same_backend {
+                    attempts.again_on_fresh_connection(picked.index);
+                    "reused_connection"
+                } else {
+                    "backend_reset"
+                };
+                attempts.count_retry(pool, reason);
+            }
+        }
+    }
+}
+
+/// The path the backend gets: without the route's prefix when it strips.
+fn upstream_path<'a>(route: &RouteEntry, path: &'a str) -> &'a str {
+    if !route.strip_prefix || route.path_prefix == "/" {
+        return path;
+    }
+    match path.strip_prefix(route.path_prefix.as_str()) {
+        Some("") => "/",
+        Some(rest) => rest,
+        None => path,
+    }
+}
+
+/// The backend failed before any response byte: count it, then retry (handing the body back)
+/// or answer. `replayable`: no request body byte was taken from the client yet.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn failed_early(
+    ctx: &StreamCtx<'_>,
+    target: &Target<'_>,
+    kind: ErrorType,
+    reused: bool,
+    body: Option<RecvStream>,
+    respond: &mut SendResponse<Bytes>,
+    attempts: &Attempts,
+    outcome: &mut Outcome,
+) -> Attempt {
+    let pool = target.pool;
+    let timed_out = matches!(kind, ErrorType::ReadTimedout | ErrorType::WriteTimedout);
+    if timed_out {
+        pool.report_timeout(target.index);
+        counter!(names::UPSTREAM_TIMEOUTS_TOTAL, "pool" => pool.name.to_string(), "backend" => target.backend.label.to_string()).increment(1);
+    }
+    let replayable = body.is_some();
+    let failure = retry::Failure {
+        etype: &kind,
+        upstream: true,
+        keepalive_race: reused,
+        reused,
+        idempotent: ctx.idempotent(),
+        body_unsent: replayable,
+        body_truncated: !replayable,
+        response_started: false,
+    };
+    let decision = retry::decide(&failure);
+    if decision == Retry::OtherBackend {
+        pool.report_connect_failure(target.index);
+    }
+    let allowed = match decision {
+        Retry::No => false,
+        Retry::FreshConnection => attempts.may_retry(ctx.engine, ctx.snapshot, pool, true),
+        Retry::OtherBackend => attempts.may_retry(ctx.engine, ctx.snapshot, pool, false),
+    };
+    if let (true, Some(body)) = (allowed, body) {
+        return Attempt::Retry {
+            same_backend: decision == Retry::FreshConnection,
+            body,
+        };
+    }
+    outcome.error = Some(kind.as_str());
+    outcome.upstream_error = true;
+    let status = if timed_out { 504 } else { 502 };
+    answer::send(
+        ctx,
+        respond,
+        Some(target.route),
+        Answer::error(status),
+        outcome,
+    );
+    Attempt::Done
+}
