@@ -252,7 +252,9 @@ impl ServerApp for Connections {
         ) {
             // HTTP/2: the h2 codec enforces framing and the configured stream limits.
             if let Some(engine) = &self.engine {
-                crate::forward::h2::serve(engine, stream, info, shutdown).await;
+                // Boxed, as every protocol's connection state below: the task of an idle
+                // connection then holds only what its own protocol needs.
+                Box::pin(crate::forward::h2::serve(engine, stream, info, shutdown)).await;
                 return None;
             }
             return listener.proxy.process_new(stream, shutdown).await;
@@ -275,7 +277,7 @@ impl ServerApp for Connections {
             .await;
         }
         let state = self.state.clone();
-        h1::serve(
+        Box::pin(h1::serve(
             &listener.proxy,
             listener.h2c.as_ref(),
             stream,
@@ -283,7 +285,7 @@ impl ServerApp for Connections {
             accepted_at,
             &origin,
             shutdown,
-        )
+        ))
         .await
     }
 }

@@ -108,7 +108,13 @@ pub async fn serve(
                     Some(_) => {
                         // Cleartext HTTP/2 with prior knowledge: the preface is in the
                         // read-ahead buffer, which the HTTP/2 codec reads first.
-                        crate::forward::h2::serve(engine, conn.client, conn.info, shutdown).await;
+                        Box::pin(crate::forward::h2::serve(
+                            engine,
+                            conn.client,
+                            conn.info,
+                            shutdown,
+                        ))
+                        .await;
                         None
                     }
                     None => {
