@@ -15,6 +15,7 @@ mod grpc;
 mod hardening;
 mod health;
 mod http1;
+mod http2;
 mod memory;
 mod observability;
 mod ops;

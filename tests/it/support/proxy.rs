@@ -151,6 +151,11 @@ impl TestProxy {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.http)
     }
+
+    /// Starts a graceful stop (as SIGTERM would): stop accepting, drain, exit.
+    pub fn graceful_shutdown(&self) {
+        self.control.graceful_shutdown();
+    }
 }
 
 /// Four different free loopback addresses (the OS may hand the same free port out twice).
