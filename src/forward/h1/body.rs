@@ -346,7 +346,10 @@ pub async fn relay_response_body(
         if relay.deadline.is_some_and(|d| Instant::now() > d) {
             return Err(BodyError::ResponseDeadline);
         }
-        buf.reserve(READ_SIZE);
+        if buf.capacity() - buf.len() < 8192 {
+            // Grows once for a long body; a short one fits the first buffer.
+            buf.reserve(READ_SIZE);
+        }
         match tokio::time::timeout(relay.read_timeout, up.read_buf(buf)).await {
             Err(_) => return Err(BodyError::UpstreamReadTimeout),
             Ok(Err(_)) => return Err(BodyError::UpstreamClosed),

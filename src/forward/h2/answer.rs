@@ -76,7 +76,10 @@ pub fn send(
             h.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
         }
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Ok(v) = HeaderValue::from_bytes(ctx.id.as_bytes()) {
+        if let Ok(mut v) = HeaderValue::from_bytes(ctx.id.as_bytes()) {
+            // Unique per response: never worth a place in the HPACK table (it would push
+            // out the fields that repeat, and make every lookup slower).
+            v.set_sensitive(true);
             h.insert("x-request-id", v);
         }
         if ctx.snapshot.config.server.server_header {

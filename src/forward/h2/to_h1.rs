@@ -290,7 +290,10 @@ pub async fn attempt(
             if deadline.is_some_and(|d| Instant::now() > d) {
                 return Err(BodyError::ResponseDeadline);
             }
-            buf.reserve(READ_SIZE);
+            if buf.capacity() - buf.len() < 8192 {
+                // Grows once for a long body; a short one fits the first buffer.
+                buf.reserve(READ_SIZE);
+            }
             match tokio::time::timeout(timeouts.read, up.stream.read_buf(&mut buf)).await {
                 Err(_) => return Err(BodyError::UpstreamReadTimeout),
                 Ok(Err(_)) => return Err(BodyError::UpstreamClosed),
@@ -429,7 +432,9 @@ async fn read_head(
                 Err(_) => return Err(HeadError::Backend(ErrorType::InvalidHTTPHeader, true)),
             }
         }
-        buf.reserve(READ_SIZE);
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(16 * 1024);
+        }
         let read = tokio::time::timeout_at(deadline, up.stream.read_buf(buf));
         tokio::select! {
             biased;
@@ -515,7 +520,10 @@ fn response_head(
     if let Some(hsts) = hsts {
         headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
     }
-    if let Ok(v) = HeaderValue::from_bytes(ctx.id.as_bytes()) {
+    if let Ok(mut v) = HeaderValue::from_bytes(ctx.id.as_bytes()) {
+        // Unique per response: never worth a place in the HPACK table (it would push
+        // out the fields that repeat, and make every lookup slower).
+        v.set_sensitive(true);
         headers.insert("x-request-id", v);
     }
     if server_header {

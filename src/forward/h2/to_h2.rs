@@ -368,7 +368,10 @@ fn response_head(
     if let Some(hsts) = ctx.hsts(Some(route)) {
         headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
     }
-    if let Ok(v) = HeaderValue::from_bytes(ctx.id.as_bytes()) {
+    if let Ok(mut v) = HeaderValue::from_bytes(ctx.id.as_bytes()) {
+        // Unique per response: never worth a place in the HPACK table (it would push
+        // out the fields that repeat, and make every lookup slower).
+        v.set_sensitive(true);
         headers.insert("x-request-id", v);
     }
     if ctx.snapshot.config.server.server_header {
