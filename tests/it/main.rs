@@ -24,3 +24,4 @@ mod routing;
 mod sample_app;
 mod streaming;
 mod tls;
+mod websocket_h2;

@@ -7,12 +7,14 @@
 //!
 //! Each stream goes through the same three stages as an HTTP/1 request ([`stream`]):
 //! decide (route, admission), forward (to an HTTP/1 backend with [`to_h1`], to an HTTP/2
-//! backend with [`to_h2`]), account.
+//! backend with [`to_h2`]; a WebSocket's extended CONNECT with [`websocket`]), account.
 
 pub mod answer;
+pub mod io;
 pub mod stream;
 pub mod to_h1;
 pub mod to_h2;
+pub mod websocket;
 
 use super::h1::ConnInfo;
 use super::Engine;
@@ -41,7 +43,9 @@ fn builder(limits: &Http2Settings) -> h2::server::Builder {
         .max_pending_accept_reset_streams(limits.max_pending_reset_streams)
         .max_local_error_reset_streams(Some(MAX_LOCAL_ERROR_RESETS))
         .initial_window_size(STREAM_WINDOW)
-        .initial_connection_window_size(CONNECTION_WINDOW);
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        // RFC 8441: WebSocket over HTTP/2 (extended CONNECT), for routes that allow it.
+        .enable_connect_protocol();
     b
 }
 

@@ -139,6 +139,18 @@ async fn decide_and_forward(
     outcome: &mut Outcome,
 ) {
     let parts = ctx.parts;
+    let websocket = parts.method == http::Method::CONNECT;
+    if websocket
+        && !parts
+            .extensions
+            .get::<h2::ext::Protocol>()
+            .is_some_and(|p| p.as_str().eq_ignore_ascii_case("websocket"))
+    {
+        // A plain CONNECT (a TCP tunnel to anywhere) is not a reverse proxy's business, and
+        // no other extended CONNECT protocol is carried.
+        outcome.error = Some("CONNECT refused");
+        return answer::send(ctx, respond, None, Answer::error(405), outcome);
+    }
     let Some(path) = path::normalize(parts.uri.path()) else {
         outcome.error = Some("path climbs above the root");
         return answer::send(ctx, respond, None, Answer::error(400), outcome);
@@ -194,6 +206,10 @@ async fn decide_and_forward(
                 };
                 return answer::send(ctx, respond, Some(route), answer, outcome);
             }
+            if websocket && !websocket_allowed(route, pool) {
+                outcome.error = Some("WebSocket not allowed on this route");
+                return answer::send(ctx, respond, Some(route), Answer::error(501), outcome);
+            }
             forward(ctx, route, pool, &path, body, respond, outcome).await;
         }
         Decision::Redirect(location) => {
@@ -222,6 +238,16 @@ async fn decide_and_forward(
             answer::send(ctx, respond, None, Answer::error(400), outcome);
         }
     }
+}
+
+/// A WebSocket over HTTP/2 goes to the backend as an HTTP/1.1 upgrade: the route must allow
+/// `websocket`, and the pool must speak HTTP/1.1.
+fn websocket_allowed(route: &RouteEntry, pool: &Pool) -> bool {
+    route
+        .upgrades
+        .iter()
+        .any(|u| u.eq_ignore_ascii_case("websocket"))
+        && pool.config.protocol != crate::config::model::UpstreamProtocol::H2
 }
 
 /// What one attempt came to.
@@ -294,6 +320,18 @@ async fn forward(
             return;
         };
         let result = match connection {
+            Connection::H1(up) if ctx.parts.method == http::Method::CONNECT => {
+                Box::pin(super::websocket::tunnel(
+                    ctx,
+                    &target,
+                    up,
+                    request_body,
+                    respond,
+                    &attempts,
+                    outcome,
+                ))
+                .await
+            }
             Connection::H1(up) => {
                 Box::pin(super::to_h1::attempt(
                     ctx,
