@@ -72,6 +72,9 @@ where
     if draining {
         conn.graceful_shutdown();
     }
+    // Each stream's future boxed: FuturesUnordered keeps a task node per stream (and a stub)
+    // sized like its future, and a node lingers while any waker of it does; boxed, what
+    // lingers is a pointer, not ~2 KiB of stream state per connection.
     let mut streams = FuturesUnordered::new();
     let idle = limits.keepalive_timeout;
     let idle_since = tokio::time::sleep(idle);
@@ -90,7 +93,7 @@ where
             }
             accepted = conn.accept() => match accepted {
                 Some(Ok((request, respond))) => {
-                    streams.push(stream::handle(engine, info, request, respond));
+                    streams.push(Box::pin(stream::handle(engine, info, request, respond)));
                 }
                 Some(Err(e)) => {
                     if e.is_io() || e.is_go_away() || e.reason() == Some(h2::Reason::ENHANCE_YOUR_CALM) {

@@ -28,6 +28,10 @@ pub struct FramedRead<T> {
     decoder: FrameDecoder,
 }
 
+/// gatehouse patch: the read buffer's size when it is allocated again after a release (the
+/// size tokio-util starts it at).
+const READ_BUFFER_CAPACITY: usize = 8 * 1024;
+
 #[derive(Debug)]
 struct FrameDecoder {
     // hpack decoder state
@@ -66,6 +70,15 @@ impl<T> FramedRead<T> {
 
     pub fn get_ref(&self) -> &T {
         self.inner.get_ref()
+    }
+
+    /// gatehouse patch: gives the read buffer (8 KiB) and the HPACK scratch buffer (4 KiB)
+    /// back while nothing is half-read; the next read allocates them again.
+    pub(crate) fn release_idle_buffers(&mut self) {
+        if self.inner.read_buffer().is_empty() && self.decoder.partial.is_none() {
+            *self.inner.read_buffer_mut() = BytesMut::new();
+        }
+        self.decoder.hpack.release_idle_buffer();
     }
 
     pub fn get_mut(&mut self) -> &mut T {
@@ -419,6 +432,11 @@ where
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let span = tracing::trace_span!("FramedRead::poll_next");
         let _e = span.enter();
+        // gatehouse patch: the read buffer may have been released while idle; without this
+        // the next read would grow it from nothing, a few bytes at a time.
+        if self.inner.read_buffer().capacity() == 0 {
+            self.inner.read_buffer_mut().reserve(READ_BUFFER_CAPACITY);
+        }
         loop {
             tracing::trace!("poll");
             let bytes = match ready!(Pin::new(&mut self.inner).poll_next(cx)) {

@@ -120,6 +120,17 @@ where
         Poll::Ready(Ok(()))
     }
 
+    /// gatehouse patch: gives the write buffer back (16 KiB) when everything is written;
+    /// the next frame buffered allocates it again.
+    pub(crate) fn release_idle_buffer(&mut self) {
+        let buf = &mut self.encoder.buf;
+        if self.encoder.next.is_none() && buf.get_ref().is_empty() && buf.get_ref().capacity() > 0
+        {
+            *buf.get_mut() = BytesMut::new();
+            buf.set_position(0);
+        }
+    }
+
     /// Returns whether a frame can be buffered without first flushing the
     /// underlying I/O object.
     pub(crate) fn has_capacity(&self) -> bool {
@@ -223,6 +234,10 @@ where
     fn buffer(&mut self, item: Frame<B>) -> Result<(), UserError> {
         // Ensure that we have enough capacity to accept the write.
         assert!(self.has_capacity());
+        // gatehouse patch: the buffer may have been released while idle.
+        if self.buf.get_ref().capacity() == 0 {
+            self.buf.get_mut().reserve(DEFAULT_BUFFER_CAPACITY);
+        }
         let span = tracing::trace_span!("FramedWrite::buffer", frame = ?item);
         let _e = span.enter();
 
@@ -307,9 +322,11 @@ where
     }
 
     fn has_capacity(&self) -> bool {
+        // gatehouse patch: a released buffer (capacity 0) is allocated on the next write.
         self.next.is_none()
-            && (self.buf.get_ref().capacity() - self.buf.get_ref().len()
-                >= self.min_buffer_capacity)
+            && (self.buf.get_ref().capacity() == 0
+                || self.buf.get_ref().capacity() - self.buf.get_ref().len()
+                    >= self.min_buffer_capacity)
     }
 
     fn is_empty(&self) -> bool {

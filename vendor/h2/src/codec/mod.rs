@@ -138,6 +138,13 @@ where
 
     /// Returns whether the codec can buffer a frame without flushing the
     /// underlying I/O object.
+    /// gatehouse patch: gives the read, write and HPACK scratch buffers back while the
+    /// connection is idle (28 KiB per connection); they are allocated again when used.
+    pub(crate) fn release_idle_buffers(&mut self) {
+        self.inner.release_idle_buffers();
+        self.framed_write().release_idle_buffer();
+    }
+
     pub(crate) fn has_send_capacity(&mut self) -> bool {
         self.framed_write().has_capacity()
     }

@@ -162,6 +162,14 @@ impl Decoder {
         }
     }
 
+    /// gatehouse patch: gives the Huffman scratch buffer back (4 KiB) while the
+    /// connection is idle; `decode` allocates it again.
+    pub fn release_idle_buffer(&mut self) {
+        if self.buffer.is_empty() {
+            self.buffer = BytesMut::new();
+        }
+    }
+
     /// Queues a potential size update
     #[allow(dead_code)]
     pub fn queue_size_update(&mut self, size: usize) {
@@ -185,6 +193,11 @@ impl Decoder {
         use self::Representation::*;
 
         let mut can_resize = true;
+
+        // gatehouse patch: the scratch buffer may have been released while idle.
+        if self.buffer.capacity() == 0 {
+            self.buffer.reserve(4096);
+        }
 
         if let Some(size) = self.max_size_update.take() {
             self.last_max_update = size;

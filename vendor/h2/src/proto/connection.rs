@@ -332,6 +332,12 @@ where
                                 continue;
                             }
 
+                            // gatehouse patch: everything is written and nothing can be read
+                            // now; an idle connection holds no buffers while it waits.
+                            if self.inner.streams.release_idle_memory() {
+                                self.codec.release_idle_buffers();
+                            }
+
                             return Poll::Pending;
                         }
                     };

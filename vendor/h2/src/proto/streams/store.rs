@@ -206,6 +206,15 @@ impl ops::IndexMut<Key> for Store {
 }
 
 impl Store {
+    /// gatehouse patch: with no stream left, gives the slab's and the index's capacity back
+    /// (they keep it otherwise, for as long as the connection lives).
+    pub(super) fn release_if_empty(&mut self) {
+        if self.slab.is_empty() && self.ids.is_empty() && self.slab.capacity() > 0 {
+            self.slab = slab::Slab::new();
+            self.ids = IndexMap::new();
+        }
+    }
+
     #[cfg(feature = "unstable")]
     pub fn num_active_streams(&self) -> usize {
         self.ids.len()

@@ -1149,6 +1149,21 @@ where
         me.counts.has_streams() || me.refs > 1
     }
 
+    /// gatehouse patch: when no stream is open, gives back the capacity the stream store and
+    /// the frame buffers grew to (about 4 KiB per connection after one request). Returns
+    /// whether the connection is idle, so the caller can release the codec's buffers too.
+    pub fn release_idle_memory(&self) -> bool {
+        let mut me = self.inner.lock().unwrap();
+        if me.counts.has_streams() {
+            return false;
+        }
+        me.store.release_if_empty();
+        me.actions.recv.release_idle_buffer();
+        drop(me);
+        self.send_buffer.inner.lock().unwrap().release_if_empty();
+        true
+    }
+
     #[cfg(feature = "unstable")]
     pub fn num_wired_streams(&self) -> usize {
         let me = self.inner.lock().unwrap();
