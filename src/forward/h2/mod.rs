@@ -86,7 +86,7 @@ where
             }
             accepted = conn.accept() => match accepted {
                 Some(Ok((request, respond))) => {
-                    streams.push(stream::handle(engine, info, request, respond));
+                    streams.push(stream::handle(engine, info.clone(), request, respond));
                 }
                 Some(Err(e)) => {
                     if e.is_io() || e.is_go_away() || e.reason() == Some(h2::Reason::ENHANCE_YOUR_CALM) {

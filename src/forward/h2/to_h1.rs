@@ -76,6 +76,9 @@ fn write_head(
         if !rules.is_empty() && ruled(rules, n.as_bytes()) {
             continue;
         }
+        if crate::tls::client_auth::is_stripped(&ctx.snapshot.client_cert_strip, n.as_bytes()) {
+            continue;
+        }
         out.extend_from_slice(n.as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
@@ -111,6 +114,14 @@ fn write_head(
         out.extend_from_slice(b"x-request-id: ");
         out.extend_from_slice(ctx.id.as_bytes());
         out.extend_from_slice(b"\r\n");
+    }
+    for (name, value) in ctx.client_cert_fields().iter().flatten() {
+        if own(name.as_str().as_bytes()) {
+            out.extend_from_slice(name.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
     }
     for (name, value) in rules.set.iter().chain(rules.add.iter()) {
         out.extend_from_slice(name.as_str().as_bytes());
