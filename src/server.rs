@@ -573,6 +573,14 @@ impl BackgroundService for ControlPlane {
             tokio::spawn(reload::signal::reopen_logs_on_sigusr1(shutdown.clone())),
             tokio::spawn(crate::checks::run(self.state.clone(), shutdown.clone())),
             tokio::spawn(sweep_idle_connections(self.engine.clone())),
+            tokio::spawn(crate::tls::ocsp::fetch::run(
+                self.state.clone(),
+                shutdown.clone(),
+            )),
+            tokio::spawn(
+                crate::tls::acme::manager::Manager::new(self.state.clone(), self.reloader.clone())
+                    .run(shutdown.clone()),
+            ),
         ];
         let state = self.state.clone();
         let upkeep = async move {

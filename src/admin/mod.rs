@@ -191,7 +191,7 @@ impl ServeHttp for AdminApp {
                     last: self.reloader.last_report(),
                     last_applied: self.reloader.last_applied_report(),
                 };
-                let doc = status::build(&state.load(), reloads);
+                let doc = status::build(&state.load(), &state.tls, reloads);
                 json_response(
                     StatusCode::OK,
                     &serde_json::to_value(doc).unwrap_or_default(),

@@ -24,6 +24,8 @@ pub struct Status {
     pub pools: Vec<PoolStatus>,
     /// Certificates served.
     pub certificates: Vec<CertificateStatus>,
+    /// ACME certificates: expiry, renewal, last attempt and error.
+    pub acme: Vec<crate::tls::acme::status::AcmeStatus>,
     /// Cold settings of the served config this process does not run with (`key: what`); they
     /// need `gatehouse upgrade`. Empty when the process runs what the file says.
     pub restart_required: Vec<String>,
@@ -91,10 +93,14 @@ pub struct CertificateStatus {
     pub not_after_unix: u64,
     /// Days left (negative when expired).
     pub expires_in_days: i64,
+    /// The ACME certificate id, when it is one.
+    pub acme: Option<String>,
+    /// An OCSP response is stapled now (from `ocsp_file` or fetched).
+    pub ocsp_stapled: bool,
 }
 
 /// Builds the document from a snapshot.
-pub fn build(snapshot: &Snapshot, reloads: Reloads) -> Status {
+pub fn build(snapshot: &Snapshot, tls: &crate::tls::live::TlsLive, reloads: Reloads) -> Status {
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -147,9 +153,13 @@ pub fn build(snapshot: &Snapshot, reloads: Reloads) -> Status {
                     names: c.names.clone(),
                     not_after_unix: c.not_after_unix(),
                     expires_in_days: (c.not_after_unix() as i64 - now as i64).div_euclid(86400),
+                    acme: c.acme.clone(),
+                    ocsp_stapled: c.staple.as_ref().is_some_and(|s| s.current())
+                        || (c.ocsp_fetch && tls.stapled(&c.fingerprint).is_some()),
                 })
             })
             .collect(),
+        acme: tls.acme.list(),
         restart_required: reloads.restart_required,
         last_reload: reloads.last,
         last_applied_reload: reloads.last_applied,

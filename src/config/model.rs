@@ -37,6 +37,10 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// Pools in file order.
     pub pools: Vec<Pool>,
+    /// `[acme]`, when the file has one.
+    pub acme: Option<crate::tls::acme::AcmeSettings>,
+    /// `[ocsp]`.
+    pub ocsp: OcspSettings,
     /// Every file the config depends on besides itself (certificates, keys, CA bundles, token).
     pub dependent_files: Vec<PathBuf>,
     /// Hex SHA-256 over the config text and every dependent file's content.
@@ -135,6 +139,24 @@ pub struct RateLimitSettings {
     pub burst: u32,
 }
 
+/// `[ocsp]` after validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OcspSettings {
+    /// Longest time between two fetches of one certificate's response.
+    pub refresh: Duration,
+    /// Time allowed for one fetch.
+    pub timeout: Duration,
+}
+
+impl Default for OcspSettings {
+    fn default() -> Self {
+        OcspSettings {
+            refresh: Duration::from_secs(3600),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 /// `[logging]` after validation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoggingSettings {
@@ -202,6 +224,15 @@ pub struct Listener {
     pub proxy_protocol: bool,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<crate::net::cidr::Cidr>,
+    /// TLS profile (https).
+    pub tls_profile: crate::tls::profile::TlsProfile,
+    /// Client certificates (https), with the CA bundle loaded.
+    pub client_auth: Option<Arc<crate::tls::client_auth::ClientAuth>>,
+    /// Header names for the verified client certificate.
+    pub client_cert_headers: crate::tls::client_auth::CertHeaders,
+    /// Certificate entries managed by ACME (those already obtained are also in
+    /// `certificates`).
+    pub acme: Vec<crate::tls::acme::AcmeCert>,
 }
 
 /// How a host pattern matches.
@@ -246,6 +277,8 @@ pub struct Route {
     pub rate_limit: Option<RateLimitSettings>,
     /// Upgrade protocols allowed (lowercase names).
     pub upgrades: Vec<String>,
+    /// Only connections with a verified client certificate may use the route (403 otherwise).
+    pub client_auth_required: bool,
 }
 
 /// Validated header rules.

@@ -117,6 +117,14 @@ impl Connections {
     }
 }
 
+/// Whether the handshake negotiated `acme-tls/1` (a TLS-ALPN-01 validation connection).
+fn acme_challenge<S>(tls: &pingora::protocols::tls::TlsStream<S>) -> bool {
+    matches!(
+        tls.selected_alpn_proto(),
+        Some(pingora::protocols::ALPN::Custom(ref c)) if c.protocol() == crate::tls::acme::challenge::ACME_TLS_ALPN
+    )
+}
+
 struct OpenConnection<'a>(&'a Gauge, &'a AtomicUsize);
 
 impl Drop for OpenConnection<'_> {
@@ -212,6 +220,10 @@ impl ServerApp for Connections {
                     acceptor.tls_handshake(*l4),
                 ));
                 match handshake.await {
+                    Ok(Ok(tls)) if acme_challenge(&tls) => {
+                        // RFC 8737 §3: the TLS-ALPN-01 validation ends with the handshake.
+                        return None;
+                    }
                     Ok(Ok(tls)) => {
                         match tls.get_ssl_digest().map(|d| d.version.to_string()) {
                             Some(v) if v.contains("1_2") || v.contains("1.2") => {
@@ -223,6 +235,13 @@ impl ServerApp for Connections {
                     }
                     Ok(Err(e)) => {
                         listener.handshake_failures.increment(1);
+                        if e.to_string().contains("peer sent no certificates") {
+                            crate::tls::client_auth::count_failure(
+                                &listener.name,
+                                "handshake",
+                                "missing",
+                            );
+                        }
                         tracing::debug!(listener = %listener.name, error = %e, "TLS handshake failed");
                         return None;
                     }
@@ -240,11 +259,21 @@ impl ServerApp for Connections {
                 "1.3"
             }
         });
+        let client_cert = match &listener.acceptor {
+            Some(_) => crate::tls::client_auth::connection_facts(
+                &self.state,
+                index,
+                &listener.name,
+                stream.get_ssl().and_then(|t| t.peer_cert_chain_der()),
+            ),
+            None => None,
+        };
         let info = crate::forward::h1::ConnInfo {
             listener: index,
             peer: client,
             tls: listener.acceptor.is_some(),
             tls_version,
+            client_cert,
         };
         if matches!(
             stream.selected_alpn_proto(),

@@ -3,8 +3,16 @@
 //! cache) and serves certificates through an SNI resolver that reads the *current snapshot*, so
 //! a certificate rotation is an ordinary reload: no restart, no re-bind, and connections already
 //! open keep the certificate they were established with.
+//!
+//! The same resolver answers TLS-ALPN-01 challenges (a ClientHello offering only
+//! `acme-tls/1`) and attaches OCSP staples; the client-certificate verifier reads the current
+//! snapshot too (see [`crate::tls::client_auth`]). The protocol versions and suites come from
+//! the listener's TLS profile (fixed at start), in the server's order.
 
 use crate::runtime::SharedState;
+use crate::tls::acme::challenge::ACME_TLS_ALPN;
+use crate::tls::client_auth::ListenerVerifier;
+use crate::tls::profile::TlsProfile;
 use metrics::counter;
 use rustls::server::{ClientHello, ResolvesServerCert, ServerSessionMemoryCache};
 use rustls::sign::CertifiedKey;
@@ -33,6 +41,14 @@ impl fmt::Debug for SniResolver {
 
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        if hello
+            .alpn()
+            .is_some_and(|mut offered| offered.any(|p| p == ACME_TLS_ALPN))
+        {
+            // RFC 8737: only the challenge certificate, and nothing else, for `acme-tls/1`.
+            let name = hello.server_name()?.to_ascii_lowercase();
+            return self.state.tls.challenges.alpn_answer(&name);
+        }
         let snapshot = self.state.peek();
         let store = &snapshot.listeners.get(self.listener)?.certs;
         let found = match hello.server_name() {
@@ -40,7 +56,8 @@ impl ResolvesServerCert for SniResolver {
                 store.lookup(Some(&name.to_ascii_lowercase()))
             }
             other => store.lookup(other),
-        };
+        }
+        .map(|served| served.pick(&self.state.tls));
         if found.is_none() {
             counter!(
                 crate::metrics::names::TLS_HANDSHAKE_FAILURES_TOTAL,
@@ -62,21 +79,31 @@ pub fn server_config(
     listener: usize,
     alpn: &[Vec<u8>],
 ) -> Result<Arc<ServerConfig>, rustls::Error> {
-    let listener_name: Arc<str> = state
+    let (listener_name, profile): (Arc<str>, TlsProfile) = state
         .bound
         .get(listener)
-        .map(|b| Arc::from(b.name.as_str()))
-        .unwrap_or_else(|| Arc::from(""));
+        .map(|b| (Arc::from(b.name.as_str()), b.tls_profile))
+        .unwrap_or_else(|| (Arc::from(""), TlsProfile::default()));
+    let verifier = Arc::new(ListenerVerifier::new(
+        state.clone(),
+        listener,
+        listener_name.clone(),
+    ));
     let resolver = Arc::new(SniResolver {
         state,
         listener,
         listener_name,
     });
-    let mut config = ServerConfig::builder_with_provider(crate::tls::provider())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_no_client_auth()
+    let mut config = ServerConfig::builder_with_provider(profile.provider())
+        .with_protocol_versions(profile.versions())?
+        .with_client_cert_verifier(verifier)
         .with_cert_resolver(resolver);
+    // The profile's order, not the client's (testssl.sh: "has server cipher order").
+    config.ignore_client_order = true;
     config.alpn_protocols = alpn.to_vec();
+    // Last, so it is chosen only by a client that offers nothing else (the ACME CA's
+    // validation); the resolver then serves the challenge certificate or nothing.
+    config.alpn_protocols.push(ACME_TLS_ALPN.to_vec());
     config.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE_SIZE);
     // Stateless resumption: tickets encrypted with rotating keys held in memory.
     config.ticketer = rustls::crypto::ring::Ticketer::new()?;

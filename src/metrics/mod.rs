@@ -215,6 +215,36 @@ fn describe() {
         "Certificate notAfter as Unix time."
     );
     describe_counter!(
+        CLIENT_AUTH_FAILURES_TOTAL,
+        "Client-certificate failures by listener, stage and reason."
+    );
+    describe_counter!(OCSP_FETCHES_TOTAL, "OCSP response fetches by result.");
+    describe_gauge!(
+        OCSP_STAPLE_EXPIRY_SECONDS,
+        Unit::Seconds,
+        "nextUpdate of the fetched OCSP staple as Unix time."
+    );
+    describe_counter!(ACME_ORDERS_TOTAL, "ACME orders by certificate and result.");
+    describe_gauge!(
+        ACME_CERTIFICATE_EXPIRY_SECONDS,
+        Unit::Seconds,
+        "ACME certificate notAfter as Unix time."
+    );
+    describe_gauge!(
+        ACME_RENEWAL_DUE_SECONDS,
+        Unit::Seconds,
+        "When the ACME certificate is due for renewal, as Unix time."
+    );
+    describe_gauge!(
+        ACME_LAST_ATTEMPT_SECONDS,
+        Unit::Seconds,
+        "Last ACME order attempt by this process, as Unix time."
+    );
+    describe_gauge!(
+        ACME_CERTIFICATE_FAILING,
+        "1 while the last ACME order attempt for the certificate failed."
+    );
+    describe_counter!(
         ACCESS_LOG_DROPPED_TOTAL,
         Unit::Count,
         "Access-log lines dropped because the writer fell behind."

@@ -65,6 +65,25 @@ pub const CONFIG_LAST_RELOAD_SUCCESS_SECONDS: &str =
 pub const CONFIG_RESTART_REQUIRED: &str = "gatehouse_config_restart_required";
 /// Certificate expiry (Unix time), by listener and certificate file.
 pub const CERTIFICATE_EXPIRY_SECONDS: &str = "gatehouse_certificate_expiry_timestamp_seconds";
+/// Client-certificate failures, by listener, stage (`handshake`: TLS alert or an untrusted
+/// certificate on an `optional` listener; `request`: 403 from a route that requires one) and
+/// reason (`missing`, `invalid`, `untrusted`).
+pub const CLIENT_AUTH_FAILURES_TOTAL: &str = "gatehouse_client_auth_failures_total";
+/// OCSP fetches, by certificate file and result (`ok`, `error`).
+pub const OCSP_FETCHES_TOTAL: &str = "gatehouse_ocsp_fetches_total";
+/// `nextUpdate` of the fetched OCSP staple (Unix time), by certificate file.
+pub const OCSP_STAPLE_EXPIRY_SECONDS: &str = "gatehouse_ocsp_staple_expiry_timestamp_seconds";
+/// ACME orders, by certificate id and result (`ok`, `error`).
+pub const ACME_ORDERS_TOTAL: &str = "gatehouse_acme_orders_total";
+/// Expiry of the ACME certificate in the state directory (Unix time), by certificate id.
+pub const ACME_CERTIFICATE_EXPIRY_SECONDS: &str =
+    "gatehouse_acme_certificate_expiry_timestamp_seconds";
+/// When the ACME certificate is due for renewal (Unix time), by certificate id.
+pub const ACME_RENEWAL_DUE_SECONDS: &str = "gatehouse_acme_renewal_due_timestamp_seconds";
+/// When this process last tried to order the certificate (Unix time), by certificate id.
+pub const ACME_LAST_ATTEMPT_SECONDS: &str = "gatehouse_acme_last_attempt_timestamp_seconds";
+/// 1 while the last order attempt for the certificate failed, else 0, by certificate id.
+pub const ACME_CERTIFICATE_FAILING: &str = "gatehouse_acme_certificate_failing";
 /// Access-log lines dropped because the writer fell behind.
 pub const ACCESS_LOG_DROPPED_TOTAL: &str = "gatehouse_access_log_dropped_total";
 /// Process start time (Unix time).

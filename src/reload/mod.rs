@@ -37,6 +37,8 @@ pub enum Trigger {
     Admin,
     /// Called directly (tests, startup).
     Api,
+    /// An ACME certificate was obtained or renewed (here or by the other node of a pair).
+    Acme,
 }
 
 /// A successful reload.

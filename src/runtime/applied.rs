@@ -62,6 +62,8 @@ impl Applied {
             listeners: _, // cold parts in `BoundListener`, the rest hot (snapshot)
             routes: _,    // hot
             pools: _,     // hot
+            acme: _,      // hot: read by the ACME task on every pass
+            ocsp: _,      // hot: read by the OCSP task on every pass
             dependent_files: _,
             digest: _,
         } = config;
@@ -201,6 +203,8 @@ pub struct BoundListener {
     pub alpn: Vec<Vec<u8>>,
     /// Cleartext HTTP/2 with prior knowledge.
     pub h2c: bool,
+    /// TLS profile (versions and suites are fixed in the listener's TLS config).
+    pub tls_profile: crate::tls::profile::TlsProfile,
 }
 
 impl BoundListener {
@@ -220,6 +224,10 @@ impl BoundListener {
             hsts: _,           // hot
             proxy_protocol,
             trusted_proxies: _, // hot
+            tls_profile,
+            client_auth: _,         // hot: the verifier reads the snapshot
+            client_cert_headers: _, // hot
+            acme: _,                // hot
         } = l;
         BoundListener {
             name: name.clone(),
@@ -228,6 +236,7 @@ impl BoundListener {
             proxy_protocol: *proxy_protocol,
             alpn: alpn.clone(),
             h2c: *h2c,
+            tls_profile: *tls_profile,
         }
     }
 
@@ -240,6 +249,7 @@ impl BoundListener {
             ("alpn", self.alpn != new.alpn),
             ("h2c", self.h2c != new.h2c),
             ("proxy_protocol", self.proxy_protocol != new.proxy_protocol),
+            ("tls_profile", self.tls_profile != new.tls_profile),
         ]
         .into_iter()
         .filter(|(_, differs)| *differs)

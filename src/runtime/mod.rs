@@ -32,6 +32,8 @@ pub struct SharedState {
     pub bound: Vec<BoundListener>,
     /// The process-wide cold settings applied at startup: reloads report what differs.
     pub applied: Applied,
+    /// TLS state with its own schedule: fetched OCSP staples, ACME challenges and status.
+    pub tls: Arc<crate::tls::live::TlsLive>,
 }
 
 impl SharedState {
@@ -49,6 +51,7 @@ impl SharedState {
             registry,
             bound,
             applied,
+            tls: Arc::default(),
         }
     }
 

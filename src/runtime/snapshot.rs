@@ -45,6 +45,8 @@ pub struct RouteEntry {
     pub rate_limiter: Option<Arc<crate::proxy::rate_limit::RateLimiter>>,
     /// Upgrade protocols allowed (lowercase).
     pub upgrades: Vec<String>,
+    /// Connections without a verified client certificate get 403.
+    pub client_auth_required: bool,
 }
 
 /// The hot settings of a bound listener.
@@ -64,6 +66,10 @@ pub struct ListenerEntry {
     pub hsts: Option<HeaderValue>,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<crate::net::cidr::Cidr>,
+    /// Client-certificate settings (read by the listener's verifier on every handshake).
+    pub client_auth: Option<Arc<crate::tls::client_auth::ClientAuth>>,
+    /// Where the verified client certificate goes (`None` without `client_auth`).
+    pub client_cert_headers: Option<crate::tls::client_auth::CertHeaders>,
 }
 
 /// Everything the request path reads, published as one unit.
@@ -81,6 +87,10 @@ pub struct Snapshot {
     pub pools: Vec<Arc<Pool>>,
     /// Listeners in the order they were bound at startup.
     pub listeners: Vec<ListenerEntry>,
+    /// Client-certificate header names dropped from every request on every listener (those of
+    /// every listener with `client_auth`): only gatehouse may set them. Empty when no listener
+    /// verifies client certificates (then no such header means anything).
+    pub client_cert_strip: Vec<http::HeaderName>,
     /// When it was built.
     pub built_at: SystemTime,
 }
@@ -139,6 +149,7 @@ impl Snapshot {
                     deny: r.deny.clone(),
                     rate_limiter,
                     upgrades: r.upgrades.clone(),
+                    client_auth_required: r.client_auth_required,
                 }
             })
             .collect();
@@ -157,10 +168,22 @@ impl Snapshot {
                             https_port: e.https_port,
                             hsts: e.hsts.clone(),
                             trusted_proxies: e.trusted_proxies.clone(),
+                            client_auth: e.client_auth.clone(),
+                            client_cert_headers: e.client_cert_headers.clone(),
                         }),
                 },
             )
-            .collect();
+            .collect::<Vec<ListenerEntry>>();
+        let mut client_cert_strip: Vec<http::HeaderName> = Vec::new();
+        for name in listeners
+            .iter()
+            .filter_map(|l| l.client_cert_headers.as_ref())
+            .flat_map(|h| h.names())
+        {
+            if !client_cert_strip.contains(name) {
+                client_cert_strip.push(name.clone());
+            }
+        }
         let live: Vec<_> = pools
             .iter()
             .flat_map(|p| p.keys().cloned().collect::<Vec<_>>())
@@ -172,6 +195,7 @@ impl Snapshot {
             routes,
             pools,
             listeners,
+            client_cert_strip,
             config,
             built_at: SystemTime::now(),
         }
@@ -203,5 +227,10 @@ fn listener_entry(l: &Listener) -> ListenerEntry {
         https_port: l.https_port,
         hsts: l.hsts.clone(),
         trusted_proxies: l.trusted_proxies.clone(),
+        client_auth: l.client_auth.clone(),
+        client_cert_headers: l
+            .client_auth
+            .as_ref()
+            .map(|_| l.client_cert_headers.clone()),
     }
 }

@@ -26,6 +26,12 @@ pub struct LoadedCert {
     pub fingerprint: String,
     /// Leaf subject, for logs.
     pub subject: String,
+    /// The ACME certificate id, when the pair comes from the ACME state directory.
+    pub acme: Option<String>,
+    /// Fetch and staple OCSP responses for it (`ocsp_fetch`).
+    pub ocsp_fetch: bool,
+    /// A validated OCSP response from `ocsp_file`, attached.
+    pub staple: Option<crate::tls::ocsp::Stapled>,
 }
 
 impl fmt::Debug for LoadedCert {
@@ -136,8 +142,22 @@ pub fn load_pair(cert_path: &Path, key_path: &Path) -> Result<LoadedCert, CertEr
     let cert_pem = read(cert_path)?;
     let key_pem = read(key_path)?;
     check_key_permissions(key_path)?;
-    let chain = parse_cert_chain(cert_path, &cert_pem)?;
-    let key = parse_key(key_path, &key_pem)?;
+    from_pem(cert_path, key_path, &cert_pem, &key_pem)
+}
+
+/// Checks a pair given as PEM text (the paths are only for messages): what ACME runs on an
+/// issued certificate before writing it.
+///
+/// # Errors
+/// Any [`CertError`] but `Read` and `KeyWorldReadable`.
+pub fn from_pem(
+    cert_path: &Path,
+    key_path: &Path,
+    cert_pem: &[u8],
+    key_pem: &[u8],
+) -> Result<LoadedCert, CertError> {
+    let chain = parse_cert_chain(cert_path, cert_pem)?;
+    let key = parse_key(key_path, key_pem)?;
     build(cert_path, key_path, chain, key)
 }
 
@@ -267,6 +287,9 @@ fn build(
         not_after,
         fingerprint,
         subject,
+        acme: None,
+        ocsp_fetch: false,
+        staple: None,
     })
 }
 

@@ -5,7 +5,12 @@
 //! the loaded certificates then travel inside the runtime snapshot, and the listener's SNI
 //! resolver reads them from there, which is what makes certificate rotation a plain reload.
 
+pub mod acme;
 pub mod certs;
+pub mod client_auth;
+pub mod live;
+pub mod ocsp;
+pub mod profile;
 pub mod store;
 pub mod upstream;
 

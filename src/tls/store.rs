@@ -6,6 +6,8 @@
 //! wildcard that can match is `*.b.example.test`.
 
 use super::certs::LoadedCert;
+use super::live::TlsLive;
+use super::ocsp::Stapled;
 use rustls::sign::CertifiedKey;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,12 +21,41 @@ pub enum UnknownSni {
     Reject,
 }
 
+/// One certificate as the handshake path serves it: with its OCSP staple when one is valid.
+#[derive(Debug)]
+pub struct Served {
+    /// The certificate without a staple.
+    pub certified: Arc<CertifiedKey>,
+    /// Hex SHA-256 of the leaf (the key of fetched staples).
+    pub fingerprint: Arc<str>,
+    /// The staple from `ocsp_file`, if it validated.
+    pub file_staple: Option<Stapled>,
+    /// Whether fetched staples apply (`ocsp_fetch`).
+    pub fetch: bool,
+}
+
+impl Served {
+    /// What to send: with a current staple (file first, then fetched), else without one. An
+    /// expired staple is never sent.
+    pub fn pick(&self, live: &TlsLive) -> Arc<CertifiedKey> {
+        if let Some(s) = self.file_staple.as_ref().filter(|s| s.current()) {
+            return s.certified.clone();
+        }
+        if self.fetch {
+            if let Some(found) = live.stapled(&self.fingerprint) {
+                return found;
+            }
+        }
+        self.certified.clone()
+    }
+}
+
 /// The certificates of one listener, indexed for the handshake path.
 #[derive(Debug, Default, Clone)]
 pub struct CertStore {
-    exact: HashMap<String, Arc<CertifiedKey>>,
-    wildcard: HashMap<String, Arc<CertifiedKey>>,
-    default: Option<Arc<CertifiedKey>>,
+    exact: HashMap<String, Arc<Served>>,
+    wildcard: HashMap<String, Arc<Served>>,
+    default: Option<Arc<Served>>,
     serve_default_for_unknown: bool,
 }
 
@@ -35,23 +66,32 @@ impl CertStore {
             serve_default_for_unknown: unknown == UnknownSni::Default,
             ..CertStore::default()
         };
-        for cert in certs {
+        let served: Vec<Arc<Served>> = certs
+            .iter()
+            .map(|c| {
+                Arc::new(Served {
+                    certified: c.certified.clone(),
+                    fingerprint: Arc::from(c.fingerprint.as_str()),
+                    file_staple: c.staple.clone(),
+                    fetch: c.ocsp_fetch,
+                })
+            })
+            .collect();
+        for (cert, entry) in certs.iter().zip(&served) {
             for name in &cert.names {
                 let table = match name.strip_prefix("*.") {
                     Some(suffix) => store.wildcard.entry(suffix.to_string()),
                     None => store.exact.entry(name.clone()),
                 };
-                table.or_insert_with(|| cert.certified.clone());
+                table.or_insert_with(|| entry.clone());
             }
         }
-        store.default = default
-            .and_then(|i| certs.get(i))
-            .map(|c| c.certified.clone());
+        store.default = default.and_then(|i| served.get(i)).cloned();
         store
     }
 
     /// The certificate for a ClientHello's SNI (`None` = refuse the handshake).
-    pub fn lookup(&self, sni: Option<&str>) -> Option<Arc<CertifiedKey>> {
+    pub fn lookup(&self, sni: Option<&str>) -> Option<Arc<Served>> {
         let Some(name) = sni else {
             return self.default_for_unknown();
         };
@@ -67,7 +107,7 @@ impl CertStore {
         self.default_for_unknown()
     }
 
-    fn default_for_unknown(&self) -> Option<Arc<CertifiedKey>> {
+    fn default_for_unknown(&self) -> Option<Arc<Served>> {
         if self.serve_default_for_unknown {
             self.default.clone()
         } else {
@@ -110,7 +150,7 @@ mod tests {
         let def = cert(dir.path(), "def", &["default.test"]);
         let certs = vec![wild.clone(), exact.clone(), def.clone()];
         let store = CertStore::build(&certs, Some(2), UnknownSni::Default);
-        let same = |a: &Arc<CertifiedKey>, b: &Arc<LoadedCert>| Arc::ptr_eq(a, &b.certified);
+        let same = |a: &Arc<Served>, b: &Arc<LoadedCert>| Arc::ptr_eq(&a.certified, &b.certified);
         assert!(same(
             &store.lookup(Some("www.example.test")).unwrap(),
             &exact

@@ -159,7 +159,7 @@ backends = [{ address = "127.0.0.1" }, { address = "127.0.0.1:9001", wieght = 2 
         stderr,
         format!(
             r#"{path}: 5 problems:
-  - listeners.web.protcol: unknown key `protcol` (expected one of `address`, `protocol`, `certificates`, `unknown_sni`, `alpn`, `h2c`, `redirect_https`, `https_port`, `hsts`, `proxy_protocol`, `trusted_proxies`); did you mean `protocol`? at line 3
+  - listeners.web.protcol: unknown key `protcol` (expected one of `address`, `protocol`, `certificates`, `unknown_sni`, `alpn`, `h2c`, `redirect_https`, `https_port`, `hsts`, `proxy_protocol`, `trusted_proxies`, `tls_profile`, `client_auth`, `client_ca`, `client_crl`, `client_cert_headers`); did you mean `protocol`? at line 3
   - pools.api.balance: unknown balance "round-robin" (expected "round_robin" or "active_passive"); did you mean "round_robin"? at line 10
   - pools.api.health_check.interval: invalid duration "-1s" (expected a number and a unit: ms, s, m, h or d, e.g. "250ms" or "5s") at line 11
   - pools.api.backends[0].address: "127.0.0.1" needs a port (host:port or IP:port) at line 12

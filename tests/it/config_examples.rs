@@ -26,6 +26,8 @@ fn every_shipped_config_validates() {
         std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
     std::fs::write(dir.path().join("admin.token"), "test-token\n").unwrap();
+    // conf/acme.toml's client CA bundle (any certificate parses as a trust anchor).
+    std::fs::write(dir.path().join("certs/clients-ca.pem"), cert.pem()).unwrap();
     let mut checked = 0;
     for entry in std::fs::read_dir(&conf).unwrap() {
         let path = entry.unwrap().path();

@@ -6,6 +6,7 @@
 
 mod support;
 
+mod acme;
 mod balancing;
 mod cli;
 mod config_examples;
@@ -17,7 +18,9 @@ mod health;
 mod http1;
 mod http2;
 mod memory;
+mod mtls;
 mod observability;
+mod ocsp;
 mod ops;
 mod reload;
 mod routing;

@@ -32,7 +32,7 @@ backends = [{ address = "127.0.0.1:9001", wieght = 2 }, { address = "127.0.0.1" 
     assert_eq!(
         issues(text),
         [
-            "listeners.web.protcol: unknown key `protcol` (expected one of `address`, `protocol`, `certificates`, `unknown_sni`, `alpn`, `h2c`, `redirect_https`, `https_port`, `hsts`, `proxy_protocol`, `trusted_proxies`); did you mean `protocol`? at line 3",
+            "listeners.web.protcol: unknown key `protcol` (expected one of `address`, `protocol`, `certificates`, `unknown_sni`, `alpn`, `h2c`, `redirect_https`, `https_port`, `hsts`, `proxy_protocol`, `trusted_proxies`, `tls_profile`, `client_auth`, `client_ca`, `client_crl`, `client_cert_headers`); did you mean `protocol`? at line 3",
             "listeners.web.h2c: invalid type: string \"yes\", expected a boolean at line 4",
             "listeners.web.trusted_proxies[0]: \"10.0.0.0/33\" has an invalid prefix length (0-32) at line 5",
             "listeners.web.https_port: invalid value: integer `70000`, expected a whole number from 0 to 65535 at line 6",
@@ -70,7 +70,7 @@ backends = [{ address = "127.0.0.1" }, { address = "127.0.0.1:9001", max_connect
     assert_eq!(
         found,
         [
-            "listeners.web.protocl: unknown key `protocl` (expected one of `address`, `protocol`, `certificates`, `unknown_sni`, `alpn`, `h2c`, `redirect_https`, `https_port`, `hsts`, `proxy_protocol`, `trusted_proxies`); did you mean `protocol`? at line 3",
+            "listeners.web.protocl: unknown key `protocl` (expected one of `address`, `protocol`, `certificates`, `unknown_sni`, `alpn`, `h2c`, `redirect_https`, `https_port`, `hsts`, `proxy_protocol`, `trusted_proxies`, `tls_profile`, `client_auth`, `client_ca`, `client_crl`, `client_cert_headers`); did you mean `protocol`? at line 3",
             "pools.api.health_check.interval: invalid duration \"-1s\" (expected a number and a unit: ms, s, m, h or d, e.g. \"250ms\" or \"5s\") at line 13",
             "pools.api.backends[0].address: \"127.0.0.1\" needs a port (host:port or IP:port) at line 14",
             "pools.api.backends[1].max_connections: must be at least 1 at line 14",
@@ -107,12 +107,12 @@ conect = "1s"
         issues(text),
         [
             "server.thread: unknown key `thread` (expected one of `threads`, `grace_period`, `shutdown_timeout`, `pid_file`, `upgrade_socket`, `upstream_keepalive_pool_size`, `server_header`, `retry_budget`, `user`, `group`, `engine`); did you mean `threads`? at line 2",
-            "listener: unknown section (expected one of: server, admin, reload, logging, access_log, metrics, limits, listeners, routes, pools); did you mean `listeners`? at line 4",
+            "listener: unknown section (expected one of: server, admin, reload, logging, access_log, metrics, limits, listeners, routes, pools, acme, ocsp); did you mean `listeners`? at line 4",
             // The misspelt `address` is reported once, not again as missing.
-            "listeners.web.adress: unknown key `adress` (expected one of `address`, `protocol`, `certificates`, `unknown_sni`, `alpn`, `h2c`, `redirect_https`, `https_port`, `hsts`, `proxy_protocol`, `trusted_proxies`); did you mean `address`? at line 8",
+            "listeners.web.adress: unknown key `adress` (expected one of `address`, `protocol`, `certificates`, `unknown_sni`, `alpn`, `h2c`, `redirect_https`, `https_port`, `hsts`, `proxy_protocol`, `trusted_proxies`, `tls_profile`, `client_auth`, `client_ca`, `client_crl`, `client_cert_headers`); did you mean `address`? at line 8",
             // Far from every valid key: no guess.
-            "listeners.web.colour: unknown key `colour` (expected one of `address`, `protocol`, `certificates`, `unknown_sni`, `alpn`, `h2c`, `redirect_https`, `https_port`, `hsts`, `proxy_protocol`, `trusted_proxies`) at line 10",
-            "routes.default.path_prefx: unknown key `path_prefx` (expected one of `hosts`, `path_prefix`, `pool`, `strip_prefix`, `redirect_https`, `hsts`, `request_headers`, `response_headers`, `max_body_size`, `allow`, `deny`, `rate_limit`, `upgrades`); did you mean `path_prefix`? at line 14",
+            "listeners.web.colour: unknown key `colour` (expected one of `address`, `protocol`, `certificates`, `unknown_sni`, `alpn`, `h2c`, `redirect_https`, `https_port`, `hsts`, `proxy_protocol`, `trusted_proxies`, `tls_profile`, `client_auth`, `client_ca`, `client_crl`, `client_cert_headers`) at line 10",
+            "routes.default.path_prefx: unknown key `path_prefx` (expected one of `hosts`, `path_prefix`, `pool`, `strip_prefix`, `redirect_https`, `hsts`, `request_headers`, `response_headers`, `max_body_size`, `allow`, `deny`, `rate_limit`, `upgrades`, `client_auth`); did you mean `path_prefix`? at line 14",
             "pools.web.timeouts.conect: unknown key `conect` (expected one of `connect`, `read`, `write`, `idle`, `response`, `tunnel`); did you mean `connect`? at line 19",
         ]
     );
@@ -170,7 +170,7 @@ backends = [{ adress = "127.0.0.1:9001" }]
     assert_eq!(
         issues(text),
         [
-            "listeners.web.protocl: unknown key `protocl` (expected one of `address`, `protocol`, `certificates`, `unknown_sni`, `alpn`, `h2c`, `redirect_https`, `https_port`, `hsts`, `proxy_protocol`, `trusted_proxies`); did you mean `protocol`? at line 3",
+            "listeners.web.protocl: unknown key `protocl` (expected one of `address`, `protocol`, `certificates`, `unknown_sni`, `alpn`, `h2c`, `redirect_https`, `https_port`, `hsts`, `proxy_protocol`, `trusted_proxies`, `tls_profile`, `client_auth`, `client_ca`, `client_crl`, `client_cert_headers`); did you mean `protocol`? at line 3",
             // The certificates are still checked, as for an https listener.
             "listeners.web.certificates[0].key: required key is missing (e.g. key = \"site.key\") at line 4",
             "pools.web.backends[0].adress: unknown key `adress` (expected one of `address`, `weight`, `backup`, `drain`, `max_connections`, `max_queue`, `queue_timeout`); did you mean `address`? at line 11",

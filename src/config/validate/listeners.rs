@@ -7,6 +7,7 @@ use super::{required, resolve_path, Context, DependentFiles, Report};
 use crate::config::model::{Listener, Protocol, UnknownSni};
 use crate::config::raw;
 use crate::config::spans::{child, index};
+use crate::tls::acme::AcmeSettings;
 use crate::tls::certs::{load_pair, CertError, LoadedCert};
 use http::HeaderValue;
 use std::net::SocketAddr;
@@ -25,6 +26,7 @@ pub(super) fn validate(
     raw: Named<raw::Listener>,
     base: &Path,
     ctx: &Context<'_>,
+    acme: (Option<&AcmeSettings>, bool),
     report: &mut Report<'_>,
     files: &mut DependentFiles,
 ) -> (Vec<Listener>, bool) {
@@ -45,7 +47,7 @@ pub(super) fn validate(
             });
     for (name, l) in raw.entries {
         let path = child("listeners", &name);
-        if let Some(listener) = one(&name, &path, l, base, ctx, report, files) {
+        if let Some(listener) = one(&name, &path, l, base, ctx, acme, report, files) {
             if let Some(other) = out.iter().find(|o| o.address == listener.address) {
                 report.error(
                     &child(&path, "address"),
@@ -80,12 +82,14 @@ pub(super) fn validate(
     (out, https_configured)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn one(
     name: &str,
     path: &str,
     l: raw::Listener,
     base: &Path,
     ctx: &Context<'_>,
+    (acme_settings, acme_section): (Option<&AcmeSettings>, bool),
     report: &mut Report<'_>,
     files: &mut DependentFiles,
 ) -> Option<Listener> {
@@ -122,6 +126,7 @@ fn one(
     let is_tls = protocol == Some(Protocol::Https);
     let mut certificates = Vec::new();
     let mut default_certificate = None;
+    let mut acme = Vec::new();
     // With an unknown protocol the certificates are still checked: they show what was meant.
     if protocol != Some(Protocol::Http) {
         if is_tls && l.certificates.is_empty() && !report.refused(&child(path, "certificates")) {
@@ -132,7 +137,17 @@ fn one(
         }
         for (i, c) in l.certificates.iter().enumerate() {
             let cpath = index(&child(path, "certificates"), i);
-            if let Some(loaded) = certificate(&cpath, c, base, ctx, report, files) {
+            let loaded = if c.acme.is_some() {
+                super::acme::entry(&cpath, name, c, acme_settings, acme_section, report, files)
+                    .and_then(|(entry, loaded)| {
+                        acme.push(entry);
+                        loaded
+                    })
+            } else {
+                certificate(&cpath, c, base, ctx, report, files)
+            };
+            if let Some(mut loaded) = loaded {
+                super::tls::ocsp_entry(&cpath, c, &mut loaded, base, ctx.now, report, files);
                 if c.default.unwrap_or(false) {
                     if default_certificate.is_some() {
                         report.error(
@@ -155,7 +170,10 @@ fn one(
             ("alpn", l.alpn.is_some()),
             ("unknown_sni", l.unknown_sni.is_some()),
             ("hsts", l.hsts.is_some()),
-        ] {
+        ]
+        .into_iter()
+        .chain(super::tls::https_only_keys(&l))
+        {
             if key.1 {
                 report.error(
                     &child(path, key.0),
@@ -203,6 +221,11 @@ fn one(
         l.trusted_proxies.as_deref(),
         report,
     );
+    let (tls_profile, client_auth, client_cert_headers) = if protocol == Some(Protocol::Http) {
+        Default::default()
+    } else {
+        super::tls::listener(path, &l, base, report, files)
+    };
     let proxy_protocol = l.proxy_protocol.unwrap_or(false);
     if proxy_protocol && trusted_proxies.is_empty() {
         report.warn(
@@ -225,6 +248,10 @@ fn one(
         hsts,
         proxy_protocol,
         trusted_proxies,
+        tls_profile,
+        client_auth,
+        client_cert_headers,
+        acme,
     })
 }
 

@@ -5,6 +5,7 @@
 //! token files the config names (so bad files are refused before anything is served) and
 //! resolving backend host names.
 
+mod acme;
 mod health;
 mod lenient;
 mod listeners;
@@ -13,6 +14,7 @@ mod report;
 mod routes;
 mod sections;
 mod suggest;
+mod tls;
 
 pub use listeners::EXPIRY_WARNING;
 pub(crate) use report::Report;
@@ -68,6 +70,8 @@ const SECTIONS: &[&str] = &[
     "listeners",
     "routes",
     "pools",
+    "acme",
+    "ocsp",
 ];
 
 /// Validates config text that came from `path`.
@@ -110,6 +114,11 @@ pub fn validate(path: &Path, text: &str, ctx: &Context<'_>) -> Result<Validated,
             "listeners" => sections.listeners = report.parse_named(value, "listeners"),
             "routes" => sections.routes = report.parse_named(value, "routes"),
             "pools" => sections.pools = report.parse_named(value, "pools"),
+            "acme" => {
+                sections.acme_present = true;
+                sections.acme = report.parse(value, "acme");
+            }
+            "ocsp" => sections.ocsp = report.parse(value, "ocsp"),
             other => report.error(
                 &child("", other),
                 format!(
@@ -140,8 +149,24 @@ pub fn validate(path: &Path, text: &str, ctx: &Context<'_>) -> Result<Validated,
     );
     let metrics_enabled = sections.metrics.unwrap_or_default().enabled.unwrap_or(true);
     let limits = limits_settings(sections.limits.unwrap_or_default(), &mut report);
-    let (listeners, https_configured) =
-        listeners::validate(sections.listeners, &base_dir, ctx, &mut report, &mut files);
+    let acme = sections
+        .acme
+        .and_then(|a| acme::section(a, &base_dir, &mut report, &mut files));
+    let ocsp = tls::ocsp_section(sections.ocsp.unwrap_or_default(), &mut report);
+    let (listeners, https_configured) = listeners::validate(
+        sections.listeners,
+        &base_dir,
+        ctx,
+        (acme.as_ref(), sections.acme_present),
+        &mut report,
+        &mut files,
+    );
+    if acme.is_some() && listeners.iter().all(|l| l.acme.is_empty()) {
+        report.warn(
+            "acme",
+            "no certificate entry uses ACME (add acme = [\"www.example.com\"] to an https listener's certificates)",
+        );
+    }
     let unreadable_pools = sections.pools.unreadable.clone();
     let pools = pools::validate(sections.pools, &base_dir, ctx, &mut report, &mut files);
     let routes = routes::validate(
@@ -149,6 +174,7 @@ pub fn validate(path: &Path, text: &str, ctx: &Context<'_>) -> Result<Validated,
         &pools,
         &unreadable_pools,
         https_configured,
+        listeners.iter().any(|l| l.client_auth.is_some()),
         &mut report,
     );
     if let Some(admin_addr) = admin.address {
@@ -189,6 +215,8 @@ pub fn validate(path: &Path, text: &str, ctx: &Context<'_>) -> Result<Validated,
             listeners,
             routes,
             pools,
+            acme,
+            ocsp,
             dependent_files: files.0.into_iter().map(|(p, _)| p).collect(),
             digest,
         },
@@ -208,6 +236,9 @@ struct Sections {
     listeners: Named<raw::Listener>,
     routes: Named<raw::Route>,
     pools: Named<raw::Pool>,
+    acme: Option<raw::Acme>,
+    acme_present: bool,
+    ocsp: Option<raw::Ocsp>,
 }
 
 /// Files read during validation, with their contents (for the digest and the watcher).

@@ -29,6 +29,7 @@ pub(super) fn validate(
     pools: &[Pool],
     unreadable_pools: &[String],
     https_configured: bool,
+    client_auth_configured: bool,
     report: &mut Report<'_>,
 ) -> Vec<Route> {
     let mut out = Vec::new();
@@ -110,6 +111,25 @@ pub(super) fn validate(
         let allow = super::cidrs(&child(&path, "allow"), r.allow.as_deref(), report);
         let deny = super::cidrs(&child(&path, "deny"), r.deny.as_deref(), report);
         let upgrades = upgrades(&child(&path, "upgrades"), r.upgrades.as_deref(), report);
+        let client_auth_required = r
+            .client_auth
+            .as_deref()
+            .and_then(|v| {
+                super::suggest::choice(
+                    report,
+                    &child(&path, "client_auth"),
+                    "client_auth",
+                    v,
+                    &[("required", true), ("none", false)],
+                )
+            })
+            .unwrap_or(false);
+        if client_auth_required && !client_auth_configured {
+            report.error(
+                &child(&path, "client_auth"),
+                "no listener asks for client certificates: set client_auth = \"optional\" (or \"required\") and client_ca on an https listener",
+            );
+        }
         if r.max_body_size == Some(0) {
             report.warn(
                 &child(&path, "max_body_size"),
@@ -157,6 +177,7 @@ pub(super) fn validate(
                 deny,
                 rate_limit,
                 upgrades,
+                client_auth_required,
             });
         }
     }

@@ -16,6 +16,7 @@ use crate::proxy::decide::{self, Decision};
 use crate::proxy::{access, client_ip, path, respond};
 use crate::runtime::snapshot::RouteEntry;
 use crate::runtime::Snapshot;
+use crate::tls::acme::challenge::HTTP_PREFIX;
 use metrics::counter;
 use pingora::server::ShutdownWatch;
 use std::time::Duration;
@@ -45,7 +46,7 @@ impl Ctx<'_> {
     /// The HSTS value for a response (TLS only): the route's, else the listener's.
     pub(crate) fn hsts<'s>(
         &'s self,
-        info: ConnInfo,
+        info: &ConnInfo,
         route: Option<&'s RouteEntry>,
     ) -> Option<&'s [u8]> {
         if !info.tls {
@@ -65,7 +66,7 @@ impl Ctx<'_> {
     /// How to write a local response for this request.
     pub(crate) fn local_context<'s>(
         &'s self,
-        info: ConnInfo,
+        info: &ConnInfo,
         route: Option<&'s RouteEntry>,
     ) -> local::Context<'s> {
         local::Context {
@@ -216,6 +217,26 @@ async fn decide_and_forward(
         outcome.error = Some("path climbs above the root");
         return answer(ctx, conn, None, Local::error(400), outcome).await;
     };
+    // ACME HTTP-01 (RFC 8555 §8.3): answered here, before routing and any HTTPS redirect.
+    if !conn.info.tls {
+        let challenges = &ctx.engine.state.tls.challenges;
+        if let Some(token) = path
+            .strip_prefix(HTTP_PREFIX)
+            .filter(|_| challenges.active())
+        {
+            if let Some(key_authorization) = challenges.http_answer(token) {
+                let body_pending = req.head.body != Body::None;
+                let local = Local {
+                    status: 200,
+                    body: Some(key_authorization.as_bytes()),
+                    extra: &[],
+                    close: !ctx.keepalive(!body_pending),
+                    keep_alive: req.head.http10,
+                };
+                return answer(ctx, conn, None, local, outcome).await;
+            }
+        }
+    }
     let listener = conn.info.listener;
     let trusted = ctx
         .snapshot
@@ -245,6 +266,23 @@ async fn decide_and_forward(
                 Body::Chunked => chunked_len,
                 Body::None => None,
             };
+            if route.client_auth_required && conn.info.client_cert.is_none() {
+                let name = ctx
+                    .snapshot
+                    .listeners
+                    .get(listener)
+                    .map(|l| l.name.to_string())
+                    .unwrap_or_default();
+                crate::tls::client_auth::count_failure(&name, "request", "missing");
+                outcome.error = Some("no verified client certificate");
+                let body_pending = req.head.body != Body::None;
+                let local = Local {
+                    close: !ctx.keepalive(!body_pending),
+                    keep_alive: req.head.http10,
+                    ..Local::error(403)
+                };
+                return answer(ctx, conn, Some(route), local, outcome).await;
+            }
             if let Err(refusal) = access::check(route, client, known_length) {
                 counter!(names::REQUESTS_REFUSED_TOTAL, "route" => route.name.to_string(), "reason" => refusal.reason)
                     .increment(1);
@@ -321,7 +359,7 @@ pub(crate) async fn answer(
     outcome: &mut Outcome,
 ) -> Next {
     outcome.status = local.status;
-    let cx = ctx.local_context(conn.info, route);
+    let cx = ctx.local_context(&conn.info, route);
     let sent = local::send(&mut conn.client, &mut conn.out, &local, &cx).await;
     if !sent {
         return Next::Close;

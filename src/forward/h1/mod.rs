@@ -27,7 +27,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
 /// What a client connection is, for the whole of its life.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConnInfo {
     /// Index of the bound listener.
     pub listener: usize,
@@ -37,6 +37,8 @@ pub struct ConnInfo {
     pub tls: bool,
     /// `1.2` / `1.3`.
     pub tls_version: Option<&'static str>,
+    /// The verified client certificate (mTLS), read once after the handshake.
+    pub client_cert: Option<Arc<crate::tls::client_auth::ClientCert>>,
 }
 
 /// A client connection and the buffers its requests reuse.

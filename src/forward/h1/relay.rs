@@ -266,6 +266,14 @@ async fn attempt(
             request_id: ctx.id.as_bytes(),
             rules: &route.request_headers,
             upgrade,
+            strip: &ctx.snapshot.client_cert_strip,
+            client_cert: crate::tls::client_auth::forwarded(
+                ctx.snapshot
+                    .listeners
+                    .get(conn.info.listener)
+                    .and_then(|l| l.client_cert_headers.as_ref()),
+                conn.info.client_cert.as_deref(),
+            ),
         },
     );
     let expect_continue = req.head.expect_continue && body.is_some() && buffered.is_none();
@@ -592,7 +600,7 @@ async fn relay_response(
         &conn.resp_fields,
         &ClientHead {
             rules,
-            hsts: ctx.hsts(conn.info, Some(route)),
+            hsts: ctx.hsts(&conn.info, Some(route)),
             request_id: ctx.id.as_bytes(),
             server_header: ctx.snapshot.config.server.server_header,
             close,
@@ -704,7 +712,7 @@ async fn switch_protocols(
         &ClientHead {
             rules: (!target.route.response_headers.is_empty())
                 .then_some(&target.route.response_headers),
-            hsts: ctx.hsts(conn.info, Some(target.route)),
+            hsts: ctx.hsts(&conn.info, Some(target.route)),
             request_id: ctx.id.as_bytes(),
             server_header: ctx.snapshot.config.server.server_header,
             close: false,

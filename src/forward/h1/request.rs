@@ -240,6 +240,10 @@ pub struct Forwarding<'a> {
     pub rules: &'a HeaderRules,
     /// The upgrade token to request from the backend.
     pub upgrade: Option<&'a [u8]>,
+    /// Client-certificate headers only gatehouse may send: dropped from the client's head.
+    pub strip: &'a [http::HeaderName],
+    /// The verified client certificate's fields, written instead.
+    pub client_cert: Option<[(&'a http::HeaderName, &'a str); 3]>,
 }
 
 /// Writes the backend's request head into `out` (cleared first).
@@ -277,6 +281,9 @@ pub fn write_upstream_head(out: &mut Vec<u8>, req: &RequestView<'_>, f: &Forward
         }
         let name = field.name(buf);
         if !f.rules.is_empty() && ruled(f.rules, name) {
+            continue;
+        }
+        if !f.strip.is_empty() && crate::tls::client_auth::is_stripped(f.strip, name) {
             continue;
         }
         out.extend_from_slice(field.line(buf));
@@ -320,6 +327,14 @@ pub fn write_upstream_head(out: &mut Vec<u8>, req: &RequestView<'_>, f: &Forward
         out.extend_from_slice(b"x-request-id: ");
         out.extend_from_slice(f.request_id);
         out.extend_from_slice(b"\r\n");
+    }
+    for (name, value) in f.client_cert.iter().flatten() {
+        if own(name.as_str().as_bytes()) {
+            out.extend_from_slice(name.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
     }
     for (name, value) in f.rules.set.iter().chain(f.rules.add.iter()) {
         out.extend_from_slice(name.as_str().as_bytes());
@@ -391,6 +406,8 @@ mod tests {
                 request_id: b"rid",
                 rules,
                 upgrade: v.allowed_upgrade(upgrade_allowed),
+                strip: &[],
+                client_cert: None,
             },
         );
         String::from_utf8(out).unwrap()

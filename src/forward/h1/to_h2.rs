@@ -81,7 +81,9 @@ fn request(
             _ => {}
         }
         let name = field.name(buf);
-        if ruled(&route.request_headers, name) {
+        if ruled(&route.request_headers, name)
+            || crate::tls::client_auth::is_stripped(&ctx.snapshot.client_cert_strip, name)
+        {
             continue;
         }
         let (Ok(name), Ok(value)) = (
@@ -116,6 +118,18 @@ fn request(
     }
     if let Ok(v) = HeaderValue::from_bytes(ctx.id.as_bytes()) {
         headers.insert("x-request-id", v);
+    }
+    let cert_fields = crate::tls::client_auth::forwarded(
+        ctx.snapshot
+            .listeners
+            .get(conn.info.listener)
+            .and_then(|l| l.client_cert_headers.as_ref()),
+        conn.info.client_cert.as_deref(),
+    );
+    for (name, value) in cert_fields.iter().flatten() {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert((*name).clone(), v);
+        }
     }
     for name in &route.request_headers.remove {
         headers.remove(name);
@@ -436,7 +450,7 @@ fn write_head(
 ) {
     let route = target.route;
     let server_header = ctx.snapshot.config.server.server_header;
-    let hsts = ctx.hsts(conn.info, Some(route));
+    let hsts = ctx.hsts(&conn.info, Some(route));
     let out = &mut conn.out;
     out.clear();
     let status = parts.status.as_u16();

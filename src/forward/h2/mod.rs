@@ -93,7 +93,7 @@ where
             }
             accepted = conn.accept() => match accepted {
                 Some(Ok((request, respond))) => {
-                    streams.push(Box::pin(stream::handle(engine, info, request, respond)));
+                    streams.push(Box::pin(stream::handle(engine, info.clone(), request, respond)));
                 }
                 Some(Err(e)) => {
                     if e.is_io() || e.is_go_away() || e.reason() == Some(h2::Reason::ENHANCE_YOUR_CALM) {

@@ -53,6 +53,17 @@ impl StreamCtx<'_> {
         })
     }
 
+    /// The verified client certificate's header fields for the backend, if any.
+    pub(crate) fn client_cert_fields(&self) -> Option<[(&http::HeaderName, &str); 3]> {
+        crate::tls::client_auth::forwarded(
+            self.snapshot
+                .listeners
+                .get(self.info.listener)
+                .and_then(|l| l.client_cert_headers.as_ref()),
+            self.info.client_cert.as_deref(),
+        )
+    }
+
     /// `GET`, `HEAD`, `OPTIONS`, `TRACE`, `PUT`, `DELETE`.
     pub(crate) fn idempotent(&self) -> bool {
         self.parts.method.is_idempotent()
@@ -95,7 +106,7 @@ pub async fn handle(
     let ctx = StreamCtx {
         engine,
         snapshot: &snapshot,
-        info,
+        info: info.clone(),
         parts: &parts,
         host,
         id: &id,
@@ -189,6 +200,17 @@ async fn decide_and_forward(
                 .get(header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok());
+            if route.client_auth_required && ctx.info.client_cert.is_none() {
+                let name = ctx
+                    .snapshot
+                    .listeners
+                    .get(listener)
+                    .map(|l| l.name.to_string())
+                    .unwrap_or_default();
+                crate::tls::client_auth::count_failure(&name, "request", "missing");
+                outcome.error = Some("no verified client certificate");
+                return answer::send(ctx, respond, Some(route), Answer::error(403), outcome);
+            }
             if let Err(refusal) = access::check(route, client, length) {
                 counter!(names::REQUESTS_REFUSED_TOTAL, "route" => route.name.to_string(), "reason" => refusal.reason)
                     .increment(1);

@@ -24,23 +24,30 @@ use tokio::time::Instant;
 
 /// How the request body goes to the backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RequestFraming {
+pub(super) enum RequestFraming {
     None,
     Length,
     Chunked,
 }
 
-/// The backend's HTTP/1.1 request head, into `out`.
-fn write_head(
+/// The backend's HTTP/1.1 request head, into `out`. With `websocket_key`, the head of the
+/// WebSocket upgrade an extended CONNECT stands for (RFC 8441), with gatehouse's own key.
+pub(super) fn write_head(
     ctx: &StreamCtx<'_>,
     target: &Target<'_>,
     framing: RequestFraming,
+    websocket_key: Option<&str>,
     out: &mut Vec<u8>,
 ) {
     let parts = ctx.parts;
     let rules = &target.route.request_headers;
     out.clear();
-    out.extend_from_slice(parts.method.as_str().as_bytes());
+    let method = if websocket_key.is_some() {
+        "GET"
+    } else {
+        parts.method.as_str()
+    };
+    out.extend_from_slice(method.as_bytes());
     out.push(b' ');
     out.extend_from_slice(target.path.as_bytes());
     if let Some(q) = parts.uri.query() {
@@ -74,6 +81,12 @@ fn write_head(
             _ => {}
         }
         if !rules.is_empty() && ruled(rules, n.as_bytes()) {
+            continue;
+        }
+        if crate::tls::client_auth::is_stripped(&ctx.snapshot.client_cert_strip, n.as_bytes()) {
+            continue;
+        }
+        if websocket_key.is_some() && n.eq_ignore_ascii_case("sec-websocket-key") {
             continue;
         }
         out.extend_from_slice(n.as_bytes());
@@ -112,6 +125,14 @@ fn write_head(
         out.extend_from_slice(ctx.id.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
+    for (name, value) in ctx.client_cert_fields().iter().flatten() {
+        if own(name.as_str().as_bytes()) {
+            out.extend_from_slice(name.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
     for (name, value) in rules.set.iter().chain(rules.add.iter()) {
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
@@ -120,6 +141,14 @@ fn write_head(
     }
     if framing == RequestFraming::Chunked {
         out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    }
+    if let Some(key) = websocket_key {
+        if !parts.headers.contains_key("sec-websocket-version") {
+            out.extend_from_slice(b"sec-websocket-version: 13\r\n");
+        }
+        out.extend_from_slice(b"sec-websocket-key: ");
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(b"\r\nconnection: upgrade\r\nupgrade: websocket\r\n");
     }
     out.extend_from_slice(b"\r\n");
 }
@@ -145,7 +174,7 @@ pub async fn attempt(
         RequestFraming::Chunked
     };
     let mut out = Vec::with_capacity(512);
-    write_head(ctx, target, framing, &mut out);
+    write_head(ctx, target, framing, None, &mut out);
     let sent_at = Instant::now();
     let slices = [out.as_slice()];
     let write = tokio::time::timeout(timeouts.write, write_all_vectored(&mut up.stream, &slices));

@@ -65,7 +65,7 @@ fn request(ctx: &StreamCtx<'_>, target: &Target<'_>) -> Result<http::Request<()>
             | FieldKind::XRequestId => continue,
             _ => {}
         }
-        if ruled(rules, name.as_str().as_bytes()) {
+        if ruled(rules, name.as_str().as_bytes()) || ctx.snapshot.client_cert_strip.contains(name) {
             continue;
         }
         headers.append(name.clone(), value.clone());
@@ -90,6 +90,11 @@ fn request(ctx: &StreamCtx<'_>, target: &Target<'_>) -> Result<http::Request<()>
     }
     if let Ok(v) = HeaderValue::from_bytes(ctx.id.as_bytes()) {
         headers.insert("x-request-id", v);
+    }
+    for (name, value) in ctx.client_cert_fields().iter().flatten() {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert((*name).clone(), v);
+        }
     }
     for name in &rules.remove {
         headers.remove(name);

@@ -7,13 +7,13 @@
 use super::answer::{self, Answer};
 use super::io::StreamIo;
 use super::stream::{failed_early, Attempt, StreamCtx, Target};
+use super::to_h1::{self, RequestFraming};
 use crate::forward::account::{OpenTunnel, Outcome};
-use crate::forward::h1::request::write_ip;
 use crate::forward::h1::response::{self, ResponseHead};
 use crate::forward::pick::Attempts;
 use crate::forward::tunnel;
 use crate::forward::upstream::Upstream;
-use crate::listener::head::{Field, FieldKind};
+use crate::listener::head::Field;
 use bytes::Bytes;
 use bytes::{Buf, BytesMut};
 use h2::server::SendResponse;
@@ -22,84 +22,6 @@ use http::{header, HeaderName, HeaderValue};
 use pingora::ErrorType;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::handshake::{client::generate_key, derive_accept_key};
-
-/// Fields of the client's CONNECT that stay with the stream (HTTP/2 framing and what
-/// gatehouse writes itself), not passed to the backend's upgrade request.
-fn skipped(name: &str) -> bool {
-    matches!(
-        FieldKind::of(name.as_bytes()),
-        FieldKind::Host
-            | FieldKind::Connection
-            | FieldKind::HopByHop
-            | FieldKind::Upgrade
-            | FieldKind::TransferEncoding
-            | FieldKind::ContentLength
-            | FieldKind::XForwardedFor
-            | FieldKind::XForwardedProto
-            | FieldKind::XForwardedHost
-            | FieldKind::XRequestId
-    ) || name.eq_ignore_ascii_case("sec-websocket-key")
-}
-
-/// The backend's upgrade request for the client's extended CONNECT.
-fn upgrade_request(ctx: &StreamCtx<'_>, target: &Target<'_>, key: &str, out: &mut Vec<u8>) {
-    let parts = ctx.parts;
-    out.clear();
-    out.extend_from_slice(b"GET ");
-    out.extend_from_slice(target.path.as_bytes());
-    if let Some(q) = parts.uri.query() {
-        out.push(b'?');
-        out.extend_from_slice(q.as_bytes());
-    }
-    out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
-    out.extend_from_slice(ctx.host.as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for (name, value) in &parts.headers {
-        if skipped(name.as_str())
-            || crate::forward::h1::request::ruled(
-                &target.route.request_headers,
-                name.as_str().as_bytes(),
-            )
-        {
-            continue;
-        }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    if !parts.headers.contains_key("sec-websocket-version") {
-        out.extend_from_slice(b"sec-websocket-version: 13\r\n");
-    }
-    out.extend_from_slice(b"sec-websocket-key: ");
-    out.extend_from_slice(key.as_bytes());
-    out.extend_from_slice(b"\r\nx-forwarded-for: ");
-    for v in parts.headers.get_all("x-forwarded-for") {
-        out.extend_from_slice(v.as_bytes());
-        out.extend_from_slice(b", ");
-    }
-    match ctx.info.peer {
-        Some(peer) => write_ip(out, peer.ip()),
-        None => out.extend_from_slice(b"unknown"),
-    }
-    out.extend_from_slice(if ctx.info.tls {
-        b"\r\nx-forwarded-proto: https\r\nx-forwarded-host: "
-    } else {
-        b"\r\nx-forwarded-proto: http\r\nx-forwarded-host: "
-    });
-    out.extend_from_slice(ctx.host.as_bytes());
-    out.extend_from_slice(b"\r\nx-request-id: ");
-    out.extend_from_slice(ctx.id.as_bytes());
-    out.extend_from_slice(b"\r\n");
-    let rules = &target.route.request_headers;
-    for (name, value) in rules.set.iter().chain(rules.add.iter()) {
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
-}
 
 /// Whether the backend's `101` is the switch gatehouse asked for: `Upgrade: websocket` and
 /// the right `Sec-WebSocket-Accept`.
@@ -130,7 +52,7 @@ pub async fn tunnel(
     let timeouts = target.pool.config.timeouts;
     let key = generate_key();
     let mut out = Vec::with_capacity(512);
-    upgrade_request(ctx, target, &key, &mut out);
+    to_h1::write_head(ctx, target, RequestFraming::None, Some(&key), &mut out);
     let sent = tokio::time::Instant::now();
     let early =
         |kind: ErrorType, body, respond: &mut SendResponse<Bytes>, outcome: &mut Outcome| {

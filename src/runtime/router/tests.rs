@@ -21,6 +21,7 @@ fn route(hosts: &[&str], prefix: &str) -> Route {
         deny: Vec::new(),
         rate_limit: None,
         upgrades: Vec::new(),
+        client_auth_required: false,
     }
 }
 

@@ -10,6 +10,7 @@ pub mod corpus;
 pub mod golden;
 pub mod h2raw;
 pub mod load;
+pub mod pebble;
 pub mod proxy;
 pub mod raw;
 pub mod recorder;
