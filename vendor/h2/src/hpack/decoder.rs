@@ -227,8 +227,9 @@ impl Decoder {
                     can_resize = false;
                     let entry = self.decode_literal(src, true)?;
 
-                    // Insert the header into the table
-                    self.table.insert(entry.clone());
+                    // Insert the header into the table (gatehouse patch: a copy that does
+                    // not pin the read buffer, see `Header::to_owned_copy`)
+                    self.table.insert(entry.to_owned_copy());
                     consume(src);
 
                     if f(entry).is_break() {

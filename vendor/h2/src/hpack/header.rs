@@ -61,6 +61,32 @@ impl Header<Option<HeaderName>> {
 }
 
 impl Header {
+    /// gatehouse patch: a copy whose bytes are its own. Decoded strings are slices of the
+    /// connection's read buffer (or of the Huffman scratch buffer); an entry kept in the
+    /// dynamic table for the connection's life would pin that whole buffer (8 KiB or more)
+    /// even while the connection is idle and has released it.
+    pub fn to_owned_copy(&self) -> Header {
+        let own = |s: &BytesStr| BytesStr(Bytes::copy_from_slice(s.as_ref()));
+        match self {
+            Header::Field { name, value } => {
+                match HeaderValue::from_maybe_shared(Bytes::copy_from_slice(value.as_bytes())) {
+                    Ok(mut copy) => {
+                        copy.set_sensitive(value.is_sensitive());
+                        Header::Field {
+                            name: name.clone(),
+                            value: copy,
+                        }
+                    }
+                    Err(_) => self.clone(),
+                }
+            }
+            Header::Authority(s) => Header::Authority(own(s)),
+            Header::Scheme(s) => Header::Scheme(own(s)),
+            Header::Path(s) => Header::Path(own(s)),
+            _ => self.clone(),
+        }
+    }
+
     pub fn new(name: Bytes, value: Bytes) -> Result<Header, DecoderError> {
         if name.is_empty() {
             return Err(DecoderError::NeedMore(NeedMore::UnexpectedEndOfStream));
