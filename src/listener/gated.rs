@@ -79,7 +79,7 @@ impl Gated {
         if self.prefix.capacity() == 0 {
             let mut first = [0u8; IDLE_READ];
             let n = self.inner.read(&mut first).await?;
-            self.prefix.reserve(READ_AHEAD.max(n));
+            self.prefix = super::stash::bytes(READ_AHEAD.max(n));
             self.prefix.extend_from_slice(&first[..n]);
             return Ok(n);
         }
@@ -99,7 +99,7 @@ impl Gated {
     /// Frees the read-ahead buffer if everything in it was consumed (between requests).
     pub fn release(&mut self) {
         if self.prefix.is_empty() {
-            self.prefix = BytesMut::new();
+            super::stash::put_bytes(std::mem::take(&mut self.prefix));
         }
     }
 

@@ -170,6 +170,9 @@ pub(crate) async fn read_head(
             if g.prefix.len() >= H2_PREFACE.len() && g.prefix.starts_with(H2_PREFACE) {
                 return Gate::H2Preface;
             }
+            if fields.capacity() == 0 {
+                *fields = super::stash::fields();
+            }
             match head::check_indexed(&g.prefix, &limits.head, fields) {
                 Check::Complete(h) => return Gate::Ready(h),
                 Check::Refuse(r) => return Gate::Refused(r),

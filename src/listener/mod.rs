@@ -13,6 +13,7 @@ pub mod h1;
 pub mod head;
 pub mod pp;
 pub mod proxy_protocol;
+pub mod stash;
 pub mod tls;
 
 use crate::config::model::Protocol;

@@ -97,6 +97,7 @@ pub async fn exchange(
     let started = Instant::now();
     let in_flight = crate::metrics::InFlight::begin();
     let snapshot = engine.state.load();
+    conn.acquire();
     let head_buf = conn.client.prefix.split_to(head.len).freeze();
     let fields = std::mem::take(&mut conn.fields);
     let req = RequestView::new(&head_buf, head, &fields);

@@ -17,6 +17,7 @@ use super::Engine;
 use crate::listener::gated::Gated;
 use crate::listener::h1::{check_chunked_body, read_head, refuse, Gate, Origin};
 use crate::listener::head::{Body, Field, Refusal};
+use crate::listener::stash;
 use crate::proxy::Proxy;
 use pingora::protocols::Stream;
 use pingora::proxy::HttpProxy;
@@ -55,18 +56,25 @@ pub struct Conn {
     pub info: ConnInfo,
 }
 
+/// Room a head buffer starts with: most request and response heads fit.
+const HEAD_BUFFER: usize = 1024;
+
 impl Conn {
     /// Frees what an idle connection does not need.
     fn release(&mut self) {
         self.client.release();
-        if self.out.capacity() > 0 {
-            self.out = Vec::new();
+        stash::put_head(std::mem::take(&mut self.out));
+        stash::put_fields(std::mem::take(&mut self.fields));
+        stash::put_fields(std::mem::take(&mut self.resp_fields));
+    }
+
+    /// Takes warm buffers for the request about to be served (see [`stash`]).
+    pub(crate) fn acquire(&mut self) {
+        if self.out.capacity() == 0 {
+            self.out = stash::head(HEAD_BUFFER);
         }
-        if self.fields.capacity() > 0 {
-            self.fields = Vec::new();
-        }
-        if self.resp_fields.capacity() > 0 {
-            self.resp_fields = Vec::new();
+        if self.resp_fields.capacity() == 0 {
+            self.resp_fields = stash::fields();
         }
     }
 }

@@ -21,6 +21,7 @@ use crate::forward::pick::{self, Attempts, Connection};
 use crate::forward::upstream::Upstream;
 use crate::forward::{tunnel, Engine};
 use crate::listener::head::Body;
+use crate::listener::stash::StashedBytes;
 use crate::metrics::names;
 use crate::proxy::retry::{self, Retry};
 use crate::runtime::pool::PoolBackend;
@@ -303,7 +304,7 @@ async fn attempt(
         )
         .await;
     }
-    let mut buf = BytesMut::with_capacity(UPSTREAM_BUFFER);
+    let mut buf = StashedBytes::new(UPSTREAM_BUFFER);
     let mut body_consumed = body.is_none();
     let mut sent_continue = false;
     // Expect: 100-continue: the client waits for a go-ahead (or for the backend's refusal).
@@ -424,7 +425,9 @@ async fn attempt(
     outcome.upstream_ttfb = Some(sent_at.elapsed());
     target.pool.report_response(target.index, head.status);
     if head.status == 101 {
-        return switch_protocols(ctx, conn, target, up, buf, &head, upgrade, outcome).await;
+        // The tunnel keeps what the backend sent after its 101.
+        let rest = std::mem::take(&mut *buf);
+        return switch_protocols(ctx, conn, target, up, rest, &head, upgrade, outcome).await;
     }
     relay_response(
         ctx,
@@ -580,7 +583,7 @@ async fn relay_response(
     conn: &mut Conn,
     target: &Target<'_>,
     up: Upstream,
-    mut buf: BytesMut,
+    mut buf: StashedBytes,
     head: &ResponseHead,
     body_consumed: bool,
     sent_at: Instant,

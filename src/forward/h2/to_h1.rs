@@ -13,6 +13,7 @@ use crate::forward::h1::to_h2::{push_hex, send_data};
 use crate::forward::pick::Attempts;
 use crate::forward::upstream::Upstream;
 use crate::listener::head::{Field, FieldKind};
+use crate::listener::stash::StashedBytes;
 use bytes::{Buf, Bytes, BytesMut};
 use h2::server::SendResponse;
 use h2::RecvStream;
@@ -219,8 +220,8 @@ pub async fn attempt(
         }
     }
     // The response head; interim responses other than 101 are passed on (100, 103).
-    let mut buf = BytesMut::with_capacity(16 * 1024);
-    let mut fields: Vec<Field> = Vec::new();
+    let mut buf = StashedBytes::new(16 * 1024);
+    let mut fields: Vec<Field> = Vec::with_capacity(32);
     let head = loop {
         match read_head(ctx, &mut up, &mut buf, &mut fields, respond, timeouts.read).await {
             Ok(h) if (100..200).contains(&h.status) && h.status != 101 => {
@@ -323,7 +324,7 @@ pub async fn attempt(
                 // Grows once for a long body; a short one fits the first buffer.
                 buf.reserve(READ_SIZE);
             }
-            match tokio::time::timeout(timeouts.read, up.stream.read_buf(&mut buf)).await {
+            match tokio::time::timeout(timeouts.read, up.stream.read_buf(&mut *buf)).await {
                 Err(_) => return Err(BodyError::UpstreamReadTimeout),
                 Ok(Err(_)) => return Err(BodyError::UpstreamClosed),
                 Ok(Ok(0)) if head.framing == Framing::Close => {
