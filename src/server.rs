@@ -9,13 +9,10 @@ use crate::config::Validated;
 use crate::health::Registry;
 use crate::listener::Connections;
 use crate::proxy::retry_budget::RetryBudget;
-use crate::proxy::Proxy;
 use crate::reload::{self, Reloader};
 use crate::runtime::{Applied, BoundListener, SharedState, Snapshot};
 use async_trait::async_trait;
-use pingora::apps::HttpServerOptions;
 use pingora::listeners::Listeners;
-use pingora::proxy::HttpProxy;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{
     ExecutionPhase, RunArgs, Server, ShutdownSignal, ShutdownSignalWatch, ShutdownWatch,
@@ -187,7 +184,6 @@ impl Gatehouse {
         };
         let mut server = Server::new_with_opt_and_conf(opt, conf);
         server.bootstrap();
-        let conf = server.configuration.clone();
 
         let budget = Arc::new(RetryBudget::new());
         let access_log = match (&config.access_log, options.access_log) {
@@ -196,44 +192,19 @@ impl Gatehouse {
             }
             _ => None,
         };
-        let make_proxy = |h2c: bool| {
-            let proxy = Proxy::new(state.clone(), budget.clone(), access_log.clone());
-            let mut p = HttpProxy::new(proxy, conf.clone());
-            let mut opts = HttpServerOptions::default();
-            opts.h2c = h2c;
-            p.server_options = Some(opts);
-            p.h2_options = Some(h2_options(&config.limits.http2));
-            p.handle_init_modules();
-            Arc::new(p)
-        };
-        let plain = make_proxy(false);
-        let h2c = config
-            .listeners
-            .iter()
-            .any(|l| l.h2c)
-            .then(|| make_proxy(true));
         let alpn: Vec<Vec<Vec<u8>>> = config.listeners.iter().map(|l| l.alpn.clone()).collect();
         let h2c_listeners: Vec<bool> = config
             .listeners
             .iter()
             .map(|l| l.h2c && l.protocol == Protocol::Http)
             .collect();
-        let engine = (config.server.engine == crate::config::model::Engine::Gatehouse).then(|| {
-            Arc::new(crate::forward::Engine::new(
-                state.clone(),
-                budget.clone(),
-                access_log.clone(),
-                config.server.upstream_keepalive_pool_size,
-            ))
-        });
-        let connections = Connections::new(
+        let engine = Arc::new(crate::forward::Engine::new(
             state.clone(),
-            &alpn,
-            plain.clone(),
-            h2c,
-            &h2c_listeners,
-            engine.clone(),
-        )?;
+            budget,
+            access_log.clone(),
+            config.server.upstream_keepalive_pool_size,
+        ));
+        let connections = Connections::new(state.clone(), &alpn, &h2c_listeners, engine.clone())?;
         let open_connections = connections.open_connections();
         let mut listeners = Listeners::new();
         for b in &bound {
@@ -350,19 +321,6 @@ impl Gatehouse {
             crate::pid_file::remove_if_ours(pid_file);
         }
     }
-}
-
-/// HTTP/2 limits, set explicitly rather than inherited: concurrent streams, decoded header
-/// list size, and the rapid-reset budgets (CVE-2023-44487) of the h2 codec.
-fn h2_options(
-    s: &crate::config::model::Http2Settings,
-) -> pingora::protocols::http::v2::server::H2Options {
-    let mut o = pingora::protocols::http::v2::server::default_h2_options();
-    o.max_concurrent_streams(s.max_concurrent_streams);
-    o.max_header_list_size(s.max_header_list_size);
-    o.max_pending_accept_reset_streams(s.max_pending_reset_streams);
-    o.max_local_error_reset_streams(Some(1024));
-    o
 }
 
 /// Tells when a starting process is serving.
@@ -549,8 +507,7 @@ fn warn_expiring_certificates(state: &SharedState) {
 
 /// File watch, SIGHUP, active health checks and metrics upkeep, in one small runtime.
 /// Closes idle backend connections past their idle timeout, once a second.
-async fn sweep_idle_connections(engine: Option<Arc<crate::forward::Engine>>) {
-    let Some(engine) = engine else { return };
+async fn sweep_idle_connections(engine: Arc<crate::forward::Engine>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
@@ -561,7 +518,7 @@ async fn sweep_idle_connections(engine: Option<Arc<crate::forward::Engine>>) {
 struct ControlPlane {
     reloader: Arc<Reloader>,
     state: Arc<SharedState>,
-    engine: Option<Arc<crate::forward::Engine>>,
+    engine: Arc<crate::forward::Engine>,
 }
 
 #[async_trait]

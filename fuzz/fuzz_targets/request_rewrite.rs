@@ -113,6 +113,8 @@ fuzz_target!(|data: &[u8]| {
             request_id: &request_id,
             rules: &rules,
             upgrade,
+            strip: &[],
+            client_cert: None,
         },
     );
     let shown = || String::from_utf8_lossy(&out).into_owned();

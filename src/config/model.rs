@@ -70,17 +70,6 @@ pub struct ServerSettings {
     pub user: Option<String>,
     /// Group to switch to.
     pub group: Option<String>,
-    /// What serves clients.
-    pub engine: Engine,
-}
-
-/// What serves clients (HTTP/1 and HTTP/2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    /// gatehouse's own forwarding engines (`crate::forward`).
-    Gatehouse,
-    /// Pingora's `HttpProxy` (the fallback while the new engine settles).
-    Pingora,
 }
 
 /// Retries allowed as a share of requests.

@@ -38,10 +38,6 @@ pub struct Server {
     pub user: Option<String>,
     /// ... and this group (defaults to the user's primary group).
     pub group: Option<String>,
-    /// What serves clients, HTTP/1 and HTTP/2: `gatehouse` (its own forwarding engines, the
-    /// default) or `pingora` (Pingora's `HttpProxy`, kept as a fallback while the new engines
-    /// settle).
-    pub engine: Option<String>,
 }
 
 /// `[limits]`: protection against slow, huge or abusive clients.

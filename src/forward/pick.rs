@@ -10,7 +10,7 @@ use super::Engine;
 use crate::config::model::UpstreamProtocol;
 use crate::health::{InflightGuardHandle as InflightGuard, Permit};
 use crate::metrics::names;
-use crate::proxy::ctx::Tried;
+use crate::proxy::select::Tried;
 use crate::proxy::select::{may_retry, prefer_room};
 use crate::runtime::pool::PoolBackend;
 use crate::runtime::{Pool, Snapshot};

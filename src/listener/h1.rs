@@ -1,7 +1,7 @@
 //! The HTTP/1 side of a client connection, request by request: the gate reads each request head
 //! (and a bounded chunked body) under deadlines and size limits, checks it strictly, and answers
-//! violations itself; valid requests go to Pingora's HTTP proxy, which reads the same bytes
-//! from the read-ahead buffer.
+//! violations itself; valid requests go to the HTTP/1 engine ([`crate::forward::h1`]), which
+//! forwards the head from the same read-ahead buffer.
 //!
 //! Deadlines (HAProxy's model): a new connection has `header_timeout` for its first request
 //! head, counted from accept (so a silent or trickling client is cut); later requests may idle
@@ -9,16 +9,9 @@
 
 use super::chunked::{self, Chunks};
 use super::gated::Gated;
-use super::head::{self, Body, Check, Refusal};
+use super::head::{self, Check, Refusal};
 use crate::config::model::LimitsSettings;
 use crate::metrics::names;
-use crate::proxy::Proxy;
-use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
-use pingora::protocols::http::ServerSession;
-use pingora::protocols::Stream;
-use pingora::proxy::HttpProxy;
-use pingora::server::ShutdownWatch;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
@@ -53,109 +46,13 @@ pub struct Origin<'a> {
     pub hsts: Option<http::HeaderValue>,
 }
 
-/// Serves HTTP/1 requests on `stream` until it closes; hands an h2c connection to `h2c`.
-pub async fn serve(
-    proxy: &Arc<HttpProxy<Proxy>>,
-    h2c: Option<&Arc<HttpProxy<Proxy>>>,
-    stream: Stream,
-    limits: impl Fn() -> LimitsSettings,
-    accepted_at: Instant,
-    origin: &Origin<'_>,
-    shutdown: &ShutdownWatch,
-) -> Option<Stream> {
-    let mut gated = Box::new(Gated::new(stream));
-    let mut persistent: Option<HttpPersistentSettings> = None;
-    let mut first = true;
-    let mut fields = Vec::new();
-    loop {
-        let limits = limits();
-        let gate = read_head(
-            &mut gated,
-            &limits,
-            if first { Some(accepted_at) } else { None },
-            &mut fields,
-            None,
-        )
-        .await;
-        let head = match gate {
-            Gate::Ready(head) => head,
-            Gate::H2Preface => {
-                return match h2c {
-                    Some(h2) => h2.process_new(gated, shutdown).await,
-                    None => {
-                        refuse(
-                            &mut gated,
-                            Refusal {
-                                status: 400,
-                                reason: "h2c is not enabled on this listener",
-                            },
-                            origin,
-                        )
-                        .await;
-                        None
-                    }
-                };
-            }
-            Gate::Closed => return None,
-            Gate::TimedOut { partial } => {
-                if partial {
-                    refuse(
-                        &mut gated,
-                        Refusal {
-                            status: 408,
-                            reason: "request head not received in time",
-                        },
-                        origin,
-                    )
-                    .await;
-                } else {
-                    metrics::counter!(names::BAD_REQUESTS_TOTAL, "listener" => origin.listener.to_string(), "status" => "408").increment(1);
-                }
-                return None;
-            }
-            Gate::Refused(r) => {
-                refuse(&mut gated, r, origin).await;
-                return None;
-            }
-        };
-        gated.chunked_body_len = None;
-        if head.body == Body::Chunked && !head.expect_continue {
-            match check_chunked_body(&mut gated, head.len, &limits).await {
-                Ok(len) => gated.chunked_body_len = len,
-                Err(r) => {
-                    refuse(&mut gated, r, origin).await;
-                    return None;
-                }
-            }
-        }
-        gated.coalesce_response_head();
-        let mut session = ServerSession::new_http1(gated);
-        match persistent.take() {
-            Some(p) => p.apply_to_session(&mut session),
-            None => session.set_keepalive(if *shutdown.borrow() {
-                None
-            } else {
-                Some(limits.keepalive_timeout.as_secs().max(1))
-            }),
-        }
-        let reused = proxy.process_new_http(session, shutdown).await?;
-        let (stream, settings) = reused.consume();
-        gated = stream.into_any().downcast::<Gated>().ok()?;
-        gated.release();
-        persistent = settings;
-        first = false;
-    }
-}
-
 /// Reads until a complete, valid head (or a reason to stop) is in the read-ahead buffer, its
-/// fields indexed in `fields`. With `shutdown`, an idle connection (no byte of a next request
-/// yet) is closed as soon as shutdown begins.
+/// fields indexed in `fields`.
 pub(crate) async fn read_head(
     g: &mut Gated,
     limits: &LimitsSettings,
     accepted_at: Option<Instant>,
     fields: &mut Vec<head::Field>,
-    mut shutdown: Option<&mut ShutdownWatch>,
 ) -> Gate {
     // First request: the whole head within header_timeout of the accept. Later ones: up to
     // keepalive_timeout of idleness, then header_timeout from the first byte.
@@ -180,18 +77,7 @@ pub(crate) async fn read_head(
             }
         }
         let read = tokio::time::timeout_at(deadline, g.read_more());
-        let result = match shutdown.as_deref_mut() {
-            Some(watch) if waiting_for_first_byte => {
-                if *watch.borrow() {
-                    return Gate::Closed;
-                }
-                tokio::select! {
-                    r = read => r,
-                    _ = watch.changed() => return Gate::Closed,
-                }
-            }
-            _ => read.await,
-        };
+        let result = read.await;
         match result {
             Err(_) => {
                 return Gate::TimedOut {

@@ -1,10 +1,10 @@
-//! The connection layer in front of Pingora's HTTP proxy.
+//! The connection layer in front of gatehouse's forwarding engines.
 //!
 //! Pingora binds the sockets (so listening sockets can be handed to a successor process on
 //! upgrade), but every listener is plain TCP as far as Pingora knows. Each accepted connection
-//! comes here first: gatehouse counts it, performs the TLS handshake itself with its own rustls
-//! config (see [`tls`]), and then hands the stream to Pingora's `HttpProxy`, which negotiates
-//! HTTP/1.1 or HTTP/2 (ALPN) and runs the proxy phases.
+//! comes here first: gatehouse counts and admits it, reads a PROXY header, performs the TLS
+//! handshake itself with its own rustls config (see [`tls`]), and then hands the stream to the
+//! HTTP/2 engine (ALPN `h2`) or to the HTTP/1 gate and engine ([`h1`], [`crate::forward::h1`]).
 
 pub mod caps;
 pub mod chunked;
@@ -18,7 +18,6 @@ pub mod tls;
 
 use crate::config::model::Protocol;
 use crate::metrics::names;
-use crate::proxy::Proxy;
 use crate::runtime::SharedState;
 use async_trait::async_trait;
 use metrics::{counter, gauge, Counter, Gauge};
@@ -26,7 +25,6 @@ use pingora::apps::ServerApp;
 use pingora::listeners::tls::Acceptor;
 use pingora::protocols::l4::stream::Stream as L4Stream;
 use pingora::protocols::{Ssl, Stream};
-use pingora::proxy::HttpProxy;
 use pingora::server::ShutdownWatch;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -36,8 +34,8 @@ pub struct ListenerRuntime {
     name: Arc<str>,
     acceptor: Option<Acceptor>,
     proxy_protocol: bool,
-    proxy: Arc<HttpProxy<Proxy>>,
-    h2c: Option<Arc<HttpProxy<Proxy>>>,
+    /// Cleartext HTTP/2 with prior knowledge is served here.
+    h2c: bool,
     open: Gauge,
     accepted: Counter,
     handshakes_tls12: Counter,
@@ -52,26 +50,24 @@ pub struct ListenerRuntime {
 /// The `ServerApp` serving every proxy listener.
 pub struct Connections {
     state: Arc<SharedState>,
-    /// gatehouse's own HTTP/1 engine; `None` serves HTTP/1 through Pingora's `HttpProxy`.
-    engine: Option<Arc<crate::forward::Engine>>,
+    /// gatehouse's forwarding engine (HTTP/1 and HTTP/2).
+    engine: Arc<crate::forward::Engine>,
     listeners: Vec<ListenerRuntime>,
     caps: Arc<caps::Caps>,
     open_total: Arc<AtomicUsize>,
 }
 
 impl Connections {
-    /// Builds per-listener runtimes around the HTTP proxy (`h2c` serves cleartext HTTP/2 with
-    /// prior knowledge on listeners that enable it).
+    /// Builds per-listener runtimes around the engine (`h2c_listeners`: which listeners serve
+    /// cleartext HTTP/2 with prior knowledge).
     ///
     /// # Errors
     /// When a TLS config cannot be built.
     pub fn new(
         state: Arc<SharedState>,
         alpn: &[Vec<Vec<u8>>],
-        proxy: Arc<HttpProxy<Proxy>>,
-        h2c: Option<Arc<HttpProxy<Proxy>>>,
         h2c_listeners: &[bool],
-        engine: Option<Arc<crate::forward::Engine>>,
+        engine: Arc<crate::forward::Engine>,
     ) -> Result<Self, rustls::Error> {
         let mut listeners = Vec::new();
         for (i, bound) in state.bound.iter().enumerate() {
@@ -90,8 +86,7 @@ impl Connections {
                 name: Arc::from(bound.name.as_str()),
                 acceptor,
                 proxy_protocol: bound.proxy_protocol,
-                proxy: proxy.clone(),
-                h2c: h2c.clone().filter(|_| h2c_listeners.get(i).copied().unwrap_or(false)),
+                h2c: h2c_listeners.get(i).copied().unwrap_or(false),
                 open: gauge!(names::DOWNSTREAM_CONNECTIONS, "listener" => l.clone()),
                 accepted: counter!(names::DOWNSTREAM_CONNECTIONS_TOTAL, "listener" => l.clone()),
                 handshakes_tls12: counter!(names::TLS_HANDSHAKES_TOTAL, "listener" => l.clone(), "version" => "TLSv1.2"),
@@ -280,42 +275,32 @@ impl ServerApp for Connections {
             stream.selected_alpn_proto(),
             Some(pingora::protocols::ALPN::H2)
         ) {
-            // HTTP/2: the h2 codec enforces framing and the configured stream limits.
-            if let Some(engine) = &self.engine {
-                // Boxed, as every protocol's connection state below: the task of an idle
-                // connection then holds only what its own protocol needs.
-                Box::pin(crate::forward::h2::serve(engine, stream, info, shutdown)).await;
-                return None;
-            }
-            return listener.proxy.process_new(stream, shutdown).await;
+            // HTTP/2: the h2 codec enforces framing and the configured stream limits. Boxed, as
+            // every protocol's connection state below: the task of an idle connection then
+            // holds only what its own protocol needs.
+            Box::pin(crate::forward::h2::serve(
+                &self.engine,
+                stream,
+                info,
+                shutdown,
+            ))
+            .await;
+            return None;
         }
         let origin = h1::Origin {
             listener: &listener.name,
             client,
             hsts,
         };
-        if let Some(engine) = &self.engine {
-            return crate::forward::h1::serve(
-                engine,
-                listener.h2c.as_ref(),
-                stream,
-                accepted_at,
-                &origin,
-                info,
-                shutdown,
-            )
-            .await;
-        }
-        let state = self.state.clone();
-        Box::pin(h1::serve(
-            &listener.proxy,
-            listener.h2c.as_ref(),
+        crate::forward::h1::serve(
+            &self.engine,
+            listener.h2c,
             stream,
-            move || state.load().config.limits.clone(),
             accepted_at,
             &origin,
+            info,
             shutdown,
-        ))
+        )
         .await
     }
 }

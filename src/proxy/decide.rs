@@ -1,10 +1,7 @@
 //! The routing decision for a request head, as a pure function of the snapshot.
 
-use super::headers::request_host;
 use crate::runtime::router::normalize_host;
 use crate::runtime::{RouteId, Snapshot};
-use http::Version;
-use pingora::http::RequestHeader;
 
 /// What to do with a request.
 #[derive(Debug, PartialEq, Eq)]
@@ -19,21 +16,6 @@ pub enum Decision {
     BadRequest(&'static str),
     /// Refused by the route's rules: status, reason, and a `Retry-After` for 429.
     Refused(u16, &'static str, Option<std::time::Duration>),
-}
-
-/// Decides how to handle a request arriving on `listener` (TLS or not).
-pub fn decide(snapshot: &Snapshot, listener: usize, tls: bool, req: &RequestHeader) -> Decision {
-    let host_headers = req.headers.get_all(http::header::HOST).iter().count();
-    if host_headers > 1 {
-        return Decision::BadRequest("several Host headers");
-    }
-    let raw_host = request_host(req);
-    if raw_host.is_none() && req.version == Version::HTTP_11 {
-        return Decision::BadRequest("HTTP/1.1 request without Host");
-    }
-    let path = req.uri.path();
-    let query = req.uri.query();
-    route(snapshot, listener, tls, raw_host.unwrap_or(""), path, query)
 }
 
 /// The routing decision for a request to `host` (as sent, port included) and a normalised
@@ -78,15 +60,45 @@ fn first_https_port(snapshot: &Snapshot) -> Option<u16> {
 }
 
 /// `https://host[:port]/path?query`, omitting the port when it is 443.
-pub fn https_location(host: &str, port: Option<u16>, req: &RequestHeader) -> String {
-    location(host, port, req.uri.path(), req.uri.query())
-}
-
 fn location(host: &str, port: Option<u16>, path: &str, query: Option<&str>) -> String {
     let path = if path.is_empty() { "/" } else { path };
     let query = query.map(|q| format!("?{q}")).unwrap_or_default();
     match port {
         Some(443) | None => format!("https://{host}{path}{query}"),
         Some(p) => format!("https://{host}:{p}{path}{query}"),
+    }
+}
+
+/// 301 for GET/HEAD (cacheable, method kept by definition), 308 for everything else so the
+/// method and body are kept.
+pub fn redirect_status(method: &http::Method) -> u16 {
+    if method == http::Method::GET || method == http::Method::HEAD {
+        301
+    } else {
+        308
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirects_keep_the_method_where_it_matters() {
+        assert_eq!(redirect_status(&http::Method::GET), 301);
+        assert_eq!(redirect_status(&http::Method::HEAD), 301);
+        assert_eq!(redirect_status(&http::Method::POST), 308);
+    }
+
+    #[test]
+    fn https_locations_omit_the_default_port() {
+        assert_eq!(
+            location("a.test", Some(443), "/x", Some("q=1")),
+            "https://a.test/x?q=1"
+        );
+        assert_eq!(
+            location("a.test", Some(8443), "", None),
+            "https://a.test:8443/"
+        );
     }
 }

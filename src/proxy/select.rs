@@ -57,3 +57,25 @@ pub fn may_retry(
         false
     }
 }
+
+/// Backends already tried for this request (bounded: retries are capped at 16).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Tried {
+    slots: [u32; 17],
+    len: u8,
+}
+
+impl Tried {
+    /// Records a backend as tried.
+    pub fn push(&mut self, index: u32) {
+        if usize::from(self.len) < self.slots.len() && !self.as_slice().contains(&index) {
+            self.slots[usize::from(self.len)] = index;
+            self.len += 1;
+        }
+    }
+
+    /// Backends tried so far.
+    pub fn as_slice(&self) -> &[u32] {
+        &self.slots[..usize::from(self.len)]
+    }
+}

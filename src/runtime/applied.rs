@@ -30,8 +30,6 @@ pub struct Applied {
     pub user: Option<String>,
     /// `server.group`.
     pub group: Option<String>,
-    /// `server.engine` (the listeners are built with it).
-    pub engine: crate::config::model::Engine,
     /// Admin listener address (`None`: disabled).
     pub admin_address: Option<SocketAddr>,
     /// `[logging]` (the subscriber is installed once).
@@ -97,7 +95,6 @@ impl Applied {
             retry_budget: _,  // hot: read per retry
             user,
             group,
-            engine,
         } = server.clone();
         Applied {
             threads,
@@ -108,7 +105,6 @@ impl Applied {
             upstream_keepalive_pool_size,
             user,
             group,
-            engine,
             admin_address: *admin_address,
             logging: logging.clone(),
             access_log: access_log.clone(),
@@ -120,7 +116,7 @@ impl Applied {
     /// Keys whose value in `other` differs from `self`, in file order.
     pub fn differing_keys(&self, other: &Applied) -> Vec<&'static str> {
         let (a, b) = (self, other);
-        let checks: [(&'static str, bool); 20] = [
+        let checks: [(&'static str, bool); 19] = [
             ("server.threads", a.threads != b.threads),
             ("server.grace_period", a.grace_period != b.grace_period),
             (
@@ -138,7 +134,6 @@ impl Applied {
             ),
             ("server.user", a.user != b.user),
             ("server.group", a.group != b.group),
-            ("server.engine", a.engine != b.engine),
             ("admin.address", a.admin_address != b.admin_address),
             ("logging.level", a.logging.level != b.logging.level),
             ("logging.format", a.logging.json != b.logging.json),

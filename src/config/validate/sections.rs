@@ -4,9 +4,7 @@
 use super::suggest::choice;
 use super::{positive, resolve_path, DependentFiles, Report};
 use crate::config::duration::ConfigDuration;
-use crate::config::model::{
-    AdminSettings, Engine, ReloadSettings, RetryBudgetSettings, ServerSettings,
-};
+use crate::config::model::{AdminSettings, ReloadSettings, RetryBudgetSettings, ServerSettings};
 use crate::config::raw;
 use crate::config::spans::child;
 use std::net::SocketAddr;
@@ -59,22 +57,6 @@ pub(super) fn server_settings(
         .upgrade_socket
         .map(|p| base_dir.join(p))
         .unwrap_or_else(|| default_runtime_path(config_path, "upgrade.sock"));
-    let engine = raw
-        .engine
-        .as_deref()
-        .and_then(|v| {
-            choice(
-                report,
-                "server.engine",
-                "engine",
-                v,
-                &[
-                    ("gatehouse", Engine::Gatehouse),
-                    ("pingora", Engine::Pingora),
-                ],
-            )
-        })
-        .unwrap_or(Engine::Gatehouse);
     ServerSettings {
         threads,
         grace_period: raw.grace_period.map_or(Duration::from_secs(10), |d| d.0),
@@ -89,7 +71,6 @@ pub(super) fn server_settings(
         },
         user: raw.user,
         group: raw.group,
-        engine,
     }
 }
 

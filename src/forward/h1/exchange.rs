@@ -13,7 +13,7 @@ use crate::forward::Engine;
 use crate::listener::head::{Body, Head};
 use crate::metrics::names;
 use crate::proxy::decide::{self, Decision};
-use crate::proxy::{access, client_ip, path, respond};
+use crate::proxy::{access, client_ip, path};
 use crate::runtime::snapshot::RouteEntry;
 use crate::runtime::Snapshot;
 use crate::tls::acme::challenge::HTTP_PREFIX;
@@ -310,7 +310,7 @@ async fn decide_and_forward(
             relay::forward(ctx, conn, route, pool, &path, outcome).await
         }
         Decision::Redirect(location) => {
-            let status = respond::redirect_status(&http_method(req.method));
+            let status = decide::redirect_status(&http_method(req.method));
             let body = format!("{status} redirect to {location}\n");
             let extra = [("location", location.as_bytes())];
             let body_pending = req.head.body != Body::None;

@@ -18,9 +18,7 @@ use crate::listener::gated::Gated;
 use crate::listener::h1::{check_chunked_body, read_head, refuse, Gate, Origin};
 use crate::listener::head::{Body, Field, Refusal};
 use crate::listener::stash;
-use crate::proxy::Proxy;
 use pingora::protocols::Stream;
-use pingora::proxy::HttpProxy;
 use pingora::server::ShutdownWatch;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -79,11 +77,11 @@ impl Conn {
     }
 }
 
-/// Serves HTTP/1 requests on `stream` until it closes; hands an h2c connection (prior
-/// knowledge) to Pingora's HTTP/2 path.
+/// Serves HTTP/1 requests on `stream` until it closes; serves an h2c connection (prior
+/// knowledge) with the HTTP/2 engine when the listener allows it.
 pub async fn serve(
     engine: &Arc<Engine>,
-    h2c: Option<&Arc<HttpProxy<Proxy>>>,
+    h2c: bool,
     stream: Stream,
     accepted_at: Instant,
     origin: &Origin<'_>,
@@ -104,18 +102,17 @@ pub async fn serve(
             &mut conn.client,
             &limits,
             first.then_some(accepted_at),
-            &mut conn.fields,
             // Idle connections are not closed when shutdown begins: a client could be sending
             // its next request at that moment (a reset it would see as a failure). The next
             // response says `Connection: close` instead.
-            None,
+            &mut conn.fields,
         )
         .await;
         let head = match gate {
             Gate::Ready(head) => head,
             Gate::H2Preface => {
                 return match h2c {
-                    Some(_) => {
+                    true => {
                         // Cleartext HTTP/2 with prior knowledge: the preface is in the
                         // read-ahead buffer, which the HTTP/2 codec reads first.
                         Box::pin(crate::forward::h2::serve(
@@ -127,7 +124,7 @@ pub async fn serve(
                         .await;
                         None
                     }
-                    None => {
+                    false => {
                         let r = Refusal {
                             status: 400,
                             reason: "h2c is not enabled on this listener",

@@ -12,7 +12,7 @@ use crate::forward::Engine;
 use crate::metrics::names;
 use crate::proxy::decide::{self, Decision};
 use crate::proxy::retry::{self, Retry};
-use crate::proxy::{access, client_ip, path, respond};
+use crate::proxy::{access, client_ip, path};
 use crate::runtime::snapshot::RouteEntry;
 use crate::runtime::{Pool, Snapshot};
 use bytes::Bytes;
@@ -235,7 +235,7 @@ async fn decide_and_forward(
             forward(ctx, route, pool, &path, body, respond, outcome).await;
         }
         Decision::Redirect(location) => {
-            let status = respond::redirect_status(&parts.method);
+            let status = decide::redirect_status(&parts.method);
             let text = format!("{status} redirect to {location}\n");
             let extra = [("location", location.as_str())];
             let answer = Answer {

@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 pub mod backend;
-pub mod canon;
 pub mod child;
 pub mod client;
 pub mod corpus;
