@@ -1,12 +1,13 @@
 //! Running gatehouse for real: readiness notification to systemd (`ops::notify`), the unit files
-//! (`ops::units`), the install script (`ops::install`) and a redundant pair behind keepalived in
-//! network namespaces (`ops::pair`).
+//! (`ops::units`), the install script (`ops::install`), the Debian package (`ops::deb`) and a
+//! redundant pair behind keepalived in network namespaces (`ops::pair`).
 //!
 //! Some of these need things a developer's machine may lack (`systemd-analyze`, `keepalived`,
 //! `logrotate`, root for `ip netns`). Such a test prints `SKIPPED: <why>` and passes — unless
 //! `GATEHOUSE_REQUIRE_ALL_TESTS` is set, as `.ci/run` does after installing everything, in which
 //! case a missing tool fails the test instead of hiding it.
 
+mod deb;
 mod install;
 mod netns;
 mod notify;
