@@ -68,7 +68,8 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
-/// Runs a command to completion, bounded by `limit` (killed past it), capturing its output.
+/// Runs a command to completion, bounded by `limit` (times the patience factor; killed past
+/// it), capturing its output.
 pub async fn run(program: &str, args: &[&str], limit: Duration) -> Output {
     run_with(tokio::process::Command::new(program).args(args), limit).await
 }
@@ -76,6 +77,7 @@ pub async fn run(program: &str, args: &[&str], limit: Duration) -> Output {
 /// Like [`run`] for a prepared command (environment, working directory…).
 pub async fn run_with(cmd: &mut tokio::process::Command, limit: Duration) -> Output {
     let what = format!("{cmd:?}");
+    let limit = crate::support::patient(limit);
     let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
