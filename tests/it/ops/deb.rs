@@ -4,7 +4,7 @@
 //! binary runs, and that lintian finds no error or warning in it (its overrides say why for the
 //! two it would raise). Built from the debug binaries under test (`--profile dev --no-build`),
 //! so no release build is needed. Needs cargo-deb (`cargo install --locked cargo-deb`),
-//! dpkg-deb and lintian.
+//! dpkg-deb, dpkg-dev, binutils and lintian.
 
 use super::{have, repo, require, run, run_with, text};
 use std::path::Path;
@@ -53,6 +53,11 @@ async fn the_deb_installs_binary_units_config_man_pages_and_completions() {
     );
     require!(have("dpkg-deb"), "dpkg-deb is not installed");
     require!(have("lintian"), "lintian is not installed");
+    // What scripts/deb would otherwise install itself (dpkg-dev, binutils), which needs root.
+    require!(
+        have("dpkg-shlibdeps") && have("strip"),
+        "dpkg-dev or binutils is not installed"
+    );
     let dir = tempfile::tempdir().unwrap();
     let out = run_with(
         tokio::process::Command::new("bash")
