@@ -9,7 +9,9 @@
 //!
 //! Draft 7 rather than schemars' default 2020-12, because that is what TOML editors' validators
 //! support. Every `Option` is "may be absent", never "may be null": TOML has no null, so the
-//! `null` schemars adds for an `Option` is stripped ([`NoNull`]).
+//! `null` schemars adds for an `Option` is stripped ([`NoNull`]). Keys whose value is one of a
+//! closed set (`balance`, `protocol`, …) get an `enum` from [`CHOICES`], which a test keeps equal
+//! to what `validate` accepts.
 
 use super::raw;
 use indexmap::IndexMap;
@@ -52,11 +54,45 @@ pub(crate) struct Document {
     ocsp: Option<raw::Ocsp>,
 }
 
+/// String keys that take one of a closed set of values: (definition, key, values), the values
+/// as `validate` lists them in its "expected …" message. They are in the raw types as plain
+/// strings (so that a wrong one is reported with a suggestion, not a serde error); here they
+/// become an `enum`, for completion and validation in the editor. The test
+/// `choices_are_exactly_what_validate_accepts` fails, naming the new set, when a validator
+/// gains or loses a value: update the list and bless the shipped schema.
+const CHOICES: &[(&str, &str, &[&str])] = &[
+    ("Server", "engine", &["gatehouse", "pingora"]),
+    (
+        "Logging",
+        "level",
+        &["error", "warn", "info", "debug", "trace", "off"],
+    ),
+    ("Logging", "format", &["text", "json"]),
+    ("Listener", "protocol", &["http", "https"]),
+    ("Listener", "unknown_sni", &["default", "reject"]),
+    ("Listener", "tls_profile", &["modern", "intermediate"]),
+    ("Listener", "client_auth", &["required", "optional"]),
+    ("Route", "client_auth", &["required", "none"]),
+    ("Pool", "balance", &["round_robin", "active_passive"]),
+    ("Pool", "protocol", &["http/1.1", "h2"]),
+    ("HealthCheck", "type", &["http", "tcp", "grpc"]),
+    ("HealthCheck", "start", &["unknown", "up", "down"]),
+    ("Acme", "challenge", &["http-01", "tls-alpn-01"]),
+    ("Certificate", "challenge", &["http-01", "tls-alpn-01"]),
+];
+
 /// The schema as a JSON value.
 pub fn json_schema() -> Value {
     let settings = SchemaSettings::draft07().with(|s| s.transforms.insert(0, Box::new(NoNull)));
     let schema = settings.into_generator().into_root_schema_for::<Document>();
-    schema.to_value()
+    let mut value = schema.to_value();
+    for (definition, key, values) in CHOICES {
+        let pointer = format!("/definitions/{definition}/properties/{key}");
+        if let Some(Value::Object(property)) = value.pointer_mut(&pointer) {
+            property.insert("enum".to_string(), Value::from(values.to_vec()));
+        }
+    }
+    value
 }
 
 /// The schema as `gatehouse schema` prints it and `conf/gatehouse.schema.json` holds it: pretty
@@ -177,6 +213,93 @@ mod tests {
             read += 1;
         }
         assert!(read >= 3, "{read}");
+    }
+
+    /// A config with `key = "zzz-not-a-value"` in `definition`'s table, and the path at which
+    /// `validate` reports it.
+    fn with_wrong_value(definition: &str, key: &str) -> (String, String) {
+        let bad = "\"zzz-not-a-value\"";
+        let listener = "[listeners.x]\naddress = \"127.0.0.1:8080\"\n";
+        match definition {
+            "Server" | "Logging" | "Acme" => {
+                let table = definition.to_lowercase();
+                (
+                    format!("[{table}]\n{key} = {bad}\n"),
+                    format!("{table}.{key}"),
+                )
+            }
+            // An https listener: some keys are only judged there.
+            "Listener" if key != "protocol" => (
+                format!("{listener}protocol = \"https\"\n{key} = {bad}\n"),
+                format!("listeners.x.{key}"),
+            ),
+            "Listener" => (
+                format!("{listener}{key} = {bad}\n"),
+                format!("listeners.x.{key}"),
+            ),
+            "Certificate" => (
+                format!(
+                    "[acme]\ndirectory = \"https://ca.example.test/dir\"\nstate_dir = \"acme\"\n\
+                     {listener}protocol = \"https\"\n[[listeners.x.certificates]]\n\
+                     acme = [\"a.example.test\"]\n{key} = {bad}\n"
+                ),
+                format!("listeners.x.certificates[0].{key}"),
+            ),
+            "Route" => (
+                format!("[routes.x]\npool = \"p\"\n{key} = {bad}\n"),
+                format!("routes.x.{key}"),
+            ),
+            "Pool" => (
+                format!("[pools.p]\n{key} = {bad}\n"),
+                format!("pools.p.{key}"),
+            ),
+            "HealthCheck" => (
+                format!("[pools.p.health_check]\n{key} = {bad}\n"),
+                format!("pools.p.health_check.{key}"),
+            ),
+            other => panic!("no config snippet for {other}: add one to this test"),
+        }
+    }
+
+    /// The quoted values of `(expected "a", "b" or "c")` in a `validate` message.
+    fn expected_values(message: &str) -> Vec<String> {
+        let Some(start) = message.find("(expected ") else {
+            return Vec::new();
+        };
+        let list = &message[start..];
+        let list = &list[..list.find(')').unwrap_or(list.len())];
+        list.split('"')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn choices_are_exactly_what_validate_accepts() {
+        let schema = json_schema();
+        for (definition, key, values) in CHOICES {
+            let pointer = format!("/definitions/{definition}/properties/{key}");
+            let property = schema.pointer(&pointer);
+            assert!(
+                property.is_some_and(|p| p["enum"] == Value::from(values.to_vec())),
+                "{pointer}: no such key, or no enum: {property:?}"
+            );
+            let (text, path) = with_wrong_value(definition, key);
+            let issues = match crate::config::validate::validate_text(&text) {
+                Ok(_) => Vec::new(),
+                Err(e) => e.issues(),
+            };
+            let Some(issue) = issues.iter().find(|i| i.starts_with(&format!("{path}: "))) else {
+                panic!("{path}: a wrong value is not refused, so it is no closed set:\n{text}\n{issues:#?}");
+            };
+            let accepted = expected_values(issue);
+            assert_eq!(
+                accepted, *values,
+                "{path}: validate accepts {accepted:?} ({issue}); update CHOICES in \
+                 src/config/schema.rs and run `GATEHOUSE_BLESS=1 cargo test --test it schema::`"
+            );
+        }
     }
 
     #[test]
