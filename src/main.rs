@@ -113,9 +113,10 @@ fn main() -> ExitCode {
         Command::DemoCerts { out, names } => demo_certs(&out, &names).map(|()| ExitCode::SUCCESS),
         Command::Schema => print(&gatehouse::config::schema::render()),
         Command::Completions { shell } => {
-            let mut cmd = Cli::command();
-            clap_complete::generate(shell, &mut cmd, "gatehouse", &mut std::io::stdout());
-            Ok(ExitCode::SUCCESS)
+            // Into memory first: clap_complete panics on a failed write (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "gatehouse", &mut script);
+            print(&String::from_utf8_lossy(&script))
         }
         Command::Man { out } => man(out.as_deref()),
     };
