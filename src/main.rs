@@ -1,7 +1,7 @@
 //! `gatehouse`: the proxy binary. Parses the command line and hands over to the library.
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 use gatehouse::config;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -81,6 +81,21 @@ enum Command {
         #[arg(long, num_args = 1.., default_values_t = ["www.example.test".to_string(), "admin.example.test".to_string(), "*.example.test".to_string(), "localhost".to_string()])]
         names: Vec<String>,
     },
+    /// Print the JSON Schema of the config file (shipped as conf/gatehouse.schema.json; a
+    /// `#:schema` line at the top of a config points editors at it).
+    Schema,
+    /// Print a shell completion script (e.g. `gatehouse completions bash >
+    /// /etc/bash_completion.d/gatehouse`).
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff; `gatehouse man | man -l -`), or write every page to a directory.
+    Man {
+        /// Write gatehouse.1 and one gatehouse-SUBCOMMAND.1 per subcommand here instead.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -96,6 +111,14 @@ fn main() -> ExitCode {
         Command::Reload { config } => reload(&config),
         Command::Upgrade { config } => upgrade(&config),
         Command::DemoCerts { out, names } => demo_certs(&out, &names).map(|()| ExitCode::SUCCESS),
+        Command::Schema => print(&gatehouse::config::schema::render()),
+        Command::Completions { shell } => {
+            // Into memory first: clap_complete panics on a failed write (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "gatehouse", &mut script);
+            print(&String::from_utf8_lossy(&script))
+        }
+        Command::Man { out } => man(out.as_deref()),
     };
     result.unwrap_or_else(|e| {
         eprintln!("gatehouse: {e:#}");
@@ -346,6 +369,31 @@ fn demo_certs(out: &Path, names: &[String]) -> anyhow::Result<()> {
     write_private(&key_path, key.serialize_pem().as_bytes())?;
     println!("wrote {} and {}", cert_path.display(), key_path.display());
     Ok(())
+}
+
+/// Writes `text` to standard output; a closed pipe (`| head`) is an error, not a panic.
+fn print(text: &str) -> anyhow::Result<ExitCode> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("writing to standard output")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The man pages: gatehouse(1) on standard output, or with `--out DIR` that page and one per
+/// subcommand (gatehouse-check(1), …), git-style, as packages install them.
+fn man(out: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let cmd = Cli::command();
+    if let Some(dir) = out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        clap_mangen::generate_to(cmd, dir)
+            .with_context(|| format!("writing man pages to {}", dir.display()))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut page = Vec::new();
+    clap_mangen::Man::new(cmd).render(&mut page)?;
+    print(&String::from_utf8_lossy(&page))
 }
 
 fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {

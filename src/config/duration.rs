@@ -26,6 +26,27 @@ impl<'de> Deserialize<'de> for ConfigDuration {
     }
 }
 
+/// What [`parse_duration`] accepts, as a regular expression for the JSON Schema (editors flag a
+/// bad duration while it is typed; `gatehouse check` stays the authority).
+pub const DURATION_PATTERN: &str = r"^\s*([0-9]+(\.[0-9]*)?|\.[0-9]+)\s*(ms|s|m|h|d)\s*$";
+
+/// A string with a unit, never a bare number: the schema says so, so that an editor does not
+/// offer `5` where `"5s"` is meant.
+impl schemars::JsonSchema for ConfigDuration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": DURATION_PATTERN,
+            "description": "A number and a unit: ms, s, m, h or d (\"250ms\", \"5s\", \"1.5s\", \"2m\", \"365d\").",
+            "examples": ["250ms", "5s", "2m", "1h", "365d"]
+        })
+    }
+}
+
 impl fmt::Display for ConfigDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&format_duration(self.0))

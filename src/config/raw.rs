@@ -14,7 +14,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 
 /// `[server]`: process-wide settings, fixed for the life of a process.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Server {
     /// Worker threads for the proxy listeners.
@@ -41,7 +41,7 @@ pub struct Server {
 }
 
 /// `[limits]`: protection against slow, huge or abusive clients.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     /// Time allowed to receive a whole request head (HAProxy's `timeout http-request`).
@@ -75,7 +75,7 @@ pub struct Limits {
 }
 
 /// `[limits.http2]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Http2Limits {
     /// Concurrent streams per connection.
@@ -87,7 +87,7 @@ pub struct Http2Limits {
 }
 
 /// `rate_limit = { requests_per_second = 10, burst = 20 }`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
     /// Sustained rate per client address (required).
@@ -97,7 +97,7 @@ pub struct RateLimit {
 }
 
 /// `[server.retry_budget]`: retries allowed as a share of recent requests.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryBudget {
     /// Retries allowed per request over the window (0.2 = 20%).
@@ -107,7 +107,7 @@ pub struct RetryBudget {
 }
 
 /// `[admin]`: the loopback admin listener (status, metrics, reload, backend control).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Admin {
     /// `IP:port`; loopback by default.
@@ -119,7 +119,7 @@ pub struct Admin {
 }
 
 /// `[reload]`: how configuration changes are picked up.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Reload {
     /// Watch the config file and the certificate files it names.
@@ -129,7 +129,7 @@ pub struct Reload {
 }
 
 /// `[logging]`: diagnostic logs (`RUST_LOG` overrides the level).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Logging {
     /// `error`, `warn`, `info`, `debug` or `trace`.
@@ -139,7 +139,7 @@ pub struct Logging {
 }
 
 /// `[access_log]`: one JSON line per request.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccessLog {
     /// Write the access log.
@@ -155,7 +155,7 @@ pub struct AccessLog {
 }
 
 /// `[metrics]`: Prometheus metrics on the admin listener (`GET /metrics`).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Metrics {
     /// Record and export metrics.
@@ -163,7 +163,7 @@ pub struct Metrics {
 }
 
 /// `[listeners.<name>]`: one address the proxy accepts connections on.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Listener {
     /// `IP:port` to bind (required).
@@ -202,7 +202,7 @@ pub struct Listener {
 }
 
 /// `client_cert_headers = { subject = "...", san = "...", fingerprint = "..." }`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientCertHeaders {
     /// The subject distinguished name.
@@ -214,7 +214,7 @@ pub struct ClientCertHeaders {
 }
 
 /// `[acme]`: the ACME account and CA that `acme` certificate entries are obtained from.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Acme {
     /// The CA's directory URL (required).
@@ -242,7 +242,7 @@ pub struct Acme {
 }
 
 /// `[ocsp]`: fetching OCSP responses to staple.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Ocsp {
     /// Longest time between two fetches of a certificate's response (responses are also
@@ -253,7 +253,7 @@ pub struct Ocsp {
 }
 
 /// One `{cert, key}` (or `{acme}`) entry of an https listener.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Certificate {
     /// PEM file with the leaf certificate first, then its chain (required without `acme`).
@@ -273,7 +273,7 @@ pub struct Certificate {
 }
 
 /// `hsts = { max_age = "365d", include_subdomains = true, preload = false }`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Hsts {
     /// The `max-age` directive (required).
@@ -285,7 +285,7 @@ pub struct Hsts {
 }
 
 /// `[routes.<name>]`: which requests go to which pool.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
     /// Host names to match: exact (`www.example.test`) or wildcard (`*.example.test`).
@@ -325,7 +325,7 @@ pub struct Route {
 }
 
 /// `set` replaces, `add` appends, `remove` deletes; applied in the order remove, set, add.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HeaderRules {
     /// Headers to set (replacing any existing values).
@@ -340,7 +340,7 @@ pub struct HeaderRules {
 }
 
 /// `[pools.<name>]`: a set of backends and how to balance over them.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Pool {
     /// `round_robin` (weighted) or `active_passive`.
@@ -382,7 +382,7 @@ pub struct Pool {
 }
 
 /// `[pools.<name>.timeouts]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Timeouts {
     /// TCP (and TLS) connect.
@@ -401,7 +401,7 @@ pub struct Timeouts {
 }
 
 /// `[pools.<name>.health_check]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HealthCheck {
     /// `http`, `tcp` or `grpc` (the standard `grpc.health.v1.Health/Check`).
@@ -436,7 +436,7 @@ pub struct HealthCheck {
 }
 
 /// `[pools.<name>.passive]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Passive {
     /// Consecutive connect failures that eject a backend (0 disables).
@@ -454,7 +454,7 @@ pub struct Passive {
 }
 
 /// `[[pools.<name>.backends]]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Backend {
     /// `IP:port` or `host:port` (resolved at load and on every reload; required).

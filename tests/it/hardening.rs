@@ -186,7 +186,10 @@ async fn misbehaving_backends_get_clean_answers() {
         let r = send(proxy.http, get(host).as_bytes(), 5 * SECOND).await;
         assert_eq!(r.status, status, "{host}: {}", r.head);
         assert!(r.body.len() < 200, "{host}: small error page");
-        assert!(started.elapsed() < 3 * SECOND, "{host}: no hang");
+        assert!(
+            started.elapsed() < crate::support::patient(3 * SECOND),
+            "{host}: no hang"
+        );
     }
     // Headers already sent: the client sees the stream aborted, bounded in time.
     for host in [
@@ -205,7 +208,7 @@ async fn misbehaving_backends_get_clean_answers() {
             r.body.len()
         );
         assert!(
-            started.elapsed() < 3 * SECOND,
+            started.elapsed() < crate::support::patient(3 * SECOND),
             "{host}: the connection was closed, not left hanging"
         );
     }
@@ -295,7 +298,7 @@ async fn slowloris_connections_are_cut_while_others_are_served() {
     let under_attack = latencies(&proxy, 100).await;
     let mut cut = Vec::new();
     for t in attack {
-        if let Ok(Ok(Some(r))) = tokio::time::timeout(WAIT, t).await {
+        if let Ok(Ok(Some(r))) = tokio::time::timeout(crate::support::patient(WAIT), t).await {
             cut.push(r);
         }
     }
@@ -306,7 +309,8 @@ async fn slowloris_connections_are_cut_while_others_are_served() {
     );
     for (elapsed, text) in &cut {
         assert!(
-            *elapsed >= Duration::from_millis(900) && *elapsed < 4 * SECOND,
+            *elapsed >= Duration::from_millis(900)
+                && *elapsed < crate::support::patient(4 * SECOND),
             "cut at the 1 s deadline, not before or long after: {elapsed:?}"
         );
         assert!(
@@ -324,7 +328,7 @@ async fn slowloris_connections_are_cut_while_others_are_served() {
         p99(&under_attack)
     );
     assert!(
-        p99(&under_attack) < Duration::from_millis(500),
+        p99(&under_attack) < crate::support::patient(Duration::from_millis(500)),
         "legitimate requests stay fast: {:?}",
         p99(&under_attack)
     );
@@ -373,7 +377,7 @@ async fn connection_cap_case(limit: &str, reason: &str) {
             .await
             .unwrap();
         let mut buf = vec![0u8; 4096];
-        let n = tokio::time::timeout(WAIT, s.read(&mut buf))
+        let n = tokio::time::timeout(crate::support::patient(WAIT), s.read(&mut buf))
             .await
             .expect("served")
             .unwrap();
@@ -385,7 +389,7 @@ async fn connection_cap_case(limit: &str, reason: &str) {
     }
     let mut fourth = tokio::net::TcpStream::connect(proxy.extra).await.unwrap();
     let mut buf = [0u8; 16];
-    let n = tokio::time::timeout(WAIT, fourth.read(&mut buf))
+    let n = tokio::time::timeout(crate::support::patient(WAIT), fourth.read(&mut buf))
         .await
         .expect("closed promptly")
         .unwrap_or(0);
@@ -590,7 +594,7 @@ async fn slow_request_bodies_are_cut() {
     )
     .await;
     assert_eq!(r.status, 408, "{}", r.head);
-    assert!(started.elapsed() < 3 * SECOND);
+    assert!(started.elapsed() < crate::support::patient(3 * SECOND));
     // A body that trickles under min_body_rate (40 B/s < 1000 B/s): 408 once the 5 s grace
     // period is over.
     let s = tokio::net::TcpStream::connect(proxy.http).await.unwrap();
@@ -624,7 +628,7 @@ async fn slow_request_bodies_are_cut() {
         "the grace period is honoured"
     );
     assert!(
-        started.elapsed() < Duration::from_secs(9),
+        started.elapsed() < crate::support::patient(Duration::from_secs(9)),
         "cut soon after it"
     );
 }
@@ -831,7 +835,7 @@ async fn started_as_root_it_exits_if_it_never_becomes_ready() {
         readable_by_nobody,
         &[("GATEHOUSE_TEST_FAIL_READINESS", "1")],
     );
-    let deadline = tokio::time::Instant::now() + WAIT;
+    let deadline = tokio::time::Instant::now() + crate::support::patient(WAIT);
     let status = loop {
         if let Some(status) = proxy.child.try_wait().unwrap() {
             break status;
@@ -1016,14 +1020,15 @@ async fn idle_keepalive_connections_are_closed_at_the_timeout() {
     }
     // Then idle: the proxy closes the connection about 1 s after the last response.
     let idle_since = Instant::now() - Duration::from_millis(400);
-    let n = tokio::time::timeout(5 * SECOND, s.read(&mut buf))
+    let n = tokio::time::timeout(crate::support::patient(5 * SECOND), s.read(&mut buf))
         .await
         .expect("closed within the bound")
         .unwrap_or(0);
     let idle = idle_since.elapsed();
     assert_eq!(n, 0, "closed without a response");
     assert!(
-        idle >= Duration::from_millis(900) && idle < Duration::from_secs(4),
+        idle >= Duration::from_millis(900)
+            && idle < crate::support::patient(Duration::from_secs(4)),
         "closed after {idle:?} of idleness"
     );
 }

@@ -254,7 +254,11 @@ async fn a_backend_refusing_an_upload_early_is_answered_and_the_connection_close
             }
         }
     };
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), sender).await;
+    let _ = tokio::time::timeout(
+        crate::support::patient(std::time::Duration::from_secs(5)),
+        sender,
+    )
+    .await;
     let mut buf = Vec::new();
     let (head, body) = read_response(&mut s, &mut buf).await;
     assert!(head.starts_with("HTTP/1.1 413"), "{head}");
@@ -316,7 +320,11 @@ async fn a_streamed_body_is_cut_when_it_passes_max_body_size() {
             }
         }
     };
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), sender).await;
+    let _ = tokio::time::timeout(
+        crate::support::patient(std::time::Duration::from_secs(5)),
+        sender,
+    )
+    .await;
     let mut buf = Vec::new();
     let (head, _) = read_response(&mut s, &mut buf).await;
     assert!(head.starts_with("HTTP/1.1 413"), "{head}");

@@ -292,7 +292,7 @@ backends = [{{ address = "{}" }}]
         }
         String::from_utf8_lossy(&answer).into_owned()
     };
-    let (answer, ()) = tokio::time::timeout(WAIT * 12, async {
+    let (answer, ()) = tokio::time::timeout(crate::support::patient(WAIT * 12), async {
         tokio::join!(upload, small_requests(proxy.http))
     })
     .await
@@ -347,11 +347,12 @@ backends = [{{ address = "{}" }}]
             pattern_ok,
         )
     };
-    let ((head, body, pattern_ok), ()) = tokio::time::timeout(WAIT * 12, async {
-        tokio::join!(download, small_requests(proxy.http))
-    })
-    .await
-    .expect("download in time");
+    let ((head, body, pattern_ok), ()) =
+        tokio::time::timeout(crate::support::patient(WAIT * 12), async {
+            tokio::join!(download, small_requests(proxy.http))
+        })
+        .await
+        .expect("download in time");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert_eq!(body, GIB);
     assert!(pattern_ok);

@@ -223,9 +223,10 @@ async fn staples_fetched_responses_refreshes_them_and_never_staples_revoked_or_m
     .unwrap();
     // c staples a response file fetched ahead; d is given c's (about another certificate).
     let request = gatehouse::tls::ocsp::request::build(&c.der, ca.der()).unwrap();
-    let c_response = gatehouse::tls::ocsp::fetch::post(&url, request, WAIT)
-        .await
-        .unwrap();
+    let c_response =
+        gatehouse::tls::ocsp::fetch::post(&url, request, crate::support::patient(WAIT))
+            .await
+            .unwrap();
     let ca_der = ca.der().to_vec();
     let template = format!(
         r#"

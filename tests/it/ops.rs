@@ -1,12 +1,13 @@
 //! Running gatehouse for real: readiness notification to systemd (`ops::notify`), the unit files
-//! (`ops::units`), the install script (`ops::install`) and a redundant pair behind keepalived in
-//! network namespaces (`ops::pair`).
+//! (`ops::units`), the install script (`ops::install`), the Debian package (`ops::deb`) and a
+//! redundant pair behind keepalived in network namespaces (`ops::pair`).
 //!
 //! Some of these need things a developer's machine may lack (`systemd-analyze`, `keepalived`,
 //! `logrotate`, root for `ip netns`). Such a test prints `SKIPPED: <why>` and passes — unless
 //! `GATEHOUSE_REQUIRE_ALL_TESTS` is set, as `.ci/run` does after installing everything, in which
 //! case a missing tool fails the test instead of hiding it.
 
+mod deb;
 mod install;
 mod netns;
 mod notify;
@@ -67,7 +68,8 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
-/// Runs a command to completion, bounded by `limit` (killed past it), capturing its output.
+/// Runs a command to completion, bounded by `limit` (times the patience factor; killed past
+/// it), capturing its output.
 pub async fn run(program: &str, args: &[&str], limit: Duration) -> Output {
     run_with(tokio::process::Command::new(program).args(args), limit).await
 }
@@ -75,6 +77,7 @@ pub async fn run(program: &str, args: &[&str], limit: Duration) -> Output {
 /// Like [`run`] for a prepared command (environment, working directory…).
 pub async fn run_with(cmd: &mut tokio::process::Command, limit: Duration) -> Output {
     let what = format!("{cmd:?}");
+    let limit = crate::support::patient(limit);
     let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

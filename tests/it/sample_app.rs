@@ -211,13 +211,16 @@ async fn sse_first_event_arrives_before_the_stream_ends() {
     assert_eq!(h["transfer-encoding"], "chunked");
     assert!(h.get("content-length").is_none());
     let mut body = resp.into_body();
-    let first = tokio::time::timeout(Duration::from_secs(3), body.frame())
-        .await
-        .expect("first event within 3 s")
-        .unwrap()
-        .unwrap()
-        .into_data()
-        .unwrap();
+    let first = tokio::time::timeout(
+        crate::support::patient(Duration::from_secs(3)),
+        body.frame(),
+    )
+    .await
+    .expect("first event within 3 s")
+    .unwrap()
+    .unwrap()
+    .into_data()
+    .unwrap();
     assert_eq!(first, "id: 0\ndata: sse-a event 0\n\n");
 
     // n=0: endless, events keep coming.

@@ -59,7 +59,9 @@ pub struct Validated {
     pub warnings: Vec<Issue>,
 }
 
-const SECTIONS: &[&str] = &[
+/// The top-level sections, in the order the reference lists them ([`super::schema`] has one
+/// property per entry, checked by its tests).
+pub(crate) const SECTIONS: &[&str] = &[
     "server",
     "admin",
     "reload",

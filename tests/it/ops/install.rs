@@ -73,6 +73,15 @@ async fn install_lays_out_a_destdir_with_the_right_modes() {
         shipped("README.md"),
         "the README (with the operations guide) is installed as the documentation"
     );
+    assert_eq!(
+        installed("etc/gatehouse/gatehouse.schema.json"),
+        shipped("conf/gatehouse.schema.json"),
+        "the schema the config's #:schema line names sits next to it"
+    );
+    assert_eq!(
+        mode(&root.join("etc/gatehouse/gatehouse.schema.json")),
+        0o644
+    );
     let token = installed("etc/gatehouse/admin.token");
     assert!(
         token.trim().len() >= 32 && token.trim().chars().all(|c| c.is_ascii_alphanumeric()),

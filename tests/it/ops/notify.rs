@@ -5,7 +5,7 @@
 //! stop of the service.
 
 use super::{run_with, text};
-use crate::support::{free_port, Client, TestBackend, WAIT};
+use crate::support::{free_port, patient, Client, TestBackend, WAIT};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::net::SocketAddr;
@@ -31,8 +31,10 @@ impl Notifications {
         }
     }
 
-    /// The next datagram with `line` among its lines; panics after `limit`.
+    /// The next datagram with `line` among its lines; panics after `limit` (times the patience
+    /// factor).
     async fn wait_for(&mut self, line: &str, limit: Duration) -> Vec<String> {
+        let limit = patient(limit);
         let deadline = tokio::time::Instant::now() + limit;
         let mut buf = vec![0u8; 4096];
         loop {
@@ -191,7 +193,7 @@ async fn ready_once_listening_then_stopping_on_sigterm() {
     // SIGTERM: STOPPING=1 first, then a clean exit once drained (no connections are left).
     kill(pid_of(gh.pid()), Signal::SIGTERM).unwrap();
     notes.wait_for("STOPPING=1", WAIT).await;
-    let exit = tokio::time::timeout(WAIT, gh.child.wait())
+    let exit = tokio::time::timeout(patient(WAIT), gh.child.wait())
         .await
         .unwrap_or_else(|_| panic!("gatehouse still running {WAIT:?} after SIGTERM"))
         .unwrap();
@@ -255,7 +257,7 @@ async fn upgrade_hands_mainpid_to_the_successor_without_stopping_the_service() {
     }
 
     // The old process drains and exits; it never says STOPPING=1.
-    let exit = tokio::time::timeout(WAIT, old.child.wait())
+    let exit = tokio::time::timeout(patient(WAIT), old.child.wait())
         .await
         .unwrap_or_else(|_| panic!("the old process still runs {WAIT:?} after the upgrade"))
         .unwrap();

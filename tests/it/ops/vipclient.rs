@@ -42,7 +42,8 @@ pub async fn request(client_ns: &str, url: &str) -> Option<(u16, String)> {
     Some((status, node))
 }
 
-/// Polls `check` every 20 ms until it yields `Some`, panicking with `diagnostics` after `limit`.
+/// Polls `check` every 20 ms until it yields `Some`, panicking with `diagnostics` after `limit`
+/// (times the patience factor).
 pub async fn poll<T, F, Fut>(
     what: &str,
     limit: Duration,
@@ -53,6 +54,7 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
+    let limit = crate::support::patient(limit);
     let deadline = Instant::now() + limit;
     loop {
         if let Some(v) = check().await {
@@ -85,6 +87,7 @@ pub async fn until_served_by(
     limit: Duration,
     diagnostics: &dyn Fn() -> String,
 ) -> Switch {
+    let limit = crate::support::patient(limit);
     let mut failures = 0u32;
     let mut last_failure: Option<Instant> = None;
     loop {

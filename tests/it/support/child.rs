@@ -92,7 +92,7 @@ impl ChildProxy {
     /// Waits until this process answers `/status` and its http listener accepts.
     pub async fn wait_serving(&mut self) {
         let pid = self.child.id();
-        let deadline = tokio::time::Instant::now() + WAIT;
+        let deadline = tokio::time::Instant::now() + super::patient(WAIT);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!(

@@ -94,11 +94,11 @@ impl Client {
         }
     }
 
-    /// Sends a request and reads the whole answer, bounded by [`super::WAIT`] so that a hung
-    /// proxy fails the test instead of hanging it.
+    /// Sends a request and reads the whole answer, bounded by [`super::WAIT`] (times the
+    /// patience factor) so that a hung proxy fails the test instead of hanging it.
     pub async fn send(&self, req: Request<Full<Bytes>>) -> Result<Reply, String> {
         let what = format!("{} {}", req.method(), req.uri());
-        tokio::time::timeout(super::WAIT, async {
+        tokio::time::timeout(super::patient(super::WAIT), async {
             let resp = self
                 .inner
                 .request(req)

@@ -111,9 +111,9 @@ pub async fn connect(addr: std::net::SocketAddr) -> TcpStream {
     s
 }
 
-/// The next frame, or `None` on EOF, error, or `wait` without one.
+/// The next frame, or `None` on EOF, error, or `wait` (times the patience factor) without one.
 pub async fn read_frame(s: &mut TcpStream, wait: Duration) -> Option<Frame> {
-    tokio::time::timeout(wait, async {
+    tokio::time::timeout(super::patient(wait), async {
         let mut head = [0u8; 9];
         s.read_exact(&mut head).await.ok()?;
         let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;

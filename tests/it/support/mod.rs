@@ -9,6 +9,7 @@ pub mod corpus;
 pub mod golden;
 pub mod h2raw;
 pub mod load;
+pub mod patience;
 pub mod pebble;
 pub mod proxy;
 pub mod raw;
@@ -17,13 +18,16 @@ pub mod tlsutil;
 
 pub use backend::{ChildBackend, TestBackend, TestGrpcBackend};
 pub use client::{Client, Reply};
+pub use patience::patient;
 pub use proxy::TestProxy;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// Every wait in the tests is bounded by this unless a test says otherwise.
+/// Every wait in the tests is bounded by this unless a test says otherwise, times the patience
+/// factor (`GATEHOUSE_TEST_PATIENCE`, [`patience`]): the helpers here scale it, and a test that
+/// uses it directly writes `patient(WAIT)`.
 pub const WAIT: Duration = Duration::from_secs(10);
 
 /// Logs to the test output when `RUST_LOG` is set (quiet otherwise).
@@ -63,12 +67,14 @@ impl RefusingPort {
     }
 }
 
-/// Polls `check` every 10 ms until it returns `Some`, failing the test after `limit`.
+/// Polls `check` every 10 ms until it returns `Some`, failing the test after `limit` (times the
+/// patience factor).
 pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
+    let limit = patient(limit);
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         if let Some(v) = check().await {
@@ -91,11 +97,12 @@ pub async fn wait_listening(addr: SocketAddr) {
     .await;
 }
 
-/// Bounds a future by [`WAIT`].
+/// Bounds a future by [`WAIT`] (times the patience factor).
 pub async fn bounded<T>(what: &str, f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(WAIT, f)
+    let limit = patient(WAIT);
+    tokio::time::timeout(limit, f)
         .await
-        .unwrap_or_else(|_| panic!("timed out after {WAIT:?}: {what}"))
+        .unwrap_or_else(|_| panic!("timed out after {limit:?}: {what}"))
 }
 
 /// Flips a sample app's fault switches (`healthz=ok|fail|hold`, `work=ok|refuse`).

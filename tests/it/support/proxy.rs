@@ -193,8 +193,9 @@ impl Drop for TestProxy {
                 let _ = t.join();
                 let _ = tx.send(());
             });
-            if rx.recv_timeout(WAIT).is_err() {
-                eprintln!("warning: proxy thread did not stop within {WAIT:?}");
+            let limit = super::patient(WAIT);
+            if rx.recv_timeout(limit).is_err() {
+                eprintln!("warning: proxy thread did not stop within {limit:?}");
             }
         }
     }

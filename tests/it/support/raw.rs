@@ -211,13 +211,13 @@ impl RawResponse {
     }
 }
 
-/// Sends `bytes` on a new connection and reads until the peer closes (or `limit` passes).
-/// Status 0 means no response at all.
+/// Sends `bytes` on a new connection and reads until the peer closes (or `limit`, times the
+/// patience factor, passes). Status 0 means no response at all.
 pub async fn send(addr: SocketAddr, bytes: &[u8], limit: Duration) -> RawResponse {
     let mut s = TcpStream::connect(addr).await.unwrap();
     let _ = s.write_all(bytes).await;
     let mut out = Vec::new();
-    let _ = tokio::time::timeout(limit, async {
+    let _ = tokio::time::timeout(super::patient(limit), async {
         let mut buf = [0u8; 8192];
         loop {
             match s.read(&mut buf).await {

@@ -281,9 +281,10 @@ pub async fn exchange(addr: SocketAddr, request: &[u8], head_request: bool) -> V
             }
         }
     };
-    if tokio::time::timeout(WAIT, read).await.is_err() {
+    let limit = super::patient(WAIT);
+    if tokio::time::timeout(limit, read).await.is_err() {
         panic!(
-            "no complete response within {WAIT:?}; got {:?}",
+            "no complete response within {limit:?}; got {:?}",
             String::from_utf8_lossy(&out)
         );
     }
