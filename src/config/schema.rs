@@ -61,7 +61,6 @@ pub(crate) struct Document {
 /// `choices_are_exactly_what_validate_accepts` fails, naming the new set, when a validator
 /// gains or loses a value: update the list and bless the shipped schema.
 const CHOICES: &[(&str, &str, &[&str])] = &[
-    ("Server", "engine", &["gatehouse", "pingora"]),
     (
         "Logging",
         "level",
