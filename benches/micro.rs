@@ -20,6 +20,13 @@ fn config_text(routes: usize, backends: usize, balance: &str) -> String {
     let mut t =
         String::from("[listeners.http]\naddress = \"127.0.0.1:8080\"\n[admin]\nenabled = false\n");
     t.push_str(&format!("[pools.p]\nbalance = \"{balance}\"\n"));
+    if balance == "hash" {
+        t.push_str("hash = { key = \"header:x-user\" }\n");
+    }
+    if balance == "hash_bounded" {
+        t = t.replace("\"hash_bounded\"", "\"hash\"");
+        t.push_str("hash = { key = \"header:x-user\", bound = 1.25 }\n");
+    }
     for i in 0..backends {
         let (a, b) = (i / 250, i % 250 + 1);
         t.push_str(&format!(
@@ -84,13 +91,26 @@ fn route_matching(c: &mut Criterion) {
 fn backend_selection(c: &mut Criterion) {
     let mut g = c.benchmark_group("select");
     g.throughput(Throughput::Elements(1));
-    for balance in ["round_robin", "active_passive"] {
-        for n in [2usize, 10, 1_000] {
+    let algorithms = [
+        "round_robin",
+        "active_passive",
+        "least_connections",
+        "random_two_choices",
+        "hash",
+        "hash_bounded",
+    ];
+    for balance in algorithms {
+        for n in [2usize, 100, 1_000] {
             let cfg = config(1, n, balance);
             let registry = Arc::new(Registry::new());
             let pool = Pool::build(&cfg.pools[0], &registry);
+            // Hashing pools: a different key each time (the key's hash, as the engines pass it).
+            let mut key = 0u64;
             g.bench_with_input(BenchmarkId::new(balance, n), &n, |b, _| {
-                b.iter(|| black_box(pool.select()))
+                b.iter(|| {
+                    key = key.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                    black_box(pool.select(Some(key)))
+                })
             });
         }
     }

@@ -54,6 +54,12 @@ pub struct PoolStatus {
     pub name: String,
     /// Algorithm.
     pub balance: &'static str,
+    /// `hash` pools: the key hashed (`client_ip`, `header:x-user`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hash_key: Option<String>,
+    /// `hash` pools with a bounded load: the bound.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hash_bound: Option<f64>,
     /// Tier serving now (`primary`, `backup`, `unknown`, `fail_open`, `none`).
     pub serving_tier: &'static str,
     /// Backends in configured order.
@@ -119,10 +125,9 @@ pub fn build(snapshot: &Snapshot, tls: &crate::tls::live::TlsLive, reloads: Relo
             .iter()
             .map(|p| PoolStatus {
                 name: p.name.to_string(),
-                balance: match p.config.balance {
-                    crate::config::model::Balance::RoundRobin => "round_robin",
-                    crate::config::model::Balance::ActivePassive => "active_passive",
-                },
+                balance: p.config.balance.as_str(),
+                hash_key: p.config.hash.as_ref().map(|h| h.key.to_string()),
+                hash_bound: p.config.hash.as_ref().and_then(|h| h.bound),
                 serving_tier: p.tier().as_str(),
                 backends: p
                     .backends

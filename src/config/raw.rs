@@ -347,8 +347,11 @@ pub struct HeaderRules {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Pool {
-    /// `round_robin` (weighted) or `active_passive`.
+    /// `round_robin` (weighted), `active_passive`, `least_connections`,
+    /// `random_two_choices` or `hash`.
     pub balance: Option<String>,
+    /// What `balance = "hash"` hashes, and its load bound.
+    pub hash: Option<Hash>,
     /// Extra attempts on other backends after a connect failure.
     pub max_retries: Option<u32>,
     /// Answer 503 (false) or try every backend anyway (true) when none is healthy.
@@ -383,6 +386,18 @@ pub struct Pool {
     /// The backends, in priority order.
     #[serde(default)]
     pub backends: Vec<Backend>,
+}
+
+/// `[pools.<name>.hash]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hash {
+    /// `client_ip`, `path`, `uri`, `header:<name>` or `cookie:<name>`.
+    pub key: Option<String>,
+    /// Bounded load factor (≥ 1.0): no backend above this × its share of in-flight requests.
+    pub bound: Option<f64>,
+    /// Value hashed when a request has no key (unset: such requests go round robin).
+    pub default: Option<String>,
 }
 
 /// `[pools.<name>.timeouts]`.

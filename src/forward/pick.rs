@@ -29,6 +29,8 @@ pub struct Attempts {
     /// The next attempt goes to this backend again, on a new connection.
     fresh: Option<u32>,
     permit: Option<Permit>,
+    /// The hash of the request's balancing key (`hash` pools).
+    key: Option<u64>,
 }
 
 /// Why no backend could be given an attempt.
@@ -59,6 +61,7 @@ pub struct Picked<'p> {
     /// A retry on a new connection to the same backend.
     pub same: bool,
     _inflight: InflightGuard,
+    _pool_inflight: crate::runtime::pool::PoolInflight<'p>,
 }
 
 /// A connection for one attempt.
@@ -81,6 +84,15 @@ pub struct ConnectFailure {
 }
 
 impl Attempts {
+    /// The attempts of a request whose balancing key hashes to `key` (`None`: no key, or the
+    /// pool does not hash).
+    pub fn with_key(key: Option<u64>) -> Self {
+        Attempts {
+            key,
+            ..Attempts::default()
+        }
+    }
+
     /// Picks the backend for the next attempt and holds its slot (`max_connections`).
     ///
     /// # Errors
@@ -89,7 +101,7 @@ impl Attempts {
         let same = self.fresh.take();
         let selected = match same {
             Some(i) => Some(i),
-            None if self.count == 0 => pool.select(),
+            None if self.count == 0 => pool.select(self.key),
             None => pool.select_excluding(self.tried.as_slice()),
         };
         let mut index = selected.ok_or(Refused::NoBackend)?;
@@ -103,6 +115,7 @@ impl Attempts {
         self.count += 1;
         self.tried.push(index);
         let inflight = backend.state.begin_request();
+        let pool_inflight = pool.begin_request();
         if let Some(max) = backend.config.max_connections {
             if self.permit.is_none() || same.is_none() {
                 drop(self.permit.take());
@@ -124,6 +137,7 @@ impl Attempts {
             backend,
             same: same.is_some(),
             _inflight: inflight,
+            _pool_inflight: pool_inflight,
         })
     }
 

@@ -235,7 +235,7 @@ impl ProxyHttp for Proxy {
         let index = if ctx.fresh_connection {
             ctx.backend
         } else if ctx.attempts == 0 {
-            pool.select()
+            pool.select(None)
         } else {
             pool.select_excluding(ctx.tried.as_slice())
         };

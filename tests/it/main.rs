@@ -14,6 +14,7 @@ mod differential;
 mod errors;
 mod grpc;
 mod hardening;
+mod hashing;
 mod health;
 mod http1;
 mod http2;

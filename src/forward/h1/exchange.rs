@@ -14,6 +14,7 @@ use crate::listener::head::{Body, Head};
 use crate::metrics::names;
 use crate::proxy::decide::{self, Decision};
 use crate::proxy::{access, client_ip, path, respond};
+use crate::runtime::balance::key::KeyInput;
 use crate::runtime::snapshot::RouteEntry;
 use crate::runtime::Snapshot;
 use crate::tls::acme::challenge::HTTP_PREFIX;
@@ -306,7 +307,13 @@ async fn decide_and_forward(
                 };
                 return answer(ctx, conn, Some(route), local, outcome).await;
             }
-            relay::forward(ctx, conn, route, pool, &path, outcome).await
+            let key = pool.key(&KeyInput {
+                client,
+                path: &path,
+                query: req.query,
+                fields: req,
+            });
+            relay::forward(ctx, conn, route, pool, &path, key, outcome).await
         }
         Decision::Redirect(location) => {
             let status = respond::redirect_status(&http_method(req.method));

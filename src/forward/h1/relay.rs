@@ -153,9 +153,10 @@ pub(crate) async fn forward(
     route: &RouteEntry,
     pool: &Arc<Pool>,
     path: &str,
+    key: Option<u64>,
     outcome: &mut Outcome,
 ) -> Next {
-    let mut attempts = Attempts::default();
+    let mut attempts = Attempts::with_key(key);
     loop {
         let picked = match attempts.pick(pool).await {
             Ok(p) => p,

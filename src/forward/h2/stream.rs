@@ -13,6 +13,7 @@ use crate::metrics::names;
 use crate::proxy::decide::{self, Decision};
 use crate::proxy::retry::{self, Retry};
 use crate::proxy::{access, client_ip, path, respond};
+use crate::runtime::balance::key::KeyInput;
 use crate::runtime::snapshot::RouteEntry;
 use crate::runtime::{Pool, Snapshot};
 use bytes::Bytes;
@@ -232,7 +233,13 @@ async fn decide_and_forward(
                 outcome.error = Some("WebSocket not allowed on this route");
                 return answer::send(ctx, respond, Some(route), Answer::error(501), outcome);
             }
-            forward(ctx, route, pool, &path, body, respond, outcome).await;
+            let key = pool.key(&KeyInput {
+                client,
+                path: &path,
+                query: parts.uri.query(),
+                fields: &parts.headers,
+            });
+            forward(ctx, route, pool, &path, key, body, respond, outcome).await;
         }
         Decision::Redirect(location) => {
             let status = respond::redirect_status(&parts.method);
@@ -296,16 +303,18 @@ pub struct Target<'a> {
     pub(crate) path: &'a str,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn forward(
     ctx: &StreamCtx<'_>,
     route: &RouteEntry,
     pool: &Arc<Pool>,
     path: &str,
+    key: Option<u64>,
     body: RecvStream,
     respond: &mut SendResponse<Bytes>,
     outcome: &mut Outcome,
 ) {
-    let mut attempts = Attempts::default();
+    let mut attempts = Attempts::with_key(key);
     let path = upstream_path(route, path);
     let mut body = Some(body);
     loop {
