@@ -354,6 +354,21 @@ impl std::fmt::Display for HashKey {
     }
 }
 
+/// `[pools.<name>.sticky]`, validated: the attributes of the cookie gatehouse sets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StickySettings {
+    /// Cookie name.
+    pub cookie: String,
+    /// `Path`.
+    pub path: String,
+    /// `HttpOnly`.
+    pub http_only: bool,
+    /// `SameSite` value as sent (`Lax`, `Strict`, `None`).
+    pub same_site: &'static str,
+    /// `Max-Age` (`None`: a session cookie).
+    pub max_age: Option<Duration>,
+}
+
 /// `[pools.<name>.hash]`, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HashSettings {
@@ -376,6 +391,8 @@ pub struct Pool {
     pub balance: Balance,
     /// The key and bound of `balance = "hash"` (`None` for the other algorithms).
     pub hash: Option<HashSettings>,
+    /// Sticky-session cookie, if enabled.
+    pub sticky: Option<StickySettings>,
     /// Extra attempts after a failed connect.
     pub max_retries: u32,
     /// Try every backend when none is healthy.

@@ -352,6 +352,8 @@ pub struct Pool {
     pub balance: Option<String>,
     /// What `balance = "hash"` hashes, and its load bound.
     pub hash: Option<Hash>,
+    /// Sticky sessions: a cookie gatehouse sets naming the backend.
+    pub sticky: Option<Sticky>,
     /// Extra attempts on other backends after a connect failure.
     pub max_retries: Option<u32>,
     /// Answer 503 (false) or try every backend anyway (true) when none is healthy.
@@ -398,6 +400,22 @@ pub struct Hash {
     pub bound: Option<f64>,
     /// Value hashed when a request has no key (unset: such requests go round robin).
     pub default: Option<String>,
+}
+
+/// `[pools.<name>.sticky]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sticky {
+    /// Cookie name (default `gatehouse_sticky`).
+    pub cookie: Option<String>,
+    /// Cookie `Path` (default `/`).
+    pub path: Option<String>,
+    /// `HttpOnly` (default true).
+    pub http_only: Option<bool>,
+    /// `SameSite`: `lax` (default), `strict` or `none`.
+    pub same_site: Option<String>,
+    /// `Max-Age` (unset: a session cookie).
+    pub max_age: Option<ConfigDuration>,
 }
 
 /// `[pools.<name>.timeouts]`.

@@ -12,6 +12,7 @@ use crate::health::{InflightGuardHandle as InflightGuard, Permit};
 use crate::metrics::names;
 use crate::proxy::ctx::Tried;
 use crate::proxy::select::{may_retry, prefer_room};
+use crate::runtime::balance::Affinity;
 use crate::runtime::pool::PoolBackend;
 use crate::runtime::{Pool, Snapshot};
 use metrics::counter;
@@ -29,8 +30,8 @@ pub struct Attempts {
     /// The next attempt goes to this backend again, on a new connection.
     fresh: Option<u32>,
     permit: Option<Permit>,
-    /// The hash of the request's balancing key (`hash` pools).
-    key: Option<u64>,
+    /// What the request brings to the choice (hash key, sticky cookie).
+    pub affinity: Affinity,
 }
 
 /// Why no backend could be given an attempt.
@@ -84,11 +85,10 @@ pub struct ConnectFailure {
 }
 
 impl Attempts {
-    /// The attempts of a request whose balancing key hashes to `key` (`None`: no key, or the
-    /// pool does not hash).
-    pub fn with_key(key: Option<u64>) -> Self {
+    /// The attempts of a request with this affinity ([`Pool::affinity`]).
+    pub fn with_affinity(affinity: Affinity) -> Self {
         Attempts {
-            key,
+            affinity,
             ..Attempts::default()
         }
     }
@@ -101,11 +101,13 @@ impl Attempts {
         let same = self.fresh.take();
         let selected = match same {
             Some(i) => Some(i),
-            None if self.count == 0 => pool.select(self.key),
+            None if self.count == 0 => pool.select_for(self.affinity),
             None => pool.select_excluding(self.tried.as_slice()),
         };
         let mut index = selected.ok_or(Refused::NoBackend)?;
-        if same.is_none() {
+        // A sticky backend keeps its requests even when full (they queue there).
+        let sticky = self.count == 0 && self.affinity.sticky == Some(index);
+        if same.is_none() && !sticky {
             index = prefer_room(pool, index, self.tried.as_slice());
         }
         let backend = pool

@@ -46,6 +46,8 @@ struct Schedule {
     total_weight: u64,
     /// `hash` only: the Maglev table over `members`.
     table: maglev::Table,
+    /// Per backend: whether it is a member (a sticky cookie's backend is honoured only then).
+    serving: Vec<bool>,
 }
 
 /// A pool at runtime.
@@ -67,6 +69,8 @@ pub struct Pool {
     ids: Vec<u64>,
     /// The hash of `[hash] default`, used for requests without the key.
     default_key: Option<u64>,
+    /// The sticky cookie, if enabled.
+    sticky: Option<balance::sticky::Sticky>,
     failed_over: std::sync::atomic::AtomicBool,
     schedule: ArcSwap<Schedule>,
     rebuild: Mutex<()>,
@@ -110,6 +114,10 @@ impl Pool {
                 .as_ref()
                 .and_then(|h| h.default.as_deref())
                 .map(|d| balance::hash::hash_bytes(d.as_bytes())),
+            sticky: config
+                .sticky
+                .as_ref()
+                .map(|s| balance::sticky::Sticky::build(&config.name, s, &config.backends)),
             failed_over: std::sync::atomic::AtomicBool::new(false),
             schedule: ArcSwap::from_pointee(Schedule {
                 epoch: 0,
@@ -120,6 +128,7 @@ impl Pool {
                 weights: Vec::new(),
                 total_weight: 0,
                 table: maglev::Table::default(),
+                serving: Vec::new(),
             }),
             rebuild: Mutex::new(()),
         }
@@ -208,11 +217,18 @@ impl Pool {
         } else {
             maglev::Table::default()
         };
+        let mut serving = vec![false; self.backends.len()];
+        for &i in &chosen {
+            if let Some(s) = serving.get_mut(i as usize) {
+                *s = true;
+            }
+        }
         Schedule {
             epoch,
             valid_until,
             tier,
             order,
+            serving,
             total_weight: weights.iter().map(|&w| u64::from(w)).sum(),
             members: chosen,
             weights,
@@ -251,10 +267,46 @@ impl Pool {
         }
     }
 
-    /// The hash of a request's balancing key, for pools that hash (else `None`, at no cost).
-    pub fn key(&self, input: &balance::key::KeyInput<'_>) -> Option<u64> {
-        let settings = self.config.hash.as_ref()?;
-        balance::key::key_hash(&settings.key, input)
+    /// What a request brings to the choice: its key's hash (pools that hash) and the backend
+    /// its sticky cookie names (pools with `sticky`); nothing, at no cost, otherwise.
+    pub fn affinity(&self, input: &balance::key::KeyInput<'_>) -> balance::Affinity {
+        balance::Affinity {
+            key: self
+                .config
+                .hash
+                .as_ref()
+                .and_then(|h| balance::key::key_hash(&h.key, input)),
+            sticky: self.sticky.as_ref().and_then(|s| s.requested(input.fields)),
+        }
+    }
+
+    /// The first attempt's backend: the sticky cookie's while it serves, else the algorithm's.
+    pub fn select_for(&self, affinity: balance::Affinity) -> Option<u32> {
+        if let Some(i) = affinity.sticky {
+            if self
+                .current()
+                .serving
+                .get(i as usize)
+                .copied()
+                .unwrap_or(false)
+            {
+                return Some(i);
+            }
+        }
+        self.select(affinity.key)
+    }
+
+    /// The sticky `Set-Cookie` value for a response from `chosen` (none when the pool is not
+    /// sticky or the request's cookie already named it).
+    pub fn set_cookie(
+        &self,
+        affinity: balance::Affinity,
+        chosen: u32,
+        tls: bool,
+    ) -> Option<&http::HeaderValue> {
+        self.sticky
+            .as_ref()
+            .and_then(|s| s.set_cookie(affinity.sticky, chosen, tls))
     }
 
     fn next_in_order(&self, schedule: &Schedule) -> u32 {

@@ -26,6 +26,7 @@ mod ops;
 mod reload;
 mod routing;
 mod sample_app;
+mod sticky;
 mod streaming;
 mod tls;
 mod websocket_h2;

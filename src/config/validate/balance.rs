@@ -1,7 +1,9 @@
-//! `[pools.<name>.hash]`: the key a hashing pool hashes, its load bound and its default.
+//! `[pools.<name>.hash]` (the key a hashing pool hashes, its load bound and its default) and
+//! `[pools.<name>.sticky]` (the sticky-session cookie's attributes).
 
+use super::suggest::choice;
 use super::Report;
-use crate::config::model::{Balance, HashKey, HashSettings};
+use crate::config::model::{Balance, HashKey, HashSettings, StickySettings};
 use crate::config::raw;
 use crate::config::spans::child;
 
@@ -69,6 +71,75 @@ pub(super) fn hash(
     })
 }
 
+/// Checks the sticky cookie's attributes.
+pub(super) fn sticky(
+    path: &str,
+    raw: Option<&raw::Sticky>,
+    report: &mut Report<'_>,
+) -> Option<StickySettings> {
+    let raw = raw?;
+    let spath = child(path, "sticky");
+    let cookie = raw
+        .cookie
+        .clone()
+        .unwrap_or_else(|| "gatehouse_sticky".into());
+    if !cookie_name(&cookie) {
+        report.error(
+            &child(&spath, "cookie"),
+            format!("{cookie:?} is not a valid cookie name"),
+        );
+    }
+    let cookie_path = raw.path.clone().unwrap_or_else(|| "/".into());
+    if !cookie_path.starts_with('/')
+        || !cookie_path
+            .bytes()
+            .all(|b| (0x20..0x7f).contains(&b) && b != b';')
+    {
+        report.error(
+            &child(&spath, "path"),
+            format!("{cookie_path:?} must start with '/' and hold no ';' or control characters"),
+        );
+    }
+    let same_site = match raw.same_site.as_deref() {
+        None => Some("Lax"),
+        Some(v) => choice(
+            report,
+            &child(&spath, "same_site"),
+            "same_site",
+            v,
+            &[("lax", "Lax"), ("strict", "Strict"), ("none", "None")],
+        ),
+    };
+    if same_site == Some("None") {
+        report.warn(
+            &child(&spath, "same_site"),
+            "browsers drop SameSite=None cookies without Secure, which gatehouse adds only on TLS connections",
+        );
+    }
+    let max_age = raw.max_age.map(|d| d.0);
+    if max_age.is_some_and(|d| d.is_zero()) {
+        report.error(
+            &child(&spath, "max_age"),
+            "must be positive (leave it out for a session cookie)",
+        );
+    }
+    Some(StickySettings {
+        cookie,
+        path: cookie_path,
+        http_only: raw.http_only.unwrap_or(true),
+        same_site: same_site.unwrap_or("Lax"),
+        max_age: max_age.filter(|d| !d.is_zero()),
+    })
+}
+
+/// A cookie name is an RFC 6265 token.
+fn cookie_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+}
+
 fn parse_key(text: &str) -> Result<HashKey, String> {
     match text {
         "client_ip" => return Ok(HashKey::ClientIp),
@@ -81,11 +152,7 @@ fn parse_key(text: &str) -> Result<HashKey, String> {
             .map(HashKey::Header)
             .map_err(|_| format!("{name:?} is not a valid header name")),
         Some(("cookie", name)) => {
-            let valid = !name.is_empty()
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
-            if valid {
+            if cookie_name(name) {
                 Ok(HashKey::Cookie(name.to_string()))
             } else {
                 Err(format!("{name:?} is not a valid cookie name"))
@@ -128,6 +195,26 @@ mod tests {
         assert_eq!(h.key.to_string(), "header:x-user");
         assert_eq!(h.bound, Some(1.25));
         assert_eq!(h.default.as_deref(), Some("anon"));
+    }
+
+    #[test]
+    fn sticky_cookie_attributes() {
+        let v = validate_text(&pool("sticky = { cookie = \"srv\", max_age = \"1h\" }")).unwrap();
+        let s = v.config.pools[0].sticky.clone().unwrap();
+        assert_eq!(
+            (s.cookie.as_str(), s.path.as_str(), s.same_site),
+            ("srv", "/", "Lax")
+        );
+        assert!(s.http_only);
+        assert_eq!(s.max_age, Some(std::time::Duration::from_secs(3600)));
+        let e = errors("sticky = { cookie = \"a b\", path = \"x\", same_site = \"loose\" }");
+        for want in [
+            "pools.web.sticky.cookie: \"a b\" is not a valid cookie name at line 6",
+            "pools.web.sticky.path: \"x\" must start with '/'",
+            "pools.web.sticky.same_site: unknown same_site \"loose\"",
+        ] {
+            assert!(e.iter().any(|l| l.contains(want)), "{want}: {e:?}");
+        }
     }
 
     #[test]

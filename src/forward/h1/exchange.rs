@@ -307,13 +307,13 @@ async fn decide_and_forward(
                 };
                 return answer(ctx, conn, Some(route), local, outcome).await;
             }
-            let key = pool.key(&KeyInput {
+            let affinity = pool.affinity(&KeyInput {
                 client,
                 path: &path,
                 query: req.query,
                 fields: req,
             });
-            relay::forward(ctx, conn, route, pool, &path, key, outcome).await
+            relay::forward(ctx, conn, route, pool, &path, affinity, outcome).await
         }
         Decision::Redirect(location) => {
             let status = respond::redirect_status(&http_method(req.method));

@@ -153,10 +153,10 @@ pub(crate) async fn forward(
     route: &RouteEntry,
     pool: &Arc<Pool>,
     path: &str,
-    key: Option<u64>,
+    affinity: crate::runtime::balance::Affinity,
     outcome: &mut Outcome,
 ) -> Next {
-    let mut attempts = Attempts::with_key(key);
+    let mut attempts = Attempts::with_affinity(affinity);
     loop {
         let picked = match attempts.pick(pool).await {
             Ok(p) => p,
@@ -186,6 +186,7 @@ pub(crate) async fn forward(
             index: picked.index,
             backend: picked.backend,
             path,
+            set_cookie: pool.set_cookie(attempts.affinity, picked.index, conn.info.tls),
         };
         let result = match connection {
             Connection::H1(up) => attempt(ctx, conn, &target, up, &attempts, outcome).await,
@@ -222,6 +223,8 @@ pub(super) struct Target<'a> {
     pub(super) index: u32,
     pub(super) backend: &'a PoolBackend,
     pub(super) path: &'a str,
+    /// The sticky cookie to set on the response, if any.
+    pub(super) set_cookie: Option<&'a http::HeaderValue>,
 }
 
 /// How waiting for a response head ended.
@@ -602,6 +605,7 @@ async fn relay_response(
         &ClientHead {
             rules,
             hsts: ctx.hsts(&conn.info, Some(route)),
+            set_cookie: target.set_cookie.map(http::HeaderValue::as_bytes),
             request_id: ctx.id.as_bytes(),
             server_header: ctx.snapshot.config.server.server_header,
             close,
@@ -714,6 +718,7 @@ async fn switch_protocols(
             rules: (!target.route.response_headers.is_empty())
                 .then_some(&target.route.response_headers),
             hsts: ctx.hsts(&conn.info, Some(target.route)),
+            set_cookie: target.set_cookie.map(http::HeaderValue::as_bytes),
             request_id: ctx.id.as_bytes(),
             server_header: ctx.snapshot.config.server.server_header,
             close: false,

@@ -491,6 +491,11 @@ fn write_head(
         out.extend_from_slice(hsts);
         out.extend_from_slice(b"\r\n");
     }
+    if let Some(cookie) = target.set_cookie {
+        out.extend_from_slice(b"set-cookie: ");
+        out.extend_from_slice(cookie.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
     out.extend_from_slice(b"x-request-id: ");
     out.extend_from_slice(ctx.id.as_bytes());
     out.extend_from_slice(b"\r\n");

@@ -233,13 +233,13 @@ async fn decide_and_forward(
                 outcome.error = Some("WebSocket not allowed on this route");
                 return answer::send(ctx, respond, Some(route), Answer::error(501), outcome);
             }
-            let key = pool.key(&KeyInput {
+            let affinity = pool.affinity(&KeyInput {
                 client,
                 path: &path,
                 query: parts.uri.query(),
                 fields: &parts.headers,
             });
-            forward(ctx, route, pool, &path, key, body, respond, outcome).await;
+            forward(ctx, route, pool, &path, affinity, body, respond, outcome).await;
         }
         Decision::Redirect(location) => {
             let status = respond::redirect_status(&parts.method);
@@ -301,6 +301,8 @@ pub struct Target<'a> {
     pub(crate) backend: &'a crate::runtime::pool::PoolBackend,
     /// The path to send (normalised, perhaps without the route's prefix).
     pub(crate) path: &'a str,
+    /// The sticky cookie to set on the response, if any.
+    pub(crate) set_cookie: Option<&'a http::HeaderValue>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -309,12 +311,12 @@ async fn forward(
     route: &RouteEntry,
     pool: &Arc<Pool>,
     path: &str,
-    key: Option<u64>,
+    affinity: crate::runtime::balance::Affinity,
     body: RecvStream,
     respond: &mut SendResponse<Bytes>,
     outcome: &mut Outcome,
 ) {
-    let mut attempts = Attempts::with_key(key);
+    let mut attempts = Attempts::with_affinity(affinity);
     let path = upstream_path(route, path);
     let mut body = Some(body);
     loop {
@@ -346,6 +348,7 @@ async fn forward(
             index: picked.index,
             backend: picked.backend,
             path,
+            set_cookie: pool.set_cookie(attempts.affinity, picked.index, ctx.info.tls),
         };
         let Some(request_body) = body.take() else {
             return;

@@ -549,6 +549,9 @@ fn response_head(
     if let Some(hsts) = hsts {
         headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
     }
+    if let Some(cookie) = target.set_cookie {
+        headers.append(header::SET_COOKIE, cookie.clone());
+    }
     if let Ok(mut v) = HeaderValue::from_bytes(ctx.id.as_bytes()) {
         // Unique per response: never worth a place in the HPACK table (it would push
         // out the fields that repeat, and make every lookup slower).

@@ -12,6 +12,16 @@
 pub mod hash;
 pub mod key;
 pub mod maglev;
+pub mod sticky;
+
+/// What a request brings to the choice of its backend, computed once before its attempts.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Affinity {
+    /// The hash of its balancing key (`hash` pools).
+    pub key: Option<u64>,
+    /// The backend its valid sticky cookie names (pools with `sticky`).
+    pub sticky: Option<u32>,
+}
 
 /// Whether member `a` (load, weight) is less loaded than member `b`: fewer in-flight requests
 /// per unit of weight, counting the request being placed (so that idle members compare by

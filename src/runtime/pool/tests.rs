@@ -34,6 +34,7 @@ fn pool_with(
         name: "p".into(),
         balance,
         hash,
+        sticky: None,
         max_retries: 2,
         fail_open: false,
         failback_delay: Duration::ZERO,
