@@ -22,6 +22,8 @@ pub struct Status {
     pub pid: u32,
     /// Pools.
     pub pools: Vec<PoolStatus>,
+    /// Routes in file order: name, pool and how each matches (precedence is the router's).
+    pub routes: Vec<RouteStatus>,
     /// Certificates served.
     pub certificates: Vec<CertificateStatus>,
     /// ACME certificates: expiry, renewal, last attempt and error.
@@ -45,6 +47,17 @@ pub struct Reloads {
     pub last: Option<crate::reload::ReloadReport>,
     /// The last applied reload.
     pub last_applied: Option<crate::reload::ReloadReport>,
+}
+
+/// One route.
+#[derive(Debug, Serialize)]
+pub struct RouteStatus {
+    /// Name.
+    pub name: String,
+    /// Pool it forwards to.
+    pub pool: String,
+    /// Path rule and conditions (`path_prefix "/"`, `path_regex "^/u/\\d+$"; methods GET`, …).
+    pub matches: String,
 }
 
 /// One pool.
@@ -120,6 +133,25 @@ pub fn build(snapshot: &Snapshot, tls: &crate::tls::live::TlsLive, reloads: Relo
             .map_or(0.0, |d| d.as_secs_f64()),
         version: env!("CARGO_PKG_VERSION"),
         pid: std::process::id(),
+        routes: snapshot
+            .config
+            .routes
+            .iter()
+            .map(|r| RouteStatus {
+                name: r.name.clone(),
+                pool: snapshot
+                    .config
+                    .pools
+                    .get(r.pool)
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default(),
+                matches: crate::config::route_match::describe(
+                    &r.path_prefix,
+                    &r.path_match,
+                    &r.conditions,
+                ),
+            })
+            .collect(),
         pools: snapshot
             .pools
             .iter()

@@ -279,6 +279,10 @@ pub struct Route {
     pub upgrades: Vec<String>,
     /// Only connections with a verified client certificate may use the route (403 otherwise).
     pub client_auth_required: bool,
+    /// Exact or regex path instead of the prefix.
+    pub path_match: super::route_match::PathMatch,
+    /// Method, header, query and client conditions.
+    pub conditions: super::route_match::Conditions,
 }
 
 /// Validated header rules.

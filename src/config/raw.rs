@@ -326,6 +326,31 @@ pub struct Route {
     /// `required`: only clients with a verified certificate (listener `client_auth`) may use
     /// the route; others get 403.
     pub client_auth: Option<String>,
+    /// Match this path only (instead of `path_prefix`).
+    pub path_exact: Option<String>,
+    /// Match paths this regex matches (instead of `path_prefix`).
+    pub path_regex: Option<String>,
+    /// Match only these methods.
+    pub methods: Option<Vec<String>>,
+    /// Match only requests with these headers (present, exact value or regex).
+    pub match_headers: Option<Vec<MatchValue>>,
+    /// Match only requests with these query parameters (present or exact value).
+    pub match_query: Option<Vec<MatchValue>>,
+    /// Match only clients in these CIDR blocks (others fall through to other routes).
+    pub match_client: Option<Vec<String>>,
+}
+
+/// One header or query condition: `{ name = "x-env" }` (present), `value = "beta"` (exact) or
+/// `regex = "^curl/"` (headers only).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchValue {
+    /// Header or parameter name.
+    pub name: Option<String>,
+    /// Exact value.
+    pub value: Option<String>,
+    /// Regex the value must match.
+    pub regex: Option<String>,
 }
 
 /// `set` replaces, `add` appends, `remove` deletes; applied in the order remove, set, add.

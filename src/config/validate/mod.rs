@@ -10,6 +10,7 @@ mod balance;
 mod health;
 mod lenient;
 mod listeners;
+mod matching;
 mod pools;
 mod report;
 mod routes;

@@ -64,13 +64,17 @@ pub(super) fn validate(
             && !report.refused(&child(&path, "hosts"))
             && !report.refused(&child(&path, "path_prefix"));
         let prefix = path_prefix(&path, r.path_prefix.as_deref(), report);
+        let path_match = super::matching::path_match(&path, &r, report);
+        let conditions = super::matching::conditions(&path, &r, report);
+        let claim = super::matching::claim(&path_match, &prefix, &conditions);
         for host in hosts.iter().filter(|_| claim_ok) {
-            let key = (host.clone(), prefix.clone());
+            let Some(claim) = &claim else { break };
+            let key = (host.clone(), claim.clone());
             if let Some(first) = claimed.get(&key) {
                 report.error(
                     &path,
                     format!(
-                        "unreachable: routes.{first} already matches host {} with path prefix {prefix:?}",
+                        "unreachable: routes.{first} already matches host {} with {claim}",
                         describe_host(host)
                     ),
                 );
@@ -178,6 +182,8 @@ pub(super) fn validate(
                 rate_limit,
                 upgrades,
                 client_auth_required,
+                path_match,
+                conditions,
             });
         }
     }

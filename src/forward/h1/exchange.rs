@@ -15,6 +15,7 @@ use crate::metrics::names;
 use crate::proxy::decide::{self, Decision};
 use crate::proxy::{access, client_ip, path, respond};
 use crate::runtime::balance::key::KeyInput;
+use crate::runtime::router::RequestFacts;
 use crate::runtime::snapshot::RouteEntry;
 use crate::runtime::Snapshot;
 use crate::tls::acme::challenge::HTTP_PREFIX;
@@ -248,13 +249,19 @@ async fn decide_and_forward(
         .info
         .peer
         .map(|a| client_ip::resolve(a.ip(), trusted, req.forwarded_for()));
+    let facts = RequestFacts {
+        method: req.method,
+        query: req.query,
+        client,
+        fields: req,
+    };
     let decision = decide::route(
         ctx.snapshot,
         listener,
         conn.info.tls,
         req.host,
         &path,
-        req.query,
+        &facts,
     );
     match decision {
         Decision::Route(id) => {

@@ -14,6 +14,7 @@ use crate::proxy::decide::{self, Decision};
 use crate::proxy::retry::{self, Retry};
 use crate::proxy::{access, client_ip, path, respond};
 use crate::runtime::balance::key::KeyInput;
+use crate::runtime::router::RequestFacts;
 use crate::runtime::snapshot::RouteEntry;
 use crate::runtime::{Pool, Snapshot};
 use bytes::Bytes;
@@ -182,13 +183,19 @@ async fn decide_and_forward(
         .info
         .peer
         .map(|a| client_ip::resolve(a.ip(), trusted, forwarded_for));
+    let facts = RequestFacts {
+        method: parts.method.as_str(),
+        query: parts.uri.query(),
+        client,
+        fields: &parts.headers,
+    };
     let decision = decide::route(
         ctx.snapshot,
         listener,
         ctx.info.tls,
         ctx.host,
         &path,
-        parts.uri.query(),
+        &facts,
     );
     match decision {
         Decision::Route(id) => {

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 /// Read access to a request's header fields, implemented by each protocol engine over its own
 /// representation (the HTTP/1 gate's spans, the HTTP/2 `HeaderMap`).
-pub trait Fields {
+pub trait Fields: Sync {
     /// Calls `visit` with each value of the field `name` (lowercase), in order, until it
     /// returns `true`; says whether it did.
     fn each(&self, name: &str, visit: &mut dyn FnMut(&[u8]) -> bool) -> bool;
