@@ -283,6 +283,8 @@ pub struct Route {
     pub path_match: super::route_match::PathMatch,
     /// Method, header, query and client conditions.
     pub conditions: super::route_match::Conditions,
+    /// Fixed response, redirect, path rewrite.
+    pub actions: super::route_match::Actions,
 }
 
 /// Validated header rules.

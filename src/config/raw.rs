@@ -338,6 +338,38 @@ pub struct Route {
     pub match_query: Option<Vec<MatchValue>>,
     /// Match only clients in these CIDR blocks (others fall through to other routes).
     pub match_client: Option<Vec<String>>,
+    /// Answer with this fixed response instead of forwarding (a maintenance page).
+    pub respond: Option<Respond>,
+    /// Answer with a redirect (target with `path_regex` captures).
+    pub redirect: Option<Redirect>,
+    /// Path sent to the backend, with `path_regex` captures (`/v2/$1`).
+    pub path_rewrite: Option<String>,
+    /// `Host` sent to the backend.
+    pub host_rewrite: Option<String>,
+}
+
+/// `respond = { status, body, content_type }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Respond {
+    /// Status code (default 200).
+    pub status: Option<u16>,
+    /// Body (default empty).
+    pub body: Option<String>,
+    /// `Content-Type` (default `text/plain; charset=utf-8`).
+    pub content_type: Option<String>,
+}
+
+/// `redirect = { to, status, keep_query }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Redirect {
+    /// Target (`$1`, `${name}`: `path_regex` captures).
+    pub to: Option<String>,
+    /// 301, 302, 303, 307 or 308 (default 301).
+    pub status: Option<u16>,
+    /// Append the request's query (default true).
+    pub keep_query: Option<bool>,
 }
 
 /// One header or query condition: `{ name = "x-env" }` (present), `value = "beta"` (exact) or

@@ -14,6 +14,39 @@ impl PartialEq for Pattern {
     }
 }
 
+/// `respond`: a fixed answer instead of forwarding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixedResponse {
+    /// Status code.
+    pub status: u16,
+    /// Body.
+    pub body: String,
+    /// `Content-Type`.
+    pub content_type: String,
+}
+
+/// `redirect`: an answer pointing elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectRule {
+    /// Status code (301, 302, 303, 307, 308).
+    pub status: u16,
+    /// Target template (`path_regex` captures: `$1`, `${name}`).
+    pub to: String,
+    /// Append the request's query.
+    pub keep_query: bool,
+}
+
+/// What a route does besides choosing a pool: answer locally, or rewrite what is forwarded.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Actions {
+    /// Fixed response.
+    pub respond: Option<FixedResponse>,
+    /// Redirect.
+    pub redirect: Option<RedirectRule>,
+    /// Backend path template (`path_regex` captures).
+    pub path_rewrite: Option<String>,
+}
+
 /// How a route matches the path.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum PathMatch {

@@ -47,6 +47,10 @@ pub struct RouteEntry {
     pub upgrades: Vec<String>,
     /// Connections without a verified client certificate get 403.
     pub client_auth_required: bool,
+    /// Fixed response, redirect, path rewrite.
+    pub actions: crate::config::route_match::Actions,
+    /// The `path_regex`, whose captures fill the action templates.
+    pub path_regex: Option<regex::Regex>,
 }
 
 /// The hot settings of a bound listener.
@@ -150,6 +154,11 @@ impl Snapshot {
                     rate_limiter,
                     upgrades: r.upgrades.clone(),
                     client_auth_required: r.client_auth_required,
+                    actions: r.actions.clone(),
+                    path_regex: match &r.path_match {
+                        crate::config::route_match::PathMatch::Regex(p) => Some(p.0.clone()),
+                        _ => None,
+                    },
                 }
             })
             .collect();

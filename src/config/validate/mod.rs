@@ -6,6 +6,7 @@
 //! resolving backend host names.
 
 mod acme;
+mod actions;
 mod balance;
 mod health;
 mod lenient;

@@ -100,12 +100,14 @@ pub(super) fn validate(
             .hsts
             .as_ref()
             .and_then(|h| hsts_value(&child(&path, "hsts"), h, report));
-        let request_headers = header_rules(
+        let mut request_headers = header_rules(
             &child(&path, "request_headers"),
             &r.request_headers,
             true,
             report,
         );
+        super::actions::host_rewrite(&path, &r, &mut request_headers, report);
+        let actions = super::actions::actions(&path, &r, &path_match, report);
         let response_headers = header_rules(
             &child(&path, "response_headers"),
             &r.response_headers,
@@ -184,6 +186,7 @@ pub(super) fn validate(
                 client_auth_required,
                 path_match,
                 conditions,
+                actions,
             });
         }
     }

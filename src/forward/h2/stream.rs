@@ -240,13 +240,38 @@ async fn decide_and_forward(
                 outcome.error = Some("WebSocket not allowed on this route");
                 return answer::send(ctx, respond, Some(route), Answer::error(501), outcome);
             }
+            if let Some((status, location)) =
+                crate::forward::rewrite::redirect(route, &path, parts.uri.query())
+            {
+                let text = format!("{status} redirect to {location}\n");
+                let extra = [("location", location.as_str())];
+                let answer = Answer {
+                    status,
+                    body: Some(text.as_bytes()),
+                    extra: &extra,
+                };
+                return answer::send(ctx, respond, Some(route), answer, outcome);
+            }
+            if let Some(fixed) = &route.actions.respond {
+                let extra = [("content-type", fixed.content_type.as_str())];
+                let answer = Answer {
+                    status: fixed.status,
+                    body: Some(fixed.body.as_bytes()),
+                    extra: &extra,
+                };
+                return answer::send(ctx, respond, Some(route), answer, outcome);
+            }
+            let forwarded = crate::forward::rewrite::backend_path(route, &path);
             let affinity = pool.affinity(&KeyInput {
                 client,
                 path: &path,
                 query: parts.uri.query(),
                 fields: &parts.headers,
             });
-            forward(ctx, route, pool, &path, affinity, body, respond, outcome).await;
+            forward(
+                ctx, route, pool, &forwarded, affinity, body, respond, outcome,
+            )
+            .await;
         }
         Decision::Redirect(location) => {
             let status = respond::redirect_status(&parts.method);

@@ -24,6 +24,7 @@ fn route(hosts: &[&str], prefix: &str) -> Route {
         client_auth_required: false,
         path_match: Default::default(),
         conditions: Default::default(),
+        actions: Default::default(),
     }
 }
 
