@@ -285,6 +285,10 @@ pub struct Route {
     pub conditions: super::route_match::Conditions,
     /// Fixed response, redirect, path rewrite.
     pub actions: super::route_match::Actions,
+    /// Timeouts overriding the pool's.
+    pub timeouts: super::route_match::RouteTimeouts,
+    /// `max_retries` overriding the pool's.
+    pub max_retries: Option<u32>,
 }
 
 /// Validated header rules.

@@ -346,6 +346,22 @@ pub struct Route {
     pub path_rewrite: Option<String>,
     /// `Host` sent to the backend.
     pub host_rewrite: Option<String>,
+    /// Upstream timeouts overriding the pool's (`read`, `write`, `response`).
+    pub timeouts: Option<RouteTimeouts>,
+    /// Extra attempts after a failed one, overriding the pool's.
+    pub max_retries: Option<u32>,
+}
+
+/// `[routes.<name>.timeouts]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteTimeouts {
+    /// Each read from the backend.
+    pub read: Option<ConfigDuration>,
+    /// Each write to the backend.
+    pub write: Option<ConfigDuration>,
+    /// The whole response.
+    pub response: Option<ConfigDuration>,
 }
 
 /// `respond = { status, body, content_type }`.

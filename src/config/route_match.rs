@@ -14,6 +14,17 @@ impl PartialEq for Pattern {
     }
 }
 
+/// A route's upstream timeouts, each overriding the pool's when set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RouteTimeouts {
+    /// Each read from the backend (including the response head).
+    pub read: Option<std::time::Duration>,
+    /// Each write to the backend.
+    pub write: Option<std::time::Duration>,
+    /// The whole response.
+    pub response: Option<std::time::Duration>,
+}
+
 /// `respond`: a fixed answer instead of forwarding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FixedResponse {

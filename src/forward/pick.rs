@@ -11,7 +11,7 @@ use crate::config::model::UpstreamProtocol;
 use crate::health::{InflightGuardHandle as InflightGuard, Permit};
 use crate::metrics::names;
 use crate::proxy::ctx::Tried;
-use crate::proxy::select::{may_retry, prefer_room};
+use crate::proxy::select::{may_retry_with, prefer_room};
 use crate::runtime::balance::Affinity;
 use crate::runtime::pool::PoolBackend;
 use crate::runtime::{Pool, Snapshot};
@@ -32,6 +32,8 @@ pub struct Attempts {
     permit: Option<Permit>,
     /// What the request brings to the choice (hash key, sticky cookie).
     pub affinity: Affinity,
+    /// The route's `max_retries`, overriding the pool's.
+    pub max_retries: Option<u32>,
 }
 
 /// Why no backend could be given an attempt.
@@ -85,10 +87,12 @@ pub struct ConnectFailure {
 }
 
 impl Attempts {
-    /// The attempts of a request with this affinity ([`Pool::affinity`]).
-    pub fn with_affinity(affinity: Affinity) -> Self {
+    /// The attempts of a request with this affinity ([`Pool::affinity`]) on a route that
+    /// may override the pool's `max_retries`.
+    pub fn new(affinity: Affinity, max_retries: Option<u32>) -> Self {
         Attempts {
             affinity,
+            max_retries,
             ..Attempts::default()
         }
     }
@@ -151,7 +155,8 @@ impl Attempts {
     /// Whether another attempt is allowed (attempts left, a backend left unless `same`, and
     /// the retry budget).
     pub fn may_retry(&self, engine: &Engine, snapshot: &Snapshot, pool: &Pool, same: bool) -> bool {
-        may_retry(
+        may_retry_with(
+            self.max_retries.unwrap_or(pool.config.max_retries),
             &engine.budget,
             &snapshot.config.server.retry_budget,
             pool,

@@ -4,7 +4,7 @@
 use super::Report;
 use crate::config::model::HeaderRules;
 use crate::config::raw;
-use crate::config::route_match::{Actions, FixedResponse, PathMatch, RedirectRule};
+use crate::config::route_match::{Actions, FixedResponse, PathMatch, RedirectRule, RouteTimeouts};
 use crate::config::spans::child;
 
 /// Checks the actions of route `path`; `path_match` says whether captures are available.
@@ -110,6 +110,33 @@ pub(super) fn host_rewrite(
             &key,
             format!("{host:?} is not a host name (with an optional port)"),
         ),
+    }
+}
+
+/// `[routes.<name>.timeouts]`: each set one must be positive.
+pub(super) fn timeouts(
+    path: &str,
+    raw: Option<&raw::RouteTimeouts>,
+    report: &mut Report<'_>,
+) -> RouteTimeouts {
+    let Some(t) = raw else {
+        return RouteTimeouts::default();
+    };
+    let tpath = child(path, "timeouts");
+    let mut one = |key: &str, v: Option<crate::config::duration::ConfigDuration>| {
+        v.map(|_| {
+            super::positive(
+                report,
+                &child(&tpath, key),
+                v,
+                std::time::Duration::from_secs(60),
+            )
+        })
+    };
+    RouteTimeouts {
+        read: one("read", t.read),
+        write: one("write", t.write),
+        response: one("response", t.response),
     }
 }
 

@@ -108,6 +108,7 @@ pub(super) fn validate(
         );
         super::actions::host_rewrite(&path, &r, &mut request_headers, report);
         let actions = super::actions::actions(&path, &r, &path_match, report);
+        let timeouts = super::actions::timeouts(&path, r.timeouts.as_ref(), report);
         let response_headers = header_rules(
             &child(&path, "response_headers"),
             &r.response_headers,
@@ -187,6 +188,8 @@ pub(super) fn validate(
                 path_match,
                 conditions,
                 actions,
+                timeouts,
+                max_retries: r.max_retries.map(|m| m.min(16)),
             });
         }
     }

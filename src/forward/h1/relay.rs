@@ -156,7 +156,7 @@ pub(crate) async fn forward(
     affinity: crate::runtime::balance::Affinity,
     outcome: &mut Outcome,
 ) -> Next {
-    let mut attempts = Attempts::with_affinity(affinity);
+    let mut attempts = Attempts::new(affinity, route.max_retries);
     loop {
         let picked = match attempts.pick(pool).await {
             Ok(p) => p,
@@ -250,7 +250,7 @@ async fn attempt(
 ) -> Attempt {
     let req = ctx.req;
     let route = target.route;
-    let timeouts = target.pool.config.timeouts;
+    let timeouts = target.route.timeouts(&target.pool.config.timeouts);
     let limits = &ctx.snapshot.config.limits;
     let upgrade = req.allowed_upgrade(&route.upgrades);
     let body = match req.head.body {
@@ -593,7 +593,7 @@ async fn relay_response(
     let mut up = up;
     let req = ctx.req;
     let route = target.route;
-    let timeouts = target.pool.config.timeouts;
+    let timeouts = target.route.timeouts(&target.pool.config.timeouts);
     let dechunk = req.head.http10 && head.framing == Framing::Chunked;
     let close = !ctx.keepalive(body_consumed) || head.framing == Framing::Close || dechunk;
     let rules = (!route.response_headers.is_empty()).then_some(&route.response_headers);

@@ -348,7 +348,7 @@ async fn forward(
     respond: &mut SendResponse<Bytes>,
     outcome: &mut Outcome,
 ) {
-    let mut attempts = Attempts::with_affinity(affinity);
+    let mut attempts = Attempts::new(affinity, route.max_retries);
     let path = upstream_path(route, path);
     let mut body = Some(body);
     loop {

@@ -164,7 +164,7 @@ pub async fn attempt(
     attempts: &Attempts,
     outcome: &mut Outcome,
 ) -> Attempt {
-    let timeouts = target.pool.config.timeouts;
+    let timeouts = target.route.timeouts(&target.pool.config.timeouts);
     let limits = &ctx.snapshot.config.limits;
     let framing = if body.is_end_stream() {
         RequestFraming::None
@@ -368,7 +368,7 @@ async fn send_body(
     target: &Target<'_>,
 ) -> Result<u64, BodyError> {
     let limits = &ctx.snapshot.config.limits;
-    let write_limit = target.pool.config.timeouts.write;
+    let write_limit = target.route.timeouts(&target.pool.config.timeouts).write;
     let started = Instant::now();
     let mut payload = 0u64;
     let mut line = BytesMut::new();

@@ -25,6 +25,8 @@ fn route(hosts: &[&str], prefix: &str) -> Route {
         path_match: Default::default(),
         conditions: Default::default(),
         actions: Default::default(),
+        timeouts: Default::default(),
+        max_retries: None,
     }
 }
 
