@@ -10,6 +10,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use gatehouse::config::model::{Config, HeaderRules};
 use gatehouse::config::resolve::StaticResolver;
 use gatehouse::health::Registry;
+use gatehouse::runtime::router::RequestFacts;
 use gatehouse::runtime::{Pool, Router, Snapshot};
 use std::hint::black_box;
 use std::path::Path;
@@ -20,6 +21,13 @@ fn config_text(routes: usize, backends: usize, balance: &str) -> String {
     let mut t =
         String::from("[listeners.http]\naddress = \"127.0.0.1:8080\"\n[admin]\nenabled = false\n");
     t.push_str(&format!("[pools.p]\nbalance = \"{balance}\"\n"));
+    if balance == "hash" {
+        t.push_str("hash = { key = \"header:x-user\" }\n");
+    }
+    if balance == "hash_bounded" {
+        t = t.replace("\"hash_bounded\"", "\"hash\"");
+        t.push_str("hash = { key = \"header:x-user\", bound = 1.25 }\n");
+    }
     for i in 0..backends {
         let (a, b) = (i / 250, i % 250 + 1);
         t.push_str(&format!(
@@ -40,23 +48,24 @@ fn config_text(routes: usize, backends: usize, balance: &str) -> String {
 }
 
 fn config(routes: usize, backends: usize, balance: &str) -> Config {
+    parse(&config_text(routes, backends, balance))
+}
+
+fn parse(text: &str) -> Config {
     let ctx = gatehouse::config::Context {
         resolver: &StaticResolver::default(),
         now: std::time::SystemTime::now(),
         in_service: None,
     };
-    gatehouse::config::validate::validate(
-        Path::new("bench.toml"),
-        &config_text(routes, backends, balance),
-        &ctx,
-    )
-    .expect("bench config is valid")
-    .config
+    gatehouse::config::validate::validate(Path::new("bench.toml"), text, &ctx)
+        .expect("bench config is valid")
+        .config
 }
 
 fn route_matching(c: &mut Criterion) {
     let mut g = c.benchmark_group("router");
     g.throughput(Throughput::Elements(1));
+    let get = RequestFacts::bare("GET");
     for n in [10usize, 1_000, 100_000] {
         let cfg = config(n, 2, "round_robin");
         let router = Router::build(&cfg.routes);
@@ -66,31 +75,75 @@ fn route_matching(c: &mut Criterion) {
         let prefix_host = format!("site{}.example.test", n - 4);
         let prefix_path = format!("/api/v{}/items/7", n - 2);
         g.bench_with_input(BenchmarkId::new("exact", n), &n, |b, _| {
-            b.iter(|| router.lookup(black_box(&exact), black_box("/index.html")))
+            b.iter(|| router.lookup(black_box(&exact), black_box("/index.html"), &get))
         });
         g.bench_with_input(BenchmarkId::new("wildcard", n), &n, |b, _| {
-            b.iter(|| router.lookup(black_box(&wild), black_box("/")))
+            b.iter(|| router.lookup(black_box(&wild), black_box("/"), &get))
         });
         g.bench_with_input(BenchmarkId::new("prefix", n), &n, |b, _| {
-            b.iter(|| router.lookup(black_box(&prefix_host), black_box(&prefix_path)))
+            b.iter(|| router.lookup(black_box(&prefix_host), black_box(&prefix_path), &get))
         });
         g.bench_with_input(BenchmarkId::new("miss", n), &n, |b, _| {
-            b.iter(|| router.lookup(black_box("nowhere.test"), black_box("/x/y")))
+            b.iter(|| router.lookup(black_box("nowhere.test"), black_box("/x/y"), &get))
         });
     }
+    // 1,000 regex routes (10 on each of 100 hosts, with a method condition on every other)
+    // beside 100,000 host/prefix routes: prefix lookups must not notice them, and a regex
+    // lookup pays only for its own host's regexes.
+    let mut text = config_text(100_000, 2, "round_robin");
+    for i in 0..1_000 {
+        let method = if i % 2 == 0 {
+            "methods = [\"GET\"]\n"
+        } else {
+            ""
+        };
+        text.push_str(&format!(
+            "[routes.re{i}]\nhosts = [\"re{}.example.test\"]\npath_regex = \"^/r{i}/(?:[a-z]+)/[0-9]+$\"\n{method}pool = \"p\"\n",
+            i / 10
+        ));
+    }
+    let cfg = parse(&text);
+    let router = Router::build(&cfg.routes);
+    let prefix_host = format!("site{}.example.test", 100_000 - 4);
+    let prefix_path = format!("/api/v{}/items/7", 100_000 - 2);
+    g.bench_function("prefix_beside_1000_regex/100000", |b| {
+        b.iter(|| router.lookup(black_box(&prefix_host), black_box(&prefix_path), &get))
+    });
+    g.bench_function("regex_last_of_10_on_host/1000", |b| {
+        b.iter(|| {
+            router.lookup(
+                black_box("re99.example.test"),
+                black_box("/r999/abc/42"),
+                &get,
+            )
+        })
+    });
     g.finish();
 }
 
 fn backend_selection(c: &mut Criterion) {
     let mut g = c.benchmark_group("select");
     g.throughput(Throughput::Elements(1));
-    for balance in ["round_robin", "active_passive"] {
-        for n in [2usize, 10, 1_000] {
+    let algorithms = [
+        "round_robin",
+        "active_passive",
+        "least_connections",
+        "random_two_choices",
+        "hash",
+        "hash_bounded",
+    ];
+    for balance in algorithms {
+        for n in [2usize, 100, 1_000] {
             let cfg = config(1, n, balance);
             let registry = Arc::new(Registry::new());
             let pool = Pool::build(&cfg.pools[0], &registry);
+            // Hashing pools: a different key each time (the key's hash, as the engines pass it).
+            let mut key = 0u64;
             g.bench_with_input(BenchmarkId::new(balance, n), &n, |b, _| {
-                b.iter(|| black_box(pool.select()))
+                b.iter(|| {
+                    key = key.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                    black_box(pool.select(Some(key)))
+                })
             });
         }
     }

@@ -22,6 +22,8 @@ pub struct Status {
     pub pid: u32,
     /// Pools.
     pub pools: Vec<PoolStatus>,
+    /// Routes in file order: name, pool and how each matches (precedence is the router's).
+    pub routes: Vec<RouteStatus>,
     /// Certificates served.
     pub certificates: Vec<CertificateStatus>,
     /// ACME certificates: expiry, renewal, last attempt and error.
@@ -47,6 +49,17 @@ pub struct Reloads {
     pub last_applied: Option<crate::reload::ReloadReport>,
 }
 
+/// One route.
+#[derive(Debug, Serialize)]
+pub struct RouteStatus {
+    /// Name.
+    pub name: String,
+    /// Pool it forwards to.
+    pub pool: String,
+    /// Path rule and conditions (`path_prefix "/"`, `path_regex "^/u/\\d+$"; methods GET`, …).
+    pub matches: String,
+}
+
 /// One pool.
 #[derive(Debug, Serialize)]
 pub struct PoolStatus {
@@ -54,6 +67,12 @@ pub struct PoolStatus {
     pub name: String,
     /// Algorithm.
     pub balance: &'static str,
+    /// `hash` pools: the key hashed (`client_ip`, `header:x-user`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hash_key: Option<String>,
+    /// `hash` pools with a bounded load: the bound.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hash_bound: Option<f64>,
     /// Tier serving now (`primary`, `backup`, `unknown`, `fail_open`, `none`).
     pub serving_tier: &'static str,
     /// Backends in configured order.
@@ -114,15 +133,33 @@ pub fn build(snapshot: &Snapshot, tls: &crate::tls::live::TlsLive, reloads: Relo
             .map_or(0.0, |d| d.as_secs_f64()),
         version: env!("CARGO_PKG_VERSION"),
         pid: std::process::id(),
+        routes: snapshot
+            .config
+            .routes
+            .iter()
+            .map(|r| RouteStatus {
+                name: r.name.clone(),
+                pool: snapshot
+                    .config
+                    .pools
+                    .get(r.pool)
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default(),
+                matches: crate::config::route_match::describe(
+                    &r.path_prefix,
+                    &r.path_match,
+                    &r.conditions,
+                ),
+            })
+            .collect(),
         pools: snapshot
             .pools
             .iter()
             .map(|p| PoolStatus {
                 name: p.name.to_string(),
-                balance: match p.config.balance {
-                    crate::config::model::Balance::RoundRobin => "round_robin",
-                    crate::config::model::Balance::ActivePassive => "active_passive",
-                },
+                balance: p.config.balance.as_str(),
+                hash_key: p.config.hash.as_ref().map(|h| h.key.to_string()),
+                hash_bound: p.config.hash.as_ref().and_then(|h| h.bound),
                 serving_tier: p.tier().as_str(),
                 backends: p
                     .backends

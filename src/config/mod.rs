@@ -13,6 +13,7 @@ pub mod error;
 pub mod model;
 pub mod raw;
 pub mod resolve;
+pub mod route_match;
 pub mod schema;
 pub mod spans;
 pub mod validate;

@@ -268,6 +268,16 @@ pub struct Route {
     pub upgrades: Vec<String>,
     /// Only connections with a verified client certificate may use the route (403 otherwise).
     pub client_auth_required: bool,
+    /// Exact or regex path instead of the prefix.
+    pub path_match: super::route_match::PathMatch,
+    /// Method, header, query and client conditions.
+    pub conditions: super::route_match::Conditions,
+    /// Fixed response, redirect, path rewrite.
+    pub actions: super::route_match::Actions,
+    /// Timeouts overriding the pool's.
+    pub timeouts: super::route_match::RouteTimeouts,
+    /// `max_retries` overriding the pool's.
+    pub max_retries: Option<u32>,
 }
 
 /// Validated header rules.
@@ -295,6 +305,80 @@ pub enum Balance {
     RoundRobin,
     /// Everything to the first healthy backend in configured order.
     ActivePassive,
+    /// Fewest in-flight requests per unit of weight; ties go round robin.
+    LeastConnections,
+    /// Two backends drawn at random (by weight); the one with fewer in-flight requests.
+    RandomTwoChoices,
+    /// Consistent hashing (Maglev) on a request key ([`Pool::hash`]).
+    Hash,
+}
+
+impl Balance {
+    /// The name written in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Balance::RoundRobin => "round_robin",
+            Balance::ActivePassive => "active_passive",
+            Balance::LeastConnections => "least_connections",
+            Balance::RandomTwoChoices => "random_two_choices",
+            Balance::Hash => "hash",
+        }
+    }
+}
+
+/// What a hashing pool hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashKey {
+    /// The client's address (after `trusted_proxies`).
+    ClientIp,
+    /// The first value of a request header.
+    Header(HeaderName),
+    /// A cookie's value.
+    Cookie(String),
+    /// The normalised path.
+    Path,
+    /// The normalised path and the query.
+    Uri,
+}
+
+impl std::fmt::Display for HashKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HashKey::ClientIp => f.write_str("client_ip"),
+            HashKey::Header(h) => write!(f, "header:{h}"),
+            HashKey::Cookie(c) => write!(f, "cookie:{c}"),
+            HashKey::Path => f.write_str("path"),
+            HashKey::Uri => f.write_str("uri"),
+        }
+    }
+}
+
+/// `[pools.<name>.sticky]`, validated: the attributes of the cookie gatehouse sets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StickySettings {
+    /// Cookie name.
+    pub cookie: String,
+    /// `Path`.
+    pub path: String,
+    /// `HttpOnly`.
+    pub http_only: bool,
+    /// `SameSite` value as sent (`Lax`, `Strict`, `None`).
+    pub same_site: &'static str,
+    /// `Max-Age` (`None`: a session cookie).
+    pub max_age: Option<Duration>,
+}
+
+/// `[pools.<name>.hash]`, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HashSettings {
+    /// The key.
+    pub key: HashKey,
+    /// Bounded load: no backend takes more than `bound` × its share of the in-flight requests
+    /// (`None`: pure consistent hashing).
+    pub bound: Option<f64>,
+    /// Hashed in place of the key when a request has none (`None`: such requests go round
+    /// robin).
+    pub default: Option<String>,
 }
 
 /// A validated pool.
@@ -304,6 +388,10 @@ pub struct Pool {
     pub name: String,
     /// Algorithm.
     pub balance: Balance,
+    /// The key and bound of `balance = "hash"` (`None` for the other algorithms).
+    pub hash: Option<HashSettings>,
+    /// Sticky-session cookie, if enabled.
+    pub sticky: Option<StickySettings>,
     /// Extra attempts after a failed connect.
     pub max_retries: u32,
     /// Try every backend when none is healthy.

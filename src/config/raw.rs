@@ -322,6 +322,79 @@ pub struct Route {
     /// `required`: only clients with a verified certificate (listener `client_auth`) may use
     /// the route; others get 403.
     pub client_auth: Option<String>,
+    /// Match this path only (instead of `path_prefix`).
+    pub path_exact: Option<String>,
+    /// Match paths this regex matches (instead of `path_prefix`).
+    pub path_regex: Option<String>,
+    /// Match only these methods.
+    pub methods: Option<Vec<String>>,
+    /// Match only requests with these headers (present, exact value or regex).
+    pub match_headers: Option<Vec<MatchValue>>,
+    /// Match only requests with these query parameters (present or exact value).
+    pub match_query: Option<Vec<MatchValue>>,
+    /// Match only clients in these CIDR blocks (others fall through to other routes).
+    pub match_client: Option<Vec<String>>,
+    /// Answer with this fixed response instead of forwarding (a maintenance page).
+    pub respond: Option<Respond>,
+    /// Answer with a redirect (target with `path_regex` captures).
+    pub redirect: Option<Redirect>,
+    /// Path sent to the backend, with `path_regex` captures (`/v2/$1`).
+    pub path_rewrite: Option<String>,
+    /// `Host` sent to the backend.
+    pub host_rewrite: Option<String>,
+    /// Upstream timeouts overriding the pool's (`read`, `write`, `response`).
+    pub timeouts: Option<RouteTimeouts>,
+    /// Extra attempts after a failed one, overriding the pool's.
+    pub max_retries: Option<u32>,
+}
+
+/// `[routes.<name>.timeouts]`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RouteTimeouts {
+    /// Each read from the backend.
+    pub read: Option<ConfigDuration>,
+    /// Each write to the backend.
+    pub write: Option<ConfigDuration>,
+    /// The whole response.
+    pub response: Option<ConfigDuration>,
+}
+
+/// `respond = { status, body, content_type }`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Respond {
+    /// Status code (default 200).
+    pub status: Option<u16>,
+    /// Body (default empty).
+    pub body: Option<String>,
+    /// `Content-Type` (default `text/plain; charset=utf-8`).
+    pub content_type: Option<String>,
+}
+
+/// `redirect = { to, status, keep_query }`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Redirect {
+    /// Target (`$1`, `${name}`: `path_regex` captures).
+    pub to: Option<String>,
+    /// 301, 302, 303, 307 or 308 (default 301).
+    pub status: Option<u16>,
+    /// Append the request's query (default true).
+    pub keep_query: Option<bool>,
+}
+
+/// One header or query condition: `{ name = "x-env" }` (present), `value = "beta"` (exact) or
+/// `regex = "^curl/"` (headers only).
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MatchValue {
+    /// Header or parameter name.
+    pub name: Option<String>,
+    /// Exact value.
+    pub value: Option<String>,
+    /// Regex the value must match.
+    pub regex: Option<String>,
 }
 
 /// `set` replaces, `add` appends, `remove` deletes; applied in the order remove, set, add.
@@ -343,8 +416,13 @@ pub struct HeaderRules {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Pool {
-    /// `round_robin` (weighted) or `active_passive`.
+    /// `round_robin` (weighted), `active_passive`, `least_connections`,
+    /// `random_two_choices` or `hash`.
     pub balance: Option<String>,
+    /// What `balance = "hash"` hashes, and its load bound.
+    pub hash: Option<Hash>,
+    /// Sticky sessions: a cookie gatehouse sets naming the backend.
+    pub sticky: Option<Sticky>,
     /// Extra attempts on other backends after a connect failure.
     pub max_retries: Option<u32>,
     /// Answer 503 (false) or try every backend anyway (true) when none is healthy.
@@ -379,6 +457,34 @@ pub struct Pool {
     /// The backends, in priority order.
     #[serde(default)]
     pub backends: Vec<Backend>,
+}
+
+/// `[pools.<name>.hash]`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Hash {
+    /// `client_ip`, `path`, `uri`, `header:<name>` or `cookie:<name>`.
+    pub key: Option<String>,
+    /// Bounded load factor (≥ 1.0): no backend above this × its share of in-flight requests.
+    pub bound: Option<f64>,
+    /// Value hashed when a request has no key (unset: such requests go round robin).
+    pub default: Option<String>,
+}
+
+/// `[pools.<name>.sticky]`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Sticky {
+    /// Cookie name (default `gatehouse_sticky`).
+    pub cookie: Option<String>,
+    /// Cookie `Path` (default `/`).
+    pub path: Option<String>,
+    /// `HttpOnly` (default true).
+    pub http_only: Option<bool>,
+    /// `SameSite`: `lax` (default), `strict` or `none`.
+    pub same_site: Option<String>,
+    /// `Max-Age` (unset: a session cookie).
+    pub max_age: Option<ConfigDuration>,
 }
 
 /// `[pools.<name>.timeouts]`.

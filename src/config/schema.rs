@@ -72,7 +72,18 @@ const CHOICES: &[(&str, &str, &[&str])] = &[
     ("Listener", "tls_profile", &["modern", "intermediate"]),
     ("Listener", "client_auth", &["required", "optional"]),
     ("Route", "client_auth", &["required", "none"]),
-    ("Pool", "balance", &["round_robin", "active_passive"]),
+    (
+        "Pool",
+        "balance",
+        &[
+            "round_robin",
+            "active_passive",
+            "least_connections",
+            "random_two_choices",
+            "hash",
+        ],
+    ),
+    ("Sticky", "same_site", &["lax", "strict", "none"]),
     ("Pool", "protocol", &["http/1.1", "h2"]),
     ("HealthCheck", "type", &["http", "tcp", "grpc"]),
     ("HealthCheck", "start", &["unknown", "up", "down"]),
@@ -255,6 +266,10 @@ mod tests {
             "HealthCheck" => (
                 format!("[pools.p.health_check]\n{key} = {bad}\n"),
                 format!("pools.p.health_check.{key}"),
+            ),
+            "Sticky" => (
+                format!("[pools.p.sticky]\n{key} = {bad}\n"),
+                format!("pools.p.sticky.{key}"),
             ),
             other => panic!("no config snippet for {other}: add one to this test"),
         }

@@ -18,6 +18,7 @@ pub mod h2;
 pub mod h2pool;
 pub mod pick;
 pub mod request_id;
+pub mod rewrite;
 pub mod tunnel;
 pub mod upstream;
 

@@ -11,7 +11,8 @@ use crate::config::model::UpstreamProtocol;
 use crate::health::{InflightGuardHandle as InflightGuard, Permit};
 use crate::metrics::names;
 use crate::proxy::select::Tried;
-use crate::proxy::select::{may_retry, prefer_room};
+use crate::proxy::select::{may_retry_with, prefer_room};
+use crate::runtime::balance::Affinity;
 use crate::runtime::pool::PoolBackend;
 use crate::runtime::{Pool, Snapshot};
 use metrics::counter;
@@ -29,6 +30,10 @@ pub struct Attempts {
     /// The next attempt goes to this backend again, on a new connection.
     fresh: Option<u32>,
     permit: Option<Permit>,
+    /// What the request brings to the choice (hash key, sticky cookie).
+    pub affinity: Affinity,
+    /// The route's `max_retries`, overriding the pool's.
+    pub max_retries: Option<u32>,
 }
 
 /// Why no backend could be given an attempt.
@@ -59,6 +64,7 @@ pub struct Picked<'p> {
     /// A retry on a new connection to the same backend.
     pub same: bool,
     _inflight: InflightGuard,
+    _pool_inflight: crate::runtime::pool::PoolInflight<'p>,
 }
 
 /// A connection for one attempt.
@@ -81,6 +87,16 @@ pub struct ConnectFailure {
 }
 
 impl Attempts {
+    /// The attempts of a request with this affinity ([`Pool::affinity`]) on a route that
+    /// may override the pool's `max_retries`.
+    pub fn new(affinity: Affinity, max_retries: Option<u32>) -> Self {
+        Attempts {
+            affinity,
+            max_retries,
+            ..Attempts::default()
+        }
+    }
+
     /// Picks the backend for the next attempt and holds its slot (`max_connections`).
     ///
     /// # Errors
@@ -89,11 +105,13 @@ impl Attempts {
         let same = self.fresh.take();
         let selected = match same {
             Some(i) => Some(i),
-            None if self.count == 0 => pool.select(),
+            None if self.count == 0 => pool.select_for(self.affinity),
             None => pool.select_excluding(self.tried.as_slice()),
         };
         let mut index = selected.ok_or(Refused::NoBackend)?;
-        if same.is_none() {
+        // A sticky backend keeps its requests even when full (they queue there).
+        let sticky = self.count == 0 && self.affinity.sticky == Some(index);
+        if same.is_none() && !sticky {
             index = prefer_room(pool, index, self.tried.as_slice());
         }
         let backend = pool
@@ -103,6 +121,7 @@ impl Attempts {
         self.count += 1;
         self.tried.push(index);
         let inflight = backend.state.begin_request();
+        let pool_inflight = pool.begin_request();
         if let Some(max) = backend.config.max_connections {
             if self.permit.is_none() || same.is_none() {
                 drop(self.permit.take());
@@ -124,6 +143,7 @@ impl Attempts {
             backend,
             same: same.is_some(),
             _inflight: inflight,
+            _pool_inflight: pool_inflight,
         })
     }
 
@@ -135,7 +155,8 @@ impl Attempts {
     /// Whether another attempt is allowed (attempts left, a backend left unless `same`, and
     /// the retry budget).
     pub fn may_retry(&self, engine: &Engine, snapshot: &Snapshot, pool: &Pool, same: bool) -> bool {
-        may_retry(
+        may_retry_with(
+            self.max_retries.unwrap_or(pool.config.max_retries),
             &engine.budget,
             &snapshot.config.server.retry_budget,
             pool,

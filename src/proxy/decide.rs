@@ -1,6 +1,6 @@
 //! The routing decision for a request head, as a pure function of the snapshot.
 
-use crate::runtime::router::normalize_host;
+use crate::runtime::router::{normalize_host, RequestFacts};
 use crate::runtime::{RouteId, Snapshot};
 
 /// What to do with a request.
@@ -19,22 +19,24 @@ pub enum Decision {
 }
 
 /// The routing decision for a request to `host` (as sent, port included) and a normalised
-/// `path`: what both protocol engines call once the head is known to be well formed.
+/// `path`: what both protocol engines call once the head is known to be well formed. `req`
+/// gives the method, query, client and headers that route conditions look at.
 pub fn route(
     snapshot: &Snapshot,
     listener: usize,
     tls: bool,
     host: &str,
     path: &str,
-    query: Option<&str>,
+    req: &RequestFacts<'_>,
 ) -> Decision {
+    let query = req.query;
     let host = normalize_host(host);
     let entry = snapshot.listeners.get(listener);
     if !tls && entry.is_some_and(|l| l.redirect_https) {
         let port = entry.and_then(|l| l.https_port);
         return Decision::Redirect(location(&host, port, path, query));
     }
-    let Some(id) = snapshot.router.lookup(&host, path) else {
+    let Some(id) = snapshot.router.lookup(&host, path, req) else {
         return Decision::NotFound;
     };
     if !tls {

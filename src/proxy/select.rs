@@ -43,7 +43,28 @@ pub fn may_retry(
     tried: &[u32],
     same_backend: bool,
 ) -> bool {
-    if attempts > pool.config.max_retries {
+    may_retry_with(
+        pool.config.max_retries,
+        budget,
+        settings,
+        pool,
+        attempts,
+        tried,
+        same_backend,
+    )
+}
+
+/// [`may_retry`] with a route's own `max_retries` in place of the pool's.
+pub fn may_retry_with(
+    max_retries: u32,
+    budget: &RetryBudget,
+    settings: &RetryBudgetSettings,
+    pool: &Pool,
+    attempts: u32,
+    tried: &[u32],
+    same_backend: bool,
+) -> bool {
+    if attempts > max_retries {
         return false;
     }
     if !same_backend && pool.select_excluding(tried).is_none() {

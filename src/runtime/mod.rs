@@ -5,6 +5,7 @@
 //! start to finish, even if a reload lands halfway through it.
 
 pub mod applied;
+pub mod balance;
 pub mod pool;
 pub mod router;
 pub mod schedule;

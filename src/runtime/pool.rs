@@ -2,6 +2,7 @@
 //! peer each), the cached serving schedule, and the passive-ejection policy that needs a view
 //! of the whole pool (`max_ejection_percent`).
 
+use super::balance::{self, maglev};
 use super::schedule::{serving_tier, weighted_cycle, Member, Tier};
 use crate::config::model::{self, Balance};
 use crate::health::{Availability, BackendKey, BackendState, Registry};
@@ -34,7 +35,19 @@ struct Schedule {
     epoch: u64,
     valid_until: Option<Instant>,
     tier: Tier,
+    /// Round-robin order (smooth weighted cycle): the pick of `round_robin`, the draws of
+    /// `random_two_choices`, and the fallback of `hash` for requests without a key.
     order: Vec<u32>,
+    /// The serving members (indices into the backends), in configured order.
+    members: Vec<u32>,
+    /// Their weights.
+    weights: Vec<u32>,
+    /// Sum of `weights`.
+    total_weight: u64,
+    /// `hash` only: the Maglev table over `members`.
+    table: maglev::Table,
+    /// Per backend: whether it is a member (a sticky cookie's backend is honoured only then).
+    serving: Vec<bool>,
 }
 
 /// A pool at runtime.
@@ -50,6 +63,14 @@ pub struct Pool {
     pub ttfb: metrics::Histogram,
     registry: Arc<Registry>,
     counter: AtomicUsize,
+    /// Requests in flight to this pool's backends (the bounded-load total).
+    inflight: AtomicUsize,
+    /// Each backend's stable identity for hashing (pool name and address).
+    ids: Vec<u64>,
+    /// The hash of `[hash] default`, used for requests without the key.
+    default_key: Option<u64>,
+    /// The sticky cookie, if enabled.
+    sticky: Option<balance::sticky::Sticky>,
     failed_over: std::sync::atomic::AtomicBool,
     schedule: ArcSwap<Schedule>,
     rebuild: Mutex<()>,
@@ -82,12 +103,32 @@ impl Pool {
             ttfb: metrics::histogram!(crate::metrics::names::UPSTREAM_TTFB_SECONDS, "pool" => config.name.clone()),
             registry: registry.clone(),
             counter: AtomicUsize::new(0),
+            inflight: AtomicUsize::new(0),
+            ids: config
+                .backends
+                .iter()
+                .map(|b| maglev::member_id(&config.name, &b.address))
+                .collect(),
+            default_key: config
+                .hash
+                .as_ref()
+                .and_then(|h| h.default.as_deref())
+                .map(|d| balance::hash::hash_bytes(d.as_bytes())),
+            sticky: config
+                .sticky
+                .as_ref()
+                .map(|s| balance::sticky::Sticky::build(&config.name, s, &config.backends)),
             failed_over: std::sync::atomic::AtomicBool::new(false),
             schedule: ArcSwap::from_pointee(Schedule {
                 epoch: 0,
                 valid_until: None,
                 tier: Tier::None,
                 order: Vec::new(),
+                members: Vec::new(),
+                weights: Vec::new(),
+                total_weight: 0,
+                table: maglev::Table::default(),
+                serving: Vec::new(),
             }),
             rebuild: Mutex::new(()),
         }
@@ -162,19 +203,36 @@ impl Pool {
     fn compute(&self, epoch: u64) -> Schedule {
         let (members, valid_until) = self.members(Instant::now());
         let (tier, chosen) = serving_tier(&members, self.config.fail_open);
+        let weights: Vec<u32> = chosen.iter().map(|&i| members[i as usize].weight).collect();
         let order = match self.config.balance {
             Balance::ActivePassive => chosen.first().copied().into_iter().collect(),
-            Balance::RoundRobin => {
-                let weights: Vec<u32> =
-                    chosen.iter().map(|&i| members[i as usize].weight).collect();
-                weighted_cycle(&chosen, &weights)
-            }
+            _ => weighted_cycle(&chosen, &weights),
         };
+        let table = if self.config.balance == Balance::Hash {
+            let ids: Vec<u64> = chosen
+                .iter()
+                .map(|&i| self.ids.get(i as usize).copied().unwrap_or_default())
+                .collect();
+            maglev::Table::build(&ids, &weights)
+        } else {
+            maglev::Table::default()
+        };
+        let mut serving = vec![false; self.backends.len()];
+        for &i in &chosen {
+            if let Some(s) = serving.get_mut(i as usize) {
+                *s = true;
+            }
+        }
         Schedule {
             epoch,
             valid_until,
             tier,
             order,
+            serving,
+            total_weight: weights.iter().map(|&w| u64::from(w)).sum(),
+            members: chosen,
+            weights,
+            table,
         }
     }
 
@@ -183,14 +241,123 @@ impl Pool {
         self.current().tier
     }
 
-    /// Picks a backend for a first attempt: one atomic increment on the cached schedule.
-    pub fn select(&self) -> Option<u32> {
+    /// Picks a backend for a first attempt by the pool's algorithm. `key` is the hash of the
+    /// request's balancing key ([`balance::key::key_hash`]; only `hash` pools use it).
+    pub fn select(&self, key: Option<u64>) -> Option<u32> {
         let schedule = self.current();
         if schedule.order.is_empty() {
             return None;
         }
+        let load = |i: u32| self.load(i);
+        match self.config.balance {
+            Balance::RoundRobin | Balance::ActivePassive => Some(self.next_in_order(&schedule)),
+            Balance::LeastConnections => balance::least_loaded(
+                &schedule.members,
+                &schedule.weights,
+                self.counter.fetch_add(1, Ordering::Relaxed),
+                load,
+            ),
+            Balance::RandomTwoChoices => {
+                balance::two_choices(&schedule.order, |i| self.weight(i), load)
+            }
+            Balance::Hash => match key.or(self.default_key) {
+                Some(k) => self.hashed(&schedule, k),
+                None => Some(self.next_in_order(&schedule)),
+            },
+        }
+    }
+
+    /// What a request brings to the choice: its key's hash (pools that hash) and the backend
+    /// its sticky cookie names (pools with `sticky`); nothing, at no cost, otherwise.
+    pub fn affinity(&self, input: &balance::key::KeyInput<'_>) -> balance::Affinity {
+        balance::Affinity {
+            key: self
+                .config
+                .hash
+                .as_ref()
+                .and_then(|h| balance::key::key_hash(&h.key, input)),
+            sticky: self.sticky.as_ref().and_then(|s| s.requested(input.fields)),
+        }
+    }
+
+    /// The first attempt's backend: the sticky cookie's while it serves, else the algorithm's.
+    pub fn select_for(&self, affinity: balance::Affinity) -> Option<u32> {
+        if let Some(i) = affinity.sticky {
+            if self
+                .current()
+                .serving
+                .get(i as usize)
+                .copied()
+                .unwrap_or(false)
+            {
+                return Some(i);
+            }
+        }
+        self.select(affinity.key)
+    }
+
+    /// The sticky `Set-Cookie` value for a response from `chosen` (none when the pool is not
+    /// sticky or the request's cookie already named it).
+    pub fn set_cookie(
+        &self,
+        affinity: balance::Affinity,
+        chosen: u32,
+        tls: bool,
+    ) -> Option<&http::HeaderValue> {
+        self.sticky
+            .as_ref()
+            .and_then(|s| s.set_cookie(affinity.sticky, chosen, tls))
+    }
+
+    fn next_in_order(&self, schedule: &Schedule) -> u32 {
         let turn = self.counter.fetch_add(1, Ordering::Relaxed);
-        Some(schedule.order[turn % schedule.order.len()])
+        schedule.order[turn % schedule.order.len()]
+    }
+
+    /// The Maglev owner of `key`; with a bound, the first owner along the table (from the
+    /// key's slot on) whose in-flight count is below its capacity.
+    fn hashed(&self, schedule: &Schedule, key: u64) -> Option<u32> {
+        let table = &schedule.table;
+        let slot = table.slot(key);
+        let owner = |probe: usize| {
+            table
+                .owner(slot + probe)
+                .and_then(|pos| schedule.members.get(pos as usize).copied())
+        };
+        let first = owner(0)?;
+        let Some(bound) = self.config.hash.as_ref().and_then(|h| h.bound) else {
+            return Some(first);
+        };
+        let total = self.inflight.load(Ordering::Relaxed) as u64;
+        // Capacities sum to at least the in-flight count plus one, so some member has room;
+        // the probe count only guards against a pathological table.
+        for probe in 0..table.len() {
+            let candidate = owner(probe)?;
+            let cap =
+                balance::capacity(bound, total, self.weight(candidate), schedule.total_weight);
+            if self.load(candidate) < cap {
+                return Some(candidate);
+            }
+        }
+        Some(first)
+    }
+
+    fn load(&self, index: u32) -> u64 {
+        self.backends
+            .get(index as usize)
+            .map_or(u64::MAX, |b| u64::from(b.state.inflight()))
+    }
+
+    fn weight(&self, index: u32) -> u32 {
+        self.backends
+            .get(index as usize)
+            .map_or(1, |b| b.config.weight)
+    }
+
+    /// Counts a request in flight to this pool until the guard drops (the bounded-load total).
+    pub fn begin_request(&self) -> PoolInflight<'_> {
+        self.inflight.fetch_add(1, Ordering::Relaxed);
+        PoolInflight(&self.inflight)
     }
 
     /// Picks a backend for a retry, never one already tried for this request: the next in the
@@ -284,6 +451,16 @@ impl Pool {
             .into_iter()
             .map(|m| m.availability)
             .collect()
+    }
+}
+
+/// A request counted in flight to a pool; uncounted on drop.
+#[derive(Debug)]
+pub struct PoolInflight<'p>(&'p AtomicUsize);
+
+impl Drop for PoolInflight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -1,44 +1,99 @@
-//! Host + path → route, in time independent of the number of routes.
+//! Host + path (+ conditions) → route; host and prefix matching in time independent of the
+//! number of routes.
 //!
-//! Host levels are tried from most to least specific: the exact name, then wildcard suffixes
-//! from longest to shortest (`*.b.example.test` before `*.example.test`), then the catch-all.
-//! Within a level the longest path prefix wins, matched on segment boundaries (`/admin`
-//! matches `/admin` and `/admin/x`, not `/administrator`). If a level has no matching prefix,
-//! the next less specific level is tried. Every step is a hash lookup, so matching costs
-//! O(labels + segments) whatever the number of routes.
+//! Precedence, one rule: host levels are tried from most to least specific — the exact name,
+//! then wildcard suffixes from longest to shortest (`*.b.example.test` before
+//! `*.example.test`), then the catch-all. Within a level: an exact path (`path_exact`) first,
+//! then path regexes (`path_regex`) in file order, then the longest path prefix, matched on
+//! segment boundaries (`/admin` matches `/admin` and `/admin/x`, not `/administrator`). Where
+//! several routes share a host and path rule, the ones with conditions (method, header, query,
+//! client) are tried before the one without, each in file order. A route whose conditions fail
+//! is as if absent: matching goes on to the next candidate, the shorter prefix, the next level.
+//! Exact paths and prefixes are hash lookups, so they cost O(labels + segments) whatever the
+//! number of routes; regexes cost one match each, only at the levels that have them.
+
+mod conditions;
+
+pub use conditions::{satisfied, RequestFacts};
 
 use crate::config::model::{HostMatch, Route};
+use crate::config::route_match::{Conditions, PathMatch};
 use std::collections::HashMap;
 
 /// Index of a route in `Snapshot::routes`.
 pub type RouteId = u32;
 
-/// The prefixes of one host level.
+/// The routes of one host level.
 #[derive(Debug, Default, Clone)]
 struct HostRoutes {
-    prefixes: HashMap<Box<str>, RouteId>,
+    /// Prefix → candidates (conditional ones first, then file order).
+    prefixes: HashMap<Box<str>, Vec<RouteId>>,
+    /// Exact path → candidates.
+    exact: HashMap<Box<str>, Vec<RouteId>>,
+    /// Path regexes in file order.
+    regexes: Vec<(regex::Regex, RouteId)>,
     /// Segments in the deepest prefix: no need to look deeper than this.
     max_depth: usize,
 }
 
+fn first(ids: &[RouteId], accept: &impl Fn(RouteId) -> bool) -> Option<RouteId> {
+    ids.iter().copied().find(|&id| accept(id))
+}
+
 impl HostRoutes {
-    fn insert(&mut self, prefix: &str, id: RouteId) {
-        self.max_depth = self.max_depth.max(depth(prefix));
-        self.prefixes.entry(prefix.into()).or_insert(id);
+    fn insert(&mut self, route: &Route, id: RouteId) {
+        match &route.path_match {
+            PathMatch::Prefix => {
+                self.max_depth = self.max_depth.max(depth(&route.path_prefix));
+                self.prefixes
+                    .entry(route.path_prefix.as_str().into())
+                    .or_default()
+                    .push(id);
+            }
+            PathMatch::Exact(p) => self.exact.entry(p.as_str().into()).or_default().push(id),
+            PathMatch::Regex(p) => self.regexes.push((p.0.clone(), id)),
+        }
     }
 
-    fn lookup(&self, path: &str) -> Option<RouteId> {
+    fn lookup(&self, path: &str, accept: &impl Fn(RouteId) -> bool) -> Option<RouteId> {
+        if let Some(id) = self.exact.get(path).and_then(|ids| first(ids, accept)) {
+            return Some(id);
+        }
+        for (re, id) in &self.regexes {
+            if accept(*id) && re.is_match(path) {
+                return Some(*id);
+            }
+        }
+        if self.prefixes.is_empty() {
+            return None;
+        }
         // Walk the path's segment boundaries from the deepest useful one to the root.
         let mut cut = boundary_at_depth(path, self.max_depth);
         loop {
             let candidate = if cut == 0 { "/" } else { &path[..cut] };
-            if let Some(id) = self.prefixes.get(candidate) {
-                return Some(*id);
+            if let Some(id) = self
+                .prefixes
+                .get(candidate)
+                .and_then(|ids| first(ids, accept))
+            {
+                return Some(id);
             }
             if cut == 0 {
                 return None;
             }
             cut = path[..cut].rfind('/').unwrap_or(0);
+        }
+    }
+
+    /// Conditional candidates before unconditional ones (stable: file order within each).
+    fn order(&mut self, conditions: &[Conditions]) {
+        let unconditional = |id: &RouteId| {
+            conditions
+                .get(*id as usize)
+                .is_none_or(Conditions::is_empty)
+        };
+        for ids in self.prefixes.values_mut().chain(self.exact.values_mut()) {
+            ids.sort_by_key(|id| (unconditional(id), *id));
         }
     }
 }
@@ -81,13 +136,18 @@ pub struct Router {
     exact: HashMap<Box<str>, HostRoutes>,
     wildcard: HashMap<Box<str>, HostRoutes>,
     any: Option<HostRoutes>,
+    /// Each route's conditions, by id.
+    conditions: Vec<Conditions>,
 }
 
 impl Router {
-    /// Compiles routes (their index is their `RouteId`). Earlier routes win exact duplicates,
-    /// which validation already refuses.
+    /// Compiles routes (their index is their `RouteId`). Regexes are the validated config's,
+    /// compiled once per load (a clone shares the compiled program).
     pub fn build(routes: &[Route]) -> Self {
-        let mut router = Router::default();
+        let mut router = Router {
+            conditions: routes.iter().map(|r| r.conditions.clone()).collect(),
+            ..Router::default()
+        };
         for (i, route) in routes.iter().enumerate() {
             let id = i as RouteId;
             for host in &route.hosts {
@@ -96,28 +156,47 @@ impl Router {
                     HostMatch::Wildcard(s) => router.wildcard.entry(s.as_str().into()).or_default(),
                     HostMatch::Any => router.any.get_or_insert_with(HostRoutes::default),
                 };
-                level.insert(&route.path_prefix, id);
+                level.insert(route, id);
             }
         }
+        let conditions = std::mem::take(&mut router.conditions);
+        for level in router
+            .exact
+            .values_mut()
+            .chain(router.wildcard.values_mut())
+            .chain(router.any.iter_mut())
+        {
+            level.order(&conditions);
+        }
+        router.conditions = conditions;
         router
     }
 
     /// Finds the route for a request. `host` must already be lowercase without a port
-    /// (see [`normalize_host`]); `path` is the request path without the query.
-    pub fn lookup(&self, host: &str, path: &str) -> Option<RouteId> {
-        if let Some(found) = self.exact.get(host).and_then(|r| r.lookup(path)) {
+    /// (see [`normalize_host`]); `path` is the normalised request path without the query.
+    pub fn lookup(&self, host: &str, path: &str, req: &RequestFacts<'_>) -> Option<RouteId> {
+        let accept = |id: RouteId| {
+            self.conditions
+                .get(id as usize)
+                .is_none_or(|c| c.is_empty() || satisfied(c, req))
+        };
+        if let Some(found) = self.exact.get(host).and_then(|r| r.lookup(path, &accept)) {
             return Some(found);
         }
         if !self.wildcard.is_empty() {
             let mut rest = host;
             while let Some((_, parent)) = rest.split_once('.') {
-                if let Some(found) = self.wildcard.get(parent).and_then(|r| r.lookup(path)) {
+                if let Some(found) = self
+                    .wildcard
+                    .get(parent)
+                    .and_then(|r| r.lookup(path, &accept))
+                {
                     return Some(found);
                 }
                 rest = parent;
             }
         }
-        self.any.as_ref().and_then(|r| r.lookup(path))
+        self.any.as_ref().and_then(|r| r.lookup(path, &accept))
     }
 }
 

@@ -47,6 +47,29 @@ pub struct RouteEntry {
     pub upgrades: Vec<String>,
     /// Connections without a verified client certificate get 403.
     pub client_auth_required: bool,
+    /// Fixed response, redirect, path rewrite.
+    pub actions: crate::config::route_match::Actions,
+    /// The `path_regex`, whose captures fill the action templates.
+    pub path_regex: Option<regex::Regex>,
+    /// Timeouts overriding the pool's.
+    pub timeouts: crate::config::route_match::RouteTimeouts,
+    /// `max_retries` overriding the pool's.
+    pub max_retries: Option<u32>,
+}
+
+impl RouteEntry {
+    /// The pool's upstream timeouts with this route's overrides.
+    pub fn timeouts(
+        &self,
+        pool: &crate::config::model::TimeoutSettings,
+    ) -> crate::config::model::TimeoutSettings {
+        let mut t = *pool;
+        let o = &self.timeouts;
+        t.read = o.read.unwrap_or(t.read);
+        t.write = o.write.unwrap_or(t.write);
+        t.response = o.response.or(t.response);
+        t
+    }
 }
 
 /// The hot settings of a bound listener.
@@ -150,6 +173,13 @@ impl Snapshot {
                     rate_limiter,
                     upgrades: r.upgrades.clone(),
                     client_auth_required: r.client_auth_required,
+                    actions: r.actions.clone(),
+                    timeouts: r.timeouts,
+                    max_retries: r.max_retries,
+                    path_regex: match &r.path_match {
+                        crate::config::route_match::PathMatch::Regex(p) => Some(p.0.clone()),
+                        _ => None,
+                    },
                 }
             })
             .collect();

@@ -193,3 +193,94 @@ passive = {{ connect_failures = 0 }}"#
     }
     server.abort();
 }
+
+/// The backend answering `addr`'s requests, by name.
+fn name_of(backends: &[&TestBackend], label: &str) -> String {
+    backends
+        .iter()
+        .find(|b| b.addr.to_string() == label)
+        .map(|b| b.name.clone())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn least_connections_sends_to_the_idle_backend_while_one_is_busy() {
+    let a = TestBackend::start("a").await;
+    let b = TestBackend::start("b").await;
+    let proxy = TestProxy::start(&config(&format!(
+        r#"balance = "least_connections"
+backends = [{{ address = "{}" }}, {{ address = "{}" }}]"#,
+        a.addr, b.addr
+    )))
+    .await;
+    let c = Client::new();
+    let slow = {
+        let c = c.clone();
+        let addr = proxy.http;
+        tokio::spawn(async move { c.get(addr, "any.test", "/delay/3000").await })
+    };
+    let busy = eventually("one backend with a request in flight", WAIT, || async {
+        let snapshot = proxy.state.load();
+        let pool = &snapshot.pools[0];
+        pool.backends
+            .iter()
+            .find(|b| b.state.inflight() == 1)
+            .map(|b| b.label.to_string())
+    })
+    .await;
+    let busy = name_of(&[&a, &b], &busy);
+    let idle = if busy == "a" { "b" } else { "a" };
+    assert_eq!(
+        tally(&c, &proxy, 20).await,
+        HashMap::from([(idle.to_string(), 20)])
+    );
+    assert_eq!(slow.await.unwrap().backend(), busy);
+    // Nothing in flight: ties go round robin.
+    assert_eq!(
+        tally(&c, &proxy, 20).await,
+        HashMap::from([("a".into(), 10), ("b".into(), 10)])
+    );
+}
+
+#[tokio::test]
+async fn random_two_choices_spread_evenly_and_avoid_the_busy_backend() {
+    let a = TestBackend::start("a").await;
+    let b = TestBackend::start("b").await;
+    let c3 = TestBackend::start("c").await;
+    let proxy = TestProxy::start(&config(&format!(
+        r#"balance = "random_two_choices"
+backends = [{{ address = "{}" }}, {{ address = "{}" }}, {{ address = "{}" }}]"#,
+        a.addr, b.addr, c3.addr
+    )))
+    .await;
+    let c = Client::new();
+    // Idle backends: uniform draws. 600 requests, each backend within ±30 % of 200 (more than
+    // six standard deviations).
+    let counts = tally(&c, &proxy, 600).await;
+    assert_eq!(counts.len(), 3, "{counts:?}");
+    assert!(
+        counts.values().all(|n| (140..=260).contains(n)),
+        "{counts:?}"
+    );
+    let status = c.get(proxy.admin, "admin", "/status").await.json();
+    assert_eq!(status["pools"][0]["balance"], "random_two_choices");
+    // One backend busy: it is chosen only when both draws land on it (1 in 27 here).
+    let slow = {
+        let c = c.clone();
+        let addr = proxy.http;
+        tokio::spawn(async move { c.get(addr, "any.test", "/delay/3000").await })
+    };
+    let busy = eventually("one backend with a request in flight", WAIT, || async {
+        let snapshot = proxy.state.load();
+        snapshot.pools[0]
+            .backends
+            .iter()
+            .find(|b| b.state.inflight() == 1)
+            .map(|b| b.label.to_string())
+    })
+    .await;
+    let busy = name_of(&[&a, &b, &c3], &busy);
+    let counts = tally(&c, &proxy, 90).await;
+    assert!(counts.get(&busy).copied().unwrap_or(0) <= 12, "{counts:?}");
+    slow.await.unwrap();
+}

@@ -82,7 +82,7 @@ address = "127.0.0.1:9001"
         r#"routes.a.pool: unknown pool "api2" (known: public, empty) at line 5"#,
         r#"routes.b.path_prefix: "admin" must be a path starting with '/' (no query or fragment) at line 8"#,
         r#"routes.c: unreachable: routes.a already matches host (any) with path prefix "/" at line 11"#,
-        r#"pools.public.balance: unknown balance "fastest" (expected "round_robin" or "active_passive") at line 16"#,
+        r#"pools.public.balance: unknown balance "fastest" (expected "round_robin", "active_passive", "least_connections", "random_two_choices" or "hash") at line 16"#,
         r#"pools.public.backends[0].weight: must be at least 1 (use drain = true to stop sending traffic) at line 20"#,
         r#"pools.public.backends[1].address: duplicate backend 127.0.0.1:9001 (already pools.public.backends[0]) at line 23"#,
         r#"pools.empty.backends: pool has no backends; add at least one [[pools.<name>.backends]] with an address at line 25"#,
@@ -160,7 +160,7 @@ backends = [{ address = "127.0.0.1" }, { address = "127.0.0.1:9001", wieght = 2 
         format!(
             r#"{path}: 5 problems:
   - listeners.web.protcol: unknown key `protcol` (expected one of `address`, `protocol`, `certificates`, `unknown_sni`, `alpn`, `h2c`, `redirect_https`, `https_port`, `hsts`, `proxy_protocol`, `trusted_proxies`, `tls_profile`, `client_auth`, `client_ca`, `client_crl`, `client_cert_headers`); did you mean `protocol`? at line 3
-  - pools.api.balance: unknown balance "round-robin" (expected "round_robin" or "active_passive"); did you mean "round_robin"? at line 10
+  - pools.api.balance: unknown balance "round-robin" (expected "round_robin", "active_passive", "least_connections", "random_two_choices" or "hash"); did you mean "round_robin"? at line 10
   - pools.api.health_check.interval: invalid duration "-1s" (expected a number and a unit: ms, s, m, h or d, e.g. "250ms" or "5s") at line 11
   - pools.api.backends[0].address: "127.0.0.1" needs a port (host:port or IP:port) at line 12
   - pools.api.backends[1].wieght: unknown key `wieght` (expected one of `address`, `weight`, `backup`, `drain`, `max_connections`, `max_queue`, `queue_timeout`); did you mean `weight`? at line 12

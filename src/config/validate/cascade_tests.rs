@@ -36,7 +36,7 @@ backends = [{ address = "127.0.0.1:9001", wieght = 2 }, { address = "127.0.0.1" 
             "listeners.web.h2c: invalid type: string \"yes\", expected a boolean at line 4",
             "listeners.web.trusted_proxies[0]: \"10.0.0.0/33\" has an invalid prefix length (0-32) at line 5",
             "listeners.web.https_port: invalid value: integer `70000`, expected a whole number from 0 to 65535 at line 6",
-            "pools.web.balance: unknown balance \"round-robin\" (expected \"round_robin\" or \"active_passive\"); did you mean \"round_robin\"? at line 12",
+            "pools.web.balance: unknown balance \"round-robin\" (expected \"round_robin\", \"active_passive\", \"least_connections\", \"random_two_choices\" or \"hash\"); did you mean \"round_robin\"? at line 12",
             "pools.web.max_retries: invalid value: integer `-1`, expected a whole number from 0 to 4294967295 at line 13",
             "pools.web.health_check.path: \"health\" must be a path starting with '/' at line 14",
             "pools.web.health_check.interval: invalid duration \"-1s\" (expected a number and a unit: ms, s, m, h or d, e.g. \"250ms\" or \"5s\") at line 14",
@@ -112,7 +112,7 @@ conect = "1s"
             "listeners.web.adress: unknown key `adress` (expected one of `address`, `protocol`, `certificates`, `unknown_sni`, `alpn`, `h2c`, `redirect_https`, `https_port`, `hsts`, `proxy_protocol`, `trusted_proxies`, `tls_profile`, `client_auth`, `client_ca`, `client_crl`, `client_cert_headers`); did you mean `address`? at line 8",
             // Far from every valid key: no guess.
             "listeners.web.colour: unknown key `colour` (expected one of `address`, `protocol`, `certificates`, `unknown_sni`, `alpn`, `h2c`, `redirect_https`, `https_port`, `hsts`, `proxy_protocol`, `trusted_proxies`, `tls_profile`, `client_auth`, `client_ca`, `client_crl`, `client_cert_headers`) at line 10",
-            "routes.default.path_prefx: unknown key `path_prefx` (expected one of `hosts`, `path_prefix`, `pool`, `strip_prefix`, `redirect_https`, `hsts`, `request_headers`, `response_headers`, `max_body_size`, `allow`, `deny`, `rate_limit`, `upgrades`, `client_auth`); did you mean `path_prefix`? at line 14",
+            "routes.default.path_prefx: unknown key `path_prefx` (expected one of `hosts`, `path_prefix`, `pool`, `strip_prefix`, `redirect_https`, `hsts`, `request_headers`, `response_headers`, `max_body_size`, `allow`, `deny`, `rate_limit`, `upgrades`, `client_auth`, `path_exact`, `path_regex`, `methods`, `match_headers`, `match_query`, `match_client`, `respond`, `redirect`, `path_rewrite`, `host_rewrite`, `timeouts`, `max_retries`); did you mean `path_prefix`? at line 14",
             "pools.web.timeouts.conect: unknown key `conect` (expected one of `connect`, `read`, `write`, `idle`, `response`, `tunnel`); did you mean `connect`? at line 19",
         ]
     );

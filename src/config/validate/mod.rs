@@ -6,9 +6,12 @@
 //! resolving backend host names.
 
 mod acme;
+mod actions;
+mod balance;
 mod health;
 mod lenient;
 mod listeners;
+mod matching;
 mod pools;
 mod report;
 mod routes;

@@ -57,9 +57,14 @@ fn one(
             &[
                 ("round_robin", Balance::RoundRobin),
                 ("active_passive", Balance::ActivePassive),
+                ("least_connections", Balance::LeastConnections),
+                ("random_two_choices", Balance::RandomTwoChoices),
+                ("hash", Balance::Hash),
             ],
         ),
     };
+    let hash = super::balance::hash(path, p.hash.as_ref(), balance, report);
+    let sticky = super::balance::sticky(path, p.sticky.as_ref(), report);
     let t = &p.timeouts;
     let tpath = child(path, "timeouts");
     let timeouts = TimeoutSettings {
@@ -152,6 +157,8 @@ fn one(
     Pool {
         name: name.to_string(),
         balance: balance.unwrap_or(Balance::RoundRobin),
+        hash,
+        sticky,
         max_retries: p.max_retries.unwrap_or(2).min(16),
         fail_open: p.fail_open.unwrap_or(false),
         failback_delay: p.failback_delay.map_or(Duration::ZERO, |d| d.0),

@@ -64,13 +64,17 @@ pub(super) fn validate(
             && !report.refused(&child(&path, "hosts"))
             && !report.refused(&child(&path, "path_prefix"));
         let prefix = path_prefix(&path, r.path_prefix.as_deref(), report);
+        let path_match = super::matching::path_match(&path, &r, report);
+        let conditions = super::matching::conditions(&path, &r, report);
+        let claim = super::matching::claim(&path_match, &prefix, &conditions);
         for host in hosts.iter().filter(|_| claim_ok) {
-            let key = (host.clone(), prefix.clone());
+            let Some(claim) = &claim else { break };
+            let key = (host.clone(), claim.clone());
             if let Some(first) = claimed.get(&key) {
                 report.error(
                     &path,
                     format!(
-                        "unreachable: routes.{first} already matches host {} with path prefix {prefix:?}",
+                        "unreachable: routes.{first} already matches host {} with {claim}",
                         describe_host(host)
                     ),
                 );
@@ -96,12 +100,15 @@ pub(super) fn validate(
             .hsts
             .as_ref()
             .and_then(|h| hsts_value(&child(&path, "hsts"), h, report));
-        let request_headers = header_rules(
+        let mut request_headers = header_rules(
             &child(&path, "request_headers"),
             &r.request_headers,
             true,
             report,
         );
+        super::actions::host_rewrite(&path, &r, &mut request_headers, report);
+        let actions = super::actions::actions(&path, &r, &path_match, report);
+        let timeouts = super::actions::timeouts(&path, r.timeouts.as_ref(), report);
         let response_headers = header_rules(
             &child(&path, "response_headers"),
             &r.response_headers,
@@ -178,6 +185,11 @@ pub(super) fn validate(
                 rate_limit,
                 upgrades,
                 client_auth_required,
+                path_match,
+                conditions,
+                actions,
+                timeouts,
+                max_retries: r.max_retries.map(|m| m.min(16)),
             });
         }
     }

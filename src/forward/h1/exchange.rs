@@ -14,6 +14,8 @@ use crate::listener::head::{Body, Head};
 use crate::metrics::names;
 use crate::proxy::decide::{self, Decision};
 use crate::proxy::{access, client_ip, path};
+use crate::runtime::balance::key::KeyInput;
+use crate::runtime::router::RequestFacts;
 use crate::runtime::snapshot::RouteEntry;
 use crate::runtime::Snapshot;
 use crate::tls::acme::challenge::HTTP_PREFIX;
@@ -248,13 +250,19 @@ async fn decide_and_forward(
         .info
         .peer
         .map(|a| client_ip::resolve(a.ip(), trusted, req.forwarded_for()));
+    let facts = RequestFacts {
+        method: req.method,
+        query: req.query,
+        client,
+        fields: req,
+    };
     let decision = decide::route(
         ctx.snapshot,
         listener,
         conn.info.tls,
         req.host,
         &path,
-        req.query,
+        &facts,
     );
     match decision {
         Decision::Route(id) => {
@@ -307,7 +315,17 @@ async fn decide_and_forward(
                 };
                 return answer(ctx, conn, Some(route), local, outcome).await;
             }
-            relay::forward(ctx, conn, route, pool, &path, outcome).await
+            if let Some(next) = route_answer(ctx, conn, route, &path, outcome).await {
+                return next;
+            }
+            let forwarded = crate::forward::rewrite::backend_path(route, &path);
+            let affinity = pool.affinity(&KeyInput {
+                client,
+                path: &path,
+                query: req.query,
+                fields: req,
+            });
+            relay::forward(ctx, conn, route, pool, &forwarded, affinity, outcome).await
         }
         Decision::Redirect(location) => {
             let status = decide::redirect_status(&http_method(req.method));
@@ -345,6 +363,40 @@ async fn decide_and_forward(
             answer(ctx, conn, None, Local::error(400), outcome).await
         }
     }
+}
+
+/// The route's own answer (`redirect`, `respond`), when it has one.
+async fn route_answer(
+    ctx: &Ctx<'_>,
+    conn: &mut Conn,
+    route: &RouteEntry,
+    path: &str,
+    outcome: &mut Outcome,
+) -> Option<Next> {
+    let req = ctx.req;
+    let body_pending = req.head.body != Body::None;
+    if let Some((status, location)) = crate::forward::rewrite::redirect(route, path, req.query) {
+        let body = format!("{status} redirect to {location}\n");
+        let extra = [("location", location.as_bytes())];
+        let local = Local {
+            status,
+            body: Some(body.as_bytes()),
+            extra: &extra,
+            close: !ctx.keepalive(!body_pending),
+            keep_alive: req.head.http10,
+        };
+        return Some(answer(ctx, conn, Some(route), local, outcome).await);
+    }
+    let fixed = route.actions.respond.as_ref()?;
+    let extra = [("content-type", fixed.content_type.as_bytes())];
+    let local = Local {
+        status: fixed.status,
+        body: Some(fixed.body.as_bytes()),
+        extra: &extra,
+        close: !ctx.keepalive(!body_pending),
+        keep_alive: req.head.http10,
+    };
+    Some(answer(ctx, conn, Some(route), local, outcome).await)
 }
 
 fn http_method(method: &str) -> http::Method {

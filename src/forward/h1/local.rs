@@ -106,7 +106,11 @@ pub async fn send(client: &mut Gated, out: &mut Vec<u8>, r: &Local<'_>, cx: &Con
         out.extend_from_slice(b"\r\ngrpc-message: ");
         out.extend_from_slice(reason(r.status).as_bytes());
         out.extend_from_slice(b"\r\n");
-    } else {
+    } else if !r
+        .extra
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+    {
         out.extend_from_slice(b"content-type: text/plain; charset=utf-8\r\n");
     }
     out.extend_from_slice(b"content-length: ");

@@ -154,9 +154,10 @@ pub(crate) async fn forward(
     route: &RouteEntry,
     pool: &Arc<Pool>,
     path: &str,
+    affinity: crate::runtime::balance::Affinity,
     outcome: &mut Outcome,
 ) -> Next {
-    let mut attempts = Attempts::default();
+    let mut attempts = Attempts::new(affinity, route.max_retries);
     loop {
         let picked = match attempts.pick(pool).await {
             Ok(p) => p,
@@ -186,6 +187,7 @@ pub(crate) async fn forward(
             index: picked.index,
             backend: picked.backend,
             path,
+            set_cookie: pool.set_cookie(attempts.affinity, picked.index, conn.info.tls),
         };
         let result = match connection {
             Connection::H1(up) => attempt(ctx, conn, &target, up, &attempts, outcome).await,
@@ -222,6 +224,8 @@ pub(super) struct Target<'a> {
     pub(super) index: u32,
     pub(super) backend: &'a PoolBackend,
     pub(super) path: &'a str,
+    /// The sticky cookie to set on the response, if any.
+    pub(super) set_cookie: Option<&'a http::HeaderValue>,
 }
 
 /// How waiting for a response head ended.
@@ -247,7 +251,7 @@ async fn attempt(
 ) -> Attempt {
     let req = ctx.req;
     let route = target.route;
-    let timeouts = target.pool.config.timeouts;
+    let timeouts = target.route.timeouts(&target.pool.config.timeouts);
     let limits = &ctx.snapshot.config.limits;
     let upgrade = req.allowed_upgrade(&route.upgrades);
     let body = match req.head.body {
@@ -592,7 +596,7 @@ async fn relay_response(
     let mut up = up;
     let req = ctx.req;
     let route = target.route;
-    let timeouts = target.pool.config.timeouts;
+    let timeouts = target.route.timeouts(&target.pool.config.timeouts);
     let dechunk = req.head.http10 && head.framing == Framing::Chunked;
     let close = !ctx.keepalive(body_consumed) || head.framing == Framing::Close || dechunk;
     let rules = (!route.response_headers.is_empty()).then_some(&route.response_headers);
@@ -604,6 +608,7 @@ async fn relay_response(
         &ClientHead {
             rules,
             hsts: ctx.hsts(&conn.info, Some(route)),
+            set_cookie: target.set_cookie.map(http::HeaderValue::as_bytes),
             request_id: ctx.id.as_bytes(),
             server_header: ctx.snapshot.config.server.server_header,
             close,
@@ -716,6 +721,7 @@ async fn switch_protocols(
             rules: (!target.route.response_headers.is_empty())
                 .then_some(&target.route.response_headers),
             hsts: ctx.hsts(&conn.info, Some(target.route)),
+            set_cookie: target.set_cookie.map(http::HeaderValue::as_bytes),
             request_id: ctx.id.as_bytes(),
             server_header: ctx.snapshot.config.server.server_header,
             close: false,

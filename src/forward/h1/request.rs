@@ -80,6 +80,15 @@ fn trim_span(buf: &[u8], mut s: usize, mut e: usize) -> (usize, usize) {
     (s, e)
 }
 
+impl crate::runtime::balance::key::Fields for RequestView<'_> {
+    fn each(&self, name: &str, visit: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        self.fields
+            .iter()
+            .filter(|f| f.name(self.buf).eq_ignore_ascii_case(name.as_bytes()))
+            .any(|f| visit(f.value(self.buf)))
+    }
+}
+
 /// A request head, read in place.
 #[derive(Debug)]
 pub struct RequestView<'a> {

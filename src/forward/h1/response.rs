@@ -180,6 +180,8 @@ pub struct ClientHead<'a> {
     pub rules: Option<&'a HeaderRules>,
     /// `Strict-Transport-Security` to set (TLS only).
     pub hsts: Option<&'a [u8]>,
+    /// A sticky-session `Set-Cookie` value to add.
+    pub set_cookie: Option<&'a [u8]>,
     /// `X-Request-Id` to set.
     pub request_id: &'a [u8],
     /// Send `Server: gatehouse` (replacing the backend's).
@@ -259,6 +261,11 @@ pub fn write_client_head(
     if let Some(hsts) = h.hsts {
         out.extend_from_slice(b"strict-transport-security: ");
         out.extend_from_slice(hsts);
+        out.extend_from_slice(b"\r\n");
+    }
+    if let Some(cookie) = h.set_cookie {
+        out.extend_from_slice(b"set-cookie: ");
+        out.extend_from_slice(cookie);
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"x-request-id: ");
@@ -351,6 +358,7 @@ mod tests {
             &ClientHead {
                 rules: None,
                 hsts: None,
+                set_cookie: None,
                 request_id: b"rid",
                 server_header: false,
                 close: false,
@@ -374,6 +382,7 @@ mod tests {
             &ClientHead {
                 rules: None,
                 hsts: Some(b"max-age=60"),
+                set_cookie: None,
                 request_id: b"rid",
                 server_header: true,
                 close: true,

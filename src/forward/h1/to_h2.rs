@@ -159,7 +159,7 @@ pub(super) async fn attempt(
     outcome: &mut Outcome,
 ) -> Attempt {
     let req = ctx.req;
-    let timeouts = target.pool.config.timeouts;
+    let timeouts = target.route.timeouts(&target.pool.config.timeouts);
     let limits = &ctx.snapshot.config.limits;
     let request = match request(ctx, conn, target) {
         Ok(r) => r,
@@ -343,7 +343,7 @@ async fn relay(
     let close = !ctx.keepalive(body_consumed) || framing == ClientFraming::Close;
     write_head(ctx, conn, target, parts, framing, close, no_body);
     let client_write = ctx.snapshot.config.limits.body_timeout;
-    let timeouts = target.pool.config.timeouts;
+    let timeouts = target.route.timeouts(&target.pool.config.timeouts);
     let deadline = timeouts.response.map(|d| sent_at + d);
     let mut head = std::mem::take(&mut conn.out);
     let mut progress = 0u64;
@@ -489,6 +489,11 @@ fn write_head(
     if let Some(hsts) = hsts {
         out.extend_from_slice(b"strict-transport-security: ");
         out.extend_from_slice(hsts);
+        out.extend_from_slice(b"\r\n");
+    }
+    if let Some(cookie) = target.set_cookie {
+        out.extend_from_slice(b"set-cookie: ");
+        out.extend_from_slice(cookie.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"x-request-id: ");

@@ -13,6 +13,8 @@ use crate::metrics::names;
 use crate::proxy::decide::{self, Decision};
 use crate::proxy::retry::{self, Retry};
 use crate::proxy::{access, client_ip, path};
+use crate::runtime::balance::key::KeyInput;
+use crate::runtime::router::RequestFacts;
 use crate::runtime::snapshot::RouteEntry;
 use crate::runtime::{Pool, Snapshot};
 use bytes::Bytes;
@@ -181,13 +183,19 @@ async fn decide_and_forward(
         .info
         .peer
         .map(|a| client_ip::resolve(a.ip(), trusted, forwarded_for));
+    let facts = RequestFacts {
+        method: parts.method.as_str(),
+        query: parts.uri.query(),
+        client,
+        fields: &parts.headers,
+    };
     let decision = decide::route(
         ctx.snapshot,
         listener,
         ctx.info.tls,
         ctx.host,
         &path,
-        parts.uri.query(),
+        &facts,
     );
     match decision {
         Decision::Route(id) => {
@@ -232,7 +240,38 @@ async fn decide_and_forward(
                 outcome.error = Some("WebSocket not allowed on this route");
                 return answer::send(ctx, respond, Some(route), Answer::error(501), outcome);
             }
-            forward(ctx, route, pool, &path, body, respond, outcome).await;
+            if let Some((status, location)) =
+                crate::forward::rewrite::redirect(route, &path, parts.uri.query())
+            {
+                let text = format!("{status} redirect to {location}\n");
+                let extra = [("location", location.as_str())];
+                let answer = Answer {
+                    status,
+                    body: Some(text.as_bytes()),
+                    extra: &extra,
+                };
+                return answer::send(ctx, respond, Some(route), answer, outcome);
+            }
+            if let Some(fixed) = &route.actions.respond {
+                let extra = [("content-type", fixed.content_type.as_str())];
+                let answer = Answer {
+                    status: fixed.status,
+                    body: Some(fixed.body.as_bytes()),
+                    extra: &extra,
+                };
+                return answer::send(ctx, respond, Some(route), answer, outcome);
+            }
+            let forwarded = crate::forward::rewrite::backend_path(route, &path);
+            let affinity = pool.affinity(&KeyInput {
+                client,
+                path: &path,
+                query: parts.uri.query(),
+                fields: &parts.headers,
+            });
+            forward(
+                ctx, route, pool, &forwarded, affinity, body, respond, outcome,
+            )
+            .await;
         }
         Decision::Redirect(location) => {
             let status = decide::redirect_status(&parts.method);
@@ -294,18 +333,22 @@ pub struct Target<'a> {
     pub(crate) backend: &'a crate::runtime::pool::PoolBackend,
     /// The path to send (normalised, perhaps without the route's prefix).
     pub(crate) path: &'a str,
+    /// The sticky cookie to set on the response, if any.
+    pub(crate) set_cookie: Option<&'a http::HeaderValue>,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn forward(
     ctx: &StreamCtx<'_>,
     route: &RouteEntry,
     pool: &Arc<Pool>,
     path: &str,
+    affinity: crate::runtime::balance::Affinity,
     body: RecvStream,
     respond: &mut SendResponse<Bytes>,
     outcome: &mut Outcome,
 ) {
-    let mut attempts = Attempts::default();
+    let mut attempts = Attempts::new(affinity, route.max_retries);
     let path = upstream_path(route, path);
     let mut body = Some(body);
     loop {
@@ -337,6 +380,7 @@ async fn forward(
             index: picked.index,
             backend: picked.backend,
             path,
+            set_cookie: pool.set_cookie(attempts.affinity, picked.index, ctx.info.tls),
         };
         let Some(request_body) = body.take() else {
             return;

@@ -165,7 +165,7 @@ pub async fn attempt(
     attempts: &Attempts,
     outcome: &mut Outcome,
 ) -> Attempt {
-    let timeouts = target.pool.config.timeouts;
+    let timeouts = target.route.timeouts(&target.pool.config.timeouts);
     let limits = &ctx.snapshot.config.limits;
     let framing = if body.is_end_stream() {
         RequestFraming::None
@@ -369,7 +369,7 @@ async fn send_body(
     target: &Target<'_>,
 ) -> Result<u64, BodyError> {
     let limits = &ctx.snapshot.config.limits;
-    let write_limit = target.pool.config.timeouts.write;
+    let write_limit = target.route.timeouts(&target.pool.config.timeouts).write;
     let started = Instant::now();
     let mut payload = 0u64;
     let mut line = BytesMut::new();
@@ -549,6 +549,9 @@ fn response_head(
     }
     if let Some(hsts) = hsts {
         headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+    }
+    if let Some(cookie) = target.set_cookie {
+        headers.append(header::SET_COOKIE, cookie.clone());
     }
     if let Ok(mut v) = HeaderValue::from_bytes(ctx.id.as_bytes()) {
         // Unique per response: never worth a place in the HPACK table (it would push

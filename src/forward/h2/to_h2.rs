@@ -122,7 +122,7 @@ pub async fn attempt(
     attempts: &Attempts,
     outcome: &mut Outcome,
 ) -> Attempt {
-    let timeouts = target.pool.config.timeouts;
+    let timeouts = target.route.timeouts(&target.pool.config.timeouts);
     let request = match request(ctx, target) {
         Ok(r) => r,
         Err(why) => {
@@ -228,7 +228,7 @@ async fn relay_response(
     sent_at: Instant,
     outcome: &mut Outcome,
 ) -> Result<(), ErrorType> {
-    let timeouts = target.pool.config.timeouts;
+    let timeouts = target.route.timeouts(&target.pool.config.timeouts);
     let head = match tokio::time::timeout(timeouts.read, response).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
@@ -372,6 +372,9 @@ fn response_head(
     }
     if let Some(hsts) = ctx.hsts(Some(route)) {
         headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+    }
+    if let Some(cookie) = target.set_cookie {
+        headers.append(header::SET_COOKIE, cookie.clone());
     }
     if let Ok(mut v) = HeaderValue::from_bytes(ctx.id.as_bytes()) {
         // Unique per response: never worth a place in the HPACK table (it would push

@@ -49,7 +49,7 @@ pub async fn tunnel(
     attempts: &Attempts,
     outcome: &mut Outcome,
 ) -> Attempt {
-    let timeouts = target.pool.config.timeouts;
+    let timeouts = target.route.timeouts(&target.pool.config.timeouts);
     let key = generate_key();
     let mut out = Vec::with_capacity(512);
     to_h1::write_head(ctx, target, RequestFraming::None, Some(&key), &mut out);

@@ -1,6 +1,6 @@
 use super::*;
 use crate::config::model::{
-    Backend, Balance, PassiveSettings, Pool as PoolConfig, TimeoutSettings,
+    Backend, Balance, HashKey, HashSettings, PassiveSettings, Pool as PoolConfig, TimeoutSettings,
 };
 use crate::health::{AdminOverride, Registry};
 use std::collections::HashMap;
@@ -21,10 +21,20 @@ fn backend(port: u16, weight: u32, backup: bool) -> Backend {
 }
 
 fn pool(balance: Balance, backends: Vec<Backend>) -> (Pool, Arc<Registry>) {
+    pool_with(balance, None, backends)
+}
+
+fn pool_with(
+    balance: Balance,
+    hash: Option<HashSettings>,
+    backends: Vec<Backend>,
+) -> (Pool, Arc<Registry>) {
     let registry = Arc::new(Registry::new());
     let cfg = PoolConfig {
         name: "p".into(),
         balance,
+        hash,
+        sticky: None,
         max_retries: 2,
         fail_open: false,
         failback_delay: Duration::ZERO,
@@ -56,7 +66,7 @@ fn pool(balance: Balance, backends: Vec<Backend>) -> (Pool, Arc<Registry>) {
 fn counts(p: &Pool, n: usize) -> HashMap<u32, usize> {
     let mut out = HashMap::new();
     for _ in 0..n {
-        *out.entry(p.select().unwrap()).or_default() += 1;
+        *out.entry(p.select(None).unwrap()).or_default() += 1;
     }
     out
 }
@@ -71,7 +81,7 @@ fn round_robin_is_exact_and_smooth() {
             backend(3, 1, false),
         ],
     );
-    let seq: Vec<u32> = (0..6).map(|_| p.select().unwrap()).collect();
+    let seq: Vec<u32> = (0..6).map(|_| p.select(None).unwrap()).collect();
     assert_eq!(seq, vec![0, 1, 2, 0, 1, 2]);
     let (p, _) = pool(
         Balance::RoundRobin,
@@ -91,7 +101,7 @@ fn weighted_shares_hold_at_every_prefix() {
             .map(|(i, &w)| backend(i as u16 + 1, w, false))
             .collect(),
     );
-    let picks: Vec<u32> = (0..900).map(|_| p.select().unwrap()).collect();
+    let picks: Vec<u32> = (0..900).map(|_| p.select(None).unwrap()).collect();
     for n in 1..=picks.len() {
         for (i, w) in weights.iter().enumerate() {
             let got = picks[..n].iter().filter(|&&x| x == i as u32).count() as f64;
@@ -145,7 +155,7 @@ fn active_passive_uses_the_first_healthy_primary_then_backups_in_order() {
     assert_eq!(counts(&p, 50), HashMap::from([(0, 50)]));
     p.backends[2].state.set_admin(AdminOverride::Disable);
     p.backends[0].state.set_admin(AdminOverride::Disable);
-    assert_eq!(p.select(), None, "nothing healthy: 503");
+    assert_eq!(p.select(None), None, "nothing healthy: 503");
 }
 
 #[test]
@@ -169,7 +179,7 @@ fn retries_never_reuse_a_tried_backend_and_fall_to_the_next_tier() {
         ],
     );
     for _ in 0..10 {
-        let first = p.select().unwrap();
+        let first = p.select(None).unwrap();
         let second = p.select_excluding(&[first]).unwrap();
         assert_ne!(first, second);
         let third = p.select_excluding(&[first, second]).unwrap();
@@ -203,4 +213,113 @@ fn config_drain_gets_no_new_requests() {
     b.drain = true;
     let (p, _) = pool(Balance::RoundRobin, vec![backend(1, 1, false), b]);
     assert_eq!(counts(&p, 10), HashMap::from([(0, 10)]));
+}
+
+fn hashing(bound: Option<f64>, default: Option<&str>, n: u16) -> Pool {
+    let settings = HashSettings {
+        key: HashKey::Path,
+        bound,
+        default: default.map(str::to_string),
+    };
+    let backends = (1..=n).map(|i| backend(i, 1, false)).collect();
+    pool_with(Balance::Hash, Some(settings), backends).0
+}
+
+#[test]
+fn hash_keeps_a_key_on_its_backend_and_avoids_unavailable_ones() {
+    let p = hashing(None, None, 3);
+    let first = p.select(Some(42)).unwrap();
+    assert!((0..100).all(|_| p.select(Some(42)) == Some(first)));
+    // Keys spread over every backend.
+    let spread: std::collections::HashSet<u32> = (0..300u64)
+        .filter_map(|k| p.select(Some(k * 7919)))
+        .collect();
+    assert_eq!(spread.len(), 3);
+    p.backends[first as usize]
+        .state
+        .set_admin(AdminOverride::Drain);
+    let moved = p.select(Some(42)).unwrap();
+    assert_ne!(moved, first, "a draining backend takes no new keys");
+    p.backends[first as usize]
+        .state
+        .set_admin(AdminOverride::None);
+    assert_eq!(p.select(Some(42)), Some(first), "and gets them back after");
+}
+
+#[test]
+fn hash_without_a_key_goes_round_robin_or_hashes_the_default() {
+    let p = hashing(None, None, 3);
+    assert_eq!(counts(&p, 30), HashMap::from([(0, 10), (1, 10), (2, 10)]));
+    let p = hashing(None, Some("anonymous"), 3);
+    assert_eq!(
+        counts(&p, 30).len(),
+        1,
+        "every keyless request on one backend"
+    );
+}
+
+#[test]
+fn bounded_load_keeps_every_backend_under_its_bound() {
+    let p = hashing(Some(1.25), None, 3);
+    let mut held = Vec::new();
+    for _ in 0..12 {
+        let i = p.select(Some(42)).unwrap();
+        let b = &p.backends[i as usize];
+        held.push((b.state.begin_request(), p.begin_request()));
+    }
+    let cap = crate::runtime::balance::capacity(1.25, 11, 1, 3);
+    for b in &p.backends {
+        assert!(
+            u64::from(b.state.inflight()) <= cap,
+            "{} > {cap}",
+            b.state.inflight()
+        );
+    }
+    drop(held);
+    // Unbounded, the same key would have put all twelve on one backend.
+    let p = hashing(None, None, 3);
+    let picks: std::collections::HashSet<u32> =
+        (0..12).filter_map(|_| p.select(Some(42))).collect();
+    assert_eq!(picks.len(), 1);
+}
+
+#[test]
+fn least_connections_prefers_the_idle_backend_and_weights_count() {
+    let (p, _) = pool(
+        Balance::LeastConnections,
+        vec![backend(1, 1, false), backend(2, 1, false)],
+    );
+    let busy = p.backends[0].state.begin_request();
+    assert_eq!(counts(&p, 20), HashMap::from([(1, 20)]));
+    drop(busy);
+    assert_eq!(
+        counts(&p, 20),
+        HashMap::from([(0, 10), (1, 10)]),
+        "ties rotate"
+    );
+    let (p, _) = pool(
+        Balance::LeastConnections,
+        vec![backend(1, 1, false), backend(2, 3, false)],
+    );
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        let i = p.select(None).unwrap();
+        held.push(p.backends[i as usize].state.begin_request());
+    }
+    assert_eq!(p.backends[0].state.inflight(), 2);
+    assert_eq!(p.backends[1].state.inflight(), 6);
+}
+
+#[test]
+fn random_two_choices_never_picks_the_busier_of_two() {
+    let (p, _) = pool(
+        Balance::RandomTwoChoices,
+        vec![backend(1, 1, false), backend(2, 1, false)],
+    );
+    let _busy: Vec<_> = (0..5)
+        .map(|_| p.backends[0].state.begin_request())
+        .collect();
+    // With two backends a pick is backend 0 only when both draws were 0.
+    let to_busy = (0..1000).filter(|_| p.select(None) == Some(0)).count();
+    assert!(to_busy < 150, "{to_busy}");
 }
