@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod net;
 pub mod notify;
 pub mod pid_file;
+pub mod preview;
 pub mod privileges;
 pub mod proxy;
 pub mod reload;

@@ -58,6 +58,10 @@ enum Command {
         /// Config file.
         #[arg(short, long, default_value = "conf/gatehouse.toml")]
         config: PathBuf,
+        /// Also replay the running instance's recent requests (found through this file's
+        /// `[admin]` section) through this file and report what would move.
+        #[arg(long)]
+        against_running: bool,
     },
     /// Replace the running instance with a new process (new binary and/or config) without
     /// dropping a connection; prints the outcome.
@@ -107,7 +111,10 @@ fn main() -> ExitCode {
     init_logging(logging.as_ref());
     let result = match cli.command {
         Command::Run { config, upgrade } => run(&config, upgrade),
-        Command::Check { config } => Ok(check(&config)),
+        Command::Check {
+            config,
+            against_running,
+        } => check(&config, against_running),
         Command::Reload { config } => reload(&config),
         Command::Upgrade { config } => upgrade(&config),
         Command::DemoCerts { out, names } => demo_certs(&out, &names).map(|()| ExitCode::SUCCESS),
@@ -248,7 +255,7 @@ fn test_hook(_name: &str) -> Option<String> {
     None
 }
 
-fn check(path: &Path) -> ExitCode {
+fn check(path: &Path, against_running: bool) -> anyhow::Result<ExitCode> {
     match config::load_initial(path) {
         Ok(v) => {
             for w in &v.warnings {
@@ -273,13 +280,40 @@ fn check(path: &Path) -> ExitCode {
                     format!(", {} warnings", v.warnings.len())
                 }
             );
-            ExitCode::SUCCESS
+            if against_running {
+                preview(path, v.config)?;
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
             eprintln!("{e}");
-            ExitCode::FAILURE
+            Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// Replays the running instance's recent requests through `config` and prints what moves.
+fn preview(path: &Path, config: config::model::Config) -> anyhow::Result<()> {
+    let endpoint = gatehouse::ctl::admin_endpoint(path)?;
+    let (status, body) = gatehouse::ctl::call(
+        &endpoint,
+        "GET",
+        "/preview/samples",
+        Duration::from_secs(30),
+    )?;
+    if status != 200 {
+        let doc: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        anyhow::bail!(
+            "the running instance refused the samples ({status}): {}",
+            doc["error"].as_str().unwrap_or(body.trim())
+        );
+    }
+    let export: gatehouse::preview::Export = serde_json::from_str(&body)
+        .context("the running instance sent samples this version cannot read")?;
+    for line in export.replay(config).lines() {
+        println!("{line}");
+    }
+    Ok(())
 }
 
 fn reload(path: &Path) -> anyhow::Result<ExitCode> {

@@ -1,6 +1,7 @@
 //! The admin listener (loopback by default): `/healthz`, `/status`, `/metrics`, and
 //! state-changing calls that require the bearer token from `admin.token_file`:
-//! `POST /reload`, `POST /backends/<pool>/<address>/{drain,disable,enable}`, `POST /upgrade`.
+//! `POST /reload` (`?dry_run=1`: validate and preview, apply nothing), `GET /preview/samples`,
+//! `POST /backends/<pool>/<address>/{drain,disable,enable}`, `POST /upgrade`.
 
 pub mod status;
 
@@ -79,6 +80,49 @@ impl AdminApp {
         }
     }
 
+    /// `POST /reload?dry_run=1`: validates the file and replays recent requests through it;
+    /// nothing is applied.
+    async fn dry_run(&self) -> Response<Vec<u8>> {
+        let r = self.reloader.clone();
+        let run = move || {
+            let validated = r.validate_file()?;
+            let state = r.state();
+            let serving = state.load();
+            let restart_required = crate::reload::diff::restart_required(
+                &state.bound,
+                &state.applied,
+                &validated.config,
+            );
+            let changes = crate::reload::diff::Changes::between(&serving.config, &validated.config);
+            let bound: Vec<String> = state.bound.iter().map(|b| b.name.clone()).collect();
+            let warnings: Vec<String> =
+                validated.warnings.iter().map(ToString::to_string).collect();
+            let candidate = crate::preview::candidate(validated.config, &bound, Some(&serving));
+            let preview = crate::preview::against_serving(state, &candidate);
+            Ok::<_, crate::reload::ReloadError>(json!({
+                "result": "ok",
+                "dry_run": true,
+                "generation": serving.generation,
+                "changes": changes,
+                "restart_required": restart_required,
+                "warnings": warnings,
+                "lines": preview.lines(),
+                "preview": preview,
+            }))
+        };
+        match tokio::task::spawn_blocking(run).await {
+            Ok(Ok(doc)) => json_response(StatusCode::OK, &doc),
+            Ok(Err(err)) => json_response(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &json!({"result": "error", "dry_run": true, "generation": self.reloader.state().load().generation, "errors": err.issues()}),
+            ),
+            Err(join) => json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &json!({"result": "error", "errors": [join.to_string()]}),
+            ),
+        }
+    }
+
     fn backend_override(&self, pool: &str, address: &str, action: &str) -> Response<Vec<u8>> {
         let value = match action {
             "drain" => AdminOverride::Drain,
@@ -131,6 +175,14 @@ fn refresh_lazy_state(snapshot: &crate::runtime::Snapshot) {
     }
 }
 
+/// `?dry_run=1` (or `=true`) on the request.
+fn dry_run(session: &ServerSession) -> bool {
+    session.req_header().uri.query().is_some_and(|q| {
+        q.split('&')
+            .any(|kv| kv == "dry_run=1" || kv == "dry_run=true")
+    })
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
@@ -163,7 +215,8 @@ impl ServeHttp for AdminApp {
         let method = session.req_header().method.clone();
         let path = session.req_header().uri.path().to_string();
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-        let state_changing = method == Method::POST;
+        // Recorded requests name clients and paths: only for token holders, like changes.
+        let state_changing = method == Method::POST || path == "/preview/samples";
         if state_changing {
             if let Err(denied) = self.authorize(session) {
                 return *denied;
@@ -213,7 +266,15 @@ impl ServeHttp for AdminApp {
                     crate::metrics::render().into_bytes(),
                 )
             }
+            (Method::POST, ["reload"]) if dry_run(session) => self.dry_run().await,
             (Method::POST, ["reload"]) => self.reload().await,
+            (Method::GET, ["preview", "samples"]) => {
+                let export = crate::preview::Export::of(self.reloader.state());
+                json_response(
+                    StatusCode::OK,
+                    &serde_json::to_value(export).unwrap_or_default(),
+                )
+            }
             (Method::POST, ["backends", pool, address, action]) => {
                 self.backend_override(pool, address, action)
             }
@@ -241,7 +302,7 @@ impl ServeHttp for AdminApp {
             },
             _ => json_response(
                 StatusCode::NOT_FOUND,
-                &json!({"error": "unknown endpoint", "endpoints": ["GET /healthz", "GET /status", "GET /metrics", "POST /reload", "POST /backends/<pool>/<address>/{drain,disable,enable}", "POST /upgrade"]}),
+                &json!({"error": "unknown endpoint", "endpoints": ["GET /healthz", "GET /status", "GET /metrics", "POST /reload[?dry_run=1]", "GET /preview/samples", "POST /backends/<pool>/<address>/{drain,disable,enable}", "POST /upgrade"]}),
             ),
         }
     }

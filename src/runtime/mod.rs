@@ -34,6 +34,8 @@ pub struct SharedState {
     pub applied: Applied,
     /// TLS state with its own schedule: fetched OCSP staples, ACME challenges and status.
     pub tls: Arc<crate::tls::live::TlsLive>,
+    /// Recent request facts, for the reload preview (recorded by both engines).
+    pub samples: Arc<crate::preview::SampleRing>,
 }
 
 impl SharedState {
@@ -52,6 +54,7 @@ impl SharedState {
             bound,
             applied,
             tls: Arc::default(),
+            samples: Arc::default(),
         }
     }
 

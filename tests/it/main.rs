@@ -23,6 +23,7 @@ mod mtls;
 mod observability;
 mod ocsp;
 mod ops;
+mod preview;
 mod reload;
 mod routing;
 mod sample_app;
