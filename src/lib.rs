@@ -28,6 +28,7 @@ pub mod preview;
 pub mod privileges;
 pub mod proxy;
 pub mod reload;
+pub mod rollout;
 pub mod runtime;
 pub mod sample;
 pub mod server;

@@ -76,6 +76,44 @@ enum Command {
         #[arg(short, long, default_value = "conf/gatehouse.toml")]
         config: PathBuf,
     },
+    /// Roll a new version out to a backend (or a whole pool) and verify it: drain, wait for
+    /// in-flight requests, run the deploy command here, wait for passing checks, re-enable,
+    /// watch its error ratio; on failure drain it again and exit 1.
+    Rollout {
+        /// Pool.
+        pool: String,
+        /// Backend address (`IP:port` or as configured); omit with `--all`.
+        backend: Option<String>,
+        /// Every backend of the pool, in configured order, stopping at the first failure.
+        #[arg(long, conflicts_with = "backend")]
+        all: bool,
+        /// Deploy command, run with `sh -c` on this machine; `GATEHOUSE_ROLLOUT_POOL` and
+        /// `GATEHOUSE_ROLLOUT_BACKEND` name the backend.
+        #[arg(long)]
+        exec: String,
+        /// Longest wait for in-flight requests (open tunnels are reported, not waited for).
+        #[arg(long, default_value = "30s", value_parser = duration_arg)]
+        drain_timeout: Duration,
+        /// Longest wait for `rise` passing checks after the command.
+        #[arg(long, default_value = "60s", value_parser = duration_arg)]
+        check_timeout: Duration,
+        /// How long the re-enabled backend is watched.
+        #[arg(long, default_value = "30s", value_parser = duration_arg)]
+        verify: Duration,
+        /// Error ratio (5xx, timeouts, failed connects over its requests) above which — and
+        /// above twice the pool's other backends' — the backend fails: `5%` or `0.05`.
+        #[arg(long, default_value = "5%", value_parser = ratio_arg)]
+        max_error_ratio: f64,
+        /// Requests needed in the verify window before the ratio is judged.
+        #[arg(long, default_value_t = 20)]
+        min_requests: u64,
+        /// With `--all`: backends out of service at once.
+        #[arg(long, default_value_t = 1)]
+        max_unavailable: usize,
+        /// Config file (to find the admin listener and token).
+        #[arg(short, long, default_value = "conf/gatehouse.toml")]
+        config: PathBuf,
+    },
     /// Write a self-signed certificate and key for the demo (never for production).
     DemoCerts {
         /// Directory to write `demo.crt` and `demo.key` into.
@@ -117,6 +155,35 @@ fn main() -> ExitCode {
         } => check(&config, against_running),
         Command::Reload { config } => reload(&config),
         Command::Upgrade { config } => upgrade(&config),
+        Command::Rollout {
+            pool,
+            backend,
+            all,
+            exec,
+            drain_timeout,
+            check_timeout,
+            verify,
+            max_error_ratio,
+            min_requests,
+            max_unavailable,
+            config,
+        } => rollout(
+            &config,
+            backend,
+            all,
+            gatehouse::rollout::driver::Options {
+                pool,
+                backends: Vec::new(),
+                exec,
+                drain_timeout,
+                check_timeout,
+                verify,
+                max_error_ratio,
+                min_requests,
+                max_unavailable: if all { max_unavailable.max(1) } else { 1 },
+                poll: Duration::from_millis(100),
+            },
+        ),
         Command::DemoCerts { out, names } => demo_certs(&out, &names).map(|()| ExitCode::SUCCESS),
         Command::Schema => print(&gatehouse::config::schema::render()),
         Command::Completions { shell } => {
@@ -387,6 +454,51 @@ fn upgrade(path: &Path) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::FAILURE)
+}
+
+fn duration_arg(s: &str) -> Result<Duration, String> {
+    gatehouse::config::duration::parse_duration(s)
+}
+
+fn ratio_arg(s: &str) -> Result<f64, String> {
+    let value = match s.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
+        None => s.parse::<f64>(),
+    }
+    .map_err(|e| format!("{s:?}: {e}"))?;
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{s:?}: a ratio is between 0 and 1 (or 0% and 100%)"
+        ))
+    }
+}
+
+fn rollout(
+    path: &Path,
+    backend: Option<String>,
+    all: bool,
+    mut opts: gatehouse::rollout::driver::Options,
+) -> anyhow::Result<ExitCode> {
+    use gatehouse::rollout::driver;
+    let endpoint = gatehouse::ctl::admin_endpoint(path)?;
+    opts.backends = match (backend, all) {
+        (Some(b), false) => vec![b],
+        (None, true) => driver::pool_backends(&endpoint, &opts.pool)?,
+        _ => anyhow::bail!("name a backend, or pass --all"),
+    };
+    let print = |line: &str| println!("{line}");
+    match driver::run(&endpoint, &opts, &print) {
+        Ok(()) => {
+            println!("rollout of pool {} succeeded", opts.pool);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("rollout of pool {} FAILED: {e}", opts.pool);
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 fn demo_certs(out: &Path, names: &[String]) -> anyhow::Result<()> {

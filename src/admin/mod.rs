@@ -3,6 +3,7 @@
 //! `POST /reload` (`?dry_run=1`: validate and preview, apply nothing), `GET /preview/samples`,
 //! `POST /backends/<pool>/<address>/{drain,disable,enable}`, `POST /upgrade`.
 
+mod rollout;
 pub mod status;
 
 use crate::health::AdminOverride;
@@ -244,7 +245,8 @@ impl ServeHttp for AdminApp {
                     last: self.reloader.last_report(),
                     last_applied: self.reloader.last_applied_report(),
                 };
-                let doc = status::build(&state.load(), &state.tls, reloads);
+                let mut doc = status::build(&state.load(), &state.tls, reloads);
+                doc.rollouts = state.rollouts.list();
                 json_response(
                     StatusCode::OK,
                     &serde_json::to_value(doc).unwrap_or_default(),
@@ -275,6 +277,13 @@ impl ServeHttp for AdminApp {
                     &serde_json::to_value(export).unwrap_or_default(),
                 )
             }
+            (Method::POST, ["rollouts", pool, action]) => {
+                let query = session.req_header().uri.query().map(str::to_string);
+                rollout::record(self.reloader.state(), pool, action, query.as_deref())
+            }
+            (Method::GET, ["rollouts", pool, address]) => {
+                rollout::watch(self.reloader.state(), pool, address)
+            }
             (Method::POST, ["backends", pool, address, action]) => {
                 self.backend_override(pool, address, action)
             }
@@ -302,7 +311,7 @@ impl ServeHttp for AdminApp {
             },
             _ => json_response(
                 StatusCode::NOT_FOUND,
-                &json!({"error": "unknown endpoint", "endpoints": ["GET /healthz", "GET /status", "GET /metrics", "POST /reload[?dry_run=1]", "GET /preview/samples", "POST /backends/<pool>/<address>/{drain,disable,enable}", "POST /upgrade"]}),
+                &json!({"error": "unknown endpoint", "endpoints": ["GET /healthz", "GET /status", "GET /metrics", "POST /reload[?dry_run=1]", "GET /preview/samples", "GET /rollouts/<pool>/<address>", "POST /rollouts/<pool>/{begin,step,end}", "POST /backends/<pool>/<address>/{drain,disable,enable}", "POST /upgrade"]}),
             ),
         }
     }

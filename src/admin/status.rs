@@ -34,6 +34,9 @@ pub struct Status {
     /// The last reload that published a new generation (kept when later attempts change
     /// nothing or are refused).
     pub last_applied_reload: Option<crate::reload::ReloadReport>,
+    /// Each pool's last verified rollout (`gatehouse rollout`): running, succeeded, failed, or
+    /// interrupted by an upgrade.
+    pub rollouts: Vec<crate::rollout::Rollout>,
 }
 
 /// What `/status` says about reloads.
@@ -163,5 +166,6 @@ pub fn build(snapshot: &Snapshot, tls: &crate::tls::live::TlsLive, reloads: Relo
         restart_required: reloads.restart_required,
         last_reload: reloads.last,
         last_applied_reload: reloads.last_applied,
+        rollouts: Vec::new(),
     }
 }

@@ -36,6 +36,8 @@ pub struct SharedState {
     pub tls: Arc<crate::tls::live::TlsLive>,
     /// Recent request facts, for the reload preview (recorded by both engines).
     pub samples: Arc<crate::preview::SampleRing>,
+    /// Each pool's last verified rollout (`gatehouse rollout`).
+    pub rollouts: Arc<crate::rollout::Rollouts>,
 }
 
 impl SharedState {
@@ -55,6 +57,7 @@ impl SharedState {
             applied,
             tls: Arc::default(),
             samples: Arc::default(),
+            rollouts: Arc::default(),
         }
     }
 

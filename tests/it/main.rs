@@ -25,6 +25,7 @@ mod ocsp;
 mod ops;
 mod preview;
 mod reload;
+mod rollout;
 mod routing;
 mod sample_app;
 mod schema;
