@@ -23,6 +23,7 @@ pub mod listener;
 pub mod metrics;
 pub mod net;
 pub mod notify;
+pub mod pair;
 pub mod pid_file;
 pub mod preview;
 pub mod privileges;

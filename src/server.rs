@@ -531,6 +531,10 @@ impl BackgroundService for ControlPlane {
         let tasks = [
             tokio::spawn(reload::watch::run(self.reloader.clone(), shutdown.clone())),
             tokio::spawn(reload::signal::run(self.reloader.clone(), shutdown.clone())),
+            tokio::spawn(crate::pair::guard::run(
+                self.state.clone(),
+                shutdown.clone(),
+            )),
             tokio::spawn(reload::signal::reopen_logs_on_sigusr1(shutdown.clone())),
             tokio::spawn(crate::checks::run(self.state.clone(), shutdown.clone())),
             tokio::spawn(sweep_idle_connections(self.engine.clone())),

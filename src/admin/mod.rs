@@ -81,6 +81,22 @@ impl AdminApp {
         }
     }
 
+    /// `GET /healthz`: 200 while serving, 503 once a stop has begun.
+    fn healthz(&self) -> Response<Vec<u8>> {
+        if self
+            .shutting_down
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            text_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                b"shutting down\n".to_vec(),
+            )
+        } else {
+            text_response(StatusCode::OK, "text/plain", b"ok\n".to_vec())
+        }
+    }
+
     /// `POST /reload?dry_run=1`: validates the file and replays recent requests through it;
     /// nothing is applied.
     async fn dry_run(&self) -> Response<Vec<u8>> {
@@ -176,6 +192,15 @@ fn refresh_lazy_state(snapshot: &crate::runtime::Snapshot) {
     }
 }
 
+/// `?role=standby` on the request.
+fn standby_role(session: &ServerSession) -> bool {
+    session
+        .req_header()
+        .uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "role=standby"))
+}
+
 /// `?dry_run=1` (or `=true`) on the request.
 fn dry_run(session: &ServerSession) -> bool {
     session.req_header().uri.query().is_some_and(|q| {
@@ -224,20 +249,29 @@ impl ServeHttp for AdminApp {
             }
         }
         match (method, segments.as_slice()) {
-            (Method::GET | Method::HEAD, ["healthz"]) => {
-                if self
-                    .shutting_down
-                    .load(std::sync::atomic::Ordering::Relaxed)
-                {
-                    text_response(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "text/plain",
-                        b"shutting down\n".to_vec(),
-                    )
-                } else {
-                    text_response(StatusCode::OK, "text/plain", b"ok\n".to_vec())
+            (Method::GET | Method::HEAD, ["healthz"]) if standby_role(session) => {
+                let state = self.reloader.state();
+                match state.pair.standby_refusal(state) {
+                    Some(why)
+                        if !self
+                            .shutting_down
+                            .load(std::sync::atomic::Ordering::Relaxed) =>
+                    {
+                        text_response(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "text/plain",
+                            format!("{why}\n").into_bytes(),
+                        )
+                    }
+                    _ => self.healthz(),
                 }
             }
+            (Method::GET | Method::HEAD, ["healthz"]) => self.healthz(),
+            (Method::GET, ["pair", "facts"]) => json_response(
+                StatusCode::OK,
+                &serde_json::to_value(crate::pair::Facts::of(self.reloader.state()))
+                    .unwrap_or_default(),
+            ),
             (Method::GET, ["status"]) => {
                 let state = self.reloader.state();
                 let reloads = status::Reloads {
@@ -247,6 +281,7 @@ impl ServeHttp for AdminApp {
                 };
                 let mut doc = status::build(&state.load(), &state.tls, reloads);
                 doc.rollouts = state.rollouts.list();
+                doc.pair = state.pair.status();
                 json_response(
                     StatusCode::OK,
                     &serde_json::to_value(doc).unwrap_or_default(),
@@ -311,7 +346,7 @@ impl ServeHttp for AdminApp {
             },
             _ => json_response(
                 StatusCode::NOT_FOUND,
-                &json!({"error": "unknown endpoint", "endpoints": ["GET /healthz", "GET /status", "GET /metrics", "POST /reload[?dry_run=1]", "GET /preview/samples", "GET /rollouts/<pool>/<address>", "POST /rollouts/<pool>/{begin,step,end}", "POST /backends/<pool>/<address>/{drain,disable,enable}", "POST /upgrade"]}),
+                &json!({"error": "unknown endpoint", "endpoints": ["GET /healthz[?role=standby]", "GET /pair/facts", "GET /status", "GET /metrics", "POST /reload[?dry_run=1]", "GET /preview/samples", "GET /rollouts/<pool>/<address>", "POST /rollouts/<pool>/{begin,step,end}", "POST /backends/<pool>/<address>/{drain,disable,enable}", "POST /upgrade"]}),
             ),
         }
     }

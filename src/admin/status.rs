@@ -37,6 +37,8 @@ pub struct Status {
     /// Each pool's last verified rollout (`gatehouse rollout`): running, succeeded, failed, or
     /// interrupted by an upgrade.
     pub rollouts: Vec<crate::rollout::Rollout>,
+    /// The pair guard's last comparison (`peer` is null when no `[pair] peer` is set).
+    pub pair: crate::pair::PairStatus,
 }
 
 /// What `/status` says about reloads.
@@ -167,5 +169,6 @@ pub fn build(snapshot: &Snapshot, tls: &crate::tls::live::TlsLive, reloads: Relo
         last_reload: reloads.last,
         last_applied_reload: reloads.last_applied,
         rollouts: Vec::new(),
+        pair: crate::pair::PairStatus::default(),
     }
 }

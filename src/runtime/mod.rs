@@ -38,6 +38,8 @@ pub struct SharedState {
     pub samples: Arc<crate::preview::SampleRing>,
     /// Each pool's last verified rollout (`gatehouse rollout`).
     pub rollouts: Arc<crate::rollout::Rollouts>,
+    /// The pair guard's last comparison with the peer.
+    pub pair: Arc<crate::pair::Pair>,
 }
 
 impl SharedState {
@@ -58,6 +60,7 @@ impl SharedState {
             tls: Arc::default(),
             samples: Arc::default(),
             rollouts: Arc::default(),
+            pair: Arc::default(),
         }
     }
 
