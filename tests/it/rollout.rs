@@ -349,3 +349,47 @@ async fn one_rollout_per_pool_and_an_upgrade_interrupts_it_keeping_the_drain() {
     assert_eq!(status["rollouts"][0]["state"], "interrupted", "{status}");
     assert_eq!(backend_admin(&proxy, &target).await, "drain");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_never_has_more_than_max_unavailable_out() {
+    let (proxy, fleet) = setup(4).await;
+    let load = Load::start(proxy.http, "site.test", "/", 4, None);
+    fleet.set_version("v2");
+    let out = rollout(
+        &proxy,
+        &fleet,
+        &[
+            "web",
+            "--all",
+            "--verify",
+            "1s",
+            "--min-requests",
+            "5",
+            "--max-unavailable",
+            "2",
+        ],
+    )
+    .await;
+    let samples = load.finish().await;
+    let log = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert_no_failures(&samples, "requests during the rollout of the whole pool");
+    let status = proxy.status().await.unwrap();
+    let r = &status["rollouts"][0];
+    assert_eq!(r["state"], "succeeded", "{r}");
+    assert_eq!(r["backends"].as_array().unwrap().len(), 4, "{r}");
+    let peak = r["unavailable_peak"].as_u64().unwrap();
+    assert!((1..=2).contains(&peak), "{r}");
+    let client = Client::new();
+    for i in 0..4 {
+        let v2 = format!("v2-{}", fleet.ports[i]);
+        eventually(&format!("{v2} serves"), WAIT, || async {
+            let mut seen = false;
+            for _ in 0..8 {
+                seen |= client.get(proxy.http, "site.test", "/").await.backend() == v2;
+            }
+            seen.then_some(())
+        })
+        .await;
+    }
+}
