@@ -103,7 +103,8 @@ async fn setup(n: usize) -> (ChildProxy, Fleet) {
         r#"
 [server]
 threads = 2
-grace_period = "0s"
+# Not 0s: the upgrade test's predecessor must outlive its answer to `POST /upgrade`.
+grace_period = "5s"
 [admin]
 address = "{{admin}}"
 token_file = "admin.token"
