@@ -61,7 +61,8 @@ pub(super) fn record(
                     &json!({"error": format!("no pool {pool:?}")}),
                 );
             }
-            state.rollouts.begin(pool, &owner)
+            let pid = param(query, "pid").and_then(|p| p.parse().ok());
+            state.rollouts.begin(pool, &owner, pid)
         }
         "step" => state.rollouts.step(
             pool,

@@ -146,9 +146,10 @@ pub fn run(
         print,
     };
     ctx.post(&format!(
-        "/rollouts/{}/begin?owner={}",
+        "/rollouts/{}/begin?owner={}&pid={}",
         opts.pool,
-        enc(&ctx.owner)
+        enc(&ctx.owner),
+        std::process::id()
     ))?;
     print(&format!(
         "rollout of pool {}: {} backend(s), at most {} out at once",

@@ -63,6 +63,10 @@ pub struct Rollout {
     pub pool: String,
     /// The driver (`pid@host` and a nonce), so that only it advances the rollout.
     pub owner: String,
+    /// The driver's process id (it runs on this node): a rollout whose driver is gone does
+    /// not block the pool.
+    #[serde(default)]
+    pub owner_pid: Option<u32>,
     /// Where it stands.
     pub state: State,
     /// Started (seconds since the epoch).
@@ -108,6 +112,11 @@ pub struct Rollouts {
     pools: Mutex<BTreeMap<String, Rollout>>,
 }
 
+/// Whether a process with this id runs on this node.
+fn process_exists(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
 fn now() -> f64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -115,17 +124,27 @@ fn now() -> f64 {
 }
 
 impl Rollouts {
-    /// Starts `owner`'s rollout of `pool`.
+    /// Starts `owner`'s rollout of `pool` (`pid`: the driver's process on this node).
     ///
     /// # Errors
-    /// [`RolloutError::Busy`] while another one runs there.
-    pub fn begin(&self, pool: &str, owner: &str) -> Result<(), RolloutError> {
+    /// [`RolloutError::Busy`] while another one runs there with its driver alive.
+    pub fn begin(&self, pool: &str, owner: &str, pid: Option<u32>) -> Result<(), RolloutError> {
         let mut pools = self.pools.lock();
-        if let Some(r) = pools.get(pool).filter(|r| r.state == State::Running) {
-            return Err(RolloutError::Busy {
-                pool: pool.into(),
-                owner: r.owner.clone(),
-            });
+        if let Some(r) = pools.get_mut(pool).filter(|r| r.state == State::Running) {
+            match r.owner_pid.filter(|p| !process_exists(*p)) {
+                Some(gone) => {
+                    tracing::warn!(%pool, owner = %r.owner, "rollout driver (pid {gone}) is gone; its rollout is marked failed");
+                    r.state = State::Failed;
+                    r.reason = Some(format!("its driver (pid {gone}) exited without finishing; backends it drained stay drained"));
+                    r.updated_unix = now();
+                }
+                None => {
+                    return Err(RolloutError::Busy {
+                        pool: pool.into(),
+                        owner: r.owner.clone(),
+                    })
+                }
+            }
         }
         let at = now();
         pools.insert(
@@ -133,6 +152,7 @@ impl Rollouts {
             Rollout {
                 pool: pool.into(),
                 owner: owner.into(),
+                owner_pid: pid,
                 state: State::Running,
                 started_unix: at,
                 updated_unix: at,
@@ -278,12 +298,12 @@ mod tests {
     #[test]
     fn one_rollout_per_pool_and_only_its_owner_advances_it() {
         let r = Rollouts::default();
-        r.begin("web", "a").unwrap();
+        r.begin("web", "a", Some(std::process::id())).unwrap();
         assert!(matches!(
-            r.begin("web", "b"),
+            r.begin("web", "b", None),
             Err(RolloutError::Busy { .. })
         ));
-        r.begin("api", "b").unwrap();
+        r.begin("api", "b", None).unwrap();
         assert!(r.step("web", "b", "x", "draining", "").is_err());
         r.step("web", "a", "10.0.0.1:80", "draining", "drain")
             .unwrap();
@@ -296,6 +316,16 @@ mod tests {
         assert_eq!(web.unavailable_peak, 2);
         assert_eq!(web.state, State::Succeeded);
         assert_eq!(web.log.len(), 3);
-        r.begin("web", "c").unwrap();
+        r.begin("web", "c", None).unwrap();
+    }
+
+    #[test]
+    fn a_rollout_whose_driver_is_gone_does_not_block_the_pool() {
+        let r = Rollouts::default();
+        // Above the kernel's pid limit: no such process.
+        r.begin("web", "a", Some(u32::MAX - 1)).unwrap();
+        r.begin("web", "b", None).unwrap();
+        let web = r.list().into_iter().next().unwrap();
+        assert_eq!((web.owner.as_str(), web.state), ("b", State::Running));
     }
 }

@@ -394,3 +394,52 @@ async fn all_never_has_more_than_max_unavailable_out() {
         .await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollout_whose_driver_died_does_not_block_the_pool() {
+    let (proxy, fleet) = setup(2).await;
+    fleet.set_version("v2");
+    let slow = fleet.dir.join("forever.sh");
+    // Outlives its killed driver: bounded, and told to stop when the test is done.
+    let stop = fleet.dir.join("stop");
+    std::fs::write(
+        &slow,
+        format!(
+            "n=0; while [ ! -f {} ] && [ $n -lt 600 ]; do sleep 0.05; n=$((n+1)); done\n",
+            stop.display()
+        ),
+    )
+    .unwrap();
+    let mut driver = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["rollout", "web", &fleet.addr(0), "--exec"])
+        .arg(format!("sh {}", slow.display()))
+        .arg("-c")
+        .arg(&proxy.config_path)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually("the first rollout is deploying", WAIT, || async {
+        let s = proxy.status().await?;
+        (s["rollouts"][0]["backends"][0]["phase"] == "deploying").then_some(())
+    })
+    .await;
+    driver.kill().unwrap();
+    driver.wait().unwrap();
+    let out = rollout(
+        &proxy,
+        &fleet,
+        &[
+            "web",
+            &fleet.addr(1),
+            "--verify",
+            "500ms",
+            "--min-requests",
+            "1",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    std::fs::write(&stop, "").unwrap();
+    // The abandoned backend stays drained until someone looks at it.
+    assert_eq!(backend_admin(&proxy, &fleet.addr(0)).await, "drain");
+}
