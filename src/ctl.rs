@@ -96,7 +96,8 @@ pub fn call(
         source,
     };
     let mut stream =
-        TcpStream::connect_timeout(&endpoint.address, Duration::from_secs(5)).map_err(io)?;
+        TcpStream::connect_timeout(&endpoint.address, timeout.min(Duration::from_secs(5)))
+            .map_err(io)?;
     stream.set_read_timeout(Some(timeout)).map_err(io)?;
     let auth = endpoint
         .token

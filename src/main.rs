@@ -58,6 +58,10 @@ enum Command {
         /// Config file.
         #[arg(short, long, default_value = "conf/gatehouse.toml")]
         config: PathBuf,
+        /// Also replay the running instance's recent requests (found through this file's
+        /// `[admin]` section) through this file and report what would move.
+        #[arg(long)]
+        against_running: bool,
     },
     /// Replace the running instance with a new process (new binary and/or config) without
     /// dropping a connection; prints the outcome.
@@ -68,6 +72,44 @@ enum Command {
     },
     /// Ask the running instance to reload its config; prints the outcome.
     Reload {
+        /// Config file (to find the admin listener and token).
+        #[arg(short, long, default_value = "conf/gatehouse.toml")]
+        config: PathBuf,
+    },
+    /// Roll a new version out to a backend (or a whole pool) and verify it: drain, wait for
+    /// in-flight requests, run the deploy command here, wait for passing checks, re-enable,
+    /// watch its error ratio; on failure drain it again and exit 1.
+    Rollout {
+        /// Pool.
+        pool: String,
+        /// Backend address (`IP:port` or as configured); omit with `--all`.
+        backend: Option<String>,
+        /// Every backend of the pool, in configured order, stopping at the first failure.
+        #[arg(long, conflicts_with = "backend")]
+        all: bool,
+        /// Deploy command, run with `sh -c` on this machine; `GATEHOUSE_ROLLOUT_POOL` and
+        /// `GATEHOUSE_ROLLOUT_BACKEND` name the backend.
+        #[arg(long)]
+        exec: String,
+        /// Longest wait for in-flight requests (open tunnels are reported, not waited for).
+        #[arg(long, default_value = "30s", value_parser = duration_arg)]
+        drain_timeout: Duration,
+        /// Longest wait for `rise` passing checks after the command.
+        #[arg(long, default_value = "60s", value_parser = duration_arg)]
+        check_timeout: Duration,
+        /// How long the re-enabled backend is watched.
+        #[arg(long, default_value = "30s", value_parser = duration_arg)]
+        verify: Duration,
+        /// Error ratio (5xx, timeouts, failed connects over its requests) above which — and
+        /// above twice the pool's other backends' — the backend fails: `5%` or `0.05`.
+        #[arg(long, default_value = "5%", value_parser = ratio_arg)]
+        max_error_ratio: f64,
+        /// Requests needed in the verify window before the ratio is judged.
+        #[arg(long, default_value_t = 20)]
+        min_requests: u64,
+        /// With `--all`: backends out of service at once.
+        #[arg(long, default_value_t = 1)]
+        max_unavailable: usize,
         /// Config file (to find the admin listener and token).
         #[arg(short, long, default_value = "conf/gatehouse.toml")]
         config: PathBuf,
@@ -107,9 +149,41 @@ fn main() -> ExitCode {
     init_logging(logging.as_ref());
     let result = match cli.command {
         Command::Run { config, upgrade } => run(&config, upgrade),
-        Command::Check { config } => Ok(check(&config)),
+        Command::Check {
+            config,
+            against_running,
+        } => check(&config, against_running),
         Command::Reload { config } => reload(&config),
         Command::Upgrade { config } => upgrade(&config),
+        Command::Rollout {
+            pool,
+            backend,
+            all,
+            exec,
+            drain_timeout,
+            check_timeout,
+            verify,
+            max_error_ratio,
+            min_requests,
+            max_unavailable,
+            config,
+        } => rollout(
+            &config,
+            backend,
+            all,
+            gatehouse::rollout::driver::Options {
+                pool,
+                backends: Vec::new(),
+                exec,
+                drain_timeout,
+                check_timeout,
+                verify,
+                max_error_ratio,
+                min_requests,
+                max_unavailable: if all { max_unavailable.max(1) } else { 1 },
+                poll: Duration::from_millis(100),
+            },
+        ),
         Command::DemoCerts { out, names } => demo_certs(&out, &names).map(|()| ExitCode::SUCCESS),
         Command::Schema => print(&gatehouse::config::schema::render()),
         Command::Completions { shell } => {
@@ -248,7 +322,7 @@ fn test_hook(_name: &str) -> Option<String> {
     None
 }
 
-fn check(path: &Path) -> ExitCode {
+fn check(path: &Path, against_running: bool) -> anyhow::Result<ExitCode> {
     match config::load_initial(path) {
         Ok(v) => {
             for w in &v.warnings {
@@ -273,13 +347,40 @@ fn check(path: &Path) -> ExitCode {
                     format!(", {} warnings", v.warnings.len())
                 }
             );
-            ExitCode::SUCCESS
+            if against_running {
+                preview(path, v.config)?;
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
             eprintln!("{e}");
-            ExitCode::FAILURE
+            Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// Replays the running instance's recent requests through `config` and prints what moves.
+fn preview(path: &Path, config: config::model::Config) -> anyhow::Result<()> {
+    let endpoint = gatehouse::ctl::admin_endpoint(path)?;
+    let (status, body) = gatehouse::ctl::call(
+        &endpoint,
+        "GET",
+        "/preview/samples",
+        Duration::from_secs(30),
+    )?;
+    if status != 200 {
+        let doc: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        anyhow::bail!(
+            "the running instance refused the samples ({status}): {}",
+            doc["error"].as_str().unwrap_or(body.trim())
+        );
+    }
+    let export: gatehouse::preview::Export = serde_json::from_str(&body)
+        .context("the running instance sent samples this version cannot read")?;
+    for line in export.replay(config).lines() {
+        println!("{line}");
+    }
+    Ok(())
 }
 
 fn reload(path: &Path) -> anyhow::Result<ExitCode> {
@@ -353,6 +454,51 @@ fn upgrade(path: &Path) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::FAILURE)
+}
+
+fn duration_arg(s: &str) -> Result<Duration, String> {
+    gatehouse::config::duration::parse_duration(s)
+}
+
+fn ratio_arg(s: &str) -> Result<f64, String> {
+    let value = match s.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
+        None => s.parse::<f64>(),
+    }
+    .map_err(|e| format!("{s:?}: {e}"))?;
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{s:?}: a ratio is between 0 and 1 (or 0% and 100%)"
+        ))
+    }
+}
+
+fn rollout(
+    path: &Path,
+    backend: Option<String>,
+    all: bool,
+    mut opts: gatehouse::rollout::driver::Options,
+) -> anyhow::Result<ExitCode> {
+    use gatehouse::rollout::driver;
+    let endpoint = gatehouse::ctl::admin_endpoint(path)?;
+    opts.backends = match (backend, all) {
+        (Some(b), false) => vec![b],
+        (None, true) => driver::pool_backends(&endpoint, &opts.pool)?,
+        _ => anyhow::bail!("name a backend, or pass --all"),
+    };
+    let print = |line: &str| println!("{line}");
+    match driver::run(&endpoint, &opts, &print) {
+        Ok(()) => {
+            println!("rollout of pool {} succeeded", opts.pool);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("rollout of pool {} FAILED: {e}", opts.pool);
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 fn demo_certs(out: &Path, names: &[String]) -> anyhow::Result<()> {

@@ -151,6 +151,9 @@ impl Gatehouse {
             .unwrap_or_else(|| s.upgrade_socket.clone());
         let applied = Applied::of(&config, upgrade_socket.clone());
         let state = Arc::new(SharedState::new(first, registry, bound.clone(), applied));
+        if options.upgrade {
+            state.rollouts.restore_handover();
+        }
         // A successor may already differ from its file (the upgrade socket it inherited).
         reload::publish_gauges(&state.load(), None, !state.pending_restart().is_empty());
         let reloader = Arc::new(Reloader::with_resolver(
@@ -234,6 +237,7 @@ impl Gatehouse {
             inheritable,
             state.registry.clone(),
             capture.slot(),
+            state.rollouts.clone(),
             Box::new({
                 let control = control.clone();
                 move || control.graceful_shutdown()
@@ -527,6 +531,10 @@ impl BackgroundService for ControlPlane {
         let tasks = [
             tokio::spawn(reload::watch::run(self.reloader.clone(), shutdown.clone())),
             tokio::spawn(reload::signal::run(self.reloader.clone(), shutdown.clone())),
+            tokio::spawn(crate::pair::guard::run(
+                self.state.clone(),
+                shutdown.clone(),
+            )),
             tokio::spawn(reload::signal::reopen_logs_on_sigusr1(shutdown.clone())),
             tokio::spawn(crate::checks::run(self.state.clone(), shutdown.clone())),
             tokio::spawn(sweep_idle_connections(self.engine.clone())),

@@ -98,6 +98,7 @@ pub struct Upgrader {
     inherited: Vec<String>,
     registry: Arc<Registry>,
     fds: Arc<OnceLock<ListenFds>>,
+    rollouts: Arc<crate::rollout::Rollouts>,
     on_success: Box<dyn Fn() + Send + Sync>,
     busy: Mutex<()>,
 }
@@ -110,6 +111,7 @@ impl Upgrader {
         inherited: Vec<String>,
         registry: Arc<Registry>,
         fds: Arc<OnceLock<ListenFds>>,
+        rollouts: Arc<crate::rollout::Rollouts>,
         on_success: Box<dyn Fn() + Send + Sync>,
     ) -> Self {
         Upgrader {
@@ -118,6 +120,7 @@ impl Upgrader {
             inherited,
             registry,
             fds,
+            rollouts,
             on_success,
             busy: Mutex::new(()),
         }
@@ -146,6 +149,12 @@ impl Upgrader {
         let ready_path = sibling(&self.upgrade_socket, "ready");
         write_health(&self.registry, &health_file)
             .map_err(|e| format!("cannot write {}: {e}", health_file.display()))?;
+        // A rollout running now is interrupted: its drains are in the health file, and its
+        // record goes over so the successor's `/status` says so.
+        let rollout_file = sibling(&self.upgrade_socket, "rollouts.json");
+        self.rollouts
+            .write_handover(&rollout_file)
+            .map_err(|e| format!("cannot write {}: {e}", rollout_file.display()))?;
         let _ = std::fs::remove_file(&ready_path);
         let ready = UnixListener::bind(&ready_path)
             .map_err(|e| format!("cannot listen on {}: {e}", ready_path.display()))?;
@@ -159,6 +168,7 @@ impl Upgrader {
             .arg(&self.config_path)
             .env(READY_SOCKET_ENV, &ready_path)
             .env(HEALTH_STATE_ENV, &health_file)
+            .env(crate::rollout::HANDOVER_ENV, &rollout_file)
             .env(INHERITED_ENV, self.inherited.join(","))
             .env(UPGRADE_SOCKET_ENV, &self.upgrade_socket)
             .spawn()

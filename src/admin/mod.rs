@@ -1,7 +1,9 @@
 //! The admin listener (loopback by default): `/healthz`, `/status`, `/metrics`, and
 //! state-changing calls that require the bearer token from `admin.token_file`:
-//! `POST /reload`, `POST /backends/<pool>/<address>/{drain,disable,enable}`, `POST /upgrade`.
+//! `POST /reload` (`?dry_run=1`: validate and preview, apply nothing), `GET /preview/samples`,
+//! `POST /backends/<pool>/<address>/{drain,disable,enable}`, `POST /upgrade`.
 
+mod rollout;
 pub mod status;
 
 use crate::health::AdminOverride;
@@ -79,6 +81,65 @@ impl AdminApp {
         }
     }
 
+    /// `GET /healthz`: 200 while serving, 503 once a stop has begun.
+    fn healthz(&self) -> Response<Vec<u8>> {
+        if self
+            .shutting_down
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            text_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                b"shutting down\n".to_vec(),
+            )
+        } else {
+            text_response(StatusCode::OK, "text/plain", b"ok\n".to_vec())
+        }
+    }
+
+    /// `POST /reload?dry_run=1`: validates the file and replays recent requests through it;
+    /// nothing is applied.
+    async fn dry_run(&self) -> Response<Vec<u8>> {
+        let r = self.reloader.clone();
+        let run = move || {
+            let validated = r.validate_file()?;
+            let state = r.state();
+            let serving = state.load();
+            let restart_required = crate::reload::diff::restart_required(
+                &state.bound,
+                &state.applied,
+                &validated.config,
+            );
+            let changes = crate::reload::diff::Changes::between(&serving.config, &validated.config);
+            let bound: Vec<String> = state.bound.iter().map(|b| b.name.clone()).collect();
+            let warnings: Vec<String> =
+                validated.warnings.iter().map(ToString::to_string).collect();
+            let candidate = crate::preview::candidate(validated.config, &bound, Some(&serving));
+            let preview = crate::preview::against_serving(state, &candidate);
+            Ok::<_, crate::reload::ReloadError>(json!({
+                "result": "ok",
+                "dry_run": true,
+                "generation": serving.generation,
+                "changes": changes,
+                "restart_required": restart_required,
+                "warnings": warnings,
+                "lines": preview.lines(),
+                "preview": preview,
+            }))
+        };
+        match tokio::task::spawn_blocking(run).await {
+            Ok(Ok(doc)) => json_response(StatusCode::OK, &doc),
+            Ok(Err(err)) => json_response(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &json!({"result": "error", "dry_run": true, "generation": self.reloader.state().load().generation, "errors": err.issues()}),
+            ),
+            Err(join) => json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &json!({"result": "error", "errors": [join.to_string()]}),
+            ),
+        }
+    }
+
     fn backend_override(&self, pool: &str, address: &str, action: &str) -> Response<Vec<u8>> {
         let value = match action {
             "drain" => AdminOverride::Drain,
@@ -131,6 +192,23 @@ fn refresh_lazy_state(snapshot: &crate::runtime::Snapshot) {
     }
 }
 
+/// `?role=standby` on the request.
+fn standby_role(session: &ServerSession) -> bool {
+    session
+        .req_header()
+        .uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "role=standby"))
+}
+
+/// `?dry_run=1` (or `=true`) on the request.
+fn dry_run(session: &ServerSession) -> bool {
+    session.req_header().uri.query().is_some_and(|q| {
+        q.split('&')
+            .any(|kv| kv == "dry_run=1" || kv == "dry_run=true")
+    })
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
@@ -163,27 +241,37 @@ impl ServeHttp for AdminApp {
         let method = session.req_header().method.clone();
         let path = session.req_header().uri.path().to_string();
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-        let state_changing = method == Method::POST;
+        // Recorded requests name clients and paths: only for token holders, like changes.
+        let state_changing = method == Method::POST || path == "/preview/samples";
         if state_changing {
             if let Err(denied) = self.authorize(session) {
                 return *denied;
             }
         }
         match (method, segments.as_slice()) {
-            (Method::GET | Method::HEAD, ["healthz"]) => {
-                if self
-                    .shutting_down
-                    .load(std::sync::atomic::Ordering::Relaxed)
-                {
-                    text_response(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "text/plain",
-                        b"shutting down\n".to_vec(),
-                    )
-                } else {
-                    text_response(StatusCode::OK, "text/plain", b"ok\n".to_vec())
+            (Method::GET | Method::HEAD, ["healthz"]) if standby_role(session) => {
+                let state = self.reloader.state();
+                match state.pair.standby_refusal(state) {
+                    Some(why)
+                        if !self
+                            .shutting_down
+                            .load(std::sync::atomic::Ordering::Relaxed) =>
+                    {
+                        text_response(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "text/plain",
+                            format!("{why}\n").into_bytes(),
+                        )
+                    }
+                    _ => self.healthz(),
                 }
             }
+            (Method::GET | Method::HEAD, ["healthz"]) => self.healthz(),
+            (Method::GET, ["pair", "facts"]) => json_response(
+                StatusCode::OK,
+                &serde_json::to_value(crate::pair::Facts::of(self.reloader.state()))
+                    .unwrap_or_default(),
+            ),
             (Method::GET, ["status"]) => {
                 let state = self.reloader.state();
                 let reloads = status::Reloads {
@@ -191,7 +279,9 @@ impl ServeHttp for AdminApp {
                     last: self.reloader.last_report(),
                     last_applied: self.reloader.last_applied_report(),
                 };
-                let doc = status::build(&state.load(), &state.tls, reloads);
+                let mut doc = status::build(&state.load(), &state.tls, reloads);
+                doc.rollouts = state.rollouts.list();
+                doc.pair = state.pair.status();
                 json_response(
                     StatusCode::OK,
                     &serde_json::to_value(doc).unwrap_or_default(),
@@ -213,7 +303,22 @@ impl ServeHttp for AdminApp {
                     crate::metrics::render().into_bytes(),
                 )
             }
+            (Method::POST, ["reload"]) if dry_run(session) => self.dry_run().await,
             (Method::POST, ["reload"]) => self.reload().await,
+            (Method::GET, ["preview", "samples"]) => {
+                let export = crate::preview::Export::of(self.reloader.state());
+                json_response(
+                    StatusCode::OK,
+                    &serde_json::to_value(export).unwrap_or_default(),
+                )
+            }
+            (Method::POST, ["rollouts", pool, action]) => {
+                let query = session.req_header().uri.query().map(str::to_string);
+                rollout::record(self.reloader.state(), pool, action, query.as_deref())
+            }
+            (Method::GET, ["rollouts", pool, address]) => {
+                rollout::watch(self.reloader.state(), pool, address)
+            }
             (Method::POST, ["backends", pool, address, action]) => {
                 self.backend_override(pool, address, action)
             }
@@ -241,7 +346,7 @@ impl ServeHttp for AdminApp {
             },
             _ => json_response(
                 StatusCode::NOT_FOUND,
-                &json!({"error": "unknown endpoint", "endpoints": ["GET /healthz", "GET /status", "GET /metrics", "POST /reload", "POST /backends/<pool>/<address>/{drain,disable,enable}", "POST /upgrade"]}),
+                &json!({"error": "unknown endpoint", "endpoints": ["GET /healthz[?role=standby]", "GET /pair/facts", "GET /status", "GET /metrics", "POST /reload[?dry_run=1]", "GET /preview/samples", "GET /rollouts/<pool>/<address>", "POST /rollouts/<pool>/{begin,step,end}", "POST /backends/<pool>/<address>/{drain,disable,enable}", "POST /upgrade"]}),
             ),
         }
     }

@@ -36,6 +36,11 @@ pub struct Status {
     /// The last reload that published a new generation (kept when later attempts change
     /// nothing or are refused).
     pub last_applied_reload: Option<crate::reload::ReloadReport>,
+    /// Each pool's last verified rollout (`gatehouse rollout`): running, succeeded, failed, or
+    /// interrupted by an upgrade.
+    pub rollouts: Vec<crate::rollout::Rollout>,
+    /// The pair guard's last comparison (`peer` is null when no `[pair] peer` is set).
+    pub pair: crate::pair::PairStatus,
 }
 
 /// What `/status` says about reloads.
@@ -200,5 +205,7 @@ pub fn build(snapshot: &Snapshot, tls: &crate::tls::live::TlsLive, reloads: Relo
         restart_required: reloads.restart_required,
         last_reload: reloads.last,
         last_applied_reload: reloads.last_applied,
+        rollouts: Vec::new(),
+        pair: crate::pair::PairStatus::default(),
     }
 }

@@ -48,6 +48,9 @@ struct Args {
     /// Require client certificates signed by this CA (mTLS).
     #[arg(long, requires = "tls_cert")]
     client_ca: Option<PathBuf>,
+    /// Answer 500 to every N-th request (`/healthz` excepted): a bad release, 10 = 10 %.
+    #[arg(long, default_value_t = 0)]
+    error_every: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -84,6 +87,7 @@ fn main() -> anyhow::Result<()> {
         std::io::stdout().flush()?;
         let mut options = SampleOptions::named(&args.name);
         options.tls = tls;
+        options.faults.set_error_every(args.error_every);
         let (stop, stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             let _ = tokio::signal::ctrl_c().await;

@@ -23,6 +23,8 @@ pub struct Config {
     pub admin: AdminSettings,
     /// How changes are picked up.
     pub reload: ReloadSettings,
+    /// The redundant pair's guard (per node).
+    pub pair: PairSettings,
     /// Diagnostic logging (cold).
     pub logging: LoggingSettings,
     /// Access log (cold), `None` when disabled.
@@ -45,6 +47,10 @@ pub struct Config {
     pub dependent_files: Vec<PathBuf>,
     /// Hex SHA-256 over the config text and every dependent file's content.
     pub digest: String,
+    /// What the pair guard compares with the peer: hex SHA-256 over the config with its
+    /// per-node settings left out (`[pair]`, `admin.address`, `[logging]`) and the contents of
+    /// every dependent file (not their paths).
+    pub shared_digest: String,
 }
 
 /// `[server]` after validation.
@@ -164,6 +170,18 @@ pub struct AdminSettings {
     pub token: Option<String>,
     /// The file the token came from.
     pub token_file: Option<PathBuf>,
+}
+
+/// `[pair]` after validation.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PairSettings {
+    /// The peer's admin listener (`host:port`); no guard without it.
+    pub peer: Option<String>,
+    /// The floating address; without it the node cannot tell whether it holds it, and
+    /// `/healthz?role=standby` never refuses.
+    pub floating_address: Option<std::net::IpAddr>,
+    /// Comparison interval.
+    pub interval: Duration,
 }
 
 /// `[reload]` after validation.

@@ -118,6 +118,18 @@ pub struct Admin {
     pub enabled: Option<bool>,
 }
 
+/// `[pair]`: the other node of a redundant pair (per node: left out of the compared digest).
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pair {
+    /// The peer's admin listener, `host:port`.
+    pub peer: Option<String>,
+    /// The floating (virtual) address the pair shares.
+    pub floating_address: Option<String>,
+    /// How often the peer is compared.
+    pub interval: Option<ConfigDuration>,
+}
+
 /// `[reload]`: how configuration changes are picked up.
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -34,6 +34,8 @@ pub(crate) struct Document {
     admin: Option<raw::Admin>,
     /// How configuration changes are picked up.
     reload: Option<raw::Reload>,
+    /// The other node of a redundant pair (per node).
+    pair: Option<raw::Pair>,
     /// Diagnostic logs (`RUST_LOG` overrides the level).
     logging: Option<raw::Logging>,
     /// One JSON line per request.

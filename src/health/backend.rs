@@ -86,6 +86,8 @@ pub struct CheckRecord {
 struct Inner {
     status: Status,
     successes: u32,
+    /// Passing checks since start (never reset).
+    checks_passed: u64,
     failures: u32,
     since: SystemTime,
     last_check: Option<CheckRecord>,
@@ -114,6 +116,13 @@ pub struct BackendState {
     http_5xx: AtomicU32,
     timeouts: AtomicU32,
     inflight: AtomicU32,
+    /// Attempts that got an answer or failed, and of those the faults (5xx, timeout, failed
+    /// connect): the error ratio a rollout's verify window watches.
+    attempts: AtomicU64,
+    faults: AtomicU64,
+    /// Open tunnels (WebSocket and other upgrades): not in `inflight`, and reported apart
+    /// by a rollout's drain, which does not wait for them.
+    tunnels: AtomicU32,
     /// Concurrency limit and queue (`max_connections`).
     pub limiter: Limiter,
     epoch: Arc<AtomicU64>,
@@ -156,6 +165,7 @@ impl BackendState {
             inner: Mutex::new(Inner {
                 status: start,
                 successes: 0,
+                checks_passed: 0,
                 failures: 0,
                 since: SystemTime::now(),
                 last_check: None,
@@ -172,6 +182,9 @@ impl BackendState {
             http_5xx: AtomicU32::new(0),
             timeouts: AtomicU32::new(0),
             inflight: AtomicU32::new(0),
+            attempts: AtomicU64::new(0),
+            faults: AtomicU64::new(0),
+            tunnels: AtomicU32::new(0),
             limiter: Limiter::default(),
             epoch,
             events,
@@ -297,6 +310,7 @@ impl BackendState {
         let before = inner.status;
         let reason = if ok {
             inner.successes = inner.successes.saturating_add(1);
+            inner.checks_passed += 1;
             inner.failures = 0;
             let promote = match before {
                 Status::Unknown => true,
@@ -343,21 +357,25 @@ impl BackendState {
     /// A connect to this backend failed. Returns true when the threshold is reached and the
     /// caller should try to eject (the pool decides, because of `max_ejection_percent`).
     pub fn record_connect_failure(&self, settings: &PassiveSettings) -> bool {
+        self.count_attempt(true);
         bump(&self.connect_failures, settings.connect_failures)
     }
 
     /// A response with a 5xx status came back. See [`Self::record_connect_failure`].
     pub fn record_5xx(&self, settings: &PassiveSettings) -> bool {
+        self.count_attempt(true);
         bump(&self.http_5xx, settings.http_5xx)
     }
 
     /// An upstream timeout happened. See [`Self::record_connect_failure`].
     pub fn record_timeout(&self, settings: &PassiveSettings) -> bool {
+        self.count_attempt(true);
         bump(&self.timeouts, settings.timeouts)
     }
 
     /// A request completed without a backend fault: consecutive counters start over.
     pub fn record_success(&self) {
+        self.count_attempt(false);
         for counter in [&self.connect_failures, &self.http_5xx, &self.timeouts] {
             // Read first: on the hot path the counters are almost always zero already, and a
             // load does not dirty the cache line the way a store would.
@@ -365,6 +383,39 @@ impl BackendState {
                 counter.store(0, Ordering::Relaxed);
             }
         }
+    }
+
+    fn count_attempt(&self, fault: bool) {
+        self.attempts.fetch_add(1, Ordering::Relaxed);
+        if fault {
+            self.faults.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts an open tunnel until the guard drops.
+    pub fn begin_tunnel(self: &Arc<Self>) -> TunnelGuard {
+        self.tunnels.fetch_add(1, Ordering::Relaxed);
+        TunnelGuard(self.clone())
+    }
+
+    /// Open tunnels.
+    pub fn tunnels(&self) -> u32 {
+        self.tunnels.load(Ordering::Relaxed)
+    }
+
+    /// Attempts and faults since start (monotonic; a rollout compares two readings).
+    pub fn traffic(&self) -> (u64, u64) {
+        (
+            self.attempts.load(Ordering::Relaxed),
+            self.faults.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Consecutive passing active checks now, and passing checks since start: a rollout waits
+    /// for `rise` passes after its deploy step, all of them consecutive.
+    pub fn check_passes(&self) -> (u32, u64) {
+        let inner = self.inner.lock();
+        (inner.successes, inner.checks_passed)
     }
 
     fn reset_passive_counters(&self) {
@@ -547,6 +598,16 @@ fn label_of(status: Status) -> &'static str {
         Status::Unknown => "unknown",
         Status::Up => "up",
         Status::Down => "down",
+    }
+}
+
+/// An open tunnel to a backend, counted while this lives.
+#[derive(Debug)]
+pub struct TunnelGuard(Arc<BackendState>);
+
+impl Drop for TunnelGuard {
+    fn drop(&mut self) {
+        self.0.tunnels.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

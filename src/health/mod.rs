@@ -13,7 +13,7 @@ mod registry;
 
 pub use backend::{
     AdminOverride, Availability, BackendState, CheckRecord, InflightGuard as InflightGuardHandle,
-    Status, StatusView, UnavailableReason,
+    Status, StatusView, TunnelGuard, UnavailableReason,
 };
 pub use limiter::{Limiter, Permit, QueueFull};
 pub use registry::{BackendKey, Registry, Transition, RETENTION};

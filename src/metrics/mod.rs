@@ -159,6 +159,16 @@ fn describe() {
         "1 for the backend's current state."
     );
     describe_gauge!(
+        PAIR_IN_SYNC,
+        Unit::Count,
+        "1 while the pair's peer serves the same config (per-node settings aside), else 0."
+    );
+    describe_gauge!(
+        PAIR_PEER_REACHABLE,
+        Unit::Count,
+        "1 while the pair's peer answers on its admin listener, else 0."
+    );
+    describe_gauge!(
         BACKEND_UP,
         Unit::Count,
         "1 if the backend can be sent new requests now (state up), else 0."

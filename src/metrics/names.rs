@@ -128,3 +128,9 @@ pub mod label {
     /// Direction of tunnel bytes.
     pub const DIRECTION: &str = "direction";
 }
+
+/// Gauge: 1 while the pair guard finds the peer serving the same config (0: different, or the
+/// peer unreachable).
+pub const PAIR_IN_SYNC: &str = "gatehouse_pair_in_sync";
+/// Gauge: 1 while the pair guard reaches the peer's admin listener.
+pub const PAIR_PEER_REACHABLE: &str = "gatehouse_pair_peer_reachable";

@@ -26,17 +26,7 @@ pub fn check(
     client: Option<IpAddr>,
     content_length: Option<u64>,
 ) -> Result<(), Refusal> {
-    if let Some(ip) = client {
-        if any_contains(&route.deny, ip)
-            || (!route.allow.is_empty() && !any_contains(&route.allow, ip))
-        {
-            return Err(Refusal {
-                status: 403,
-                reason: "access_denied",
-                retry_after: None,
-            });
-        }
-    }
+    address_check(route, client)?;
     if let (Some(max), Some(len)) = (route.max_body_size, content_length) {
         if len > max {
             return Err(Refusal {
@@ -52,6 +42,25 @@ pub fn check(
                 status: 429,
                 reason: "rate_limited",
                 retry_after: Some(wait),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The route's allow/deny lists alone (no state is touched: the reload preview replays this).
+///
+/// # Errors
+/// The 403 [`Refusal`].
+pub fn address_check(route: &RouteEntry, client: Option<IpAddr>) -> Result<(), Refusal> {
+    if let Some(ip) = client {
+        if any_contains(&route.deny, ip)
+            || (!route.allow.is_empty() && !any_contains(&route.allow, ip))
+        {
+            return Err(Refusal {
+                status: 403,
+                reason: "access_denied",
+                retry_after: None,
             });
         }
     }

@@ -271,6 +271,26 @@ impl Reloader {
         result
     }
 
+    /// Reads and validates the config file as a reload would, without applying it (the reload
+    /// preview, `POST /reload?dry_run=1`). Blocking, like [`Self::reload`].
+    ///
+    /// # Errors
+    /// [`ReloadError`] with every problem.
+    pub fn validate_file(&self) -> Result<config::validate::Validated, ReloadError> {
+        let current = self.state.load();
+        let text = std::fs::read_to_string(&self.path).map_err(|source| ConfigError::Read {
+            path: self.path.clone(),
+            source,
+        })?;
+        let in_service = current.certificate_fingerprints();
+        let ctx = config::Context {
+            resolver: self.resolver.as_ref(),
+            now: SystemTime::now(),
+            in_service: Some(&in_service),
+        };
+        Ok(config::validate::validate(&self.path, &text, &ctx)?)
+    }
+
     fn attempt(
         &self,
         current: &Arc<Snapshot>,

@@ -53,6 +53,7 @@ impl Applied {
             server,
             admin,
             reload: _, // hot: read by the watcher on every event
+            pair: _,   // hot: read by the pair guard on every pass
             logging,
             access_log,
             metrics_enabled,
@@ -64,6 +65,7 @@ impl Applied {
             ocsp: _,      // hot: read by the OCSP task on every pass
             dependent_files: _,
             digest: _,
+            shared_digest: _,
         } = config;
         let AdminSettings {
             address: admin_address,

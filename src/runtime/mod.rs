@@ -35,6 +35,12 @@ pub struct SharedState {
     pub applied: Applied,
     /// TLS state with its own schedule: fetched OCSP staples, ACME challenges and status.
     pub tls: Arc<crate::tls::live::TlsLive>,
+    /// Recent request facts, for the reload preview (recorded by both engines).
+    pub samples: Arc<crate::preview::SampleRing>,
+    /// Each pool's last verified rollout (`gatehouse rollout`).
+    pub rollouts: Arc<crate::rollout::Rollouts>,
+    /// The pair guard's last comparison with the peer.
+    pub pair: Arc<crate::pair::Pair>,
 }
 
 impl SharedState {
@@ -53,6 +59,9 @@ impl SharedState {
             bound,
             applied,
             tls: Arc::default(),
+            samples: Arc::default(),
+            rollouts: Arc::default(),
+            pair: Arc::default(),
         }
     }
 

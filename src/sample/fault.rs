@@ -21,6 +21,9 @@ pub enum Healthz {
 pub struct Faults {
     healthz: AtomicU8,
     refuse_work: AtomicU8,
+    /// Answer 500 to every n-th request (0: never): a bad release, for rollout tests.
+    error_every: std::sync::atomic::AtomicU64,
+    served: std::sync::atomic::AtomicU64,
     released: Notify,
     /// Bumped on every change, for listeners that mirror the switches (gRPC health).
     changed: watch::Sender<u64>,
@@ -31,6 +34,8 @@ impl Default for Faults {
         Faults {
             healthz: AtomicU8::new(Healthz::Ok as u8),
             refuse_work: AtomicU8::new(0),
+            error_every: std::sync::atomic::AtomicU64::new(0),
+            served: std::sync::atomic::AtomicU64::new(0),
             released: Notify::new(),
             changed: watch::Sender::new(0),
         }
@@ -45,6 +50,18 @@ impl Faults {
 
     fn bump(&self) {
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Answer 500 to every `n`-th request from now on (0: never).
+    pub fn set_error_every(&self, n: u64) {
+        self.error_every.store(n, Ordering::Relaxed);
+    }
+
+    /// Whether this request gets an injected 500 (counts the request).
+    pub fn inject_error(&self) -> bool {
+        let every = self.error_every.load(Ordering::Relaxed);
+        let n = self.served.fetch_add(1, Ordering::Relaxed) + 1;
+        every > 0 && n.is_multiple_of(every)
     }
 
     /// Current `/healthz` behaviour.

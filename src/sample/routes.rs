@@ -89,6 +89,13 @@ impl Instance {
             }
             _ => {}
         }
+        if self.faults.inject_error() {
+            return self.respond(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "text/plain",
+                full("injected error (--error-every)\n"),
+            );
+        }
         if self.faults.refusing() {
             return self.respond(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -17,6 +17,7 @@ const SUBCOMMANDS: &[&str] = &[
     "check",
     "upgrade",
     "reload",
+    "rollout",
     "demo-certs",
     "schema",
     "completions",

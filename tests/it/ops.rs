@@ -12,6 +12,7 @@ mod install;
 mod netns;
 mod notify;
 mod pair;
+mod pair_guard;
 mod units;
 mod vipclient;
 

@@ -107,7 +107,7 @@ conect = "1s"
         issues(text),
         [
             "server.thread: unknown key `thread` (expected one of `threads`, `grace_period`, `shutdown_timeout`, `pid_file`, `upgrade_socket`, `upstream_keepalive_pool_size`, `server_header`, `retry_budget`, `user`, `group`); did you mean `threads`? at line 2",
-            "listener: unknown section (expected one of: server, admin, reload, logging, access_log, metrics, limits, listeners, routes, pools, acme, ocsp); did you mean `listeners`? at line 4",
+            "listener: unknown section (expected one of: server, admin, reload, pair, logging, access_log, metrics, limits, listeners, routes, pools, acme, ocsp); did you mean `listeners`? at line 4",
             // The misspelt `address` is reported once, not again as missing.
             "listeners.web.adress: unknown key `adress` (expected one of `address`, `protocol`, `certificates`, `unknown_sni`, `alpn`, `h2c`, `redirect_https`, `https_port`, `hsts`, `proxy_protocol`, `trusted_proxies`, `tls_profile`, `client_auth`, `client_ca`, `client_crl`, `client_cert_headers`); did you mean `address`? at line 8",
             // Far from every valid key: no guess.

@@ -68,6 +68,7 @@ pub(crate) const SECTIONS: &[&str] = &[
     "server",
     "admin",
     "reload",
+    "pair",
     "logging",
     "access_log",
     "metrics",
@@ -106,12 +107,14 @@ pub fn validate(path: &Path, text: &str, ctx: &Context<'_>) -> Result<Validated,
         }
     };
 
+    let shared_text = shared_text(&document);
     let mut sections = Sections::default();
     for (key, value) in document {
         match key.as_str() {
             "server" => sections.server = report.parse(value, "server"),
             "admin" => sections.admin = report.parse(value, "admin"),
             "reload" => sections.reload = report.parse(value, "reload"),
+            "pair" => sections.pair = report.parse(value, "pair"),
             "logging" => sections.logging = report.parse(value, "logging"),
             "access_log" => sections.access_log = report.parse(value, "access_log"),
             "metrics" => sections.metrics = report.parse(value, "metrics"),
@@ -146,6 +149,7 @@ pub fn validate(path: &Path, text: &str, ctx: &Context<'_>) -> Result<Validated,
         &mut files,
     );
     let reload = reload_settings(sections.reload.unwrap_or_default());
+    let pair = sections::pair_settings(sections.pair.unwrap_or_default(), &mut report);
     let logging = logging_settings(sections.logging.unwrap_or_default(), &mut report);
     let access_log = access_log_settings(
         sections.access_log.unwrap_or_default(),
@@ -207,12 +211,16 @@ pub fn validate(path: &Path, text: &str, ctx: &Context<'_>) -> Result<Validated,
         digest_parts.push(content);
     }
     let digest = crate::tls::sha256_hex(&digest_parts);
+    let mut shared_parts: Vec<&[u8]> = vec![shared_text.as_bytes()];
+    shared_parts.extend(files.0.iter().map(|(_, content)| content.as_slice()));
+    let shared_digest = crate::tls::sha256_hex(&shared_parts);
     Ok(Validated {
         config: Config {
             source: path.to_path_buf(),
             server,
             admin,
             reload,
+            pair,
             logging,
             access_log,
             metrics_enabled,
@@ -224,9 +232,21 @@ pub fn validate(path: &Path, text: &str, ctx: &Context<'_>) -> Result<Validated,
             ocsp,
             dependent_files: files.0.into_iter().map(|(p, _)| p).collect(),
             digest,
+            shared_digest,
         },
         warnings,
     })
+}
+
+/// The document without its per-node settings, as the pair guard compares it.
+fn shared_text(document: &toml::Table) -> String {
+    let mut shared = document.clone();
+    shared.remove("pair");
+    shared.remove("logging");
+    if let Some(admin) = shared.get_mut("admin").and_then(|a| a.as_table_mut()) {
+        admin.remove("address");
+    }
+    toml::to_string(&shared).unwrap_or_default()
 }
 
 #[derive(Default)]
@@ -234,6 +254,7 @@ struct Sections {
     server: Option<raw::Server>,
     admin: Option<raw::Admin>,
     reload: Option<raw::Reload>,
+    pair: Option<raw::Pair>,
     logging: Option<raw::Logging>,
     access_log: Option<raw::AccessLog>,
     metrics: Option<raw::Metrics>,

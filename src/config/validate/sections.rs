@@ -147,6 +147,51 @@ pub(super) fn reload_settings(raw: raw::Reload) -> ReloadSettings {
     }
 }
 
+pub(super) fn pair_settings(
+    raw: raw::Pair,
+    report: &mut Report<'_>,
+) -> crate::config::model::PairSettings {
+    let peer = raw.peer.filter(|p| {
+        let ok = p.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && port.parse::<u16>().is_ok_and(|n| n != 0)
+        });
+        if !ok {
+            report.error(
+                "pair.peer",
+                format!("{p:?} is not host:port (the peer's admin listener)"),
+            );
+        }
+        ok
+    });
+    let floating_address = raw.floating_address.and_then(|a| match a.parse() {
+        Ok(ip) => Some(ip),
+        Err(_) => {
+            report.error(
+                "pair.floating_address",
+                format!("{a:?} is not an IP address"),
+            );
+            None
+        }
+    });
+    let interval = raw
+        .interval
+        .map_or(Duration::from_secs(2), |d: ConfigDuration| d.0);
+    if interval.is_zero() {
+        report.error("pair.interval", "must be more than 0s");
+    }
+    if floating_address.is_some() && peer.is_none() {
+        report.warn(
+            "pair.floating_address",
+            "without pair.peer there is nothing to compare: the guard is off",
+        );
+    }
+    crate::config::model::PairSettings {
+        peer,
+        floating_address,
+        interval,
+    }
+}
+
 pub(super) fn logging_settings(
     raw: raw::Logging,
     report: &mut Report<'_>,

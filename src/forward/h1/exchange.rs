@@ -12,6 +12,7 @@ use crate::forward::request_id::RequestId;
 use crate::forward::Engine;
 use crate::listener::head::{Body, Head};
 use crate::metrics::names;
+use crate::preview::Fact;
 use crate::proxy::decide::{self, Decision};
 use crate::proxy::{access, client_ip, path};
 use crate::runtime::balance::key::KeyInput;
@@ -250,6 +251,15 @@ async fn decide_and_forward(
         .info
         .peer
         .map(|a| client_ip::resolve(a.ip(), trusted, req.forwarded_for()));
+    ctx.engine.state.samples.record(&Fact {
+        listener,
+        tls: conn.info.tls,
+        client_cert: conn.info.client_cert.is_some(),
+        client,
+        method: req.method,
+        host: req.host,
+        path: &path,
+    });
     let facts = RequestFacts {
         method: req.method,
         query: req.query,

@@ -50,6 +50,8 @@ pub struct TunnelJob {
     idle: Duration,
     pool: Arc<str>,
     started: Instant,
+    /// Counts the tunnel against its backend while it is open.
+    _open: crate::health::TunnelGuard,
     /// The access log and the request's fields, when a line is wanted.
     pub log: Option<(Arc<AccessLog>, TunnelRecord)>,
 }
@@ -752,6 +754,7 @@ async fn switch_protocols(
         idle: pool.config.timeouts.tunnel,
         pool: pool.name.clone(),
         started: ctx.started,
+        _open: target.backend.state.begin_tunnel(),
         log: None,
     })))
 }

@@ -10,6 +10,7 @@ use crate::forward::pick::{self, Attempts, Connection};
 use crate::forward::request_id::RequestId;
 use crate::forward::Engine;
 use crate::metrics::names;
+use crate::preview::Fact;
 use crate::proxy::decide::{self, Decision};
 use crate::proxy::retry::{self, Retry};
 use crate::proxy::{access, client_ip, path};
@@ -183,6 +184,15 @@ async fn decide_and_forward(
         .info
         .peer
         .map(|a| client_ip::resolve(a.ip(), trusted, forwarded_for));
+    ctx.engine.state.samples.record(&Fact {
+        listener,
+        tls: ctx.info.tls,
+        client_cert: ctx.info.client_cert.is_some(),
+        client,
+        method: parts.method.as_str(),
+        host: ctx.host,
+        path: &path,
+    });
     let facts = RequestFacts {
         method: parts.method.as_str(),
         query: parts.uri.query(),

@@ -148,6 +148,7 @@ pub async fn tunnel(
         return Attempt::Done;
     }
     let open = OpenTunnel::begin(&target.pool.name);
+    let _counted = target.backend.state.begin_tunnel();
     let result = tunnel::run(&mut io, &mut up.stream, timeouts.tunnel).await;
     open.end(&result);
     outcome.bytes_in = result.to_upstream;

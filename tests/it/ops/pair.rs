@@ -24,14 +24,14 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
 
-const SUBNET: &str = "10.77.0.";
-const VIP: &str = "10.77.0.10";
-const NODES: [(&str, &str); 2] = [("n1", "10.77.0.11"), ("n2", "10.77.0.12")];
-const BACKEND: &str = "10.77.0.20";
-const CLIENT: &str = "10.77.0.100";
+pub(super) const SUBNET: &str = "10.77.0.";
+pub(super) const VIP: &str = "10.77.0.10";
+pub(super) const NODES: [(&str, &str); 2] = [("n1", "10.77.0.11"), ("n2", "10.77.0.12")];
+pub(super) const BACKEND: &str = "10.77.0.20";
+pub(super) const CLIENT: &str = "10.77.0.100";
 
 /// Which node namespaces hold the virtual IP.
-async fn vip_holders(nodes: &[String]) -> Vec<String> {
+pub(super) async fn vip_holders(nodes: &[String]) -> Vec<String> {
     let mut holders = Vec::new();
     for ns in nodes {
         let out = run(
@@ -47,7 +47,7 @@ async fn vip_holders(nodes: &[String]) -> Vec<String> {
     holders
 }
 
-fn spawn_logged(mut cmd: Command, log: &Path) -> Child {
+pub(super) fn spawn_logged(mut cmd: Command, log: &Path) -> Child {
     cmd.stdin(Stdio::null())
         .stdout(std::fs::File::create(log).unwrap())
         .stderr(std::fs::File::create(log.with_extension("err")).unwrap())
@@ -58,7 +58,7 @@ fn spawn_logged(mut cmd: Command, log: &Path) -> Child {
 
 /// The shipped keepalived config for a node, with the example network replaced by the test's
 /// and the check run as `nobody` (the shipped `keepalived_script` user does not exist here).
-fn keepalived_config(node: usize) -> String {
+pub(super) fn keepalived_config(node: usize) -> String {
     let shipped =
         std::fs::read_to_string(repo().join(format!("conf/keepalived/node{node}.conf"))).unwrap();
     assert!(
@@ -94,7 +94,7 @@ backends = [{{ address = "{BACKEND}:9001" }}, {{ address = "{BACKEND}:9002" }}]
     )
 }
 
-fn logs(dir: &Path) -> String {
+pub(super) fn logs(dir: &Path) -> String {
     let mut out = String::new();
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
@@ -141,7 +141,7 @@ fn spawn_gatehouse(ns: &str, name: &str, dir: &Path) -> Child {
 }
 
 /// Occurrences of `needle` in a keepalived's console output.
-fn log_count(dir: &Path, node: usize, needle: &str) -> usize {
+pub(super) fn log_count(dir: &Path, node: usize, needle: &str) -> usize {
     ["log", "err"]
         .iter()
         .map(|ext| {
@@ -151,6 +151,61 @@ fn log_count(dir: &Path, node: usize, needle: &str) -> usize {
                 .count()
         })
         .sum()
+}
+
+/// The test network: namespaces for the two nodes, the backends and the client on one
+/// bridge (deleted with every process in them when this drops).
+pub(super) struct Topology {
+    _netns: Netns,
+    pub nodes: Vec<String>,
+    pub backend: String,
+    pub client: String,
+}
+
+/// Builds the [`Topology`]; `None` (after reporting the skip) where namespaces cannot be made.
+pub(super) async fn topology() -> Option<Topology> {
+    sweep_leftovers().await;
+    let mut netns = Netns::new();
+    let bridge = match netns.add("br").await {
+        Ok(n) => n,
+        Err(e) => {
+            skipped(&format!("cannot create network namespaces here: {e}"));
+            return None;
+        }
+    };
+    // The wire: one bridge in its own namespace, one veth pair per host namespace, created
+    // directly inside the namespaces (never in the host's).
+    ip(&["-n", &bridge, "link", "add", "br0", "type", "bridge"]).await;
+    ip(&["-n", &bridge, "link", "set", "br0", "up"]).await;
+    let mut hosts = Vec::new();
+    for (role, addr) in [NODES[0], NODES[1], ("be", BACKEND), ("cl", CLIENT)] {
+        let ns = netns.add(role).await.unwrap();
+        let port = format!("v-{role}");
+        ip(&[
+            "link", "add", "eth0", "netns", &ns, "type", "veth", "peer", "name", &port, "netns",
+            &bridge,
+        ])
+        .await;
+        ip(&["-n", &bridge, "link", "set", &port, "master", "br0", "up"]).await;
+        ip(&[
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            &format!("{addr}/24"),
+            "dev",
+            "eth0",
+        ])
+        .await;
+        ip(&["-n", &ns, "link", "set", "eth0", "up"]).await;
+        hosts.push(ns);
+    }
+    Some(Topology {
+        _netns: netns,
+        nodes: hosts[..2].to_vec(),
+        backend: hosts[2].clone(),
+        client: hosts[3].clone(),
+    })
 }
 
 #[tokio::test]
@@ -191,47 +246,16 @@ async fn standby_takes_the_virtual_ip_when_the_active_gatehouse_dies() {
             "{tool} not found (Debian packages iproute2, keepalived, curl)"
         );
     }
-    sweep_leftovers().await;
-    let mut netns = Netns::new();
-    let bridge = match netns.add("br").await {
-        Ok(n) => n,
-        Err(e) => {
-            skipped(&format!("cannot create network namespaces here: {e}"));
-            return;
-        }
+    let Some(topo) = topology().await else {
+        return;
     };
+    let (node_ns, backend_ns, client_ns) = (
+        topo.nodes.clone(),
+        topo.backend.clone(),
+        topo.client.clone(),
+    );
     let dir = tempfile::tempdir().unwrap();
     let diag = || logs(dir.path());
-
-    // The wire: one bridge in its own namespace, one veth pair per host namespace, created
-    // directly inside the namespaces (never in the host's).
-    ip(&["-n", &bridge, "link", "add", "br0", "type", "bridge"]).await;
-    ip(&["-n", &bridge, "link", "set", "br0", "up"]).await;
-    let mut hosts = Vec::new();
-    for (role, addr) in [NODES[0], NODES[1], ("be", BACKEND), ("cl", CLIENT)] {
-        let ns = netns.add(role).await.unwrap();
-        let port = format!("v-{role}");
-        ip(&[
-            "link", "add", "eth0", "netns", &ns, "type", "veth", "peer", "name", &port, "netns",
-            &bridge,
-        ])
-        .await;
-        ip(&["-n", &bridge, "link", "set", &port, "master", "br0", "up"]).await;
-        ip(&[
-            "-n",
-            &ns,
-            "addr",
-            "add",
-            &format!("{addr}/24"),
-            "dev",
-            "eth0",
-        ])
-        .await;
-        ip(&["-n", &ns, "link", "set", "eth0", "up"]).await;
-        hosts.push(ns);
-    }
-    let (node_ns, backend_ns, client_ns) =
-        (hosts[..2].to_vec(), hosts[2].clone(), hosts[3].clone());
 
     // Backends, then a gatehouse per node (each proven up on its own admin listener).
     let mut children = Vec::new();
