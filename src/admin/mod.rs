@@ -126,6 +126,9 @@ fn refresh_lazy_state(snapshot: &crate::runtime::Snapshot) {
     for pool in &snapshot.pools {
         for backend in &pool.backends {
             backend.state.refresh();
+            backend
+                .metrics
+                .publish_in_flight(&pool.name, &backend.label, backend.state.inflight());
         }
         let _ = pool.tier();
     }

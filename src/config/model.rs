@@ -279,6 +279,8 @@ pub struct Route {
     pub upgrades: Vec<String>,
     /// Only connections with a verified client certificate may use the route (403 otherwise).
     pub client_auth_required: bool,
+    /// `metrics = true`: the route has its own series besides its pool's.
+    pub metrics: bool,
 }
 
 /// Validated header rules.

@@ -326,6 +326,9 @@ pub struct Route {
     /// `required`: only clients with a verified certificate (listener `client_auth`) may use
     /// the route; others get 403.
     pub client_auth: Option<String>,
+    /// Export this route's own series (`gatehouse_route_*`); off by default so that metrics
+    /// stay per pool however many routes there are.
+    pub metrics: Option<bool>,
 }
 
 /// `set` replaces, `add` appends, `remove` deletes; applied in the order remove, set, add.

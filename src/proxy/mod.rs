@@ -142,9 +142,8 @@ impl ProxyHttp for Proxy {
                 Ok(false)
             }
             Decision::Refused(status, reason, retry_after) => {
-                if let Some((route, _)) = ctx.snapshot().and_then(|s| s.route(ctx.route?)) {
-                    counter!(crate::metrics::names::REQUESTS_REFUSED_TOTAL, "route" => route.name.to_string(), "reason" => reason)
-                        .increment(1);
+                if let Some((route, pool)) = ctx.snapshot().and_then(|s| s.route(ctx.route?)) {
+                    route.refused(pool, reason);
                 }
                 let extra: Vec<(header::HeaderName, HeaderValue)> = retry_after
                     .map(|w| {
@@ -534,7 +533,8 @@ impl ProxyHttp for Proxy {
             .unwrap_or(0);
         let elapsed = ctx.started.map_or(Duration::ZERO, |t| t.elapsed());
         if let Some((route, pool)) = ctx.snapshot().and_then(|s| s.route(ctx.route?)) {
-            route.metrics.record(
+            route.record(
+                pool,
                 ctx.listener,
                 status,
                 elapsed.as_secs_f64(),
@@ -542,7 +542,7 @@ impl ProxyHttp for Proxy {
                 session.body_bytes_sent() as u64,
             );
             if let Some(ttfb) = ctx.upstream_ttfb {
-                pool.ttfb.record(ttfb.as_secs_f64());
+                pool.metrics.upstream_ttfb(ttfb.as_secs_f64());
             }
         }
         if let Some(err) = e.filter(|e| *e.esource() == ErrorSource::Upstream) {

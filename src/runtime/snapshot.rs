@@ -33,8 +33,8 @@ pub struct RouteEntry {
     pub request_headers: HeaderRules,
     /// Response header rules.
     pub response_headers: HeaderRules,
-    /// Pre-resolved metric handles.
-    pub metrics: RouteMetrics,
+    /// Per-route metric handles, only with `metrics = true` (the pool's count every request).
+    pub metrics: Option<Box<RouteMetrics>>,
     /// Largest request body.
     pub max_body_size: Option<u64>,
     /// Client blocks allowed (empty: everyone).
@@ -47,6 +47,34 @@ pub struct RouteEntry {
     pub upgrades: Vec<String>,
     /// Connections without a verified client certificate get 403.
     pub client_auth_required: bool,
+}
+
+impl RouteEntry {
+    /// Records one completed request in its pool's series and, with `metrics = true`, in the
+    /// route's own.
+    pub fn record(
+        &self,
+        pool: &Pool,
+        listener: usize,
+        status: u16,
+        seconds: f64,
+        bytes_in: u64,
+        bytes_out: u64,
+    ) {
+        pool.metrics
+            .record(listener, status, seconds, bytes_in, bytes_out);
+        if let Some(m) = &self.metrics {
+            m.record(listener, status, seconds, bytes_in, bytes_out);
+        }
+    }
+
+    /// Counts a request the route refused (access rule, rate limit, body size).
+    pub fn refused(&self, pool: &Pool, reason: &'static str) {
+        pool.metrics.refused(reason);
+        if let Some(m) = &self.metrics {
+            m.refused(reason);
+        }
+    }
 }
 
 /// The hot settings of a bound listener.
@@ -105,6 +133,7 @@ impl Snapshot {
         previous: Option<&Snapshot>,
         registry: &Arc<Registry>,
     ) -> Snapshot {
+        let listener_names: Vec<Arc<str>> = bound.iter().map(|n| Arc::from(n.as_str())).collect();
         let pools: Vec<Arc<Pool>> = config
             .pools
             .iter()
@@ -112,16 +141,23 @@ impl Snapshot {
                 previous
                     .and_then(|prev| prev.pools.iter().find(|old| old.config == *p))
                     .cloned()
-                    .unwrap_or_else(|| Arc::new(Pool::build(p, registry)))
+                    .unwrap_or_else(|| {
+                        Arc::new(Pool::build(p, registry).with_listeners(&listener_names))
+                    })
             })
             .collect();
-        let listener_names: Vec<Arc<str>> = bound.iter().map(|n| Arc::from(n.as_str())).collect();
         let routes = config
             .routes
             .iter()
             .map(|r| {
                 let name: Arc<str> = Arc::from(r.name.as_str());
-                let metrics = RouteMetrics::new(&name, &pools[r.pool].name, &listener_names);
+                let metrics = r.metrics.then(|| {
+                    Box::new(RouteMetrics::new(
+                        &name,
+                        &pools[r.pool].name,
+                        &listener_names,
+                    ))
+                });
                 let rate_limiter = r.rate_limit.map(|rl| {
                     previous
                         .and_then(|p| p.routes.iter().find(|old| old.name == name))

@@ -25,6 +25,7 @@ mod ops;
 mod reload;
 mod routing;
 mod sample_app;
+mod scale;
 mod streaming;
 mod tls;
 mod websocket_h2;

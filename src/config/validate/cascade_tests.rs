@@ -112,7 +112,7 @@ conect = "1s"
             "listeners.web.adress: unknown key `adress` (expected one of `address`, `protocol`, `certificates`, `unknown_sni`, `alpn`, `h2c`, `redirect_https`, `https_port`, `hsts`, `proxy_protocol`, `trusted_proxies`, `tls_profile`, `client_auth`, `client_ca`, `client_crl`, `client_cert_headers`); did you mean `address`? at line 8",
             // Far from every valid key: no guess.
             "listeners.web.colour: unknown key `colour` (expected one of `address`, `protocol`, `certificates`, `unknown_sni`, `alpn`, `h2c`, `redirect_https`, `https_port`, `hsts`, `proxy_protocol`, `trusted_proxies`, `tls_profile`, `client_auth`, `client_ca`, `client_crl`, `client_cert_headers`) at line 10",
-            "routes.default.path_prefx: unknown key `path_prefx` (expected one of `hosts`, `path_prefix`, `pool`, `strip_prefix`, `redirect_https`, `hsts`, `request_headers`, `response_headers`, `max_body_size`, `allow`, `deny`, `rate_limit`, `upgrades`, `client_auth`); did you mean `path_prefix`? at line 14",
+            "routes.default.path_prefx: unknown key `path_prefx` (expected one of `hosts`, `path_prefix`, `pool`, `strip_prefix`, `redirect_https`, `hsts`, `request_headers`, `response_headers`, `max_body_size`, `allow`, `deny`, `rate_limit`, `upgrades`, `client_auth`, `metrics`); did you mean `path_prefix`? at line 14",
             "pools.web.timeouts.conect: unknown key `conect` (expected one of `connect`, `read`, `write`, `idle`, `response`, `tunnel`); did you mean `connect`? at line 19",
         ]
     );

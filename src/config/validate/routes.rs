@@ -178,6 +178,7 @@ pub(super) fn validate(
                 rate_limit,
                 upgrades,
                 client_auth_required,
+                metrics: r.metrics.unwrap_or(false),
             });
         }
     }

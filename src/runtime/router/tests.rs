@@ -22,6 +22,7 @@ fn route(hosts: &[&str], prefix: &str) -> Route {
         rate_limit: None,
         upgrades: Vec::new(),
         client_auth_required: false,
+        metrics: false,
     }
 }
 
