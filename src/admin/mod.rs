@@ -194,11 +194,16 @@ impl ServeHttp for AdminApp {
                     last: self.reloader.last_report(),
                     last_applied: self.reloader.last_applied_report(),
                 };
-                let doc = status::build(&state.load(), &state.tls, reloads);
-                json_response(
-                    StatusCode::OK,
-                    &serde_json::to_value(doc).unwrap_or_default(),
-                )
+                let filter = status::Filter::from_query(session.req_header().uri.query());
+                match status::build(&state.load(), &state.tls, reloads, &filter) {
+                    Ok(doc) => json_response(
+                        StatusCode::OK,
+                        &serde_json::to_value(doc).unwrap_or_default(),
+                    ),
+                    Err(e) => {
+                        json_response(StatusCode::NOT_FOUND, &json!({"error": e.to_string()}))
+                    }
+                }
             }
             // `metrics.enabled` as applied at start (cold): a process without a recorder has
             // nothing to export.

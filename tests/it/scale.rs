@@ -203,3 +203,81 @@ async fn repeated_reloads_do_not_grow_memory() {
         "RSS grew from {first} KiB after the first reload to {last} KiB after the 50th"
     );
 }
+
+/// `GET <path>` on the admin listener: status code and JSON body.
+async fn admin_get(proxy: &ChildProxy, path: &str) -> (u16, serde_json::Value) {
+    let endpoint = gatehouse::ctl::AdminEndpoint {
+        address: proxy.admin,
+        token: None,
+    };
+    let path = path.to_string();
+    let (code, body) = tokio::task::spawn_blocking(move || {
+        gatehouse::ctl::call(&endpoint, "GET", &path, std::time::Duration::from_secs(5))
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    (code, serde_json::from_str(&body).unwrap())
+}
+
+/// 600 backends in 60 pools: `/status` lists the pools with their counts but not every
+/// backend; `?pool=` and `?route=` give one pool's backends in full.
+#[tokio::test]
+async fn status_is_bounded_and_filters_by_pool_and_route() {
+    let mut text = String::from(
+        "[server]\nthreads = 1\ngrace_period = \"0s\"\n[reload]\nwatch = false\n\
+         [admin]\naddress = \"{admin}\"\n[access_log]\nenabled = false\n\
+         [listeners.http]\naddress = \"{http}\"\n",
+    );
+    for p in 0..60 {
+        text.push_str(&format!(
+            "[routes.r{p}]\nhosts = [\"h{p}.test\", \"*.w{p}.test\"]\npath_prefix = \"/api\"\npool = \"p{p}\"\n"
+        ));
+        let backends: Vec<String> = (0..10)
+            .map(|b| format!("{{ address = \"127.0.0.1:{}\" }}", 30000 + p * 10 + b))
+            .collect();
+        text.push_str(&format!(
+            "[pools.p{p}]\nbackends = [{}]\n",
+            backends.join(", ")
+        ));
+    }
+    let proxy = ChildProxy::start(&text).await;
+
+    let (code, all) = admin_get(&proxy, "/status").await;
+    assert_eq!(code, 200);
+    let pools = all["pools"].as_array().unwrap();
+    assert_eq!(pools.len(), 60);
+    assert!(all["backends_omitted"]
+        .as_str()
+        .unwrap()
+        .contains("600 backends"));
+    for p in pools {
+        assert_eq!(p["backends_total"], 10);
+        assert_eq!(p["backends_up"], 10);
+        assert!(p["backends"].as_array().unwrap().is_empty(), "{p}");
+    }
+
+    let (code, one) = admin_get(&proxy, "/status?pool=p7").await;
+    assert_eq!(code, 200);
+    assert!(one.get("backends_omitted").is_none());
+    let pools = one["pools"].as_array().unwrap();
+    assert_eq!(pools.len(), 1);
+    assert_eq!(pools[0]["name"], "p7");
+    let backends = pools[0]["backends"].as_array().unwrap();
+    assert_eq!(backends.len(), 10);
+    assert_eq!(backends[0]["address"], "127.0.0.1:30070");
+
+    let (code, route) = admin_get(&proxy, "/status?route=r12").await;
+    assert_eq!(code, 200);
+    assert_eq!(route["route"]["pool"], "p12");
+    assert_eq!(route["route"]["path_prefix"], "/api");
+    assert_eq!(
+        route["route"]["hosts"],
+        serde_json::json!(["h12.test", "*.w12.test"])
+    );
+    assert_eq!(route["pools"][0]["backends"].as_array().unwrap().len(), 10);
+
+    let (code, missing) = admin_get(&proxy, "/status?pool=nope").await;
+    assert_eq!(code, 404);
+    assert!(missing["error"].as_str().unwrap().contains("nope"));
+}
