@@ -52,6 +52,16 @@ def rss_kib(pid):
     return 0
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid):
+    """User + system CPU seconds of a process: wall times on a shared machine are noisy."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
 def route_line(i, pool):
     kind = i % ROUTE_KINDS
     if kind == 0:
@@ -142,6 +152,7 @@ class Run:
         self.proc = subprocess.Popen([binary, "run", "-c", self.path], stdout=self.log, stderr=self.log)
         wait_for(lambda: self.status().get("generation") == 1 or None, f"{tag} to start")
         self.startup_s = time.monotonic() - started
+        self.startup_cpu_s = cpu_s(self.proc.pid)
         time.sleep(0.5)  # let the allocator and the runtime settle
 
     def status(self, query=""):
@@ -151,8 +162,10 @@ class Run:
         return rss_kib(self.proc.pid)
 
     def reload(self, n):
-        """Changes route r0's response header, SIGHUPs, returns the reload's duration_ms."""
+        """Changes route r0's response header, SIGHUPs, returns the reload's duration_ms and
+        the CPU milliseconds the process spent meanwhile."""
         before = self.status()["generation"]
+        cpu_before = cpu_s(self.proc.pid)
         with open(self.path) as f:
             text = f.read()
         text = text.replace(
@@ -165,7 +178,7 @@ class Run:
         s = wait_for(lambda: (lambda s: s if s["generation"] != before else None)(self.status()), "a reload")
         r = s["last_reload"]
         assert r["result"] == "ok", r
-        return r["duration_ms"]
+        return r["duration_ms"], (cpu_s(self.proc.pid) - cpu_before) * 1000
 
     def scrape(self):
         times, size = [], 0
@@ -210,12 +223,17 @@ def haproxy_rss(work, routes, backends, tag):
 
 
 def timed_check(binary, path):
+    """Wall and CPU seconds of `gatehouse check`."""
+    import resource
     t = time.monotonic()
+    c = resource.getrusage(resource.RUSAGE_CHILDREN)
     r = subprocess.run([binary, "check", "-c", path], capture_output=True)
     elapsed = time.monotonic() - t
+    c2 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (c2.ru_utime - c.ru_utime) + (c2.ru_stime - c.ru_stime)
     if r.returncode != 0:
         raise SystemExit(f"gatehouse check failed: {r.stderr.decode()[-2000:]}")
-    return elapsed
+    return elapsed, cpu
 
 
 def main():
@@ -241,6 +259,8 @@ def main():
     ha_base = haproxy_rss(work, 10, 2, "haproxy-base")
     emit(f"baseline: gatehouse {base_rss} KiB" + (f", HAProxy {ha_base} KiB" if ha_base else "") + " (10 routes, 2 backends)")
     emit()
+    emit("Times are wall (CPU): this machine is shared, so the CPU time is the steadier figure.")
+    emit()
     emit("| routes / backends | KiB per route | KiB per backend | HAProxy KiB per rule / server | RSS both | HAProxy RSS both | start-up | check | reload (median) | /metrics | /metrics render | /status |")
     emit("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n in sizes:
@@ -260,8 +280,10 @@ def main():
             ha = f"{(hr - ha_base) / (n - 10):.2f} / {(hb - ha_base) / (b - 2):.2f}"
         r = Run(args.bin, work, n, b, f"both-{n}")
         both_rss = r.rss()
-        check_s = timed_check(args.bin, r.path)
+        check_s, check_cpu = timed_check(args.bin, r.path)
         reloads = [r.reload(i + 1) for i in range(args.reloads)]
+        reload_ms = statistics.median(d for d, _ in reloads)
+        reload_cpu = statistics.median(c for _, c in reloads)
         size, render_ms = r.scrape()
         status_size = len(get(f"http://127.0.0.1:{r.admin}/status"))
         startup = r.startup_s
@@ -269,7 +291,7 @@ def main():
         emit(
             f"| {n:,} / {b:,} | {per_route:.2f} | {per_backend:.2f} | {ha} | {both_rss / 1024:.1f} MiB | "
             + (f"{ha_both / 1024:.1f} MiB" if ha_both else "n/a")
-            + f" | {startup:.2f} s | {check_s:.2f} s | {statistics.median(reloads):.1f} ms | "
+            + f" | {startup:.2f} s ({r.startup_cpu_s:.2f}) | {check_s:.2f} s ({check_cpu:.2f}) | {reload_ms:.0f} ms ({reload_cpu:.0f}) | "
             f"{size / 1e6:.2f} MB | {render_ms:.1f} ms | {status_size / 1e3:.1f} kB |"
         )
     if args.churn:
