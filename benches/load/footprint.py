@@ -175,7 +175,12 @@ class Run:
         with open(self.path, "w") as f:
             f.write(text)
         self.proc.send_signal(signal.SIGHUP)
-        s = wait_for(lambda: (lambda s: s if s["generation"] != before else None)(self.status()), "a reload")
+        # The new generation serves a moment before the reload's report is written.
+        def reported(s):
+            r = s.get("last_reload")
+            done = s["generation"] != before and r and r["generation"] == s["generation"]
+            return s if done else None
+        s = wait_for(lambda: reported(self.status()), "a reload")
         r = s["last_reload"]
         assert r["result"] == "ok", r
         return r["duration_ms"], (cpu_s(self.proc.pid) - cpu_before) * 1000
