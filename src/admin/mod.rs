@@ -187,6 +187,9 @@ fn refresh_lazy_state(snapshot: &crate::runtime::Snapshot) {
     for pool in &snapshot.pools {
         for backend in &pool.backends {
             backend.state.refresh();
+            backend
+                .metrics
+                .publish_in_flight(&pool.name, &backend.label, backend.state.inflight());
         }
         let _ = pool.tier();
     }
@@ -279,13 +282,20 @@ impl ServeHttp for AdminApp {
                     last: self.reloader.last_report(),
                     last_applied: self.reloader.last_applied_report(),
                 };
-                let mut doc = status::build(&state.load(), &state.tls, reloads);
-                doc.rollouts = state.rollouts.list();
-                doc.pair = state.pair.status();
-                json_response(
-                    StatusCode::OK,
-                    &serde_json::to_value(doc).unwrap_or_default(),
-                )
+                let filter = status::Filter::from_query(session.req_header().uri.query());
+                match status::build(&state.load(), &state.tls, reloads, &filter) {
+                    Ok(mut doc) => {
+                        doc.rollouts = state.rollouts.list();
+                        doc.pair = state.pair.status();
+                        json_response(
+                            StatusCode::OK,
+                            &serde_json::to_value(doc).unwrap_or_default(),
+                        )
+                    }
+                    Err(e) => {
+                        json_response(StatusCode::NOT_FOUND, &json!({"error": e.to_string()}))
+                    }
+                }
             }
             // `metrics.enabled` as applied at start (cold): a process without a recorder has
             // nothing to export.

@@ -107,10 +107,11 @@ fn first_delay(interval: Duration, jitter: f64, u: f64) -> Duration {
 
 async fn probe_loop(settings: HealthCheckSettings, target: Target, backend: Arc<BackendState>) {
     let pool = backend.key.pool.to_string();
-    let addr = target.address.to_string();
-    let latency = histogram!(names::HEALTH_CHECK_DURATION_SECONDS, "pool" => pool.clone(), "backend" => addr.clone());
-    let passed = counter!(names::HEALTH_CHECKS_TOTAL, "pool" => pool.clone(), "backend" => addr.clone(), "result" => "ok");
-    let failed = counter!(names::HEALTH_CHECKS_TOTAL, "pool" => pool, "backend" => addr, "result" => "error");
+    // Per pool, not per backend: a histogram per backend is ~20 series each, and the backend
+    // that fails shows in its own state series.
+    let latency = histogram!(names::HEALTH_CHECK_DURATION_SECONDS, "pool" => pool.clone());
+    let passed = counter!(names::HEALTH_CHECKS_TOTAL, "pool" => pool.clone(), "result" => "ok");
+    let failed = counter!(names::HEALTH_CHECKS_TOTAL, "pool" => pool, "result" => "error");
     tokio::time::sleep(first_delay(
         settings.interval,
         settings.jitter,

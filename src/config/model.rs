@@ -296,6 +296,8 @@ pub struct Route {
     pub timeouts: super::route_match::RouteTimeouts,
     /// `max_retries` overriding the pool's.
     pub max_retries: Option<u32>,
+    /// `metrics = true`: the route has its own series besides its pool's.
+    pub metrics: bool,
 }
 
 /// Validated header rules.

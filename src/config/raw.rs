@@ -358,6 +358,9 @@ pub struct Route {
     pub timeouts: Option<RouteTimeouts>,
     /// Extra attempts after a failed one, overriding the pool's.
     pub max_retries: Option<u32>,
+    /// Export this route's own series (`gatehouse_route_*`); off by default so that metrics
+    /// stay per pool however many routes there are.
+    pub metrics: Option<bool>,
 }
 
 /// `[routes.<name>.timeouts]`.

@@ -1,5 +1,6 @@
-//! The account stage: what happened to a request, recorded once when it is over — the route's
-//! metrics through handles resolved when the snapshot was built, the access-log line, and the
+//! The account stage: what happened to a request, recorded once when it is over — the pool's,
+//! backend's and (opted-in) route's metrics through handles resolved when the pool or snapshot
+//! was built, the access-log line, and the
 //! upstream error counter. (Passive health is fed as events happen: a connect failure or a
 //! response status is reported the moment it is known, so ejection is not delayed by a long
 //! response body.)
@@ -47,15 +48,20 @@ pub fn record<'a>(
 ) {
     let route = outcome.route.and_then(|id| snapshot.route(id));
     if let Some((route, pool)) = route {
-        route.metrics.record(
+        route.record(
+            pool,
             listener,
             outcome.status,
             duration.as_secs_f64(),
             outcome.bytes_in,
             outcome.bytes_out,
         );
+        if let Some(b) = outcome.backend.and_then(|i| pool.backends.get(i as usize)) {
+            let status = outcome.upstream_status.unwrap_or(outcome.status);
+            b.metrics.record(&pool.name, &b.label, status);
+        }
         if let Some(ttfb) = outcome.upstream_ttfb {
-            pool.ttfb.record(ttfb.as_secs_f64());
+            pool.metrics.upstream_ttfb(ttfb.as_secs_f64());
         }
         if let (Some(kind), true) = (outcome.error, outcome.upstream_error) {
             counter!(names::UPSTREAM_ERRORS_TOTAL, label::POOL => pool.name.to_string(), "kind" => kind)

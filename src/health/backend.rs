@@ -104,6 +104,10 @@ struct Inner {
     /// The combined state last published (log, gauges, broadcast), so that a change that
     /// happens by the passing of time is noticed and published once.
     shown: &'static str,
+    /// Which `gatehouse_backend_state` series exist (bit per [`STATES`] entry): only the
+    /// states the backend has been in get one, so a steady backend costs one series, not
+    /// seven.
+    published: u8,
 }
 
 /// Everything gatehouse knows about one backend, shared by all snapshots that contain it.
@@ -159,7 +163,7 @@ impl BackendState {
         epoch: Arc<AtomicU64>,
         events: broadcast::Sender<Transition>,
     ) -> Self {
-        publish_state(&key, label_of(start));
+        let published = publish_state(&key, 0, label_of(start));
         BackendState {
             key,
             inner: Mutex::new(Inner {
@@ -177,6 +181,7 @@ impl BackendState {
                 failback_delay: Duration::ZERO,
                 config_drain: false,
                 shown: label_of(start),
+                published,
             }),
             connect_failures: AtomicU32::new(0),
             http_5xx: AtomicU32::new(0),
@@ -481,6 +486,22 @@ impl BackendState {
         self.transition(&mut inner, "taken over from the previous process");
     }
 
+    /// The backend left the config for good (the registry forgets it): its state series go to
+    /// 0, so a state created later for the same address starts clean (a series it never sets
+    /// would otherwise keep this one's last value).
+    pub fn unpublish(&self) {
+        use crate::metrics::names;
+        let mut inner = self.inner.lock();
+        let (pool, backend) = (self.key.pool.to_string(), self.key.address.to_string());
+        for (i, s) in STATES.into_iter().enumerate() {
+            if inner.published & (1u8 << i) != 0 {
+                metrics::gauge!(names::BACKEND_STATE, "pool" => pool.clone(), "backend" => backend.clone(), "state" => s)
+                    .set(0.0);
+            }
+        }
+        inner.published = 0;
+    }
+
     /// Counts a request in flight until the guard drops.
     pub fn begin_request(self: &Arc<Self>) -> InflightGuard {
         self.inflight.fetch_add(1, Ordering::Relaxed);
@@ -559,7 +580,7 @@ impl BackendState {
             reason,
             "backend state changed"
         );
-        publish_state(&self.key, to);
+        inner.published = publish_state(&self.key, inner.published, to);
         let _ = self.events.send(Transition {
             key: self.key.clone(),
             from,
@@ -581,16 +602,24 @@ const STATES: [&str; 7] = [
     "recovering",
 ];
 
-fn publish_state(key: &BackendKey, state: &str) {
+/// Sets the one-hot `gatehouse_backend_state` to `state`: 1 for it, 0 for the other states
+/// that already have a series (`published`, a bit per [`STATES`] entry). Returns the new set.
+fn publish_state(key: &BackendKey, published: u8, state: &str) -> u8 {
     use crate::metrics::names;
     let (pool, backend) = (key.pool.to_string(), key.address.to_string());
-    for s in STATES {
-        metrics::gauge!(names::BACKEND_STATE, "pool" => pool.clone(), "backend" => backend.clone(), "state" => s)
-            .set(if s == state { 1.0 } else { 0.0 });
+    let mut now = published;
+    for (i, s) in STATES.into_iter().enumerate() {
+        let bit = 1u8 << i;
+        if s == state || published & bit != 0 {
+            metrics::gauge!(names::BACKEND_STATE, "pool" => pool.clone(), "backend" => backend.clone(), "state" => s)
+                .set(if s == state { 1.0 } else { 0.0 });
+            now |= bit;
+        }
     }
     // `up` is the one state in which the backend can be sent new requests now.
     metrics::gauge!(names::BACKEND_UP, "pool" => pool, "backend" => backend)
         .set(if state == "up" { 1.0 } else { 0.0 });
+    now
 }
 
 fn label_of(status: Status) -> &'static str {

@@ -136,8 +136,13 @@ impl Registry {
             }
         }
         entries.retain(|_, e| {
-            e.retired_at
-                .is_none_or(|at| now.duration_since(at) < RETENTION)
+            let keep = e
+                .retired_at
+                .is_none_or(|at| now.duration_since(at) < RETENTION);
+            if !keep {
+                e.state.unpublish();
+            }
+            keep
         });
         self.epoch.fetch_add(1, Ordering::Release);
     }

@@ -2,18 +2,22 @@
 //!
 //! The recorder is process-global (installed once). Labels come only from config names and small
 //! closed sets, never from raw hosts, paths or client addresses. Per-request counters are
-//! resolved to handles once per route (see [`RouteMetrics`]) so the request path pays an atomic
-//! add, not a registry lookup.
+//! resolved to handles once per pool and backend ([`PoolMetrics`], [`BackendMetrics`]) and,
+//! for routes with `metrics = true` only, per route ([`RouteMetrics`]), so the request path pays
+//! an atomic add, not a registry lookup, and the number of series does not grow with routes.
 
 pub mod names;
+mod pool;
+mod route;
+
+pub use pool::{BackendMetrics, PoolMetrics};
+pub use route::RouteMetrics;
 
 use crate::runtime::schedule::Tier;
-use metrics::{
-    counter, describe_counter, describe_gauge, describe_histogram, gauge, Counter, Histogram, Unit,
-};
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, Unit};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use names::label;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -75,7 +79,42 @@ fn describe() {
     describe_counter!(
         REQUESTS_TOTAL,
         Unit::Count,
-        "Requests completed, by listener, route, pool and status class."
+        "Requests completed, by listener, pool and status class."
+    );
+    describe_counter!(
+        ROUTE_REQUESTS_TOTAL,
+        Unit::Count,
+        "Requests completed on a route with metrics = true, by listener, route, pool and status class."
+    );
+    describe_histogram!(
+        ROUTE_REQUEST_DURATION_SECONDS,
+        Unit::Seconds,
+        "Request duration on a route with metrics = true, from the request head to the last response byte."
+    );
+    describe_counter!(
+        ROUTE_REQUEST_BYTES_TOTAL,
+        Unit::Bytes,
+        "Request body bytes received on a route with metrics = true."
+    );
+    describe_counter!(
+        ROUTE_RESPONSE_BYTES_TOTAL,
+        Unit::Bytes,
+        "Response body bytes sent on a route with metrics = true."
+    );
+    describe_counter!(
+        ROUTE_REQUESTS_REFUSED_TOTAL,
+        Unit::Count,
+        "Requests refused on a route with metrics = true, by reason."
+    );
+    describe_counter!(
+        BACKEND_REQUESTS_TOTAL,
+        Unit::Count,
+        "Requests whose last attempt went to the backend, by status class."
+    );
+    describe_gauge!(
+        BACKEND_REQUESTS_IN_FLIGHT,
+        Unit::Count,
+        "Requests in flight to the backend (sampled when scraped)."
     );
     describe_counter!(
         UNROUTED_REQUESTS_TOTAL,
@@ -302,68 +341,8 @@ pub fn status_class(status: u16) -> usize {
     (usize::from(status / 100)).clamp(1, 5) - 1
 }
 
+/// Label values of [`status_class`].
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
-
-/// Pre-resolved handles for one route, so recording a request costs a few atomic adds.
-#[derive(Debug)]
-pub struct RouteMetrics {
-    route: Arc<str>,
-    pool: Arc<str>,
-    requests: Vec<[OnceLock<Counter>; 5]>,
-    listeners: Vec<Arc<str>>,
-    duration: Histogram,
-    request_bytes: Counter,
-    response_bytes: Counter,
-}
-
-impl RouteMetrics {
-    /// Handles for a route served by `pool` on `listeners` (in bound order).
-    pub fn new(route: &Arc<str>, pool: &Arc<str>, listeners: &[Arc<str>]) -> Self {
-        let labels = [
-            (label::ROUTE, route.to_string()),
-            (label::POOL, pool.to_string()),
-        ];
-        RouteMetrics {
-            route: route.clone(),
-            pool: pool.clone(),
-            requests: listeners.iter().map(|_| Default::default()).collect(),
-            listeners: listeners.to_vec(),
-            duration: metrics::histogram!(names::REQUEST_DURATION_SECONDS, &labels),
-            request_bytes: counter!(names::REQUEST_BYTES_TOTAL, &labels),
-            response_bytes: counter!(names::RESPONSE_BYTES_TOTAL, &labels),
-        }
-    }
-
-    /// Records one completed request.
-    pub fn record(
-        &self,
-        listener: usize,
-        status: u16,
-        seconds: f64,
-        bytes_in: u64,
-        bytes_out: u64,
-    ) {
-        let class = status_class(status);
-        if let Some(slots) = self.requests.get(listener) {
-            slots[class]
-                .get_or_init(|| {
-                    counter!(
-                        names::REQUESTS_TOTAL,
-                        label::LISTENER => self.listeners[listener].to_string(),
-                        label::ROUTE => self.route.to_string(),
-                        label::POOL => self.pool.to_string(),
-                        label::STATUS_CLASS => CLASSES[class],
-                    )
-                })
-                .increment(1);
-        }
-        self.duration.record(seconds);
-        if bytes_in > 0 {
-            self.request_bytes.increment(bytes_in);
-        }
-        self.response_bytes.increment(bytes_out);
-    }
-}
 
 /// A pool's move away from or back to its primaries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,18 +1,38 @@
 //! Every metric name and label key in one place (sozu's habit), so dashboards, alert rules and
 //! tests can be checked against a single list.
+//!
+//! Cardinality is bounded by default: request series are per listener and pool, backends carry
+//! a handful of series each, and per-route series exist only for routes with `metrics = true`
+//! (the `gatehouse_route_*` families). The README's "Metrics cardinality" note has the formula.
 
-/// Requests completed, by listener, route, pool and status class.
+/// Requests completed, by listener, pool and status class.
 pub const REQUESTS_TOTAL: &str = "gatehouse_requests_total";
 /// Requests that matched no route (404), by listener.
 pub const UNROUTED_REQUESTS_TOTAL: &str = "gatehouse_unrouted_requests_total";
-/// Request duration, first byte in to last byte out, by route and pool.
+/// Request duration, first byte in to last byte out, by pool.
 pub const REQUEST_DURATION_SECONDS: &str = "gatehouse_request_duration_seconds";
 /// Time from sending a request upstream to its response head, by pool.
 pub const UPSTREAM_TTFB_SECONDS: &str = "gatehouse_upstream_response_time_seconds";
-/// Request body bytes received from clients, by route.
+/// Request body bytes received from clients, by pool.
 pub const REQUEST_BYTES_TOTAL: &str = "gatehouse_request_bytes_total";
-/// Response bytes sent to clients, by route.
+/// Response bytes sent to clients, by pool.
 pub const RESPONSE_BYTES_TOTAL: &str = "gatehouse_response_bytes_total";
+/// Requests completed on a route with `metrics = true`, by listener, route, pool and status
+/// class.
+pub const ROUTE_REQUESTS_TOTAL: &str = "gatehouse_route_requests_total";
+/// Request duration on a route with `metrics = true`, by route and pool.
+pub const ROUTE_REQUEST_DURATION_SECONDS: &str = "gatehouse_route_request_duration_seconds";
+/// Request body bytes on a route with `metrics = true`, by route and pool.
+pub const ROUTE_REQUEST_BYTES_TOTAL: &str = "gatehouse_route_request_bytes_total";
+/// Response body bytes on a route with `metrics = true`, by route and pool.
+pub const ROUTE_RESPONSE_BYTES_TOTAL: &str = "gatehouse_route_response_bytes_total";
+/// Requests refused on a route with `metrics = true`, by route and reason.
+pub const ROUTE_REQUESTS_REFUSED_TOTAL: &str = "gatehouse_route_requests_refused_total";
+/// Requests whose last attempt went to a backend, by pool, backend and status class (the
+/// backend's status, or the one the client got when the backend gave none).
+pub const BACKEND_REQUESTS_TOTAL: &str = "gatehouse_backend_requests_total";
+/// Requests in flight to a backend, by pool and backend (sampled when scraped).
+pub const BACKEND_REQUESTS_IN_FLIGHT: &str = "gatehouse_backend_requests_in_flight";
 /// Requests being processed now.
 pub const REQUESTS_IN_FLIGHT: &str = "gatehouse_requests_in_flight";
 /// Open downstream connections, by listener.
@@ -36,16 +56,17 @@ pub const UPSTREAM_RETRIES_TOTAL: &str = "gatehouse_upstream_retries_total";
 /// Retries refused by the retry budget, by pool.
 pub const RETRY_BUDGET_EXHAUSTED_TOTAL: &str = "gatehouse_retry_budget_exhausted_total";
 /// Backend state (1 for the current state label: `up`, `down`, `unknown`, `ejected`,
-/// `draining`, `disabled`, `recovering`), by pool, backend and state.
+/// `draining`, `disabled`, `recovering`), by pool, backend and state. Only the states a
+/// backend has been in have a series (the others would all be 0).
 pub const BACKEND_STATE: &str = "gatehouse_backend_state";
 /// 1 if the backend can be sent new requests now (its state is `up`), else 0; by pool and
 /// backend.
 pub const BACKEND_UP: &str = "gatehouse_backend_up";
 /// Passive ejections, by pool and backend.
 pub const BACKEND_EJECTIONS_TOTAL: &str = "gatehouse_backend_ejections_total";
-/// Active health check duration, by pool and backend.
+/// Active health check duration, by pool (a failing backend shows in its state).
 pub const HEALTH_CHECK_DURATION_SECONDS: &str = "gatehouse_health_check_duration_seconds";
-/// Active health checks, by pool, backend and result.
+/// Active health checks, by pool and result.
 pub const HEALTH_CHECKS_TOTAL: &str = "gatehouse_health_checks_total";
 /// Serving tier of a pool (1 for the current tier), by pool and tier.
 pub const POOL_SERVING_TIER: &str = "gatehouse_pool_serving_tier";
@@ -92,7 +113,7 @@ pub const PROCESS_START_SECONDS: &str = "gatehouse_process_start_time_seconds";
 pub const BUILD_INFO: &str = "gatehouse_build_info";
 /// Requests refused before routing (malformed, too large, too slow), by listener and status.
 pub const BAD_REQUESTS_TOTAL: &str = "gatehouse_bad_requests_total";
-/// Requests refused by rate limits or access rules, by route and reason.
+/// Requests refused by rate limits or access rules, by pool and reason.
 pub const REQUESTS_REFUSED_TOTAL: &str = "gatehouse_requests_refused_total";
 
 /// Tunnels open now (upgraded connections: WebSocket and the like), by pool.

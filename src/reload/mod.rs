@@ -11,6 +11,7 @@
 pub mod diff;
 pub mod relevant;
 pub mod signal;
+pub mod trim;
 pub mod watch;
 
 use crate::config::resolve::{Resolve, SystemResolver};
@@ -226,6 +227,13 @@ impl Reloader {
     /// # Errors
     /// [`ReloadError`] with every problem; the current snapshot keeps serving.
     pub fn reload(&self, trigger: Trigger) -> Result<ReloadOutcome, ReloadError> {
+        let result = self.reload_serially(trigger);
+        // The old snapshot (unless a request still holds it) and the load's scratch are free.
+        trim::release_freed_memory();
+        result
+    }
+
+    fn reload_serially(&self, trigger: Trigger) -> Result<ReloadOutcome, ReloadError> {
         let _one_at_a_time = self.serial.lock();
         let started = Instant::now();
         let current = self.state.load();

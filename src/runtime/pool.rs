@@ -27,6 +27,8 @@ pub struct PoolBackend {
     /// Identifies connections that may be reused for this backend: the peer's address and
     /// TLS settings (Pingora's `reuse_hash`).
     pub reuse_key: u64,
+    /// Requests by status class, in flight (handles resolved on first use).
+    pub metrics: crate::metrics::BackendMetrics,
 }
 
 /// The cached decision of who serves, valid until the health epoch moves or `valid_until`.
@@ -59,8 +61,8 @@ pub struct Pool {
     pub config: model::Pool,
     /// Backends in configured order.
     pub backends: Vec<PoolBackend>,
-    /// Upstream time-to-first-byte histogram for this pool.
-    pub ttfb: metrics::Histogram,
+    /// Request, latency and byte series of this pool (every route's requests are counted here).
+    pub metrics: crate::metrics::PoolMetrics,
     registry: Arc<Registry>,
     counter: AtomicUsize,
     /// Requests in flight to this pool's backends (the bounded-load total).
@@ -93,14 +95,16 @@ impl Pool {
                     reuse_key: pingora::upstreams::peer::Peer::reuse_hash(&peer),
                     peer,
                     label: Arc::from(b.address.to_string()),
+                    metrics: Default::default(),
                 }
             })
             .collect();
+        let name: Arc<str> = Arc::from(config.name.as_str());
         Pool {
-            name: Arc::from(config.name.as_str()),
+            metrics: crate::metrics::PoolMetrics::new(&name, &[]),
+            name,
             config: config.clone(),
             backends,
-            ttfb: metrics::histogram!(crate::metrics::names::UPSTREAM_TTFB_SECONDS, "pool" => config.name.clone()),
             registry: registry.clone(),
             counter: AtomicUsize::new(0),
             inflight: AtomicUsize::new(0),
@@ -132,6 +136,13 @@ impl Pool {
             }),
             rebuild: Mutex::new(()),
         }
+    }
+
+    /// The same pool, counting requests per listener (`listeners` in bound order, fixed for
+    /// the life of the process, so a pool reused by a later snapshot stays right).
+    pub fn with_listeners(mut self, listeners: &[Arc<str>]) -> Self {
+        self.metrics = crate::metrics::PoolMetrics::new(&self.name, listeners);
+        self
     }
 
     /// Identities of this pool's backends.

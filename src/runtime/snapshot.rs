@@ -33,8 +33,9 @@ pub struct RouteEntry {
     pub request_headers: HeaderRules,
     /// Response header rules.
     pub response_headers: HeaderRules,
-    /// Pre-resolved metric handles.
-    pub metrics: RouteMetrics,
+    /// Per-route metric handles, only with `metrics = true` (the pool's count every request).
+    /// Shared with the previous snapshot's entry when the route and its pool keep their names.
+    pub metrics: Option<Arc<RouteMetrics>>,
     /// Largest request body.
     pub max_body_size: Option<u64>,
     /// Client blocks allowed (empty: everyone).
@@ -69,6 +70,34 @@ impl RouteEntry {
         t.write = o.write.unwrap_or(t.write);
         t.response = o.response.or(t.response);
         t
+    }
+}
+
+impl RouteEntry {
+    /// Records one completed request in its pool's series and, with `metrics = true`, in the
+    /// route's own.
+    pub fn record(
+        &self,
+        pool: &Pool,
+        listener: usize,
+        status: u16,
+        seconds: f64,
+        bytes_in: u64,
+        bytes_out: u64,
+    ) {
+        pool.metrics
+            .record(listener, status, seconds, bytes_in, bytes_out);
+        if let Some(m) = &self.metrics {
+            m.record(listener, status, seconds, bytes_in, bytes_out);
+        }
+    }
+
+    /// Counts a request the route refused (access rule, rate limit, body size).
+    pub fn refused(&self, pool: &Pool, reason: &'static str) {
+        pool.metrics.refused(reason);
+        if let Some(m) = &self.metrics {
+            m.refused(reason);
+        }
     }
 }
 
@@ -128,26 +157,51 @@ impl Snapshot {
         previous: Option<&Snapshot>,
         registry: &Arc<Registry>,
     ) -> Snapshot {
+        let listener_names: Vec<Arc<str>> = bound.iter().map(|n| Arc::from(n.as_str())).collect();
+        // Reuse by name, then settings: a lookup per pool, not a scan (10,000 pools).
+        let old_pools: std::collections::HashMap<&str, &Arc<Pool>> = previous
+            .map(|prev| prev.pools.iter().map(|p| (&*p.name, p)).collect())
+            .unwrap_or_default();
         let pools: Vec<Arc<Pool>> = config
             .pools
             .iter()
             .map(|p| {
-                previous
-                    .and_then(|prev| prev.pools.iter().find(|old| old.config == *p))
+                old_pools
+                    .get(p.name.as_str())
+                    .filter(|old| old.config == *p)
+                    .copied()
                     .cloned()
-                    .unwrap_or_else(|| Arc::new(Pool::build(p, registry)))
+                    .unwrap_or_else(|| {
+                        Arc::new(Pool::build(p, registry).with_listeners(&listener_names))
+                    })
             })
             .collect();
-        let listener_names: Vec<Arc<str>> = bound.iter().map(|n| Arc::from(n.as_str())).collect();
+        let old_routes: std::collections::HashMap<&str, &RouteEntry> = previous
+            .map(|prev| prev.routes.iter().map(|r| (&*r.name, r)).collect())
+            .unwrap_or_default();
         let routes = config
             .routes
             .iter()
             .map(|r| {
                 let name: Arc<str> = Arc::from(r.name.as_str());
-                let metrics = RouteMetrics::new(&name, &pools[r.pool].name, &listener_names);
+                let pool_name = &pools[r.pool].name;
+                let metrics = r.metrics.then(|| {
+                    old_routes
+                        .get(&*name)
+                        .filter(|old| {
+                            previous
+                                .and_then(|p| p.pools.get(old.pool))
+                                .map(|p| &p.name)
+                                == Some(pool_name)
+                        })
+                        .and_then(|old| old.metrics.clone())
+                        .unwrap_or_else(|| {
+                            Arc::new(RouteMetrics::new(&name, pool_name, &listener_names))
+                        })
+                });
                 let rate_limiter = r.rate_limit.map(|rl| {
-                    previous
-                        .and_then(|p| p.routes.iter().find(|old| old.name == name))
+                    old_routes
+                        .get(&*name)
                         .and_then(|old| old.rate_limiter.clone())
                         .filter(|l| l.settings() == (rl.per_second, f64::from(rl.burst)))
                         .unwrap_or_else(|| {

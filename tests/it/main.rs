@@ -29,6 +29,7 @@ mod reload;
 mod rollout;
 mod routing;
 mod sample_app;
+mod scale;
 mod schema;
 mod sticky;
 mod streaming;

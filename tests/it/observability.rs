@@ -56,6 +56,7 @@ async fn metrics_after_known_traffic_are_exact() {
             r#"[routes.obs-route]
 hosts = ["obs.test"]
 pool = "obs-pool"
+metrics = true
 [pools.obs-pool]
 health_check = {{ type = "http", path = "/healthz", interval = "50ms", fall = 1, rise = 1 }}
 backends = [{{ address = "{}" }}, {{ address = "{}" }}]"#,
@@ -88,19 +89,50 @@ backends = [{{ address = "{}" }}, {{ address = "{}" }}]"#,
             && value(&m, r#"gatehouse_unrouted_requests_total{listener="http"}"#) == Some(2.0)
             && value(
                 &m,
-                r#"gatehouse_request_duration_seconds_count{route="obs-route",pool="obs-pool"}"#,
+                r#"gatehouse_route_request_duration_seconds_count{route="obs-route",pool="obs-pool"}"#,
             ) == Some(11.0);
         done.then_some(m)
     })
     .await;
+    // The route opted in (`metrics = true`): its own series and its pool's count the same.
     let series = |class: &str| {
         format!(
-            r#"gatehouse_requests_total{{listener="http",route="obs-route",pool="obs-pool",status_class="{class}"}}"#
+            r#"gatehouse_route_requests_total{{listener="http",route="obs-route",pool="obs-pool",status_class="{class}"}}"#
         )
     };
-    assert_eq!(value(&m, &series("2xx")), Some(7.0), "{m}");
-    assert_eq!(value(&m, &series("4xx")), Some(3.0));
-    assert_eq!(value(&m, &series("5xx")), Some(1.0));
+    let pool_series = |class: &str| {
+        format!(
+            r#"gatehouse_requests_total{{listener="http",pool="obs-pool",status_class="{class}"}}"#
+        )
+    };
+    for (class, n) in [("2xx", 7.0), ("4xx", 3.0), ("5xx", 1.0)] {
+        assert_eq!(value(&m, &series(class)), Some(n), "{m}");
+        assert_eq!(value(&m, &pool_series(class)), Some(n), "{m}");
+        // Per backend: the requests each backend answered, by class, add up to the pool's.
+        let per_backend: f64 = [a.addr, b.addr]
+            .iter()
+            .filter_map(|addr| {
+                value(
+                    &m,
+                    &format!(
+                        r#"gatehouse_backend_requests_total{{pool="obs-pool",backend="{addr}",status_class="{class}"}}"#
+                    ),
+                )
+            })
+            .sum();
+        assert_eq!(per_backend, n, "{m}");
+    }
+    for addr in [a.addr, b.addr] {
+        assert_eq!(
+            value(
+                &m,
+                &format!(
+                    r#"gatehouse_backend_requests_in_flight{{pool="obs-pool",backend="{addr}"}}"#
+                )
+            ),
+            Some(0.0)
+        );
+    }
     assert_eq!(
         value(&m, r#"gatehouse_unrouted_requests_total{listener="http"}"#),
         Some(2.0)
@@ -108,7 +140,14 @@ backends = [{{ address = "{}" }}, {{ address = "{}" }}]"#,
     assert_eq!(
         value(
             &m,
-            r#"gatehouse_request_duration_seconds_count{route="obs-route",pool="obs-pool"}"#
+            r#"gatehouse_route_request_duration_seconds_count{route="obs-route",pool="obs-pool"}"#
+        ),
+        Some(11.0)
+    );
+    assert_eq!(
+        value(
+            &m,
+            r#"gatehouse_request_duration_seconds_count{pool="obs-pool"}"#
         ),
         Some(11.0)
     );
@@ -121,14 +160,14 @@ backends = [{{ address = "{}" }}, {{ address = "{}" }}]"#,
     );
     for le in ["0.0001", "0.001", "0.01", "0.1", "1", "10", "30", "+Inf"] {
         assert!(
-            m.contains(&format!(r#"gatehouse_request_duration_seconds_bucket{{route="obs-route",pool="obs-pool",le="{le}"}}"#)),
+            m.contains(&format!(r#"gatehouse_route_request_duration_seconds_bucket{{route="obs-route",pool="obs-pool",le="{le}"}}"#)),
             "bucket {le} present"
         );
     }
     assert_eq!(
         value(
             &m,
-            r#"gatehouse_response_bytes_total{route="obs-route",pool="obs-pool"}"#
+            r#"gatehouse_route_response_bytes_total{route="obs-route",pool="obs-pool"}"#
         )
         .map(|v| v > 0.0),
         Some(true)
@@ -192,10 +231,7 @@ backends = [{{ address = "{}" }}, {{ address = "{}" }}]"#,
     assert!(
         value(
             &m,
-            &format!(
-                r#"gatehouse_health_checks_total{{pool="obs-pool",backend="{}",result="error"}}"#,
-                b.addr
-            )
+            r#"gatehouse_health_checks_total{pool="obs-pool",result="error"}"#
         )
         .unwrap()
             >= 1.0
@@ -521,6 +557,8 @@ async fn dashboard_and_alert_rules_are_valid_and_use_real_metrics() {
         "gatehouse_config_reloads_total",
         "gatehouse_certificate_expiry_timestamp_seconds",
         "gatehouse_requests_total",
+        "gatehouse_route_requests_total",
+        "gatehouse_backend_requests_total",
     ] {
         assert!(used.contains(needed), "alerts/dashboards cover {needed}");
     }
@@ -556,6 +594,7 @@ async fn dashboard_and_alert_rules_are_valid_and_use_real_metrics() {
         &format!(
             r#"[routes.web]
 pool = "web"
+metrics = true
 [routes.ap]
 hosts = ["ap.test"]
 pool = "ap"

@@ -35,6 +35,14 @@ pub(super) fn validate(
     let mut out = Vec::new();
     // (host, prefix) → route that claimed it first, to find unreachable duplicates.
     let mut claimed: HashMap<(HostMatch, String), String> = HashMap::new();
+    // Pool name → index, and which pools some route uses: lookups, not scans (100,000 routes
+    // over 10,000 pools).
+    let pool_index: HashMap<&str, usize> = pools
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.name.as_str(), i))
+        .collect();
+    let mut used = vec![false; pools.len()];
     if raw.is_empty() {
         report.error(
             "routes",
@@ -44,7 +52,7 @@ pub(super) fn validate(
     for (name, r) in raw.entries {
         let path = child("routes", &name);
         let pool_name = required(report, &path, "pool", r.pool.as_ref(), "\"<pool name>\"");
-        let pool = pool_name.and_then(|wanted| pools.iter().position(|p| p.name == *wanted));
+        let pool = pool_name.and_then(|wanted| pool_index.get(wanted.as_str()).copied());
         if let Some(wanted) = pool_name.filter(|w| pool.is_none() && !unreadable_pools.contains(w))
         {
             let known: Vec<&str> = pools.iter().map(|p| p.name.as_str()).collect();
@@ -169,6 +177,7 @@ pub(super) fn validate(
             Some(crate::config::model::RateLimitSettings { per_second, burst })
         });
         if let Some(pool) = pool {
+            used[pool] = true;
             out.push(Route {
                 name,
                 hosts,
@@ -190,14 +199,12 @@ pub(super) fn validate(
                 actions,
                 timeouts,
                 max_retries: r.max_retries.map(|m| m.min(16)),
+                metrics: r.metrics.unwrap_or(false),
             });
         }
     }
-    for p in pools {
-        if !out
-            .iter()
-            .any(|r| pools.get(r.pool).is_some_and(|rp| rp.name == p.name))
-        {
+    for (p, used) in pools.iter().zip(used) {
+        if !used {
             report.warn(&child("pools", &p.name), "no route uses this pool");
         }
     }

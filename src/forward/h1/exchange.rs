@@ -120,8 +120,9 @@ pub async fn exchange(
     match next {
         Next::Tunnel(mut job) => {
             // Counted as a request now (its 101); logged when the tunnel closes.
-            if let Some((route, _)) = outcome.route.and_then(|r| snapshot.route(r)) {
-                route.metrics.record(
+            if let Some((route, pool)) = outcome.route.and_then(|r| snapshot.route(r)) {
+                route.record(
+                    pool,
                     listener,
                     outcome.status,
                     started.elapsed().as_secs_f64(),
@@ -303,8 +304,7 @@ async fn decide_and_forward(
                 return answer(ctx, conn, Some(route), local, outcome).await;
             }
             if let Err(refusal) = access::check(route, client, known_length) {
-                counter!(names::REQUESTS_REFUSED_TOTAL, "route" => route.name.to_string(), "reason" => refusal.reason)
-                    .increment(1);
+                route.refused(pool, refusal.reason);
                 let retry_after = refusal.retry_after.map(|w| {
                     itoa::Buffer::new()
                         .format(access::retry_after_secs(w))

@@ -230,8 +230,7 @@ async fn decide_and_forward(
                 return answer::send(ctx, respond, Some(route), Answer::error(403), outcome);
             }
             if let Err(refusal) = access::check(route, client, length) {
-                counter!(names::REQUESTS_REFUSED_TOTAL, "route" => route.name.to_string(), "reason" => refusal.reason)
-                    .increment(1);
+                route.refused(pool, refusal.reason);
                 let retry_after = refusal
                     .retry_after
                     .map(|w| access::retry_after_secs(w).to_string());

@@ -27,6 +27,7 @@ fn route(hosts: &[&str], prefix: &str) -> Route {
         actions: Default::default(),
         timeouts: Default::default(),
         max_retries: None,
+        metrics: false,
     }
 }
 

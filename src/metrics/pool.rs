@@ -1,0 +1,129 @@
+//! Request series per pool and per backend: what every request is counted in, route or no
+//! route opt-in. Handles are resolved once per pool (pools are reused across reloads while
+//! their settings are unchanged) and created on first use, so a pool that has served nothing
+//! exports nothing, and the request path pays atomic adds, never a registry lookup.
+
+use super::names::{self, label};
+use super::CLASSES;
+use metrics::{counter, gauge, histogram, Counter, Gauge, Histogram};
+use std::sync::{Arc, OnceLock};
+
+/// Pre-resolved handles for one pool.
+#[derive(Debug)]
+pub struct PoolMetrics {
+    pool: Arc<str>,
+    /// Listener names in bound order (fixed for the life of the process).
+    listeners: Box<[Arc<str>]>,
+    requests: Box<[[OnceLock<Counter>; 5]]>,
+    duration: OnceLock<Histogram>,
+    ttfb: OnceLock<Histogram>,
+    request_bytes: OnceLock<Counter>,
+    response_bytes: OnceLock<Counter>,
+}
+
+impl PoolMetrics {
+    /// Handles for `pool`, whose requests arrive on `listeners` (in bound order).
+    pub fn new(pool: &Arc<str>, listeners: &[Arc<str>]) -> Self {
+        PoolMetrics {
+            pool: pool.clone(),
+            listeners: listeners.into(),
+            requests: listeners.iter().map(|_| Default::default()).collect(),
+            duration: OnceLock::new(),
+            ttfb: OnceLock::new(),
+            request_bytes: OnceLock::new(),
+            response_bytes: OnceLock::new(),
+        }
+    }
+
+    fn pool_label(&self) -> [(&'static str, String); 1] {
+        [(label::POOL, self.pool.to_string())]
+    }
+
+    /// Records one completed request.
+    pub fn record(
+        &self,
+        listener: usize,
+        status: u16,
+        seconds: f64,
+        bytes_in: u64,
+        bytes_out: u64,
+    ) {
+        let class = super::status_class(status);
+        if let (Some(slots), Some(name)) =
+            (self.requests.get(listener), self.listeners.get(listener))
+        {
+            slots[class]
+                .get_or_init(|| {
+                    counter!(
+                        names::REQUESTS_TOTAL,
+                        label::LISTENER => name.to_string(),
+                        label::POOL => self.pool.to_string(),
+                        label::STATUS_CLASS => CLASSES[class],
+                    )
+                })
+                .increment(1);
+        }
+        self.duration
+            .get_or_init(|| histogram!(names::REQUEST_DURATION_SECONDS, &self.pool_label()))
+            .record(seconds);
+        if bytes_in > 0 {
+            self.request_bytes
+                .get_or_init(|| counter!(names::REQUEST_BYTES_TOTAL, &self.pool_label()))
+                .increment(bytes_in);
+        }
+        self.response_bytes
+            .get_or_init(|| counter!(names::RESPONSE_BYTES_TOTAL, &self.pool_label()))
+            .increment(bytes_out);
+    }
+
+    /// Records the time from sending a request upstream to its response head.
+    pub fn upstream_ttfb(&self, seconds: f64) {
+        self.ttfb
+            .get_or_init(|| histogram!(names::UPSTREAM_TTFB_SECONDS, &self.pool_label()))
+            .record(seconds);
+    }
+
+    /// Counts a request refused before it reached the pool (rate limit, access rule, size).
+    pub fn refused(&self, reason: &'static str) {
+        counter!(names::REQUESTS_REFUSED_TOTAL, label::POOL => self.pool.to_string(), label::REASON => reason)
+            .increment(1);
+    }
+}
+
+/// Pre-resolved handles for one backend of a pool: requests by status class (created on first
+/// use) and the in-flight gauge (set when scraped, not per request).
+#[derive(Debug, Default)]
+pub struct BackendMetrics {
+    requests: [OnceLock<Counter>; 5],
+    in_flight: OnceLock<Gauge>,
+}
+
+impl BackendMetrics {
+    /// Records a request whose last attempt went to this backend.
+    pub fn record(&self, pool: &str, backend: &str, status: u16) {
+        let class = super::status_class(status);
+        self.requests[class]
+            .get_or_init(|| {
+                counter!(
+                    names::BACKEND_REQUESTS_TOTAL,
+                    label::POOL => pool.to_string(),
+                    label::BACKEND => backend.to_string(),
+                    label::STATUS_CLASS => CLASSES[class],
+                )
+            })
+            .increment(1);
+    }
+
+    /// Publishes the backend's requests in flight (called before a scrape renders).
+    pub fn publish_in_flight(&self, pool: &str, backend: &str, in_flight: u32) {
+        self.in_flight
+            .get_or_init(|| {
+                gauge!(
+                    names::BACKEND_REQUESTS_IN_FLIGHT,
+                    label::POOL => pool.to_string(),
+                    label::BACKEND => backend.to_string(),
+                )
+            })
+            .set(f64::from(in_flight));
+    }
+}
