@@ -116,6 +116,8 @@ pub struct BackendState {
     inflight: AtomicU32,
     /// Concurrency limit and queue (`max_connections`).
     pub limiter: Limiter,
+    /// Since when it serves (slow start), kept across reloads.
+    pub ramp: crate::runtime::balance::slow_start::Ramp,
     epoch: Arc<AtomicU64>,
     events: broadcast::Sender<Transition>,
 }
@@ -173,6 +175,7 @@ impl BackendState {
             timeouts: AtomicU32::new(0),
             inflight: AtomicU32::new(0),
             limiter: Limiter::default(),
+            ramp: Default::default(),
             epoch,
             events,
         }

@@ -138,6 +138,13 @@ impl Snapshot {
                     .unwrap_or_else(|| Arc::new(Pool::build(p, registry)))
             })
             .collect();
+        if previous.is_none() {
+            // The process's first config: its backends are there from the start, and slow
+            // start is for those that come back or are added later.
+            for b in pools.iter().flat_map(|p| p.backends.iter()) {
+                b.state.ramp.establish();
+            }
+        }
         let listener_names: Vec<Arc<str>> = bound.iter().map(|n| Arc::from(n.as_str())).collect();
         let routes = config
             .routes
