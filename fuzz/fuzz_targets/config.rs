@@ -99,7 +99,11 @@ fuzz_target!(|data: &[u8]| {
     match result {
         Ok(v) => {
             let router = gatehouse::runtime::Router::build(&v.config.routes);
-            let _ = router.lookup("www.example.test", "/");
+            let _ = router.lookup(
+                "www.example.test",
+                "/",
+                &gatehouse::runtime::router::RequestFacts::bare("GET"),
+            );
             // The report of a valid config is printable.
             for w in &v.warnings {
                 let _ = w.to_string();

@@ -118,6 +118,12 @@ fn route(hosts: Vec<HostMatch>, prefix: String) -> Route {
         deny: Vec::new(),
         rate_limit: None,
         upgrades: Vec::new(),
+        client_auth_required: false,
+        path_match: Default::default(),
+        conditions: Default::default(),
+        actions: Default::default(),
+        timeouts: Default::default(),
+        max_retries: None,
     }
 }
 
@@ -231,7 +237,7 @@ fuzz_target!(|input: Input| {
             PathQuery::Raw(s) => s.clone(),
         };
         assert_eq!(
-            router.lookup(&host, &path),
+            router.lookup(&host, &path, &gatehouse::runtime::router::RequestFacts::bare("GET")),
             reference(&routes, &host, &path),
             "host {host:?} path {path:?}"
         );

@@ -412,6 +412,8 @@ pub struct Pool {
     pub hash: Option<HashSettings>,
     /// Sticky-session cookie, if enabled.
     pub sticky: Option<StickySettings>,
+    /// Slow start window: a (re)joining backend's weight ramps up over it.
+    pub slow_start: Option<Duration>,
     /// Extra attempts after a failed connect.
     pub max_retries: u32,
     /// Try every backend when none is healthy.

@@ -438,6 +438,8 @@ pub struct Pool {
     pub hash: Option<Hash>,
     /// Sticky sessions: a cookie gatehouse sets naming the backend.
     pub sticky: Option<Sticky>,
+    /// A backend that (re)joins ramps its weight from a tenth to full over this long.
+    pub slow_start: Option<ConfigDuration>,
     /// Extra attempts on other backends after a connect failure.
     pub max_retries: Option<u32>,
     /// Answer 503 (false) or try every backend anyway (true) when none is healthy.

@@ -129,6 +129,8 @@ pub struct BackendState {
     tunnels: AtomicU32,
     /// Concurrency limit and queue (`max_connections`).
     pub limiter: Limiter,
+    /// Since when it serves (slow start), kept across reloads.
+    pub ramp: crate::runtime::balance::slow_start::Ramp,
     epoch: Arc<AtomicU64>,
     events: broadcast::Sender<Transition>,
 }
@@ -191,6 +193,7 @@ impl BackendState {
             faults: AtomicU64::new(0),
             tunnels: AtomicU32::new(0),
             limiter: Limiter::default(),
+            ramp: Default::default(),
             epoch,
             events,
         }

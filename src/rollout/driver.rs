@@ -322,7 +322,7 @@ fn roll_one(ctx: &Ctx<'_>, backend: &str) -> Result<(), RolloutFailed> {
         backend,
         "verifying",
         &format!(
-            "checks pass; re-enabled at full weight (this version has no slow start); verifying for {:?}",
+            "checks pass; re-enabled (weight ramps over the pool's slow_start, if set); verifying for {:?}",
             opts.verify
         ),
     )?;

@@ -214,7 +214,31 @@ impl Pool {
     fn compute(&self, epoch: u64) -> Schedule {
         let (members, valid_until) = self.members(Instant::now());
         let (tier, chosen) = serving_tier(&members, self.config.fail_open);
-        let weights: Vec<u32> = chosen.iter().map(|&i| members[i as usize].weight).collect();
+        let configured: Vec<u32> = chosen.iter().map(|&i| members[i as usize].weight).collect();
+        let now = Instant::now();
+        let mut serving = vec![false; self.backends.len()];
+        for &i in &chosen {
+            if let Some(s) = serving.get_mut(i as usize) {
+                *s = true;
+            }
+        }
+        let since: Vec<Option<Instant>> = self
+            .backends
+            .iter()
+            .zip(&serving)
+            .map(|(b, &on)| b.state.ramp.note(on, now))
+            .filter(|_| self.config.slow_start.is_some())
+            .collect();
+        let chosen_since: Vec<Option<Instant>> = chosen
+            .iter()
+            .map(|&i| since.get(i as usize).copied().flatten())
+            .collect();
+        let (weights, next_step) =
+            balance::slow_start::weights(self.config.slow_start, &configured, &chosen_since, now);
+        let valid_until = match (valid_until, next_step) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let order = match self.config.balance {
             Balance::ActivePassive => chosen.first().copied().into_iter().collect(),
             _ => weighted_cycle(&chosen, &weights),
@@ -228,12 +252,6 @@ impl Pool {
         } else {
             maglev::Table::default()
         };
-        let mut serving = vec![false; self.backends.len()];
-        for &i in &chosen {
-            if let Some(s) = serving.get_mut(i as usize) {
-                *s = true;
-            }
-        }
         Schedule {
             epoch,
             valid_until,

@@ -176,6 +176,13 @@ impl Snapshot {
                     })
             })
             .collect();
+        if previous.is_none() {
+            // The process's first config: its backends are there from the start, and slow
+            // start is for those that come back or are added later.
+            for b in pools.iter().flat_map(|p| p.backends.iter()) {
+                b.state.ramp.establish();
+            }
+        }
         let old_routes: std::collections::HashMap<&str, &RouteEntry> = previous
             .map(|prev| prev.routes.iter().map(|r| (&*r.name, r)).collect())
             .unwrap_or_default();

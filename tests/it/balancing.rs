@@ -284,3 +284,43 @@ backends = [{{ address = "{}" }}, {{ address = "{}" }}, {{ address = "{}" }}]"#,
     assert!(counts.get(&busy).copied().unwrap_or(0) <= 12, "{counts:?}");
     slow.await.unwrap();
 }
+
+/// A backend back from a drain ramps up over `slow_start`: its share of each batch of
+/// requests grows (never falls by more than a request's worth of rounding) to its full half.
+#[tokio::test]
+async fn slow_start_ramps_a_returning_backend() {
+    let a = TestBackend::start("a").await;
+    let b = TestBackend::start("b").await;
+    let pool = |drain: bool| {
+        config(&format!(
+            r#"slow_start = "2s"
+backends = [{{ address = "{}" }}, {{ address = "{}", drain = {drain} }}]"#,
+            a.addr, b.addr
+        ))
+    };
+    let proxy = TestProxy::start(&pool(true)).await;
+    let c = Client::new();
+    assert_eq!(
+        tally(&c, &proxy, 10).await,
+        HashMap::from([("a".into(), 10)])
+    );
+    proxy.rewrite_and_wait(&proxy.render(&pool(false))).await;
+    // Batches back to back (each takes real time) until b has its half, bounded by WAIT.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut shares = Vec::new();
+    loop {
+        let n = tally(&c, &proxy, 20).await.get("b").copied().unwrap_or(0);
+        shares.push(n);
+        if n == 10 && shares.len() > 2 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never reached its share: {shares:?}"
+        );
+    }
+    assert!(shares[0] <= 5, "starts low: {shares:?}");
+    for pair in shares.windows(2) {
+        assert!(pair[1] + 1 >= pair[0], "monotone: {shares:?}");
+    }
+}

@@ -159,6 +159,14 @@ fn one(
         balance: balance.unwrap_or(Balance::RoundRobin),
         hash,
         sticky,
+        slow_start: p.slow_start.map(|_| {
+            positive(
+                report,
+                &child(path, "slow_start"),
+                p.slow_start,
+                Duration::from_secs(30),
+            )
+        }),
         max_retries: p.max_retries.unwrap_or(2).min(16),
         fail_open: p.fail_open.unwrap_or(false),
         failback_delay: p.failback_delay.map_or(Duration::ZERO, |d| d.0),

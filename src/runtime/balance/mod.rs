@@ -12,6 +12,7 @@
 pub mod hash;
 pub mod key;
 pub mod maglev;
+pub mod slow_start;
 pub mod sticky;
 
 /// What a request brings to the choice of its backend, computed once before its attempts.

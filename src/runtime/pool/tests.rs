@@ -35,6 +35,7 @@ fn pool_with(
         balance,
         hash,
         sticky: None,
+        slow_start: None,
         max_retries: 2,
         fail_open: false,
         failback_delay: Duration::ZERO,
@@ -322,4 +323,38 @@ fn random_two_choices_never_picks_the_busier_of_two() {
     // With two backends a pick is backend 0 only when both draws were 0.
     let to_busy = (0..1000).filter(|_| p.select(None) == Some(0)).count();
     assert!(to_busy < 150, "{to_busy}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_start_share_grows_monotonically_over_the_window() {
+    let (base, _) = pool(
+        Balance::RoundRobin,
+        vec![backend(1, 1, false), backend(2, 1, false)],
+    );
+    let mut config = base.config.clone();
+    config.slow_start = Some(Duration::from_secs(10));
+    let registry = Arc::new(Registry::new());
+    let p = Pool::build(&config, &registry);
+    for b in &p.backends {
+        b.state.ramp.establish();
+    }
+    // Both there from the start: full weights at once.
+    assert_eq!(counts(&p, 20), HashMap::from([(0, 10), (1, 10)]));
+    p.backends[1].state.set_admin(AdminOverride::Disable);
+    assert_eq!(counts(&p, 10), HashMap::from([(0, 10)]));
+    p.backends[1].state.set_admin(AdminOverride::None);
+    let mut last = 0.0;
+    for second in 0..=11 {
+        let share = f64::from(counts(&p, 1000).get(&1).copied().unwrap_or(0) as u32) / 1000.0;
+        assert!(share + 0.002 >= last, "{second}s: {share} < {last}");
+        if second == 0 {
+            assert!(share < 0.1, "starts near zero: {share}");
+        }
+        last = share;
+        tokio::time::advance(Duration::from_secs(1)).await;
+    }
+    assert!(
+        (last - 0.5).abs() < 0.002,
+        "full weight after the window: {last}"
+    );
 }
