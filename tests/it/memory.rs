@@ -74,9 +74,12 @@ backends = [{{ address = "{}" }}]
     ))
     .await;
     let pid = proxy.child.id();
-    // Warm up: the runtime, the upstream pool and the allocator's first pages.
+    // Warm up: the runtime, the upstream pool and the allocator's first pages, and every slot
+    // of the reload preview's request ring (a fixed ~2 MB, touched as requests arrive).
     let mut warm = TcpStream::connect(proxy.http).await.unwrap();
-    assert_eq!(get(&mut warm).await, 200);
+    for _ in 0..gatehouse::preview::ring::CAPACITY {
+        assert_eq!(get(&mut warm).await, 200);
+    }
     let before = rss_kib(pid);
 
     let mut idle = Vec::with_capacity(CONNECTIONS);

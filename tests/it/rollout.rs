@@ -208,7 +208,7 @@ async fn a_rollout_under_steady_load_fails_no_request() {
         "in-flight requests 0",
         "deployed v2",
         "waiting for 2 passing check(s)",
-        "re-enabled at full weight",
+        "re-enabled (weight ramps",
         "verified:",
         "rollout of pool web succeeded",
     ] {

@@ -271,7 +271,7 @@ async fn status_is_bounded_and_filters_by_pool_and_route() {
     let (code, route) = admin_get(&proxy, "/status?route=r12").await;
     assert_eq!(code, 200);
     assert_eq!(route["route"]["pool"], "p12");
-    assert_eq!(route["route"]["path_prefix"], "/api");
+    assert_eq!(route["route"]["matches"], "path_prefix \"/api\"");
     assert_eq!(
         route["route"]["hosts"],
         serde_json::json!(["h12.test", "*.w12.test"])
