@@ -1,5 +1,5 @@
-//! A strict HTTP/1.x request-head checker: the gate every HTTP/1 request passes before Pingora
-//! (or a backend) sees it. Anything a lenient parser and a strict one could read differently —
+//! A strict HTTP/1.x request-head checker: the gate every HTTP/1 request passes before the
+//! engine or a backend sees it. Anything a lenient parser and a strict one could read differently —
 //! the raw material of request smuggling — is refused here, with the right status.
 //!
 //! Pure function over bytes (fuzzed): `check(buf)` says "need more bytes", "refuse with this

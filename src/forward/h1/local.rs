@@ -1,5 +1,5 @@
 //! Responses gatehouse makes itself on the HTTP/1 engine: redirects, 404, refusals and error
-//! pages. The same shape as on the HTTP/2 path ([`crate::proxy::respond`]): a small text body
+//! pages. The same shape as on the HTTP/2 path ([`crate::forward::h2::answer`]): a small text body
 //! with the request id to quote, `Cache-Control: no-store`, HSTS over TLS, no banner unless
 //! asked for. gRPC requests get gRPC-shaped answers (HTTP 200, `grpc-status`), as Envoy does.
 
