@@ -111,28 +111,24 @@ pub async fn serve(
         let head = match gate {
             Gate::Ready(head) => head,
             Gate::H2Preface => {
-                return match h2c {
-                    true => {
-                        // Cleartext HTTP/2 with prior knowledge: the preface is in the
-                        // read-ahead buffer, which the HTTP/2 codec reads first.
-                        Box::pin(crate::forward::h2::serve(
-                            engine,
-                            conn.client,
-                            conn.info,
-                            shutdown,
-                        ))
-                        .await;
-                        None
-                    }
-                    false => {
-                        let r = Refusal {
-                            status: 400,
-                            reason: "h2c is not enabled on this listener",
-                        };
-                        refuse(&mut conn.client, r, origin).await;
-                        None
-                    }
-                };
+                if h2c {
+                    // Cleartext HTTP/2 with prior knowledge: the preface is in the read-ahead
+                    // buffer, which the HTTP/2 codec reads first.
+                    Box::pin(crate::forward::h2::serve(
+                        engine,
+                        conn.client,
+                        conn.info,
+                        shutdown,
+                    ))
+                    .await;
+                } else {
+                    let r = Refusal {
+                        status: 400,
+                        reason: "h2c is not enabled on this listener",
+                    };
+                    refuse(&mut conn.client, r, origin).await;
+                }
+                return None;
             }
             Gate::Closed => return None,
             Gate::TimedOut { partial } => {
