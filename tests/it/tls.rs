@@ -228,6 +228,47 @@ async fn http2_over_alpn_carries_requests_end_to_end() {
     assert_eq!(r.reply.version, http::Version::HTTP_11);
 }
 
+/// A listener without `h2c` answers the HTTP/2 preface with an HTTP/1.1 400 and closes: the
+/// bytes are not taken for a request and nothing reaches a backend.
+#[tokio::test]
+async fn the_h2c_preface_is_refused_where_h2c_is_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestBackend::start("app").await;
+    let proxy = TestProxy::start(&format!(
+        r#"
+[server]
+threads = 1
+grace_period = "0s"
+[admin]
+address = "{{admin}}"
+[listeners.http]
+address = "{{http}}"
+[routes.all]
+pool = "p"
+[pools.p]
+backends = [{{ address = "{}" }}]
+"#,
+        app.addr
+    ))
+    .await;
+    let mut tcp = tokio::net::TcpStream::connect(proxy.http).await.unwrap();
+    tcp.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    bounded("the answer and the close", tcp.read_to_end(&mut answer))
+        .await
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+    let c = Client::new();
+    assert_eq!(
+        c.get(proxy.http, "x.test", "/").await.status,
+        200,
+        "the listener still serves HTTP/1.1"
+    );
+}
+
 #[tokio::test]
 async fn cleartext_h2c_with_prior_knowledge() {
     let app = TestBackend::start("app").await;
