@@ -6,6 +6,7 @@
 
 pub mod applied;
 pub mod balance;
+pub mod phase;
 pub mod pool;
 pub mod router;
 pub mod schedule;

@@ -50,6 +50,12 @@ struct Schedule {
     table: maglev::Table,
     /// Per backend: whether it is a member (a sticky cookie's backend is honoured only then).
     serving: Vec<bool>,
+    /// The request counter's value when this schedule took over, and the position of `order`
+    /// it took over at: round robin continues the old cycle's phase ([`super::phase`]).
+    start: usize,
+    offset: usize,
+    /// Members ramping up under slow start (their phase is the one carried over).
+    ramping: Vec<u32>,
 }
 
 /// A pool at runtime.
@@ -133,6 +139,9 @@ impl Pool {
                 total_weight: 0,
                 table: maglev::Table::default(),
                 serving: Vec::new(),
+                start: 0,
+                offset: 0,
+                ramping: Vec::new(),
             }),
             rebuild: Mutex::new(()),
         }
@@ -167,7 +176,24 @@ impl Pool {
         if cached.epoch == epoch && cached.valid_until.is_none_or(|u| Instant::now() < u) {
             return cached;
         }
-        let next = Arc::new(self.compute(epoch));
+        let mut next = self.compute(epoch);
+        next.start = self.counter.load(Ordering::Relaxed);
+        let mut tracked: Vec<u32> = cached
+            .ramping
+            .iter()
+            .chain(&next.ramping)
+            .copied()
+            .collect();
+        tracked.sort_unstable();
+        tracked.dedup();
+        if !cached.order.is_empty() && !tracked.is_empty() {
+            let old_pos = cached
+                .offset
+                .wrapping_add(next.start.wrapping_sub(cached.start));
+            next.offset =
+                super::phase::continuing_offset(&cached.order, old_pos, &next.order, &tracked);
+        }
+        let next = Arc::new(next);
         if cached.epoch == 0 || next.tier != cached.tier {
             let change = if cached.epoch == 0 {
                 None
@@ -235,6 +261,15 @@ impl Pool {
             .collect();
         let (weights, next_step) =
             balance::slow_start::weights(self.config.slow_start, &configured, &chosen_since, now);
+        let ramping = match self.config.slow_start {
+            Some(window) => chosen
+                .iter()
+                .zip(&chosen_since)
+                .filter(|(_, s)| s.is_some_and(|s| now.saturating_duration_since(s) < window))
+                .map(|(&i, _)| i)
+                .collect(),
+            None => Vec::new(),
+        };
         let valid_until = match (valid_until, next_step) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -262,6 +297,9 @@ impl Pool {
             members: chosen,
             weights,
             table,
+            start: 0,
+            offset: 0,
+            ramping,
         }
     }
 
@@ -340,7 +378,10 @@ impl Pool {
 
     fn next_in_order(&self, schedule: &Schedule) -> u32 {
         let turn = self.counter.fetch_add(1, Ordering::Relaxed);
-        schedule.order[turn % schedule.order.len()]
+        let position = schedule
+            .offset
+            .wrapping_add(turn.wrapping_sub(schedule.start));
+        schedule.order[position % schedule.order.len()]
     }
 
     /// The Maglev owner of `key`; with a bound, the first owner along the table (from the

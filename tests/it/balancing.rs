@@ -320,10 +320,11 @@ backends = [{{ address = "{}" }}, {{ address = "{}", drain = {drain} }}]"#,
         );
     }
     assert!(shares[0] <= 5, "starts low: {shares:?}");
-    // A batch of 20 can straddle a ramp step and the round-robin position, so one batch may
-    // fall up to two below the one before; over a few batches the share only grows.
+    // A batch never falls by more than one below the one before (rounding: 20 × share is
+    // rarely whole), also when it straddles a step of the ramp: round robin keeps its phase
+    // when the schedule is rebuilt (runtime::phase).
     for pair in shares.windows(2) {
-        assert!(pair[1] + 2 >= pair[0], "monotone: {shares:?}");
+        assert!(pair[1] + 1 >= pair[0], "monotone: {shares:?}");
     }
     let third = shares.len().div_ceil(3);
     let mean = |s: &[usize]| s.iter().sum::<usize>() as f64 / s.len().max(1) as f64;
