@@ -13,6 +13,7 @@ pub mod h1;
 pub mod head;
 pub mod pp;
 pub mod proxy_protocol;
+mod release;
 pub mod stash;
 pub mod tls;
 
@@ -126,7 +127,8 @@ struct OpenConnection<'a>(&'a Gauge, &'a AtomicUsize);
 impl Drop for OpenConnection<'_> {
     fn drop(&mut self) {
         self.0.decrement(1.0);
-        self.1.fetch_sub(1, Ordering::Relaxed);
+        let was_open = self.1.fetch_sub(1, Ordering::Relaxed);
+        release::connection_closed(was_open.saturating_sub(1));
     }
 }
 
