@@ -265,8 +265,8 @@ fn sni_lookup(c: &mut Criterion) {
     g.finish();
 }
 
-/// One access-log line as the proxy writes it (cost per logged request; the README's overhead
-/// table measures the same in instructions over a whole run).
+/// One access-log line as the proxy writes it (cost per logged request; the overhead table in
+/// docs/performance.md measures the same in instructions over a whole run).
 fn access_log_line(c: &mut Criterion) {
     use gatehouse::access_log::Record;
     use std::time::{Duration, SystemTime};

@@ -124,7 +124,7 @@ impl<'a> Line<'a> {
 }
 
 // Numbers, dates and addresses are written digit by digit: `core::fmt` machinery was most of
-// the cost of a log line (callgrind: ~9 k of its instructions before, see README Performance).
+// the cost of a log line (callgrind: ~9 k of its instructions before, see docs/performance.md).
 
 /// An unsigned integer in decimal.
 pub fn push_u64(out: &mut String, value: u64) {

@@ -5,7 +5,7 @@
 //! wake-up and no `write(2)` per request. The writer thread wakes every `flush_interval`, or
 //! early when the batch passes [`WAKE_BYTES`], swaps the batch for an empty one and writes it
 //! with one system call. This is what nginx's `access_log … buffer= flush=` does; writing a
-//! line per request cost more CPU than proxying it (see README, Performance).
+//! line per request cost more CPU than proxying it (see docs/performance.md).
 //!
 //! A full batch (`buffer` lines waiting) drops new lines and counts them. The file is reopened
 //! on request (SIGUSR1) or when the writer notices it was rotated away (different inode, or

@@ -12,6 +12,7 @@ mod cli;
 mod completions;
 mod config_examples;
 mod differential;
+mod docs;
 mod errors;
 mod grpc;
 mod hardening;

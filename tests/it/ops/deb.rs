@@ -88,6 +88,8 @@ async fn the_deb_installs_binary_units_config_man_pages_and_completions() {
         "/usr/share/zsh/vendor-completions/_gatehouse",
         "/usr/share/fish/vendor_completions.d/gatehouse.fish",
         "/usr/share/doc/gatehouse/README.md",
+        "/usr/share/doc/gatehouse/docs/operations.md",
+        "/usr/share/doc/gatehouse/docs/configuration.md",
         "/usr/share/doc/gatehouse/copyright",
         "/usr/share/doc/gatehouse/examples/production.toml",
         "/usr/share/doc/gatehouse/keepalived/node1.conf",

@@ -71,7 +71,12 @@ async fn install_lays_out_a_destdir_with_the_right_modes() {
     assert_eq!(
         installed("usr/local/share/doc/gatehouse/README.md"),
         shipped("README.md"),
-        "the README (with the operations guide) is installed as the documentation"
+        "the README is installed as the documentation"
+    );
+    assert_eq!(
+        installed("usr/local/share/doc/gatehouse/docs/operations.md"),
+        shipped("docs/operations.md"),
+        "the book (with the operations guide) is installed next to the README"
     );
     assert_eq!(
         installed("etc/gatehouse/gatehouse.schema.json"),
