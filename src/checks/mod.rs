@@ -6,24 +6,30 @@
 //! When a reload changes the snapshot, tasks are started, kept or stopped by comparing
 //! (backend identity, check settings): an unchanged backend keeps its task and its state.
 
+mod grpc;
 pub mod probe;
 
-use crate::config::model::{HealthCheckSettings, UpstreamTls};
+use crate::config::model::{HealthCheckSettings, TimeoutSettings, UpstreamProtocol, UpstreamTls};
 use crate::health::{BackendKey, BackendState};
 use crate::metrics::names;
 use crate::runtime::SharedState;
 use metrics::{counter, histogram};
+use pingora::connectors::TransportConnector;
 use probe::Target;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
+/// What a probe task depends on: when any of it changes on reload, the task is replaced. The
+/// connection settings are those the backend's traffic peer is built from.
 #[derive(PartialEq)]
 struct Spec {
     settings: HealthCheckSettings,
     target_host: String,
     tls: Option<UpstreamTls>,
+    protocol: UpstreamProtocol,
+    timeouts: TimeoutSettings,
 }
 
 struct Running {
@@ -35,8 +41,10 @@ struct Running {
 pub async fn run(state: Arc<SharedState>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let mut generations = state.subscribe();
     let mut running: HashMap<BackendKey, Running> = HashMap::new();
+    // The engine's own connector: probes connect as traffic does.
+    let transport = crate::tls::upstream::transport_connector();
     loop {
-        reconcile(&state, &mut running);
+        reconcile(&state, &transport, &mut running);
         tokio::select! {
             _ = shutdown.changed() => break,
             changed = generations.changed() => if changed.is_err() { break },
@@ -47,7 +55,11 @@ pub async fn run(state: Arc<SharedState>, mut shutdown: tokio::sync::watch::Rece
     }
 }
 
-fn reconcile(state: &Arc<SharedState>, running: &mut HashMap<BackendKey, Running>) {
+fn reconcile(
+    state: &Arc<SharedState>,
+    transport: &Arc<TransportConnector>,
+    running: &mut HashMap<BackendKey, Running>,
+) {
     let snapshot = state.load();
     let mut wanted: HashMap<BackendKey, (Spec, Target, Arc<BackendState>)> = HashMap::new();
     for pool in &snapshot.pools {
@@ -59,11 +71,13 @@ fn reconcile(state: &Arc<SharedState>, running: &mut HashMap<BackendKey, Running
                 settings: settings.clone(),
                 target_host: b.config.host.clone(),
                 tls: pool.config.tls.clone(),
+                protocol: pool.config.protocol,
+                timeouts: pool.config.timeouts,
             };
             let target = Target {
-                address: b.config.address,
+                peer: b.peer.clone(),
                 host: b.config.host.clone(),
-                tls: pool.config.tls.clone(),
+                h2: pool.config.protocol == UpstreamProtocol::H2,
             };
             wanted.insert(b.state.key.clone(), (spec, target, b.state.clone()));
         }
@@ -80,7 +94,7 @@ fn reconcile(state: &Arc<SharedState>, running: &mut HashMap<BackendKey, Running
             continue;
         }
         let settings = spec.settings.clone();
-        let task = tokio::spawn(probe_loop(settings, target, backend));
+        let task = tokio::spawn(probe_loop(settings, target, backend, transport.clone()));
         running.insert(key, Running { spec, task });
     }
 }
@@ -105,13 +119,19 @@ fn first_delay(interval: Duration, jitter: f64, u: f64) -> Duration {
     interval.mul_f64(jitter * u * 0.5)
 }
 
-async fn probe_loop(settings: HealthCheckSettings, target: Target, backend: Arc<BackendState>) {
+async fn probe_loop(
+    settings: HealthCheckSettings,
+    target: Target,
+    backend: Arc<BackendState>,
+    transport: Arc<TransportConnector>,
+) {
     let pool = backend.key.pool.to_string();
     // Per pool, not per backend: a histogram per backend is ~20 series each, and the backend
     // that fails shows in its own state series.
-    let latency = histogram!(names::HEALTH_CHECK_DURATION_SECONDS, "pool" => pool.clone());
-    let passed = counter!(names::HEALTH_CHECKS_TOTAL, "pool" => pool.clone(), "result" => "ok");
-    let failed = counter!(names::HEALTH_CHECKS_TOTAL, "pool" => pool, "result" => "error");
+    let latency =
+        histogram!(names::HEALTH_CHECK_DURATION_SECONDS, names::label::POOL => pool.clone());
+    let passed = counter!(names::HEALTH_CHECKS_TOTAL, names::label::POOL => pool.clone(), names::label::RESULT => "ok");
+    let failed = counter!(names::HEALTH_CHECKS_TOTAL, names::label::POOL => pool, names::label::RESULT => "error");
     tokio::time::sleep(first_delay(
         settings.interval,
         settings.jitter,
@@ -120,13 +140,15 @@ async fn probe_loop(settings: HealthCheckSettings, target: Target, backend: Arc<
     .await;
     loop {
         let started = Instant::now();
-        let result =
-            match tokio::time::timeout(settings.timeout, probe::probe(&settings.kind, &target))
-                .await
-            {
-                Ok(r) => r,
-                Err(_) => Err(format!("timed out after {:?}", settings.timeout)),
-            };
+        let result = match tokio::time::timeout(
+            settings.timeout,
+            probe::probe(&settings.kind, &target, &transport),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(format!("timed out after {:?}", settings.timeout)),
+        };
         let elapsed = started.elapsed();
         latency.record(elapsed.as_secs_f64());
         let ok = result.is_ok();

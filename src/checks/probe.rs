@@ -1,14 +1,19 @@
-//! One active check: TCP connect (plus TLS handshake for TLS pools), an HTTP request whose
-//! status and body are checked, or gRPC's standard health check over HTTP/2.
+//! One active check, over a connection opened exactly as traffic opens one: the backend's own
+//! Pingora peer (address, SNI, verification, CA, client certificate, ALPN, connect timeout)
+//! through a `TransportConnector` built by the same code as the forwarding engine's
+//! ([`crate::tls::upstream::transport_connector`]). A probe therefore fails whenever a request
+//! would fail to connect, and passes only when one could connect. Over that stream it speaks
+//! what traffic speaks: HTTP/1.1, or HTTP/2 for `protocol = "h2"` pools and gRPC checks.
 
-use crate::config::model::{CheckKind, UpstreamTls};
+use super::grpc::{grpc_check_request, grpc_status, serving_status};
+use crate::config::model::CheckKind;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::rt::TokioIo;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
+use pingora::connectors::TransportConnector;
+use pingora::protocols::{Stream, ALPN};
+use pingora::upstreams::peer::{HttpPeer, Peer as _};
+use std::borrow::Cow;
 
 /// Largest body read when checking for a substring.
 const MAX_BODY: usize = 64 * 1024;
@@ -16,114 +21,129 @@ const MAX_BODY: usize = 64 * 1024;
 /// Where and how to probe one backend.
 #[derive(Debug, Clone)]
 pub struct Target {
-    /// Backend address.
-    pub address: SocketAddr,
-    /// Host name for SNI and the default Host header.
+    /// The peer traffic uses for this backend (built once per pool by the runtime).
+    pub peer: HttpPeer,
+    /// Host name for the default Host header (and `:authority`).
     pub host: String,
-    /// TLS settings of the pool, if any.
-    pub tls: Option<UpstreamTls>,
+    /// The pool speaks HTTP/2 to its backends.
+    pub h2: bool,
 }
 
-/// Runs one check. `Ok(detail)` = passed, `Err(detail)` = failed; the detail is for `/status`.
-pub async fn probe(kind: &CheckKind, target: &Target) -> Result<String, String> {
-    let tcp = TcpStream::connect(target.address)
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
-    let _ = tcp.set_nodelay(true);
-    match &target.tls {
-        None => check(kind, target, tcp).await,
-        Some(tls) => {
-            let mut config = if tls.verify {
-                tls.material.client_config.clone()
-            } else {
-                tls.material.client_config_no_verify.clone()
-            };
-            if matches!(kind, CheckKind::Grpc { .. }) {
-                // gRPC is HTTP/2 only: offer it in the handshake.
-                let mut h2 = (*config).clone();
-                h2.alpn_protocols = vec![b"h2".to_vec()];
-                config = Arc::new(h2);
-            }
-            let name = tls.sni.clone().unwrap_or_else(|| target.host.clone());
-            let server_name = rustls::pki_types::ServerName::try_from(name)
-                .map_err(|e| format!("invalid TLS name: {e}"))?;
-            let stream = tokio_rustls::TlsConnector::from(Arc::clone(&config))
-                .connect(server_name, tcp)
-                .await
-                .map_err(|e| format!("TLS: {e}"))?;
-            check(kind, target, stream).await
+impl Target {
+    /// `host[:port]`, the port left out when it is the scheme's default.
+    fn authority(&self) -> String {
+        let port = self.peer.address().as_inet().map_or(0, |a| a.port());
+        match (self.peer.tls(), port) {
+            (true, 443) | (false, 80) => self.host.clone(),
+            _ => format!("{}:{port}", self.host),
         }
     }
 }
 
-async fn check<S>(kind: &CheckKind, target: &Target, stream: S) -> Result<String, String>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let (method, path, host, expect_status, expect_body) = match kind {
+/// Runs one check. `Ok(detail)` = passed, `Err(detail)` = failed; the detail is for `/status`.
+pub async fn probe(
+    kind: &CheckKind,
+    target: &Target,
+    transport: &TransportConnector,
+) -> Result<String, String> {
+    let h2 = target.h2 || matches!(kind, CheckKind::Grpc { .. });
+    let peer = if h2 && !target.h2 {
+        // gRPC is HTTP/2 only: a gRPC check of an HTTP/1 pool offers `h2`, as a gRPC client
+        // would; everything else about the connection stays the pool's.
+        let mut peer = target.peer.clone();
+        peer.options.set_http_version(2, 2);
+        Cow::Owned(peer)
+    } else {
+        Cow::Borrowed(&target.peer)
+    };
+    let stream = Box::pin(transport.new_stream(&*peer))
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    if h2 && peer.tls() && stream.selected_alpn_proto() != Some(ALPN::H2) {
+        // What the HTTP/2 engine refuses too (`h2pool::ConnectError::NoH2`).
+        return Err("the backend did not negotiate h2 (ALPN)".to_string());
+    }
+    match kind {
+        CheckKind::Tcp => Ok("connected".to_string()),
+        CheckKind::Grpc { service } => grpc(service, target, stream).await,
         CheckKind::Http {
             method,
             path,
             host,
             expect_status,
             expect_body,
-        } => (method, path, host, expect_status, expect_body),
-        CheckKind::Grpc { service } => return grpc(service, target, stream).await,
-        CheckKind::Tcp => return Ok("connected".to_string()),
-    };
+        } => {
+            let authority = host.clone().unwrap_or_else(|| target.authority());
+            let response = if h2 {
+                let uri = format!("{}://{authority}{path}", scheme(target));
+                let request = http::Request::builder()
+                    .method(method.clone())
+                    .uri(uri)
+                    .header(http::header::USER_AGENT, "gatehouse-health-check")
+                    .body(Empty::<Bytes>::new())
+                    .map_err(|e| format!("request: {e}"))?;
+                send_h2(stream, request).await?
+            } else {
+                let request = http::Request::builder()
+                    .method(method.clone())
+                    .uri(path.as_str())
+                    .header(http::header::HOST, authority)
+                    .header(http::header::USER_AGENT, "gatehouse-health-check")
+                    .header(http::header::CONNECTION, "close");
+                send_h1(stream, request).await?
+            };
+            judge(response, expect_status, expect_body.as_deref()).await
+        }
+    }
+}
+
+fn scheme(target: &Target) -> &'static str {
+    if target.peer.tls() {
+        "https"
+    } else {
+        "http"
+    }
+}
+
+/// A response, and the task driving its connection (aborted when the answer is dropped).
+struct Answer {
+    response: http::Response<hyper::body::Incoming>,
+    _driver: Driver,
+}
+
+/// Aborts the connection task when dropped: the probe is over.
+struct Driver(tokio::task::JoinHandle<()>);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn send_h1(stream: Stream, request: http::request::Builder) -> Result<Answer, String> {
+    let request = request
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| format!("request: {e}"))?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| format!("http: {e}"))?;
-    let driver = tokio::spawn(conn);
-    let host_header = host.clone().unwrap_or_else(|| match target.address.port() {
-        80 | 443 => target.host.clone(),
-        port => format!("{}:{port}", target.host),
-    });
-    let request = http::Request::builder()
-        .method(method.clone())
-        .uri(path.as_str())
-        .header(http::header::HOST, host_header)
-        .header(http::header::USER_AGENT, "gatehouse-health-check")
-        .header(http::header::CONNECTION, "close")
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| format!("request: {e}"))?;
-    let result = async {
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| format!("http: {e}"))?;
-        let status = response.status().as_u16();
-        if !expect_status
-            .iter()
-            .any(|(lo, hi)| (*lo..=*hi).contains(&status))
-        {
-            return Err(format!("status {status}"));
-        }
-        if let Some(needle) = expect_body {
-            let body = Limited::new(response.into_body(), MAX_BODY)
-                .collect()
-                .await
-                .map_err(|e| format!("body: {e}"))?
-                .to_bytes();
-            if !body
-                .windows(needle.len().max(1))
-                .any(|w| w == needle.as_bytes())
-            {
-                return Err(format!("status {status}, body lacks {needle:?}"));
-            }
-        }
-        Ok(format!("status {status}"))
-    }
-    .await;
-    driver.abort();
-    result
+    let driver = Driver(tokio::spawn(async move {
+        let _ = conn.await;
+    }));
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("http: {e}"))?;
+    Ok(Answer {
+        response,
+        _driver: driver,
+    })
 }
 
-/// `grpc.health.v1.Health/Check` over HTTP/2 (prior knowledge, or ALPN `h2` over TLS):
-/// passes when the answer is `SERVING` with `grpc-status: 0`.
-async fn grpc<S>(service: &str, target: &Target, stream: S) -> Result<String, String>
+async fn send_h2<B>(stream: Stream, request: http::Request<B>) -> Result<Answer, String>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (mut sender, conn) = hyper::client::conn::http2::handshake(
         hyper_util::rt::TokioExecutor::new(),
@@ -131,18 +151,56 @@ where
     )
     .await
     .map_err(|e| format!("h2: {e}"))?;
-    let driver = tokio::spawn(conn);
-    let authority = match target.address.port() {
-        80 | 443 => target.host.clone(),
-        port => format!("{}:{port}", target.host),
-    };
-    let scheme = if target.tls.is_some() {
-        "https"
-    } else {
-        "http"
-    };
+    let driver = Driver(tokio::spawn(async move {
+        let _ = conn.await;
+    }));
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("h2: {e}"))?;
+    Ok(Answer {
+        response,
+        _driver: driver,
+    })
+}
+
+/// Status in one of the expected ranges and, if asked, the body containing `needle`.
+async fn judge(
+    answer: Answer,
+    expect_status: &[(u16, u16)],
+    needle: Option<&str>,
+) -> Result<String, String> {
+    let Answer { response, _driver } = answer;
+    let status = response.status().as_u16();
+    if !expect_status
+        .iter()
+        .any(|(lo, hi)| (*lo..=*hi).contains(&status))
+    {
+        return Err(format!("status {status}"));
+    }
+    if let Some(needle) = needle {
+        let body = Limited::new(response.into_body(), MAX_BODY)
+            .collect()
+            .await
+            .map_err(|e| format!("body: {e}"))?
+            .to_bytes();
+        if !body
+            .windows(needle.len().max(1))
+            .any(|w| w == needle.as_bytes())
+        {
+            return Err(format!("status {status}, body lacks {needle:?}"));
+        }
+    }
+    Ok(format!("status {status}"))
+}
+
+/// `grpc.health.v1.Health/Check` over HTTP/2 (prior knowledge, or ALPN `h2` over TLS):
+/// passes when the answer is `SERVING` with `grpc-status: 0`.
+async fn grpc(service: &str, target: &Target, stream: Stream) -> Result<String, String> {
     let request = http::Request::post(format!(
-        "{scheme}://{authority}/grpc.health.v1.Health/Check"
+        "{}://{}/grpc.health.v1.Health/Check",
+        scheme(target),
+        target.authority()
     ))
     .header(http::header::CONTENT_TYPE, "application/grpc")
     .header(http::header::TE, "trailers")
@@ -151,120 +209,26 @@ where
         service,
     ))))
     .map_err(|e| format!("request: {e}"))?;
-    let result = async {
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| format!("h2: {e}"))?;
-        if response.status() != http::StatusCode::OK {
-            return Err(format!("status {}", response.status().as_u16()));
-        }
-        let headers_status = grpc_status(response.headers());
-        let collected = Limited::new(response.into_body(), MAX_BODY)
-            .collect()
-            .await
-            .map_err(|e| format!("body: {e}"))?;
-        let trailers_status = collected.trailers().and_then(grpc_status);
-        match headers_status.or(trailers_status) {
-            Some(0) => {}
-            Some(code) => return Err(format!("grpc-status {code}")),
-            None => return Err("no grpc-status".to_string()),
-        }
-        match serving_status(&collected.to_bytes()) {
-            Some(1) => Ok("SERVING".to_string()),
-            Some(2) => Err("NOT_SERVING".to_string()),
-            Some(3) => Err("SERVICE_UNKNOWN".to_string()),
-            Some(other) => Err(format!("serving status {other}")),
-            None => Err("unreadable HealthCheckResponse".to_string()),
-        }
+    let Answer { response, _driver } = send_h2(stream, request).await?;
+    if response.status() != http::StatusCode::OK {
+        return Err(format!("status {}", response.status().as_u16()));
     }
-    .await;
-    driver.abort();
-    result
-}
-
-fn grpc_status(headers: &http::HeaderMap) -> Option<u32> {
-    headers
-        .get("grpc-status")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
-}
-
-/// A gRPC message frame holding `HealthCheckRequest { service }` (protobuf field 1, string).
-fn grpc_check_request(service: &str) -> Vec<u8> {
-    let mut message = Vec::new();
-    if !service.is_empty() {
-        message.push(0x0a);
-        push_varint(&mut message, service.len() as u64);
-        message.extend_from_slice(service.as_bytes());
+    let headers_status = grpc_status(response.headers());
+    let collected = Limited::new(response.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| format!("body: {e}"))?;
+    let trailers_status = collected.trailers().and_then(grpc_status);
+    match headers_status.or(trailers_status) {
+        Some(0) => {}
+        Some(code) => return Err(format!("grpc-status {code}")),
+        None => return Err("no grpc-status".to_string()),
     }
-    let mut frame = Vec::with_capacity(5 + message.len());
-    frame.push(0); // not compressed
-    frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
-    frame.extend_from_slice(&message);
-    frame
-}
-
-fn push_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// The `status` (protobuf field 1, varint) of the first `HealthCheckResponse` frame; 0
-/// (UNKNOWN) when the field is absent, as protobuf's defaults say.
-fn serving_status(body: &[u8]) -> Option<u64> {
-    let (&compressed, rest) = body.split_first()?;
-    if compressed != 0 || rest.len() < 4 {
-        return None;
-    }
-    let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-    let mut message = rest.get(4..4 + len)?;
-    let mut status = 0;
-    while let Some((&key, rest)) = message.split_first() {
-        let (value, used) = read_varint(rest)?;
-        match key {
-            0x08 => status = value,
-            _ if key & 7 == 0 => {}
-            _ => return None, // no other field types in this message
-        }
-        message = &rest[used..];
-    }
-    Some(status)
-}
-
-fn read_varint(b: &[u8]) -> Option<(u64, usize)> {
-    let mut v = 0u64;
-    for (i, &byte) in b.iter().enumerate().take(10) {
-        v |= u64::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            return Some((v, i + 1));
-        }
-    }
-    None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn grpc_health_messages() {
-        assert_eq!(grpc_check_request(""), vec![0, 0, 0, 0, 0]);
-        assert_eq!(
-            grpc_check_request("a.B"),
-            vec![0, 0, 0, 0, 5, 0x0a, 3, b'a', b'.', b'B']
-        );
-        assert_eq!(serving_status(&[0, 0, 0, 0, 2, 0x08, 1]), Some(1));
-        assert_eq!(serving_status(&[0, 0, 0, 0, 2, 0x08, 2]), Some(2));
-        assert_eq!(
-            serving_status(&[0, 0, 0, 0, 0]),
-            Some(0),
-            "UNKNOWN by default"
-        );
-        assert_eq!(serving_status(&[1, 0, 0, 0, 0]), None, "compressed");
-        assert_eq!(serving_status(&[0, 0, 0, 0, 9, 0x08]), None, "truncated");
+    match serving_status(&collected.to_bytes()) {
+        Some(1) => Ok("SERVING".to_string()),
+        Some(2) => Err("NOT_SERVING".to_string()),
+        Some(3) => Err("SERVICE_UNKNOWN".to_string()),
+        Some(other) => Err(format!("serving status {other}")),
+        None => Err("unreadable HealthCheckResponse".to_string()),
     }
 }

@@ -9,13 +9,11 @@ use super::upstream::Upstream;
 use super::Engine;
 use crate::config::model::UpstreamProtocol;
 use crate::health::{InflightGuardHandle as InflightGuard, Permit};
-use crate::metrics::names;
 use crate::proxy::select::Tried;
 use crate::proxy::select::{may_retry_with, prefer_room};
 use crate::runtime::balance::Affinity;
 use crate::runtime::pool::PoolBackend;
 use crate::runtime::{Pool, Snapshot};
-use metrics::counter;
 use pingora::ErrorType;
 
 /// The attempts of one request so far.
@@ -169,8 +167,7 @@ impl Attempts {
     /// Counts a retry (the next attempt follows).
     pub fn count_retry(&mut self, pool: &Pool, reason: &'static str) {
         self.retries += 1;
-        counter!(names::UPSTREAM_RETRIES_TOTAL, "pool" => pool.name.to_string(), "reason" => reason)
-            .increment(1);
+        pool.metrics.retry(reason);
     }
 
     /// After a failed connect: the slot is given back and the failure counted; says whether
@@ -185,9 +182,9 @@ impl Attempts {
     ) -> bool {
         let backend = picked.backend;
         pool.report_connect_failure(picked.index);
-        counter!(names::UPSTREAM_CONNECT_FAILURES_TOTAL, "pool" => pool.name.to_string(), "backend" => backend.label.to_string()).increment(1);
+        backend.metrics.connect_failure(&pool.name, &backend.label);
         if failure.timed_out {
-            counter!(names::UPSTREAM_TIMEOUTS_TOTAL, "pool" => pool.name.to_string(), "backend" => backend.label.to_string()).increment(1);
+            backend.metrics.timeout(&pool.name, &backend.label);
         }
         tracing::warn!(pool = %pool.name, backend = %backend.label, error = %failure.error, "upstream connect failed");
         self.permit = None;

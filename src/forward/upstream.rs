@@ -10,7 +10,7 @@
 //! poll with a no-op waker), and expired connections are swept once a second.
 
 use parking_lot::Mutex;
-use pingora::connectors::{ConnectorOptions, TransportConnector};
+use pingora::connectors::TransportConnector;
 use pingora::protocols::Stream;
 use pingora::upstreams::peer::HttpPeer;
 use std::cell::Cell;
@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::ReadBuf;
@@ -68,7 +69,7 @@ struct Shard {
 
 /// Opens and pools upstream connections for one gatehouse instance.
 pub struct Connector {
-    transport: TransportConnector,
+    transport: Arc<TransportConnector>,
     shards: Box<[Mutex<Shard>]>,
     /// Idle connections kept per shard (per worker thread).
     max_idle_per_shard: usize,
@@ -103,10 +104,8 @@ impl Connector {
     /// A connector keeping at most `max_idle` idle connections per worker thread (a thread's
     /// idle connections are the ones its requests finished with).
     pub fn new(max_idle: usize) -> Self {
-        let mut options = ConnectorOptions::new(0);
-        options.keepalive_pool_size = 0;
         Connector {
-            transport: TransportConnector::new(Some(options)),
+            transport: crate::tls::upstream::transport_connector(),
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             max_idle_per_shard: max_idle.max(1),
         }

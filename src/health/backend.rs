@@ -7,83 +7,22 @@
 //! are evaluated lazily against `now`, and the earliest future change is reported so callers can
 //! cache a decision until then.
 
+use super::key::{BackendKey, Transition};
 use super::limiter::Limiter;
-use super::registry::{BackendKey, Transition};
-use crate::config::model::{HealthCheckSettings, PassiveSettings, StartState};
+use super::publish::{publish_state, unpublish_states};
+use super::status::{
+    label_of, AdminOverride, Availability, CheckRecord, Status, StatusView, UnavailableReason,
+};
+use crate::config::model::{HealthCheckSettings, StartState};
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
-/// Result of active checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// Not checked yet.
-    Unknown,
-    /// Passing checks (or no active checks configured).
-    Up,
-    /// Failing checks.
-    Down,
-}
-
-/// Operator override set through the admin API; survives reloads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AdminOverride {
-    /// No override.
-    None,
-    /// No new requests; in-flight ones finish.
-    Drain,
-    /// Out of rotation (maintenance).
-    Disable,
-}
-
-/// Why a backend cannot take a request now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UnavailableReason {
-    /// Active checks failing.
-    Down,
-    /// Passive ejection in force.
-    Ejected,
-    /// Admin drain.
-    Draining,
-    /// Admin disable.
-    Disabled,
-    /// Recovered, but waiting out the pool's failback delay.
-    Recovering,
-}
-
-/// Whether a backend can take a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Availability {
-    /// Yes.
-    Healthy,
-    /// Only if nothing healthy is left (never checked yet).
-    Unknown,
-    /// No.
-    Unavailable(UnavailableReason),
-}
-
-/// Last active check result, for `/status`.
-#[derive(Debug, Clone, Serialize)]
-pub struct CheckRecord {
-    /// Passed.
-    pub ok: bool,
-    /// How long it took.
-    pub latency_ms: f64,
-    /// Status code, error text, …
-    pub detail: String,
-    /// Wall-clock time of the check (seconds since the epoch).
-    pub at_unix: f64,
-}
-
 #[derive(Debug)]
-struct Inner {
+pub(super) struct Inner {
     status: Status,
     successes: u32,
     /// Passing checks since start (never reset).
@@ -91,9 +30,9 @@ struct Inner {
     failures: u32,
     since: SystemTime,
     last_check: Option<CheckRecord>,
-    ejected_until: Option<Instant>,
-    ejections: u32,
-    last_ejection_end: Option<Instant>,
+    pub(super) ejected_until: Option<Instant>,
+    pub(super) ejections: u32,
+    pub(super) last_ejection_end: Option<Instant>,
     /// When active checks last brought it back up; cleared once `failback_delay` is over.
     recovered_at: Option<Instant>,
     admin: AdminOverride,
@@ -115,15 +54,15 @@ struct Inner {
 pub struct BackendState {
     /// Identity.
     pub key: BackendKey,
-    inner: Mutex<Inner>,
-    connect_failures: AtomicU32,
-    http_5xx: AtomicU32,
-    timeouts: AtomicU32,
+    pub(super) inner: Mutex<Inner>,
+    pub(super) connect_failures: AtomicU32,
+    pub(super) http_5xx: AtomicU32,
+    pub(super) timeouts: AtomicU32,
     inflight: AtomicU32,
     /// Attempts that got an answer or failed, and of those the faults (5xx, timeout, failed
     /// connect): the error ratio a rollout's verify window watches.
-    attempts: AtomicU64,
-    faults: AtomicU64,
+    pub(super) attempts: AtomicU64,
+    pub(super) faults: AtomicU64,
     /// Open tunnels (WebSocket and other upgrades): not in `inflight`, and reported apart
     /// by a rollout's drain, which does not wait for them.
     tunnels: AtomicU32,
@@ -133,29 +72,6 @@ pub struct BackendState {
     pub ramp: crate::runtime::balance::slow_start::Ramp,
     epoch: Arc<AtomicU64>,
     events: broadcast::Sender<Transition>,
-}
-
-/// Read-only view for `/status` and the upgrade hand-over.
-#[derive(Debug, Clone, Serialize)]
-pub struct StatusView {
-    /// Combined state: `up`, `down`, `unknown`, `ejected`, `draining`, `disabled`, `recovering`.
-    pub state: &'static str,
-    /// Active-check status.
-    pub check_status: Status,
-    /// Since when (seconds since the epoch) the combined state holds.
-    pub since_unix: f64,
-    /// Last active check.
-    pub last_check: Option<CheckRecord>,
-    /// Seconds left in the current ejection.
-    pub ejected_for_secs: Option<f64>,
-    /// Times ejected (drives the growing cool-down).
-    pub ejections: u32,
-    /// Admin override.
-    pub admin: AdminOverride,
-    /// Requests in flight.
-    pub inflight: u32,
-    /// Requests waiting for a connection slot.
-    pub queued: u32,
 }
 
 impl BackendState {
@@ -362,44 +278,6 @@ impl BackendState {
         }
     }
 
-    /// A connect to this backend failed. Returns true when the threshold is reached and the
-    /// caller should try to eject (the pool decides, because of `max_ejection_percent`).
-    pub fn record_connect_failure(&self, settings: &PassiveSettings) -> bool {
-        self.count_attempt(true);
-        bump(&self.connect_failures, settings.connect_failures)
-    }
-
-    /// A response with a 5xx status came back. See [`Self::record_connect_failure`].
-    pub fn record_5xx(&self, settings: &PassiveSettings) -> bool {
-        self.count_attempt(true);
-        bump(&self.http_5xx, settings.http_5xx)
-    }
-
-    /// An upstream timeout happened. See [`Self::record_connect_failure`].
-    pub fn record_timeout(&self, settings: &PassiveSettings) -> bool {
-        self.count_attempt(true);
-        bump(&self.timeouts, settings.timeouts)
-    }
-
-    /// A request completed without a backend fault: consecutive counters start over.
-    pub fn record_success(&self) {
-        self.count_attempt(false);
-        for counter in [&self.connect_failures, &self.http_5xx, &self.timeouts] {
-            // Read first: on the hot path the counters are almost always zero already, and a
-            // load does not dirty the cache line the way a store would.
-            if counter.load(Ordering::Relaxed) != 0 {
-                counter.store(0, Ordering::Relaxed);
-            }
-        }
-    }
-
-    fn count_attempt(&self, fault: bool) {
-        self.attempts.fetch_add(1, Ordering::Relaxed);
-        if fault {
-            self.faults.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
     /// Counts an open tunnel until the guard drops.
     pub fn begin_tunnel(self: &Arc<Self>) -> TunnelGuard {
         self.tunnels.fetch_add(1, Ordering::Relaxed);
@@ -424,42 +302,6 @@ impl BackendState {
     pub fn check_passes(&self) -> (u32, u64) {
         let inner = self.inner.lock();
         (inner.successes, inner.checks_passed)
-    }
-
-    fn reset_passive_counters(&self) {
-        for counter in [&self.connect_failures, &self.http_5xx, &self.timeouts] {
-            counter.store(0, Ordering::Relaxed);
-        }
-    }
-
-    /// True while an ejection is in force at `now`.
-    pub fn is_ejected(&self, now: Instant) -> bool {
-        self.inner.lock().ejected_until.is_some_and(|u| now < u)
-    }
-
-    /// Ejects for `cooldown · 2^(previous ejections)`, capped at `max_cooldown`. The count of
-    /// previous ejections decays: after a quiet `max_cooldown` the backend starts fresh.
-    pub fn eject(&self, now: Instant, settings: &PassiveSettings, reason: &str) -> Duration {
-        let mut inner = self.inner.lock();
-        if inner
-            .last_ejection_end
-            .is_some_and(|end| now.duration_since(end) >= settings.max_cooldown)
-        {
-            inner.ejections = 0;
-        }
-        let factor = 1u32
-            .checked_shl(inner.ejections.min(20))
-            .unwrap_or(u32::MAX);
-        let length = settings
-            .cooldown
-            .checked_mul(factor)
-            .unwrap_or(settings.max_cooldown)
-            .min(settings.max_cooldown);
-        inner.ejections = inner.ejections.saturating_add(1);
-        inner.ejected_until = Some(now + length);
-        self.reset_passive_counters();
-        self.transition(&mut inner, &format!("{reason}; ejected for {length:?}"));
-        length
     }
 
     /// Sets or clears the admin override.
@@ -493,15 +335,8 @@ impl BackendState {
     /// 0, so a state created later for the same address starts clean (a series it never sets
     /// would otherwise keep this one's last value).
     pub fn unpublish(&self) {
-        use crate::metrics::names;
         let mut inner = self.inner.lock();
-        let (pool, backend) = (self.key.pool.to_string(), self.key.address.to_string());
-        for (i, s) in STATES.into_iter().enumerate() {
-            if inner.published & (1u8 << i) != 0 {
-                metrics::gauge!(names::BACKEND_STATE, "pool" => pool.clone(), "backend" => backend.clone(), "state" => s)
-                    .set(0.0);
-            }
-        }
+        unpublish_states(&self.key, inner.published);
         inner.published = 0;
     }
 
@@ -566,7 +401,7 @@ impl BackendState {
 
     /// Something changed: eligibility may have moved (epoch), and if the combined state
     /// differs from the one last published, it is logged, published and broadcast.
-    fn transition(&self, inner: &mut Inner, reason: &str) {
+    pub(super) fn transition(&self, inner: &mut Inner, reason: &str) {
         inner.since = SystemTime::now();
         let to = self.label(inner, Instant::now());
         self.epoch.fetch_add(1, Ordering::Release);
@@ -594,45 +429,6 @@ impl BackendState {
     }
 }
 
-/// All combined states, for the one-hot `gatehouse_backend_state` gauge.
-const STATES: [&str; 7] = [
-    "up",
-    "down",
-    "unknown",
-    "ejected",
-    "draining",
-    "disabled",
-    "recovering",
-];
-
-/// Sets the one-hot `gatehouse_backend_state` to `state`: 1 for it, 0 for the other states
-/// that already have a series (`published`, a bit per [`STATES`] entry). Returns the new set.
-fn publish_state(key: &BackendKey, published: u8, state: &str) -> u8 {
-    use crate::metrics::names;
-    let (pool, backend) = (key.pool.to_string(), key.address.to_string());
-    let mut now = published;
-    for (i, s) in STATES.into_iter().enumerate() {
-        let bit = 1u8 << i;
-        if s == state || published & bit != 0 {
-            metrics::gauge!(names::BACKEND_STATE, "pool" => pool.clone(), "backend" => backend.clone(), "state" => s)
-                .set(if s == state { 1.0 } else { 0.0 });
-            now |= bit;
-        }
-    }
-    // `up` is the one state in which the backend can be sent new requests now.
-    metrics::gauge!(names::BACKEND_UP, "pool" => pool, "backend" => backend)
-        .set(if state == "up" { 1.0 } else { 0.0 });
-    now
-}
-
-fn label_of(status: Status) -> &'static str {
-    match status {
-        Status::Unknown => "unknown",
-        Status::Up => "up",
-        Status::Down => "down",
-    }
-}
-
 /// An open tunnel to a backend, counted while this lives.
 #[derive(Debug)]
 pub struct TunnelGuard(Arc<BackendState>);
@@ -641,12 +437,6 @@ impl Drop for TunnelGuard {
     fn drop(&mut self) {
         self.0.tunnels.fetch_sub(1, Ordering::Relaxed);
     }
-}
-
-/// Increments a consecutive-failure counter; true when it reaches a non-zero threshold.
-fn bump(counter: &AtomicU32, threshold: u32) -> bool {
-    let n = counter.fetch_add(1, Ordering::Relaxed).saturating_add(1);
-    threshold > 0 && n >= threshold
 }
 
 fn unix_now() -> f64 {

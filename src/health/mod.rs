@@ -7,13 +7,22 @@
 //! does not reset it. Every change that can alter which backends are eligible bumps the
 //! registry's epoch, which is how pools know to recompute their schedules without being told.
 
-mod backend;
-mod limiter;
-mod registry;
+//!
+//! Files, lowest first: `key` (identity, transition record) and `status` (the state's parts and
+//! views) import nothing of this module; `publish` (state gauges) uses `key`; `backend` (the
+//! state machine) and `passive` (its passive-ejection half) use those; `registry` owns the
+//! states. Imports point down that list only.
 
-pub use backend::{
-    AdminOverride, Availability, BackendState, CheckRecord, InflightGuard as InflightGuardHandle,
-    Status, StatusView, TunnelGuard, UnavailableReason,
-};
+mod backend;
+mod key;
+mod limiter;
+mod passive;
+mod publish;
+mod registry;
+mod status;
+
+pub use backend::{BackendState, InflightGuard as InflightGuardHandle, TunnelGuard};
+pub use key::{BackendKey, Transition};
 pub use limiter::{Limiter, Permit, QueueFull};
-pub use registry::{BackendKey, Registry, Transition, RETENTION};
+pub use registry::{Registry, RETENTION};
+pub use status::{AdminOverride, Availability, CheckRecord, Status, StatusView, UnavailableReason};

@@ -1,10 +1,11 @@
 //! The process-wide table of backend states, keyed by identity, outside any snapshot.
 
-use super::backend::{BackendState, Status};
+use super::backend::BackendState;
+use super::key::{BackendKey, Transition};
+use super::status::Status;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::fmt;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,49 +15,6 @@ use tokio::time::Instant;
 /// How long a backend that left the config keeps its state, so that a config that briefly drops
 /// and re-adds it does not reset its health.
 pub const RETENTION: Duration = Duration::from_secs(300);
-
-/// Backend identity: the pool it serves in and its resolved address.
-///
-/// The pool is part of the identity because health-check settings are per pool: the same
-/// address in two pools may be checked differently and so have two different states.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct BackendKey {
-    /// Pool name.
-    pub pool: Arc<str>,
-    /// Resolved address.
-    pub address: SocketAddr,
-}
-
-impl BackendKey {
-    /// Builds a key.
-    pub fn new(pool: &str, address: SocketAddr) -> Self {
-        BackendKey {
-            pool: Arc::from(pool),
-            address,
-        }
-    }
-}
-
-impl fmt::Display for BackendKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.pool, self.address)
-    }
-}
-
-/// One logged state change, broadcast for metrics and tests.
-#[derive(Debug, Clone)]
-pub struct Transition {
-    /// Which backend.
-    pub key: BackendKey,
-    /// Combined state before.
-    pub from: &'static str,
-    /// Combined state after.
-    pub to: &'static str,
-    /// Why (e.g. `3 consecutive failed checks (status 503)`).
-    pub reason: String,
-    /// When (wall clock).
-    pub at: std::time::SystemTime,
-}
 
 struct Entry {
     state: Arc<BackendState>,

@@ -11,7 +11,6 @@ use super::chunked::{self, Chunks};
 use super::gated::Gated;
 use super::head::{self, Check, Refusal};
 use crate::config::model::LimitsSettings;
-use crate::metrics::names;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
@@ -44,6 +43,8 @@ pub struct Origin<'a> {
     pub client: Option<std::net::SocketAddr>,
     /// The listener's `Strict-Transport-Security` value, on a TLS connection.
     pub hsts: Option<http::HeaderValue>,
+    /// The listener's series for requests refused before routing.
+    pub metrics: Option<std::sync::Arc<crate::metrics::ListenerMetrics>>,
 }
 
 /// Reads until a complete, valid head (or a reason to stop) is in the read-ahead buffer, its
@@ -145,8 +146,9 @@ pub(crate) async fn check_chunked_body(
 
 /// Answers a refused request and closes: a small body, `Connection: close`, no banner.
 pub(crate) async fn refuse(g: &mut Gated, r: Refusal, origin: &Origin<'_>) {
-    metrics::counter!(names::BAD_REQUESTS_TOTAL, "listener" => origin.listener.to_string(), "status" => status_label(r.status))
-        .increment(1);
+    if let Some(m) = &origin.metrics {
+        m.bad_request(status_label(r.status));
+    }
     tracing::debug!(listener = origin.listener, client = ?origin.client, status = r.status, reason = r.reason, "request refused");
     let phrase = http::StatusCode::from_u16(r.status)
         .ok()

@@ -18,7 +18,7 @@ pub mod stash;
 pub mod tls;
 
 use crate::config::model::Protocol;
-use crate::metrics::names;
+use crate::metrics::names::{self, label};
 use crate::runtime::SharedState;
 use async_trait::async_trait;
 use metrics::{counter, gauge, Counter, Gauge};
@@ -81,17 +81,17 @@ impl Connections {
                 Protocol::Http => None,
             };
             let l = bound.name.clone();
-            let failures = |stage: &'static str| counter!(names::TLS_HANDSHAKE_FAILURES_TOTAL, "listener" => l.clone(), "stage" => stage);
-            let rejected = |reason: &'static str| counter!(names::CONNECTIONS_REJECTED_TOTAL, "listener" => l.clone(), "reason" => reason);
+            let failures = |stage: &'static str| counter!(names::TLS_HANDSHAKE_FAILURES_TOTAL, label::LISTENER => l.clone(), label::STAGE => stage);
+            let rejected = |reason: &'static str| counter!(names::CONNECTIONS_REJECTED_TOTAL, label::LISTENER => l.clone(), label::REASON => reason);
             listeners.push(ListenerRuntime {
                 name: Arc::from(bound.name.as_str()),
                 acceptor,
                 proxy_protocol: bound.proxy_protocol,
                 h2c: h2c_listeners.get(i).copied().unwrap_or(false),
-                open: gauge!(names::DOWNSTREAM_CONNECTIONS, "listener" => l.clone()),
-                accepted: counter!(names::DOWNSTREAM_CONNECTIONS_TOTAL, "listener" => l.clone()),
-                handshakes_tls12: counter!(names::TLS_HANDSHAKES_TOTAL, "listener" => l.clone(), "version" => "TLSv1.2"),
-                handshakes_tls13: counter!(names::TLS_HANDSHAKES_TOTAL, "listener" => l.clone(), "version" => "TLSv1.3"),
+                open: gauge!(names::DOWNSTREAM_CONNECTIONS, label::LISTENER => l.clone()),
+                accepted: counter!(names::DOWNSTREAM_CONNECTIONS_TOTAL, label::LISTENER => l.clone()),
+                handshakes_tls12: counter!(names::TLS_HANDSHAKES_TOTAL, label::LISTENER => l.clone(), label::VERSION => "TLSv1.2"),
+                handshakes_tls13: counter!(names::TLS_HANDSHAKES_TOTAL, label::LISTENER => l.clone(), label::VERSION => "TLSv1.3"),
                 handshake_failures: failures("handshake"),
                 handshake_timeouts: failures("timeout"),
                 proxy_header_failures: rejected("proxy_protocol"),
@@ -157,6 +157,7 @@ impl ServerApp for Connections {
             Some(_) => snapshot.listeners.get(index).and_then(|l| l.hsts.clone()),
             None => None,
         };
+        let metrics = snapshot.listeners.get(index).map(|l| l.metrics.clone());
         // A PROXY header is believed only from the listed L4 balancers (from anyone when the
         // list is empty: validation warns about that).
         let proxy_header_trusted = !listener.proxy_protocol
@@ -293,6 +294,7 @@ impl ServerApp for Connections {
             listener: &listener.name,
             client,
             hsts,
+            metrics,
         };
         crate::forward::h1::serve(
             &self.engine,

@@ -61,8 +61,8 @@ impl ResolvesServerCert for SniResolver {
         if found.is_none() {
             counter!(
                 crate::metrics::names::TLS_HANDSHAKE_FAILURES_TOTAL,
-                "listener" => self.listener_name.to_string(),
-                "stage" => "no_certificate",
+                crate::metrics::names::label::LISTENER => self.listener_name.to_string(),
+                crate::metrics::names::label::STAGE => "no_certificate",
             )
             .increment(1);
         }

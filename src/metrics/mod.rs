@@ -6,14 +6,20 @@
 //! for routes with `metrics = true` only, per route ([`RouteMetrics`]), so the request path pays
 //! an atomic add, not a registry lookup, and the number of series does not grow with routes.
 
+mod keyed;
+#[cfg(test)]
+mod label_guard;
+mod listener;
 pub mod names;
 mod pool;
 mod route;
+mod tunnel;
 
+pub use listener::ListenerMetrics;
 pub use pool::{BackendMetrics, PoolMetrics};
 pub use route::RouteMetrics;
+pub use tunnel::TunnelMetrics;
 
-use crate::runtime::schedule::Tier;
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, Unit};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use names::label;
@@ -43,7 +49,7 @@ pub fn init() -> Option<&'static PrometheusHandle> {
                 .ok()?;
             describe();
             gauge!(names::PROCESS_START_SECONDS).set(unix_now());
-            gauge!(names::BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "pingora" => "0.9.1")
+            gauge!(names::BUILD_INFO, label::VERSION => env!("CARGO_PKG_VERSION"), label::PINGORA => "0.9.1")
                 .set(1.0);
             Some(handle)
         })
@@ -353,24 +359,22 @@ pub enum TierChange {
     Failback,
 }
 
-/// A pool's serving tier is now `to` (one-hot gauge), possibly a failover or failback.
-pub fn record_tier_change(pool: &str, to: Tier, change: Option<TierChange>) {
-    for tier in [
-        Tier::Primary,
-        Tier::Backup,
-        Tier::Unknown,
-        Tier::FailOpen,
-        Tier::None,
-    ] {
+/// A pool's serving tier is now the one named `to` (one-hot gauge over [`names::TIERS`]),
+/// possibly a failover or failback. The tier comes as its label value, so this module needs
+/// nothing of the runtime's schedule.
+pub fn record_tier_change(pool: &str, to: &str, change: Option<TierChange>) {
+    debug_assert!(names::TIERS.contains(&to), "unknown tier {to:?}");
+    for tier in names::TIERS {
         let value = if tier == to { 1.0 } else { 0.0 };
-        gauge!(names::POOL_SERVING_TIER, label::POOL => pool.to_string(), label::TIER => tier.as_str()).set(value);
+        gauge!(names::POOL_SERVING_TIER, label::POOL => pool.to_string(), label::TIER => tier)
+            .set(value);
     }
     let direction = match change {
         Some(TierChange::Failover) => "failover",
         Some(TierChange::Failback) => "failback",
         None => return,
     };
-    counter!(names::POOL_FAILOVERS_TOTAL, label::POOL => pool.to_string(), "direction" => direction).increment(1);
+    counter!(names::POOL_FAILOVERS_TOTAL, label::POOL => pool.to_string(), label::DIRECTION => direction).increment(1);
 }
 
 /// Counts one request in `gatehouse_requests_in_flight` for as long as it lives.

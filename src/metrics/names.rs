@@ -146,9 +146,35 @@ pub mod label {
     pub const TIER: &str = "tier";
     /// Reason for a retry or refusal.
     pub const REASON: &str = "reason";
-    /// Direction of tunnel bytes.
+    /// Direction of tunnel bytes, or of a tier change (`failover`, `failback`).
     pub const DIRECTION: &str = "direction";
+    /// Kind of upstream error.
+    pub const KIND: &str = "kind";
+    /// HTTP status of a refused request.
+    pub const STATUS: &str = "status";
+    /// Stage of a failed handshake or client-certificate check.
+    pub const STAGE: &str = "stage";
+    /// TLS protocol version, or gatehouse's version in `gatehouse_build_info`.
+    pub const VERSION: &str = "version";
+    /// Pingora's version in `gatehouse_build_info`.
+    pub const PINGORA: &str = "pingora";
+    /// Certificate file or ACME certificate id.
+    pub const CERTIFICATE: &str = "certificate";
+    /// Content hash of the served config.
+    pub const HASH: &str = "hash";
 }
+
+/// Values of the `direction` label of `gatehouse_tunnel_bytes_total`.
+pub mod direction {
+    /// Client to backend.
+    pub const TO_UPSTREAM: &str = "to_upstream";
+    /// Backend to client.
+    pub const TO_CLIENT: &str = "to_client";
+}
+
+/// Values of the `tier` label of `gatehouse_pool_serving_tier` (the runtime's schedule tiers,
+/// by name: the one-hot gauge sets all of them).
+pub const TIERS: [&str; 5] = ["primary", "backup", "unknown", "fail_open", "none"];
 
 /// Gauge: 1 while the pair guard finds the peer serving the same config (0: different, or the
 /// peer unreachable).

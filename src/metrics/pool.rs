@@ -3,7 +3,9 @@
 //! their settings are unchanged) and created on first use, so a pool that has served nothing
 //! exports nothing, and the request path pays atomic adds, never a registry lookup.
 
+use super::keyed::ByValue;
 use super::names::{self, label};
+use super::tunnel::TunnelMetrics;
 use super::CLASSES;
 use metrics::{counter, gauge, histogram, Counter, Gauge, Histogram};
 use std::sync::{Arc, OnceLock};
@@ -19,6 +21,12 @@ pub struct PoolMetrics {
     ttfb: OnceLock<Histogram>,
     request_bytes: OnceLock<Counter>,
     response_bytes: OnceLock<Counter>,
+    refused: ByValue,
+    upstream_errors: ByValue,
+    retries: ByValue,
+    retry_budget_exhausted: OnceLock<Counter>,
+    /// Upgraded connections (WebSocket and the like) to this pool's backends.
+    pub tunnels: TunnelMetrics,
 }
 
 impl PoolMetrics {
@@ -32,6 +40,11 @@ impl PoolMetrics {
             ttfb: OnceLock::new(),
             request_bytes: OnceLock::new(),
             response_bytes: OnceLock::new(),
+            refused: ByValue::default(),
+            upstream_errors: ByValue::default(),
+            retries: ByValue::default(),
+            retry_budget_exhausted: OnceLock::new(),
+            tunnels: TunnelMetrics::new(pool),
         }
     }
 
@@ -85,7 +98,29 @@ impl PoolMetrics {
 
     /// Counts a request refused before it reached the pool (rate limit, access rule, size).
     pub fn refused(&self, reason: &'static str) {
-        counter!(names::REQUESTS_REFUSED_TOTAL, label::POOL => self.pool.to_string(), label::REASON => reason)
+        self.refused.increment(reason, 1, || {
+            counter!(names::REQUESTS_REFUSED_TOTAL, label::POOL => self.pool.to_string(), label::REASON => reason)
+        });
+    }
+
+    /// Counts an upstream exchange that failed after connecting, by error kind.
+    pub fn upstream_error(&self, kind: &'static str) {
+        self.upstream_errors.increment(kind, 1, || {
+            counter!(names::UPSTREAM_ERRORS_TOTAL, label::POOL => self.pool.to_string(), label::KIND => kind)
+        });
+    }
+
+    /// Counts a retry, by reason.
+    pub fn retry(&self, reason: &'static str) {
+        self.retries.increment(reason, 1, || {
+            counter!(names::UPSTREAM_RETRIES_TOTAL, label::POOL => self.pool.to_string(), label::REASON => reason)
+        });
+    }
+
+    /// Counts a retry the retry budget refused.
+    pub fn retry_budget_exhausted(&self) {
+        self.retry_budget_exhausted
+            .get_or_init(|| counter!(names::RETRY_BUDGET_EXHAUSTED_TOTAL, &self.pool_label()))
             .increment(1);
     }
 }
@@ -96,6 +131,8 @@ impl PoolMetrics {
 pub struct BackendMetrics {
     requests: [OnceLock<Counter>; 5],
     in_flight: OnceLock<Gauge>,
+    connect_failures: OnceLock<Counter>,
+    timeouts: OnceLock<Counter>,
 }
 
 impl BackendMetrics {
@@ -110,6 +147,24 @@ impl BackendMetrics {
                     label::BACKEND => backend.to_string(),
                     label::STATUS_CLASS => CLASSES[class],
                 )
+            })
+            .increment(1);
+    }
+
+    /// Counts a failed connect to this backend.
+    pub fn connect_failure(&self, pool: &str, backend: &str) {
+        self.connect_failures
+            .get_or_init(|| {
+                counter!(names::UPSTREAM_CONNECT_FAILURES_TOTAL, label::POOL => pool.to_string(), label::BACKEND => backend.to_string())
+            })
+            .increment(1);
+    }
+
+    /// Counts a connect, read or write timeout with this backend.
+    pub fn timeout(&self, pool: &str, backend: &str) {
+        self.timeouts
+            .get_or_init(|| {
+                counter!(names::UPSTREAM_TIMEOUTS_TOTAL, label::POOL => pool.to_string(), label::BACKEND => backend.to_string())
             })
             .increment(1);
     }

@@ -2,6 +2,7 @@
 //! series at all (its requests are counted in its pool's), so an edge with 100,000 host routes
 //! exports what a handful of pools would.
 
+use super::keyed::ByValue;
 use super::names::{self, label};
 use super::CLASSES;
 use metrics::{counter, Counter, Histogram};
@@ -18,6 +19,7 @@ pub struct RouteMetrics {
     duration: Histogram,
     request_bytes: Counter,
     response_bytes: Counter,
+    refused: ByValue,
 }
 
 impl RouteMetrics {
@@ -35,6 +37,7 @@ impl RouteMetrics {
             duration: metrics::histogram!(names::ROUTE_REQUEST_DURATION_SECONDS, &labels),
             request_bytes: counter!(names::ROUTE_REQUEST_BYTES_TOTAL, &labels),
             response_bytes: counter!(names::ROUTE_RESPONSE_BYTES_TOTAL, &labels),
+            refused: ByValue::default(),
         }
     }
 
@@ -72,7 +75,8 @@ impl RouteMetrics {
 
     /// Counts a request the route refused (rate limit, access rule, body size).
     pub fn refused(&self, reason: &'static str) {
-        counter!(names::ROUTE_REQUESTS_REFUSED_TOTAL, label::ROUTE => self.route.to_string(), label::REASON => reason)
-            .increment(1);
+        self.refused.increment(reason, 1, || {
+            counter!(names::ROUTE_REQUESTS_REFUSED_TOTAL, label::ROUTE => self.route.to_string(), label::REASON => reason)
+        });
     }
 }

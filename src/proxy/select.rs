@@ -4,9 +4,7 @@
 
 use super::retry_budget::RetryBudget;
 use crate::config::model::RetryBudgetSettings;
-use crate::metrics::names;
 use crate::runtime::Pool;
-use metrics::counter;
 
 /// `index` if it has a free connection slot (or no limit); else another eligible backend with a
 /// free slot; else `index` (the request will queue there).
@@ -73,8 +71,7 @@ pub fn may_retry_with(
     if budget.try_withdraw(settings.ratio, settings.min_per_second) {
         true
     } else {
-        counter!(names::RETRY_BUDGET_EXHAUSTED_TOTAL, names::label::POOL => pool.name.to_string())
-            .increment(1);
+        pool.metrics.retry_budget_exhausted();
         false
     }
 }

@@ -241,7 +241,7 @@ impl Reloader {
         self.report(trigger, started, &result);
         match &result {
             Ok(outcome) if outcome.applied => {
-                counter!(names::CONFIG_RELOADS_TOTAL, "result" => "ok").increment(1);
+                counter!(names::CONFIG_RELOADS_TOTAL, names::label::RESULT => "ok").increment(1);
                 tracing::info!(
                     ?trigger,
                     generation = outcome.generation,
@@ -262,11 +262,12 @@ impl Reloader {
                 }
             }
             Ok(_) => {
-                counter!(names::CONFIG_RELOADS_TOTAL, "result" => "unchanged").increment(1);
+                counter!(names::CONFIG_RELOADS_TOTAL, names::label::RESULT => "unchanged")
+                    .increment(1);
                 tracing::debug!(?trigger, "config files unchanged; nothing to reload");
             }
             Err(err) => {
-                counter!(names::CONFIG_RELOADS_TOTAL, "result" => "error").increment(1);
+                counter!(names::CONFIG_RELOADS_TOTAL, names::label::RESULT => "error").increment(1);
                 tracing::error!(
                     ?trigger,
                     "config reload refused, still serving generation {}: {}: {}",
@@ -386,10 +387,10 @@ pub fn publish_gauges(snapshot: &Snapshot, previous: Option<&Snapshot>, restart_
     // One info series at 1: the one of the config serving now.
     if let Some(old) = previous.map(|p| &p.config.digest[..16]) {
         if old != hash {
-            gauge!(names::CONFIG_INFO, "hash" => old.to_string()).set(0.0);
+            gauge!(names::CONFIG_INFO, names::label::HASH => old.to_string()).set(0.0);
         }
     }
-    gauge!(names::CONFIG_INFO, "hash" => hash.to_string()).set(1.0);
+    gauge!(names::CONFIG_INFO, names::label::HASH => hash.to_string()).set(1.0);
     gauge!(names::CONFIG_LAST_RELOAD_SUCCESS_SECONDS).set(
         SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -400,8 +401,8 @@ pub fn publish_gauges(snapshot: &Snapshot, previous: Option<&Snapshot>, restart_
         for c in &l.certificates {
             gauge!(
                 names::CERTIFICATE_EXPIRY_SECONDS,
-                "listener" => l.name.clone(),
-                "certificate" => c.cert_path.display().to_string(),
+                names::label::LISTENER => l.name.clone(),
+                names::label::CERTIFICATE => c.cert_path.display().to_string(),
             )
             .set(c.not_after_unix() as f64);
         }

@@ -210,7 +210,7 @@ impl Pool {
             if cached.epoch != 0 {
                 tracing::info!(pool = %self.name, from = cached.tier.as_str(), to = next.tier.as_str(), "pool serving tier changed");
             }
-            crate::metrics::record_tier_change(&self.name, next.tier, change);
+            crate::metrics::record_tier_change(&self.name, next.tier.as_str(), change);
         }
         self.schedule.store(next.clone());
         next

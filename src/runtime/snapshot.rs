@@ -122,6 +122,8 @@ pub struct ListenerEntry {
     pub client_auth: Option<Arc<crate::tls::client_auth::ClientAuth>>,
     /// Where the verified client certificate goes (`None` without `client_auth`).
     pub client_cert_headers: Option<crate::tls::client_auth::CertHeaders>,
+    /// Unrouted and refused-before-routing request series (handles kept across reloads).
+    pub metrics: Arc<crate::metrics::ListenerMetrics>,
 }
 
 /// Everything the request path reads, published as one unit.
@@ -261,6 +263,7 @@ impl Snapshot {
                             trusted_proxies: e.trusted_proxies.clone(),
                             client_auth: e.client_auth.clone(),
                             client_cert_headers: e.client_cert_headers.clone(),
+                            metrics: e.metrics.clone(),
                         }),
                 },
             )
@@ -310,8 +313,10 @@ impl Snapshot {
 }
 
 fn listener_entry(l: &Listener) -> ListenerEntry {
+    let name: Arc<str> = Arc::from(l.name.as_str());
     ListenerEntry {
-        name: Arc::from(l.name.as_str()),
+        metrics: Arc::new(crate::metrics::ListenerMetrics::new(&name)),
+        name,
         protocol: l.protocol,
         certs: CertStore::build(&l.certificates, l.default_certificate, l.unknown_sni),
         redirect_https: l.redirect_https,

@@ -280,7 +280,7 @@ pub fn is_stripped(strip: &[HeaderName], name: &[u8]) -> bool {
 /// Counts a client-certificate failure (`stage`: `handshake` or `request`; `reason`:
 /// `missing`, `invalid` or `untrusted`).
 pub fn count_failure(listener: &str, stage: &'static str, reason: &'static str) {
-    counter!(names::CLIENT_AUTH_FAILURES_TOTAL, "listener" => listener.to_string(), "stage" => stage, "reason" => reason)
+    counter!(names::CLIENT_AUTH_FAILURES_TOTAL, names::label::LISTENER => listener.to_string(), names::label::STAGE => stage, names::label::REASON => reason)
         .increment(1);
 }
 

@@ -18,6 +18,7 @@ mod grpc;
 mod hardening;
 mod hashing;
 mod health;
+mod health_probe_tls;
 mod http1;
 mod http2;
 mod memory;

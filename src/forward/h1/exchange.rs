@@ -11,7 +11,6 @@ use crate::forward::account::{self, Outcome};
 use crate::forward::request_id::RequestId;
 use crate::forward::Engine;
 use crate::listener::head::{Body, Head};
-use crate::metrics::names;
 use crate::preview::Fact;
 use crate::proxy::decide::{self, Decision};
 use crate::proxy::{access, client_ip, path};
@@ -20,7 +19,6 @@ use crate::runtime::router::RequestFacts;
 use crate::runtime::snapshot::RouteEntry;
 use crate::runtime::Snapshot;
 use crate::tls::acme::challenge::HTTP_PREFIX;
-use metrics::counter;
 use pingora::server::ShutdownWatch;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -352,13 +350,9 @@ async fn decide_and_forward(
             answer(ctx, conn, None, local, outcome).await
         }
         Decision::NotFound => {
-            let name = ctx
-                .snapshot
-                .listeners
-                .get(listener)
-                .map(|l| l.name.to_string())
-                .unwrap_or_default();
-            counter!(names::UNROUTED_REQUESTS_TOTAL, "listener" => name).increment(1);
+            if let Some(l) = ctx.snapshot.listeners.get(listener) {
+                l.metrics.unrouted();
+            }
             let body_pending = req.head.body != Body::None;
             let local = Local {
                 close: !ctx.keepalive(!body_pending),

@@ -139,7 +139,9 @@ pub async fn serve(
                     };
                     refuse(&mut conn.client, r, origin).await;
                 } else {
-                    metrics::counter!(crate::metrics::names::BAD_REQUESTS_TOTAL, "listener" => origin.listener.to_string(), "status" => "408").increment(1);
+                    if let Some(m) = &origin.metrics {
+                        m.bad_request("408");
+                    }
                 }
                 return None;
             }

@@ -22,13 +22,11 @@ use crate::forward::upstream::Upstream;
 use crate::forward::{tunnel, Engine};
 use crate::listener::head::Body;
 use crate::listener::stash::StashedBytes;
-use crate::metrics::names;
 use crate::proxy::retry::{self, Retry};
 use crate::runtime::pool::PoolBackend;
 use crate::runtime::snapshot::RouteEntry;
 use crate::runtime::Pool;
 use bytes::{Buf, BytesMut};
-use metrics::counter;
 use pingora::ErrorType;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -48,7 +46,7 @@ const UPSTREAM_BUFFER: usize = 16 * 1024;
 pub struct TunnelJob {
     up: Upstream,
     idle: Duration,
-    pool: Arc<str>,
+    pool: Arc<Pool>,
     started: Instant,
     /// Counts the tunnel against its backend while it is open.
     _open: crate::health::TunnelGuard,
@@ -473,7 +471,10 @@ pub(super) async fn failed_early(
     let timed_out = matches!(kind, ErrorType::ReadTimedout | ErrorType::WriteTimedout);
     if timed_out {
         pool.report_timeout(target.index);
-        counter!(names::UPSTREAM_TIMEOUTS_TOTAL, "pool" => pool.name.to_string(), "backend" => target.backend.label.to_string()).increment(1);
+        target
+            .backend
+            .metrics
+            .timeout(&pool.name, &target.backend.label);
     }
     let failure = retry::Failure {
         etype: &kind,
@@ -673,7 +674,10 @@ async fn relay_response(
                     BodyError::UpstreamReadTimeout | BodyError::ResponseDeadline
                 ) {
                     target.pool.report_timeout(target.index);
-                    counter!(names::UPSTREAM_TIMEOUTS_TOTAL, "pool" => target.pool.name.to_string(), "backend" => target.backend.label.to_string()).increment(1);
+                    target
+                        .backend
+                        .metrics
+                        .timeout(&target.pool.name, &target.backend.label);
                 }
                 return Attempt::Done(Next::Close);
             }
@@ -752,7 +756,7 @@ async fn switch_protocols(
     Attempt::Done(Next::Tunnel(Box::new(TunnelJob {
         up,
         idle: pool.config.timeouts.tunnel,
-        pool: pool.name.clone(),
+        pool: pool.clone(),
         started: ctx.started,
         _open: target.backend.state.begin_tunnel(),
         log: None,

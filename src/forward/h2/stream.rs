@@ -9,7 +9,6 @@ use crate::forward::h1::ConnInfo;
 use crate::forward::pick::{self, Attempts, Connection};
 use crate::forward::request_id::RequestId;
 use crate::forward::Engine;
-use crate::metrics::names;
 use crate::preview::Fact;
 use crate::proxy::decide::{self, Decision};
 use crate::proxy::retry::{self, Retry};
@@ -22,7 +21,6 @@ use bytes::Bytes;
 use h2::server::SendResponse;
 use h2::RecvStream;
 use http::header;
-use metrics::counter;
 use pingora::ErrorType;
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -294,13 +292,9 @@ async fn decide_and_forward(
             answer::send(ctx, respond, None, answer, outcome);
         }
         Decision::NotFound => {
-            let name = ctx
-                .snapshot
-                .listeners
-                .get(listener)
-                .map(|l| l.name.to_string())
-                .unwrap_or_default();
-            counter!(names::UNROUTED_REQUESTS_TOTAL, "listener" => name).increment(1);
+            if let Some(l) = ctx.snapshot.listeners.get(listener) {
+                l.metrics.unrouted();
+            }
             answer::send(ctx, respond, None, Answer::error(404), outcome);
         }
         Decision::BadRequest(why) | Decision::Refused(_, why, _) => {
@@ -483,7 +477,10 @@ pub(crate) fn failed_early(
     let timed_out = matches!(kind, ErrorType::ReadTimedout | ErrorType::WriteTimedout);
     if timed_out {
         pool.report_timeout(target.index);
-        counter!(names::UPSTREAM_TIMEOUTS_TOTAL, "pool" => pool.name.to_string(), "backend" => target.backend.label.to_string()).increment(1);
+        target
+            .backend
+            .metrics
+            .timeout(&pool.name, &target.backend.label);
     }
     let replayable = body.is_some();
     let failure = retry::Failure {

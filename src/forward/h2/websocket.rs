@@ -147,7 +147,7 @@ pub async fn tunnel(
         outcome.error = Some("ConnectionClosed");
         return Attempt::Done;
     }
-    let open = OpenTunnel::begin(&target.pool.name);
+    let open = OpenTunnel::begin(target.pool);
     let _counted = target.backend.state.begin_tunnel();
     let result = tunnel::run(&mut io, &mut up.stream, timeouts.tunnel).await;
     open.end(&result);

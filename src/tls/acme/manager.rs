@@ -212,7 +212,7 @@ impl Manager {
                     sched.ari = None;
                     let ordered = matches!(outcome, Outcome::Ordered);
                     if ordered {
-                        counter!(names::ACME_ORDERS_TOTAL, "certificate" => cert.id.clone(), "result" => "ok").increment(1);
+                        counter!(names::ACME_ORDERS_TOTAL, names::label::CERTIFICATE => cert.id.clone(), names::label::RESULT => "ok").increment(1);
                         tracing::info!(certificate = %cert.id, names = %cert.names.join(","), "ACME certificate obtained");
                     }
                     tls.acme.update(fresh, |s| {
@@ -231,7 +231,7 @@ impl Manager {
                     let next = Instant::now() + wait;
                     sched.next_attempt = Some(next);
                     wake = wake.min(next);
-                    counter!(names::ACME_ORDERS_TOTAL, "certificate" => cert.id.clone(), "result" => "error").increment(1);
+                    counter!(names::ACME_ORDERS_TOTAL, names::label::CERTIFICATE => cert.id.clone(), names::label::RESULT => "error").increment(1);
                     tracing::warn!(certificate = %cert.id, error = %e, retry_in = ?wait, failures = sched.failures, "ACME order failed; the current certificate (if any) keeps serving");
                     let failures = sched.failures;
                     tls.acme.update(fresh, |s| {

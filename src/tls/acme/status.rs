@@ -91,16 +91,18 @@ impl Registry {
         f(entry);
         let label = entry.id.clone();
         if let Some(t) = entry.not_after_unix {
-            gauge!(names::ACME_CERTIFICATE_EXPIRY_SECONDS, "certificate" => label.clone())
+            gauge!(names::ACME_CERTIFICATE_EXPIRY_SECONDS, names::label::CERTIFICATE => label.clone())
                 .set(t as f64);
         }
         if let Some(t) = entry.renew_at_unix {
-            gauge!(names::ACME_RENEWAL_DUE_SECONDS, "certificate" => label.clone()).set(t as f64);
+            gauge!(names::ACME_RENEWAL_DUE_SECONDS, names::label::CERTIFICATE => label.clone())
+                .set(t as f64);
         }
         if let Some(t) = entry.last_attempt_unix {
-            gauge!(names::ACME_LAST_ATTEMPT_SECONDS, "certificate" => label.clone()).set(t as f64);
+            gauge!(names::ACME_LAST_ATTEMPT_SECONDS, names::label::CERTIFICATE => label.clone())
+                .set(t as f64);
         }
-        gauge!(names::ACME_CERTIFICATE_FAILING, "certificate" => label)
+        gauge!(names::ACME_CERTIFICATE_FAILING, names::label::CERTIFICATE => label)
             .set(if entry.last_error.is_some() { 1.0 } else { 0.0 });
     }
 }

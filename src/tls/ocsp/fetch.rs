@@ -176,9 +176,9 @@ pub async fn run(state: Arc<SharedState>, mut shutdown: tokio::sync::watch::Rece
             let label = cert.cert_path.display().to_string();
             match fetch_for(cert, settings.timeout).await {
                 Ok(staple) => {
-                    counter!(names::OCSP_FETCHES_TOTAL, "certificate" => label.clone(), "result" => "ok")
+                    counter!(names::OCSP_FETCHES_TOTAL, names::label::CERTIFICATE => label.clone(), names::label::RESULT => "ok")
                         .increment(1);
-                    gauge!(names::OCSP_STAPLE_EXPIRY_SECONDS, "certificate" => label.clone())
+                    gauge!(names::OCSP_STAPLE_EXPIRY_SECONDS, names::label::CERTIFICATE => label.clone())
                         .set(staple.expires_unix() as f64);
                     let wait = next_fetch(&staple, settings.refresh, SystemTime::now());
                     state.tls.set_staple(
@@ -190,7 +190,7 @@ pub async fn run(state: Arc<SharedState>, mut shutdown: tokio::sync::watch::Rece
                     entry.due = Instant::now() + wait;
                 }
                 Err(e) => {
-                    counter!(names::OCSP_FETCHES_TOTAL, "certificate" => label.clone(), "result" => "error")
+                    counter!(names::OCSP_FETCHES_TOTAL, names::label::CERTIFICATE => label.clone(), names::label::RESULT => "error")
                         .increment(1);
                     let wait = FIRST_RETRY
                         .saturating_mul(1u32 << entry.failures.min(16))
