@@ -3,7 +3,7 @@
 //!
 //! Cardinality is bounded by default: request series are per listener and pool, backends carry
 //! a handful of series each, and per-route series exist only for routes with `metrics = true`
-//! (the `gatehouse_route_*` families). The README's "Metrics cardinality" note has the formula.
+//! (the `gatehouse_route_*` families). docs/observability.md ("Metrics cardinality") has the formula.
 
 /// Requests completed, by listener, pool and status class.
 pub const REQUESTS_TOTAL: &str = "gatehouse_requests_total";

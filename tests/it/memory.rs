@@ -1,6 +1,6 @@
 //! What an idle keep-alive connection costs, and that the memory comes back once connections
 //! close. Edge nodes hold far more idle connections than active ones; stock Pingora keeps a
-//! 64 KiB read buffer, a write buffer and its handshake state for each (see README,
+//! 64 KiB read buffer, a write buffer and its handshake state for each (see docs/performance.md,
 //! Performance, and vendor/pingora-core/PATCHES.md).
 
 use crate::support::child::ChildProxy;

@@ -400,7 +400,7 @@ async fn standby_takes_the_virtual_ip_when_the_active_gatehouse_dies() {
         Some((200, standby.to_string()))
     );
 
-    // Planned switchover, as the README (Operations) says: stop keepalived on the node holding
+    // Planned switchover, as docs/operations.md says: stop keepalived on the node holding
     // the address first (it hands the address over at once), then gatehouse there.
     let pid = keepaliveds[standby_idx].id().unwrap();
     nix::sys::signal::kill(
