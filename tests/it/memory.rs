@@ -1,7 +1,7 @@
 //! What an idle keep-alive connection costs, and that the memory comes back once connections
 //! close. Edge nodes hold far more idle connections than active ones; stock Pingora keeps a
-//! 64 KiB read buffer, a write buffer and its handshake state for each (see docs/performance.md,
-//! Performance, and vendor/pingora-core/PATCHES.md).
+//! 64 KiB read buffer, a write buffer and its handshake state for each (see docs/performance.md
+//! and vendor/pingora-core/PATCHES.md).
 
 use crate::support::child::ChildProxy;
 use crate::support::{eventually, raise_nofile, TestBackend, WAIT};
