@@ -19,6 +19,7 @@ mod hashing;
 mod health;
 mod http1;
 mod http2;
+mod layering;
 mod memory;
 mod mtls;
 mod observability;
