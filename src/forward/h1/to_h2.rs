@@ -21,7 +21,7 @@ use crate::forward::h2pool::Slot;
 use crate::listener::gated::Gated;
 use crate::listener::head::Body;
 use bytes::BytesMut;
-use http::header::{self};
+use http::header;
 use pingora::ErrorType;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
