@@ -2,7 +2,7 @@
 //! `NOTIFY_SOCKET` datagram socket: the protocol is one datagram of `KEY=VALUE` lines, so it
 //! needs no crate and no libsystemd.
 //!
-//! Where it sits: `main` waits for [`Readiness`](crate::server::Readiness) (Pingora running,
+//! Where it sits: `main` waits for [`Readiness`](crate::lifecycle::Readiness) (Pingora running,
 //! every listener and the admin listener accepting, this process's own admin answering) and
 //! then calls [`ready`]: systemd orders dependent units, and `systemctl start` returns, on that
 //! message, so it must not be sent while a bind could still fail. The signal watcher in
@@ -59,10 +59,11 @@ pub fn ready(status: &str) {
     }
 }
 
-/// The status line [`ready`] reports for a server: where it accepts connections.
-pub fn serving_status(gatehouse: &crate::server::Gatehouse) -> String {
-    let mut addrs: Vec<SocketAddr> = gatehouse.state.bound.iter().map(|b| b.address).collect();
-    addrs.extend(gatehouse.state.load().config.admin.address);
+/// The status line [`ready`] reports for a server: where it accepts connections. It takes the
+/// shared state, not the server, so that this module stays below the server that calls it.
+pub fn serving_status(state: &crate::runtime::SharedState) -> String {
+    let mut addrs: Vec<SocketAddr> = state.bound.iter().map(|b| b.address).collect();
+    addrs.extend(state.load().config.admin.address);
     serving_text(&addrs, std::process::id())
 }
 

@@ -10,6 +10,7 @@
 
 pub mod duration;
 pub mod error;
+pub mod limits;
 pub mod model;
 pub mod raw;
 pub mod resolve;

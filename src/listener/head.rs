@@ -5,26 +5,15 @@
 //! Pure function over bytes (fuzzed): `check(buf)` says "need more bytes", "refuse with this
 //! status", or "complete head of N bytes, framed like this".
 
-/// Size limits (HAProxy/nginx-like defaults come from the config).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Longest request line (414 beyond).
-    pub max_request_line: usize,
-    /// Largest header section, request line excluded (431 beyond).
-    pub max_header_bytes: usize,
-    /// Most header fields (431 beyond).
-    pub max_headers: usize,
-}
+/// The limits live in the config layer, which fills them from `[limits]`.
+pub use crate::config::limits::Limits;
 
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_request_line: 8 * 1024,
-            max_header_bytes: 32 * 1024,
-            max_headers: 100,
-        }
-    }
-}
+mod field;
+mod target;
+
+pub use field::{Field, FieldKind};
+pub use target::valid_host;
+use target::{check_target, same_host};
 
 /// Why a head is refused: the status to answer and a reason for the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,109 +185,6 @@ pub fn check_indexed(buf: &[u8], limits: &Limits, fields: &mut Vec<Field>) -> Ch
             Check::Complete(head)
         }
         Err(r) => Check::Refuse(r),
-    }
-}
-
-struct Target<'a> {
-    authority: Option<&'a [u8]>,
-    /// Offset of the path within the target.
-    path_offset: usize,
-}
-
-/// What a header field is to a proxy: the names the forwarding engine treats specially,
-/// classified once while the gate checks them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FieldKind {
-    /// Anything else: forwarded as it came.
-    Other,
-    /// `Host`.
-    Host,
-    /// `Content-Length`.
-    ContentLength,
-    /// `Transfer-Encoding`.
-    TransferEncoding,
-    /// `Connection` (hop-by-hop; may nominate more).
-    Connection,
-    /// `Upgrade`.
-    Upgrade,
-    /// `Keep-Alive`, `Proxy-Connection`, `Proxy-Authenticate`, `Proxy-Authorization`, `TE`,
-    /// `Trailer`, `HTTP2-Settings`: hop-by-hop, never forwarded (RFC 9110 §7.6.1, and what
-    /// Pingora strips).
-    HopByHop,
-    /// `X-Forwarded-For` (folded into the value gatehouse sends).
-    XForwardedFor,
-    /// `X-Forwarded-Proto` (replaced).
-    XForwardedProto,
-    /// `X-Forwarded-Host` (replaced).
-    XForwardedHost,
-    /// `X-Request-Id` (kept when valid, else replaced).
-    XRequestId,
-    /// `Expect`.
-    Expect,
-    /// `User-Agent` (for the access log).
-    UserAgent,
-    /// `Content-Type` (gRPC detection).
-    ContentType,
-}
-
-impl FieldKind {
-    /// Classifies a field name (any case).
-    pub fn of(name: &[u8]) -> FieldKind {
-        let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
-        match name.len() {
-            2 if is(b"te") => FieldKind::HopByHop,
-            4 if is(b"host") => FieldKind::Host,
-            6 if is(b"expect") => FieldKind::Expect,
-            7 if is(b"upgrade") => FieldKind::Upgrade,
-            7 if is(b"trailer") => FieldKind::HopByHop,
-            10 if is(b"connection") => FieldKind::Connection,
-            10 if is(b"keep-alive") => FieldKind::HopByHop,
-            10 if is(b"user-agent") => FieldKind::UserAgent,
-            12 if is(b"content-type") => FieldKind::ContentType,
-            12 if is(b"x-request-id") => FieldKind::XRequestId,
-            14 if is(b"content-length") => FieldKind::ContentLength,
-            14 if is(b"http2-settings") => FieldKind::HopByHop,
-            15 if is(b"x-forwarded-for") => FieldKind::XForwardedFor,
-            16 if is(b"x-forwarded-host") => FieldKind::XForwardedHost,
-            16 if is(b"proxy-connection") => FieldKind::HopByHop,
-            17 if is(b"transfer-encoding") => FieldKind::TransferEncoding,
-            17 if is(b"x-forwarded-proto") => FieldKind::XForwardedProto,
-            18 if is(b"proxy-authenticate") => FieldKind::HopByHop,
-            19 if is(b"proxy-authorization") => FieldKind::HopByHop,
-            _ => FieldKind::Other,
-        }
-    }
-}
-
-/// Where one header field is in the head: `buf[name.0..name.1]`, `buf[value.0..value.1]`
-/// (value without surrounding whitespace). The raw line is `buf[name.0..value.1]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Field {
-    /// Name span.
-    pub name: (u32, u32),
-    /// Value span (trimmed).
-    pub value: (u32, u32),
-    /// What the name is.
-    pub kind: FieldKind,
-}
-
-impl Field {
-    /// The name's bytes in `buf`.
-    pub fn name<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
-        buf.get(self.name.0 as usize..self.name.1 as usize)
-            .unwrap_or_default()
-    }
-
-    /// The value's bytes in `buf`.
-    pub fn value<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
-        buf.get(self.value.0 as usize..self.value.1 as usize)
-            .unwrap_or_default()
-    }
-
-    /// The whole `name: value` line as received, without its CRLF.
-    pub fn line<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
-        buf.get(self.name.0 as usize..self.value.1.max(self.name.1 + 1) as usize)
-            .unwrap_or_default()
     }
 }
 
@@ -480,107 +366,6 @@ fn parse_length(v: &[u8]) -> Result<u64, Refusal> {
         .ok()
         .and_then(|s| s.parse().ok())
         .ok_or(refuse(400, "invalid Content-Length"))
-}
-
-fn check_target<'a>(method: &[u8], target: &'a [u8]) -> Result<Target<'a>, Refusal> {
-    if target == b"*" {
-        return if method == b"OPTIONS" {
-            Ok(Target {
-                authority: None,
-                path_offset: 0,
-            })
-        } else {
-            Err(refuse(400, "asterisk-form target outside OPTIONS"))
-        };
-    }
-    let (authority, path, path_offset) = if target.starts_with(b"/") {
-        (None, target, 0)
-    } else {
-        let scheme = if target.len() > 7 && target[..7].eq_ignore_ascii_case(b"http://") {
-            7
-        } else if target.len() > 8 && target[..8].eq_ignore_ascii_case(b"https://") {
-            8
-        } else {
-            return Err(refuse(400, "invalid request target"));
-        };
-        let rest = &target[scheme..];
-        let split = rest
-            .iter()
-            .position(|&b| b == b'/' || b == b'?')
-            .unwrap_or(rest.len());
-        let (auth, path) = rest.split_at(split);
-        if auth.is_empty() || auth.contains(&b'@') {
-            return Err(refuse(400, "invalid request target"));
-        }
-        (Some(auth), path, scheme + split)
-    };
-    // Visible ASCII only, and every '%' starts a valid escape.
-    let mut i = 0;
-    while i < path.len() {
-        let b = path[i];
-        if b <= 0x20 || b >= 0x7f || b == b'#' {
-            return Err(refuse(400, "invalid character in the request target"));
-        }
-        if b == b'%' {
-            let ok = path.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
-                && path.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
-            if !ok {
-                return Err(refuse(400, "invalid percent-encoding"));
-            }
-            i += 3;
-            continue;
-        }
-        i += 1;
-    }
-    Ok(Target {
-        authority,
-        path_offset,
-    })
-}
-
-/// `host [":" port]` with a reg-name or an IP literal, RFC 3986.
-pub fn valid_host(h: &[u8]) -> bool {
-    if h.is_empty() || h.len() > 255 {
-        return false;
-    }
-    let (name, port) = if h[0] == b'[' {
-        let Some(close) = h.iter().position(|&b| b == b']') else {
-            return false;
-        };
-        let inside = &h[1..close];
-        if inside.is_empty()
-            || !inside
-                .iter()
-                .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
-        {
-            return false;
-        }
-        (&h[..=close], &h[close + 1..])
-    } else {
-        match h.iter().rposition(|&b| b == b':') {
-            Some(c) => (&h[..c], &h[c..]),
-            None => (h, &h[h.len()..]),
-        }
-    };
-    let port_ok = port.is_empty()
-        || (port[0] == b':' && port.len() <= 6 && port[1..].iter().all(u8::is_ascii_digit));
-    let name_ok = name.starts_with(b"[")
-        || (!name.is_empty()
-            && name
-                .iter()
-                .all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(&b)));
-    port_ok && name_ok
-}
-
-fn same_host(authority: &[u8], host: &[u8]) -> bool {
-    let strip = |a: &[u8]| -> Vec<u8> {
-        let a = match a.iter().rposition(|&b| b == b':') {
-            Some(c) if !a.ends_with(b"]") && a[c + 1..].iter().all(u8::is_ascii_digit) => &a[..c],
-            _ => a,
-        };
-        a.to_ascii_lowercase()
-    };
-    strip(authority) == strip(host)
 }
 
 #[cfg(test)]

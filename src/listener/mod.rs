@@ -8,6 +8,7 @@
 
 pub mod caps;
 pub mod chunked;
+pub mod client_auth;
 pub mod gated;
 pub mod h1;
 pub mod head;
@@ -259,7 +260,7 @@ impl ServerApp for Connections {
             }
         });
         let client_cert = match &listener.acceptor {
-            Some(_) => crate::tls::client_auth::connection_facts(
+            Some(_) => client_auth::connection_facts(
                 &self.state,
                 index,
                 &listener.name,

@@ -9,9 +9,9 @@
 //! snapshot too (see [`crate::tls::client_auth`]). The protocol versions and suites come from
 //! the listener's TLS profile (fixed at start), in the server's order.
 
+use super::client_auth::ListenerVerifier;
 use crate::runtime::SharedState;
 use crate::tls::acme::challenge::ACME_TLS_ALPN;
-use crate::tls::client_auth::ListenerVerifier;
 use crate::tls::profile::TlsProfile;
 use metrics::counter;
 use rustls::server::{ClientHello, ResolvesServerCert, ServerSessionMemoryCache};

@@ -6,7 +6,6 @@ pub mod client_ip;
 pub mod decide;
 pub mod headers;
 pub mod path;
-pub mod rate_limit;
 pub mod retry;
 pub mod retry_budget;
 pub mod select;

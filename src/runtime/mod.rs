@@ -8,6 +8,8 @@ pub mod applied;
 pub mod balance;
 pub mod phase;
 pub mod pool;
+pub mod rate_limit;
+pub mod restart;
 pub mod router;
 pub mod schedule;
 pub mod snapshot;
@@ -37,11 +39,11 @@ pub struct SharedState {
     /// TLS state with its own schedule: fetched OCSP staples, ACME challenges and status.
     pub tls: Arc<crate::tls::live::TlsLive>,
     /// Recent request facts, for the reload preview (recorded by both engines).
-    pub samples: Arc<crate::preview::SampleRing>,
+    pub samples: Arc<crate::preview::ring::SampleRing>,
     /// Each pool's last verified rollout (`gatehouse rollout`).
     pub rollouts: Arc<crate::rollout::Rollouts>,
     /// The pair guard's last comparison with the peer.
-    pub pair: Arc<crate::pair::Pair>,
+    pub pair: Arc<crate::pair::status::Pair>,
 }
 
 impl SharedState {
@@ -69,7 +71,7 @@ impl SharedState {
     /// Cold settings of the served config that this process does not run with (they need
     /// `gatehouse upgrade` or a restart), one `key: what` line each.
     pub fn pending_restart(&self) -> Vec<String> {
-        crate::reload::diff::restart_required(&self.bound, &self.applied, &self.load().config)
+        restart::restart_required(&self.bound, &self.applied, &self.load().config)
     }
 
     /// The current snapshot. Cheap (an `Arc` clone); call once per request, not per phase.

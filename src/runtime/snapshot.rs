@@ -43,7 +43,7 @@ pub struct RouteEntry {
     /// Client blocks refused.
     pub deny: Vec<crate::net::cidr::Cidr>,
     /// Per-client rate limiter (kept across reloads while its settings are unchanged).
-    pub rate_limiter: Option<Arc<crate::proxy::rate_limit::RateLimiter>>,
+    pub rate_limiter: Option<Arc<super::rate_limit::RateLimiter>>,
     /// Upgrade protocols allowed (lowercase).
     pub upgrades: Vec<String>,
     /// Connections without a verified client certificate get 403.
@@ -214,10 +214,7 @@ impl Snapshot {
                         .and_then(|old| old.rate_limiter.clone())
                         .filter(|l| l.settings() == (rl.per_second, f64::from(rl.burst)))
                         .unwrap_or_else(|| {
-                            Arc::new(crate::proxy::rate_limit::RateLimiter::new(
-                                rl.per_second,
-                                rl.burst,
-                            ))
+                            Arc::new(super::rate_limit::RateLimiter::new(rl.per_second, rl.burst))
                         })
                 });
                 RouteEntry {

@@ -21,6 +21,7 @@ mod health;
 mod health_probe_tls;
 mod http1;
 mod http2;
+mod layering;
 mod memory;
 mod mtls;
 mod observability;

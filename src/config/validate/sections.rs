@@ -255,7 +255,7 @@ pub(super) fn limits_settings(
     report: &mut Report<'_>,
 ) -> crate::config::model::LimitsSettings {
     use crate::config::model::{Http2Settings, LimitsSettings};
-    let defaults = crate::listener::head::Limits::default();
+    let defaults = crate::config::limits::Limits::default();
     let mut size = |key: &str, v: Option<usize>, default: usize, min: usize| match v {
         Some(n) if n < min => {
             report.error(&child("limits", key), format!("must be at least {min}"));
@@ -264,7 +264,7 @@ pub(super) fn limits_settings(
         Some(n) => n,
         None => default,
     };
-    let head = crate::listener::head::Limits {
+    let head = crate::config::limits::Limits {
         max_request_line: size(
             "max_request_line",
             raw.max_request_line,

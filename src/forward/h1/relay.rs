@@ -5,33 +5,35 @@
 //! closed is retried on a fresh one; a backend that broke the connection, on another backend
 //! for idempotent requests; never after a response byte, never after a timeout.
 
-use super::body::{
-    relay_response_body, send_request_body, write_all_vectored, BodyError, RequestBody,
-    RequestLimits, ResponseBody, ResponseRelay,
-};
+mod await_head;
+mod respond;
+mod switch;
+
+use await_head::await_head;
+use respond::relay_response;
+use switch::switch_protocols;
+pub use switch::{run_tunnel, TunnelJob, TunnelRecord};
+
+use super::body::{send_request_body, write_all_vectored, RequestBody, RequestLimits};
 use super::exchange::{answer, Ctx, Next};
 use super::local::Local;
 use super::request::{write_upstream_head, Forwarding};
-use super::response::{self, ClientHead, Framing, ResponseHead};
+use super::response::ResponseHead;
 use super::Conn;
-use crate::access_log::{AccessLog, Record};
-use crate::forward::account::{OpenTunnel, Outcome};
+use crate::forward::account::Outcome;
 use crate::forward::chunked::Framer;
 use crate::forward::pick::{self, Attempts, Connection};
 use crate::forward::upstream::Upstream;
-use crate::forward::{tunnel, Engine};
 use crate::listener::head::Body;
 use crate::listener::stash::StashedBytes;
 use crate::proxy::retry::{self, Retry};
 use crate::runtime::pool::PoolBackend;
 use crate::runtime::snapshot::RouteEntry;
 use crate::runtime::Pool;
-use bytes::{Buf, BytesMut};
+use bytes::Buf;
 use pingora::ErrorType;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
 use tokio::time::Instant;
 
 /// Largest response head accepted from a backend.
@@ -41,74 +43,6 @@ const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 const CLIENT_READ_AHEAD: usize = 64 * 1024;
 /// The upstream read buffer's first size.
 const UPSTREAM_BUFFER: usize = 16 * 1024;
-
-/// An upgraded connection waiting to become a tunnel, with what its access-log line needs.
-pub struct TunnelJob {
-    up: Upstream,
-    idle: Duration,
-    pool: Arc<Pool>,
-    started: Instant,
-    /// Counts the tunnel against its backend while it is open.
-    _open: crate::health::TunnelGuard,
-    /// The access log and the request's fields, when a line is wanted.
-    pub log: Option<(Arc<AccessLog>, TunnelRecord)>,
-}
-
-/// The fields of an upgraded request's access-log line, owned.
-#[derive(Debug)]
-pub struct TunnelRecord {
-    pub(crate) request_id: String,
-    pub(crate) client: Option<SocketAddr>,
-    pub(crate) method: String,
-    pub(crate) host: String,
-    pub(crate) path: String,
-    pub(crate) query: Option<String>,
-    pub(crate) tls_version: Option<&'static str>,
-    pub(crate) user_agent: Option<String>,
-    pub(crate) listener: Option<Arc<str>>,
-    pub(crate) route: Option<Arc<str>>,
-    pub(crate) pool: Option<Arc<str>>,
-    pub(crate) upstream: Option<Arc<str>>,
-    pub(crate) upstream_time: Option<Duration>,
-    pub(crate) status: u16,
-}
-
-/// Runs a tunnel to its end and writes its one access-log line.
-pub async fn run_tunnel(_engine: &Engine, conn: &mut Conn, mut job: TunnelJob) {
-    let open = OpenTunnel::begin(&job.pool);
-    let outcome = tunnel::run(&mut *conn.client, &mut job.up.stream, job.idle).await;
-    open.end(&outcome);
-    if let Some((log, r)) = &job.log {
-        if log.wants(r.status) {
-            let line = Record {
-                at: Some(std::time::SystemTime::now()),
-                request_id: Some(&r.request_id),
-                client_ip: r.client.map(|a| a.ip()),
-                client_port: r.client.map(|a| a.port()),
-                method: &r.method,
-                host: Some(&r.host),
-                path: &r.path,
-                query: r.query.as_deref(),
-                http_version: "1.1",
-                tls_version: r.tls_version,
-                status: r.status,
-                bytes_in: outcome.to_upstream,
-                bytes_out: outcome.to_client,
-                duration: job.started.elapsed(),
-                upstream: r.upstream.as_deref(),
-                upstream_status: Some(r.status),
-                upstream_time: r.upstream_time,
-                retries: 0,
-                route: r.route.as_deref(),
-                pool: r.pool.as_deref(),
-                listener: r.listener.as_deref(),
-                user_agent: r.user_agent.as_deref(),
-                error: (outcome.end != tunnel::End::Closed).then(|| outcome.end.as_str()),
-            };
-            log.log(&line);
-        }
-    }
-}
 
 /// The path the backend gets: the normalised path, without the route's prefix when it strips.
 pub(super) fn upstream_path<'a>(route: &RouteEntry, path: &'a str) -> &'a str {
@@ -504,263 +438,6 @@ pub(super) async fn failed_early(
     outcome.upstream_error = true;
     let status = if timed_out { 504 } else { 502 };
     Attempt::Done(answer(ctx, conn, Some(target.route), Local::error(status), outcome).await)
-}
-
-/// Reads the response head, passing on interim responses (100 to a client that asked for it,
-/// 103 to HTTP/1.1 clients) and watching the client: a client that goes away ends the wait,
-/// and with `expect_body` one that starts sending its body does too.
-async fn await_head(
-    ctx: &Ctx<'_>,
-    conn: &mut Conn,
-    up: &mut Upstream,
-    buf: &mut BytesMut,
-    read_timeout: Duration,
-    expect_body: bool,
-    sent_continue: &mut bool,
-) -> HeadEvent {
-    let mut deadline = Instant::now() + read_timeout;
-    let mut any_byte = false;
-    loop {
-        if !buf.is_empty() {
-            match response::parse(buf, ctx.req.is_head(), &mut conn.resp_fields) {
-                Ok(Some(head)) if head.status >= 200 || head.status == 101 => {
-                    return HeadEvent::Head(head)
-                }
-                Ok(Some(interim)) => {
-                    let forward = match interim.status {
-                        100 => ctx.req.head.expect_continue && !*sent_continue,
-                        103 => !ctx.req.head.http10,
-                        _ => false,
-                    };
-                    if forward {
-                        let write = conn.client.write_all(&buf[..interim.len]);
-                        if !matches!(tokio::time::timeout(read_timeout, write).await, Ok(Ok(()))) {
-                            return HeadEvent::ClientGone;
-                        }
-                        let _ = conn.client.flush().await;
-                        if interim.status == 100 {
-                            *sent_continue = true;
-                        }
-                    }
-                    buf.advance(interim.len);
-                    if interim.status == 100 && expect_body && *sent_continue {
-                        return HeadEvent::ClientData;
-                    }
-                    continue;
-                }
-                Ok(None) if buf.len() > MAX_RESPONSE_HEAD => {
-                    return HeadEvent::Failed(ErrorType::InvalidHTTPHeader, true)
-                }
-                Ok(None) => {}
-                Err(why) => {
-                    tracing::debug!(why, "invalid response head");
-                    return HeadEvent::Failed(ErrorType::InvalidHTTPHeader, true);
-                }
-            }
-        }
-        if buf.capacity() - buf.len() < 4096 {
-            buf.reserve(UPSTREAM_BUFFER);
-        }
-        let watch_client = conn.client.prefix.len() < CLIENT_READ_AHEAD;
-        let read = tokio::time::timeout_at(deadline, up.stream.read_buf(buf));
-        tokio::select! {
-            biased;
-            r = read => match r {
-                Err(_) => return HeadEvent::Failed(ErrorType::ReadTimedout, any_byte),
-                Ok(Err(_)) => return HeadEvent::Failed(ErrorType::ReadError, any_byte),
-                Ok(Ok(0)) => return HeadEvent::Failed(ErrorType::ConnectionClosed, any_byte),
-                Ok(Ok(_)) => {
-                    any_byte = true;
-                    deadline = Instant::now() + read_timeout;
-                }
-            },
-            r = conn.client.read_up_to(4096), if watch_client => match r {
-                Ok(0) | Err(_) => return HeadEvent::ClientGone,
-                Ok(_) if expect_body => return HeadEvent::ClientData,
-                Ok(_) => {}
-            },
-        }
-    }
-}
-
-/// Relays a final response to the client, then keeps the backend connection if it is clean.
-#[allow(clippy::too_many_arguments)]
-async fn relay_response(
-    ctx: &Ctx<'_>,
-    conn: &mut Conn,
-    target: &Target<'_>,
-    up: Upstream,
-    mut buf: StashedBytes,
-    head: &ResponseHead,
-    body_consumed: bool,
-    sent_at: Instant,
-    outcome: &mut Outcome,
-) -> Attempt {
-    let mut up = up;
-    let req = ctx.req;
-    let route = target.route;
-    let timeouts = target.route.timeouts(&target.pool.config.timeouts);
-    let dechunk = req.head.http10 && head.framing == Framing::Chunked;
-    let close = !ctx.keepalive(body_consumed) || head.framing == Framing::Close || dechunk;
-    let rules = (!route.response_headers.is_empty()).then_some(&route.response_headers);
-    response::write_client_head(
-        &mut conn.out,
-        &buf,
-        head,
-        &conn.resp_fields,
-        &ClientHead {
-            rules,
-            hsts: ctx.hsts(&conn.info, Some(route)),
-            set_cookie: target.set_cookie.map(http::HeaderValue::as_bytes),
-            request_id: ctx.id.as_bytes(),
-            server_header: ctx.snapshot.config.server.server_header,
-            close,
-            keep_alive: req.head.http10 && !close,
-            dechunk,
-        },
-    );
-    buf.advance(head.len);
-    let mut body = ResponseBody::new(head.framing, dechunk);
-    let (take, mut done) = if body.dechunks() {
-        (0, false)
-    } else {
-        match body.take(&buf) {
-            Ok(t) => t,
-            Err(e) => {
-                outcome.error = Some(e.kind());
-                outcome.upstream_error = true;
-                return Attempt::Done(
-                    answer(ctx, conn, Some(route), Local::error(502), outcome).await,
-                );
-            }
-        }
-    };
-    let client_write = ctx.snapshot.config.limits.body_timeout;
-    let slices = [conn.out.as_slice(), &buf[..take]];
-    let write = write_all_vectored(&mut conn.client, &slices);
-    if !matches!(tokio::time::timeout(client_write, write).await, Ok(Ok(()))) {
-        return client_gone(outcome);
-    }
-    outcome.status = head.status;
-    let mut progress = take as u64;
-    buf.advance(take);
-    let mut clean = done && buf.is_empty();
-    if !done {
-        let relay = ResponseRelay {
-            read_timeout: timeouts.read,
-            deadline: timeouts.response.map(|d| sent_at + d),
-            client_write,
-        };
-        match relay_response_body(
-            &mut up.stream,
-            &mut buf,
-            &mut conn.client,
-            &mut body,
-            &relay,
-            &mut progress,
-        )
-        .await
-        {
-            Ok(c) => {
-                clean = c;
-                done = true;
-            }
-            Err(e) => {
-                outcome.bytes_out = progress;
-                outcome.error = Some(e.kind());
-                outcome.upstream_error = e.upstream();
-                if matches!(
-                    e,
-                    BodyError::UpstreamReadTimeout | BodyError::ResponseDeadline
-                ) {
-                    target.pool.report_timeout(target.index);
-                    target
-                        .backend
-                        .metrics
-                        .timeout(&target.pool.name, &target.backend.label);
-                }
-                return Attempt::Done(Next::Close);
-            }
-        }
-    }
-    outcome.bytes_out = progress;
-    if done && clean && !head.close && body_consumed {
-        ctx.engine.connector.release(up, timeouts.idle);
-    }
-    Attempt::Done(if close { Next::Close } else { Next::KeepAlive })
-}
-
-/// A 101: a tunnel if the client asked for this protocol, else a bad gateway.
-#[allow(clippy::too_many_arguments)]
-async fn switch_protocols(
-    ctx: &Ctx<'_>,
-    conn: &mut Conn,
-    target: &Target<'_>,
-    mut up: Upstream,
-    mut buf: BytesMut,
-    head: &ResponseHead,
-    upgrade: Option<&[u8]>,
-    outcome: &mut Outcome,
-) -> Attempt {
-    let granted = head
-        .upgrade
-        .map(|(s, e)| &buf[s as usize..e as usize])
-        .zip(upgrade)
-        .is_some_and(|(answered, asked)| {
-            answered
-                .split(|&b| b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(asked))
-        });
-    if !granted {
-        outcome.error = Some("InvalidUpgrade");
-        outcome.upstream_error = true;
-        return Attempt::Done(
-            answer(ctx, conn, Some(target.route), Local::error(502), outcome).await,
-        );
-    }
-    response::write_client_head(
-        &mut conn.out,
-        &buf,
-        head,
-        &conn.resp_fields,
-        &ClientHead {
-            rules: (!target.route.response_headers.is_empty())
-                .then_some(&target.route.response_headers),
-            hsts: ctx.hsts(&conn.info, Some(target.route)),
-            set_cookie: target.set_cookie.map(http::HeaderValue::as_bytes),
-            request_id: ctx.id.as_bytes(),
-            server_header: ctx.snapshot.config.server.server_header,
-            close: false,
-            keep_alive: false,
-            dechunk: false,
-        },
-    );
-    buf.advance(head.len);
-    // The backend may already have spoken in the new protocol, and the client too.
-    let client_write = ctx.snapshot.config.limits.body_timeout;
-    let slices = [conn.out.as_slice(), &buf[..]];
-    let write = write_all_vectored(&mut conn.client, &slices);
-    if !matches!(tokio::time::timeout(client_write, write).await, Ok(Ok(()))) {
-        return client_gone(outcome);
-    }
-    if !conn.client.prefix.is_empty() {
-        let early = conn.client.prefix.split();
-        if up.stream.write_all(&early).await.is_err() {
-            outcome.status = 101;
-            outcome.error = Some("WriteError");
-            return Attempt::Done(Next::Close);
-        }
-    }
-    outcome.status = 101;
-    let pool = target.pool;
-    Attempt::Done(Next::Tunnel(Box::new(TunnelJob {
-        up,
-        idle: pool.config.timeouts.tunnel,
-        pool: pool.clone(),
-        started: ctx.started,
-        _open: target.backend.state.begin_tunnel(),
-        log: None,
-    })))
 }
 
 #[cfg(test)]

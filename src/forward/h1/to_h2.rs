@@ -4,149 +4,28 @@
 //! length-delimited when the backend said how long, else chunked with the backend's trailers
 //! (`grpc-status`…) as chunked trailers, or delimited by the close for an HTTP/1.0 client.
 
-use super::body::{write_all_vectored, BodyError, RequestLimits, READ_SIZE};
+mod body;
+mod head;
+
+pub(crate) use body::{push_hex, send_data};
+use body::{send_body, ClientFraming};
+use head::{request, write_head};
+
+use super::body::{write_all_vectored, BodyError, RequestLimits};
 use super::exchange::{answer, Ctx, Next};
-use super::local::{reason, Local};
+use super::local::Local;
 use super::relay::{failed_early, Attempt, Target};
-use super::request::ruled;
 use super::Conn;
 use crate::forward::account::Outcome;
-use crate::forward::chunked::Framer;
 use crate::forward::h2pool::Slot;
 use crate::listener::gated::Gated;
-use crate::listener::head::{Body, FieldKind};
-use bytes::{Buf, Bytes, BytesMut};
-use http::header::{self, HeaderName, HeaderValue};
+use crate::listener::head::Body;
+use bytes::BytesMut;
+use http::header;
 use pingora::ErrorType;
-use std::future::poll_fn;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
-
-/// Builds the HTTP/2 request: pseudo-headers from the request line and `Host`, every field
-/// HTTP/2 allows (no connection-specific ones), the forwarding fields, `te: trailers`.
-fn request(
-    ctx: &Ctx<'_>,
-    conn: &Conn,
-    target: &Target<'_>,
-) -> Result<http::Request<()>, &'static str> {
-    let req = ctx.req;
-    let route = target.route;
-    let scheme = if pingora::upstreams::peer::Peer::tls(&target.backend.peer) {
-        "https"
-    } else {
-        "http"
-    };
-    let path = super::relay::upstream_path(route, target.path);
-    let mut uri = String::with_capacity(req.host.len() + path.len() + 16);
-    uri.push_str(scheme);
-    uri.push_str("://");
-    let host_rule = route
-        .request_headers
-        .set
-        .iter()
-        .find(|(n, _)| n == header::HOST)
-        .and_then(|(_, v)| v.to_str().ok());
-    uri.push_str(host_rule.unwrap_or(req.host));
-    uri.push_str(path);
-    if let Some(q) = req.query {
-        uri.push('?');
-        uri.push_str(q);
-    }
-    let mut builder = http::Request::builder()
-        .method(req.method)
-        .uri(uri)
-        .version(http::Version::HTTP_2);
-    let headers = builder.headers_mut().ok_or("invalid request")?;
-    let buf = req.buf;
-    let mut forwarded_for: Vec<u8> = Vec::new();
-    for field in req.fields {
-        match field.kind {
-            FieldKind::Connection
-            | FieldKind::HopByHop
-            | FieldKind::Upgrade
-            | FieldKind::TransferEncoding
-            | FieldKind::Host
-            | FieldKind::Expect
-            | FieldKind::XForwardedProto
-            | FieldKind::XForwardedHost
-            | FieldKind::XRequestId => continue,
-            FieldKind::XForwardedFor => {
-                if !forwarded_for.is_empty() {
-                    forwarded_for.extend_from_slice(b", ");
-                }
-                forwarded_for.extend_from_slice(field.value(buf));
-                continue;
-            }
-            _ => {}
-        }
-        let name = field.name(buf);
-        if ruled(&route.request_headers, name)
-            || crate::tls::client_auth::is_stripped(&ctx.snapshot.client_cert_strip, name)
-        {
-            continue;
-        }
-        let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name),
-            HeaderValue::from_bytes(field.value(buf)),
-        ) else {
-            return Err("unrepresentable header field");
-        };
-        if name == header::TE {
-            continue;
-        }
-        headers.append(name, value);
-    }
-    if let Some(ip) = conn.info.peer.map(|a| a.ip()) {
-        if !forwarded_for.is_empty() {
-            forwarded_for.extend_from_slice(b", ");
-        }
-        super::request::write_ip(&mut forwarded_for, ip);
-    }
-    let static_value = HeaderValue::from_static;
-    if let Ok(v) = HeaderValue::from_bytes(&forwarded_for) {
-        if !forwarded_for.is_empty() {
-            headers.insert("x-forwarded-for", v);
-        }
-    }
-    headers.insert(
-        "x-forwarded-proto",
-        static_value(if conn.info.tls { "https" } else { "http" }),
-    );
-    if let Ok(v) = HeaderValue::from_str(req.host) {
-        headers.insert("x-forwarded-host", v);
-    }
-    if let Ok(v) = HeaderValue::from_bytes(ctx.id.as_bytes()) {
-        headers.insert("x-request-id", v);
-    }
-    let cert_fields = crate::tls::client_auth::forwarded(
-        ctx.snapshot
-            .listeners
-            .get(conn.info.listener)
-            .and_then(|l| l.client_cert_headers.as_ref()),
-        conn.info.client_cert.as_deref(),
-    );
-    for (name, value) in cert_fields.iter().flatten() {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            headers.insert((*name).clone(), v);
-        }
-    }
-    for name in &route.request_headers.remove {
-        headers.remove(name);
-    }
-    for (name, value) in &route.request_headers.set {
-        if name != header::HOST {
-            headers.insert(name.clone(), value.clone());
-        }
-    }
-    for (name, value) in &route.request_headers.add {
-        if name != header::HOST {
-            headers.append(name.clone(), value.clone());
-        }
-    }
-    headers.insert(header::TE, static_value("trailers"));
-    builder.body(()).map_err(|_| "invalid request")
-}
 
 /// One attempt over an HTTP/2 connection.
 #[allow(clippy::too_many_arguments)]
@@ -306,15 +185,6 @@ pub(super) async fn attempt(
     .await
 }
 
-/// How the response body reaches the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ClientFraming {
-    None,
-    Length,
-    Chunked,
-    Close,
-}
-
 #[allow(clippy::too_many_arguments)]
 async fn relay(
     ctx: &Ctx<'_>,
@@ -436,193 +306,4 @@ async fn write(client: &mut Gated, slices: &[&[u8]], limit: Duration) -> Result<
         Ok(Err(_)) => Err(BodyError::ClientClosed),
         Err(_) => Err(BodyError::ClientTimeout),
     }
-}
-
-/// The client's HTTP/1.1 head for an HTTP/2 response, into `conn.out`.
-fn write_head(
-    ctx: &Ctx<'_>,
-    conn: &mut Conn,
-    target: &Target<'_>,
-    parts: &http::response::Parts,
-    framing: ClientFraming,
-    close: bool,
-    no_body: bool,
-) {
-    let route = target.route;
-    let server_header = ctx.snapshot.config.server.server_header;
-    let hsts = ctx.hsts(&conn.info, Some(route));
-    let out = &mut conn.out;
-    out.clear();
-    let status = parts.status.as_u16();
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(reason(status).as_bytes());
-    out.extend_from_slice(b"\r\n");
-    let mut has_date = false;
-    for (name, value) in &parts.headers {
-        let n = name.as_str();
-        if (server_header && name == header::SERVER)
-            || (hsts.is_some() && name == header::STRICT_TRANSPORT_SECURITY)
-            || n == "x-request-id"
-            || ruled(&route.response_headers, n.as_bytes())
-        {
-            continue;
-        }
-        has_date |= name == header::DATE;
-        out.extend_from_slice(n.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    for (name, value) in route
-        .response_headers
-        .set
-        .iter()
-        .chain(route.response_headers.add.iter())
-    {
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    if let Some(hsts) = hsts {
-        out.extend_from_slice(b"strict-transport-security: ");
-        out.extend_from_slice(hsts);
-        out.extend_from_slice(b"\r\n");
-    }
-    if let Some(cookie) = target.set_cookie {
-        out.extend_from_slice(b"set-cookie: ");
-        out.extend_from_slice(cookie.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"x-request-id: ");
-    out.extend_from_slice(ctx.id.as_bytes());
-    out.extend_from_slice(b"\r\n");
-    if server_header {
-        out.extend_from_slice(b"server: gatehouse\r\n");
-    }
-    if !has_date {
-        out.extend_from_slice(b"date: ");
-        out.extend_from_slice(pingora::protocols::http::date::get_cached_date().as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    match framing {
-        ClientFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
-        ClientFraming::None if !no_body => out.extend_from_slice(b"content-length: 0\r\n"),
-        _ => {}
-    }
-    if close {
-        out.extend_from_slice(b"connection: close\r\n");
-    } else if ctx.req.head.http10 {
-        out.extend_from_slice(b"connection: keep-alive\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
-}
-
-/// Sends the request body in DATA frames, as the backend's flow control allows.
-async fn send_body(
-    client: &mut Gated,
-    stream: &mut h2::SendStream<Bytes>,
-    body: Body,
-    limits: &RequestLimits,
-) -> Result<u64, BodyError> {
-    let started = Instant::now();
-    let mut framer = Framer::new();
-    let mut left = match body {
-        Body::Length(n) => n,
-        _ => u64::MAX,
-    };
-    let mut payload = 0u64;
-    loop {
-        if !client.prefix.is_empty() {
-            let (data, done) = match body {
-                Body::Chunked => {
-                    let mut data = BytesMut::new();
-                    let input: &[u8] = &client.prefix;
-                    let p = framer
-                        .feed(input, |s, e| data.extend_from_slice(&input[s..e]))
-                        .map_err(BodyError::ClientFraming)?;
-                    client.prefix.advance(p.consumed);
-                    (data.freeze(), p.done)
-                }
-                _ => {
-                    let take = left.min(client.prefix.len() as u64) as usize;
-                    left -= take as u64;
-                    (client.prefix.split_to(take).freeze(), left == 0)
-                }
-            };
-            payload += data.len() as u64;
-            if limits.max_size.is_some_and(|max| payload > max) {
-                return Err(BodyError::TooLarge);
-            }
-            send_data(stream, data, done, limits.upstream_write).await?;
-            if done {
-                return Ok(payload);
-            }
-        }
-        if limits.min_rate > 0 {
-            let elapsed = started.elapsed();
-            if elapsed > limits.rate_grace
-                && (payload as f64) < elapsed.as_secs_f64() * limits.min_rate as f64
-            {
-                return Err(BodyError::ClientTooSlow);
-            }
-        }
-        match tokio::time::timeout(limits.body_timeout, client.read_up_to(READ_SIZE)).await {
-            Err(_) => return Err(BodyError::ClientTimeout),
-            Ok(Err(_)) => return Err(BodyError::ClientError),
-            Ok(Ok(0)) => return Err(BodyError::ClientClosed),
-            Ok(Ok(_)) => {}
-        }
-    }
-}
-
-/// Sends `data` as the backend's window allows (and ends the stream with it when `end`).
-pub(crate) async fn send_data(
-    stream: &mut h2::SendStream<Bytes>,
-    mut data: Bytes,
-    end: bool,
-    limit: Duration,
-) -> Result<(), BodyError> {
-    while !data.is_empty() {
-        stream.reserve_capacity(data.len());
-        let capacity = tokio::time::timeout(limit, poll_fn(|cx| stream.poll_capacity(cx))).await;
-        let n = match capacity {
-            Err(_) => return Err(BodyError::UpstreamWriteTimeout),
-            Ok(None) | Ok(Some(Err(_))) => return Err(BodyError::UpstreamError),
-            Ok(Some(Ok(n))) => n.min(data.len()),
-        };
-        if n == 0 {
-            continue;
-        }
-        let piece = data.split_to(n);
-        let last = end && data.is_empty();
-        stream
-            .send_data(piece, last)
-            .map_err(|_| BodyError::UpstreamError)?;
-        if last {
-            return Ok(());
-        }
-    }
-    if end {
-        stream
-            .send_data(Bytes::new(), true)
-            .map_err(|_| BodyError::UpstreamError)?;
-    }
-    Ok(())
-}
-
-pub(crate) fn push_hex(out: &mut BytesMut, mut n: usize) {
-    let mut digits = [0u8; 16];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b"0123456789abcdef"[n & 0xf];
-        n >>= 4;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
 }

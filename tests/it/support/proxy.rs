@@ -1,8 +1,8 @@
-//! The proxy under test: the real `gatehouse::server` on its own thread, stopped on drop.
+//! The proxy under test: the real `gatehouse::lifecycle::Gatehouse` on its own thread, stopped on drop.
 
 use super::{free_port, wait_listening, WAIT};
+use gatehouse::lifecycle::{Control, Gatehouse, Options};
 use gatehouse::runtime::SharedState;
-use gatehouse::server::{Control, Gatehouse, Options};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
