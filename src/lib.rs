@@ -23,7 +23,7 @@
 //!
 //! | layer | modules | what they are |
 //! |---|---|---|
-//! | 1 | `net`, `privileges`, `pid_file`, `sample`, `preview::ring`, `runtime::balance::slow_start` | leaves: CIDRs, the privilege gate, the sample ring, the slow-start ramp |
+//! | 1 | `memory`, `net`, `privileges`, `pid_file`, `sample`, `preview::ring`, `runtime::balance::slow_start` | leaves: returning freed memory, CIDRs, the privilege gate, the sample ring, the slow-start ramp |
 //! | 2 | `metrics` | metric names and the recorder |
 //! | 3 | `access_log`, `tls` | the access-log writer; certificates, profiles, OCSP and ACME material |
 //! | 4 | `config` | file → validated, typed `Config` |
@@ -46,6 +46,7 @@ pub mod forward;
 pub mod health;
 pub mod lifecycle;
 pub mod listener;
+pub mod memory;
 pub mod metrics;
 pub mod net;
 pub mod notify;

@@ -70,7 +70,7 @@ impl Gatehouse {
         let bound: Vec<BoundListener> = config.listeners.iter().map(BoundListener::of).collect();
         let names: Vec<String> = bound.iter().map(|b| b.name.clone()).collect();
         let first = Snapshot::build(config.clone(), 1, &names, None, &registry);
-        reload::trim::release_freed_memory();
+        crate::memory::release_freed_memory();
         if options.upgrade {
             crate::upgrade::restore_health(&registry);
         }

@@ -12,7 +12,6 @@
 mod control_plane;
 mod drain;
 pub mod gatehouse;
-pub mod memory;
 pub mod options;
 mod preflight;
 pub mod readiness;
@@ -78,7 +77,7 @@ pub fn run(path: &Path, upgrade: bool) -> Result<ExitCode, RunError> {
         }
     };
     tracing::info!(config = %path.display(), pid = std::process::id(), upgrade, "gatehouse starting");
-    memory::return_freed_memory();
+    crate::memory::start_collector();
     ready::spawn(&gatehouse, run_as);
     gatehouse.run();
     Ok(ExitCode::SUCCESS)

@@ -14,7 +14,6 @@ pub mod h1;
 pub mod head;
 pub mod pp;
 pub mod proxy_protocol;
-mod release;
 pub mod stash;
 pub mod tls;
 
@@ -129,7 +128,7 @@ impl Drop for OpenConnection<'_> {
     fn drop(&mut self) {
         self.0.decrement(1.0);
         let was_open = self.1.fetch_sub(1, Ordering::Relaxed);
-        release::connection_closed(was_open.saturating_sub(1));
+        crate::memory::connection_closed(was_open.saturating_sub(1));
     }
 }
 

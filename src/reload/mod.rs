@@ -11,7 +11,6 @@
 pub mod diff;
 pub mod relevant;
 pub mod signal;
-pub mod trim;
 pub mod watch;
 
 use crate::config::resolve::{Resolve, SystemResolver};
@@ -229,7 +228,7 @@ impl Reloader {
     pub fn reload(&self, trigger: Trigger) -> Result<ReloadOutcome, ReloadError> {
         let result = self.reload_serially(trigger);
         // The old snapshot (unless a request still holds it) and the load's scratch are free.
-        trim::release_freed_memory();
+        crate::memory::release_freed_memory();
         result
     }
 

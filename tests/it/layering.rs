@@ -12,10 +12,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// Upward imports tolerated for now, each with the branch that removes it: `(from, to)` units.
-const KNOWN_EXCEPTIONS: &[(&str, &str)] = &[
-    // fixed on branch probes: metrics names the tier with its own type
-    ("metrics", "runtime"),
-];
+const KNOWN_EXCEPTIONS: &[(&str, &str)] = &[];
 
 /// The layer table from `src/lib.rs`: unit path → layer number.
 fn layer_table(lib_rs: &str) -> BTreeMap<String, u32> {
