@@ -13,6 +13,28 @@
 /// concerns the few backends that came back, so more is never needed in practice.
 const MAX_TRACKED: usize = 16;
 
+/// Where round robin enters the new cycle `new` when it replaces `old` (reached `old_pos`) at
+/// request `turn`: an unchanged cycle goes on where it was; a ramp keeps the ramping members'
+/// lead or lag ([`continuing_offset`]); any other change enters at the request counter's
+/// position, as a cycle indexed by the counter alone would.
+pub fn entry_offset(
+    old: &[u32],
+    old_pos: usize,
+    new: &[u32],
+    tracked: &[u32],
+    turn: usize,
+) -> usize {
+    if new.is_empty() {
+        0
+    } else if old == new {
+        old_pos % new.len()
+    } else if !old.is_empty() && !tracked.is_empty() {
+        continuing_offset(old, old_pos, new, tracked)
+    } else {
+        turn % new.len()
+    }
+}
+
 /// How many turns `member` is ahead of (positive) or behind (negative) its exact share of
 /// `order` after the first `pos` turns of it.
 fn lead(order: &[u32], pos: usize, member: u32) -> f64 {
@@ -101,6 +123,17 @@ mod tests {
     fn a_ramping_backend_keeps_its_phase_across_steps() {
         assert_eq!(worst_fall(true), 1);
         assert!(worst_fall(false) >= 2, "the case this guards against");
+    }
+
+    #[test]
+    fn an_unchanged_cycle_goes_on_where_it_was() {
+        let order = weighted_cycle(&[0, 1], &[1, 1]);
+        // One turn taken, then rebuilt identical (an ejection ended elsewhere, a health epoch):
+        // the next turn is backend 1's, not 0's again.
+        assert_eq!(entry_offset(&order, 1, &order, &[], 7), 1);
+        assert_eq!(entry_offset(&order, 1, &[], &[], 7), 0);
+        let other = weighted_cycle(&[0, 1, 2], &[1, 1, 1]);
+        assert_eq!(entry_offset(&order, 1, &other, &[], 7), 7 % 3);
     }
 
     #[test]

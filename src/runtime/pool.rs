@@ -186,13 +186,11 @@ impl Pool {
             .collect();
         tracked.sort_unstable();
         tracked.dedup();
-        if !cached.order.is_empty() && !tracked.is_empty() {
-            let old_pos = cached
-                .offset
-                .wrapping_add(next.start.wrapping_sub(cached.start));
-            next.offset =
-                super::phase::continuing_offset(&cached.order, old_pos, &next.order, &tracked);
-        }
+        let old_pos = cached
+            .offset
+            .wrapping_add(next.start.wrapping_sub(cached.start));
+        next.offset =
+            super::phase::entry_offset(&cached.order, old_pos, &next.order, &tracked, next.start);
         let next = Arc::new(next);
         if cached.epoch == 0 || next.tier != cached.tier {
             let change = if cached.epoch == 0 {
