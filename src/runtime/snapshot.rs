@@ -172,7 +172,12 @@ impl Snapshot {
                     .copied()
                     .cloned()
                     .unwrap_or_else(|| {
-                        Arc::new(Pool::build(p, registry).with_listeners(&listener_names))
+                        let new =
+                            Arc::new(Pool::build(p, registry).with_listeners(&listener_names));
+                        if let Some(old) = old_pools.get(p.name.as_str()) {
+                            old.hand_over(&new);
+                        }
+                        new
                     })
             })
             .collect();
