@@ -4,10 +4,13 @@
 //! ring is allocated once, at start: recording copies a few hundred bytes into a fixed slot
 //! (no allocation), and a slot another thread holds is skipped rather than waited for, so the
 //! request path never blocks on it. Only what routing reads is kept — listener, TLS, whether a
-//! verified client certificate was presented, client address, method, host and the normalised
-//! path. Never a cookie, an `Authorization` value or any other header: routes match on host
-//! and path only, and access rules on the client address.
+//! verified client certificate was presented, client address, method, host, the normalised
+//! path, the query (bounded) and the values of the headers the serving config's routes match on
+//! ([`super::headers`], bounded per sample). Never a cookie, an `Authorization` value or any
+//! other header routes do not look at.
 
+use super::headers::SampledHeaders;
+use crate::runtime::balance::key::Fields;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
@@ -21,9 +24,13 @@ const HOST_MAX: usize = 96;
 const PATH_MAX: usize = 192;
 /// Method bytes kept.
 const METHOD_MAX: usize = 12;
+/// Query bytes kept: a longer query is cut after its last whole parameter that fits.
+pub const QUERY_MAX: usize = 160;
+/// Header bytes kept per sample (names and values of the sampled headers, see [`HeaderBuf`]).
+pub const HEADERS_MAX: usize = 192;
 
 /// One request as the engines see it when they route it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Fact<'a> {
     /// Index of the bound listener.
     pub listener: usize,
@@ -39,6 +46,12 @@ pub struct Fact<'a> {
     pub host: &'a str,
     /// Normalised path.
     pub path: &'a str,
+    /// Query, without `?`.
+    pub query: Option<&'a str>,
+    /// The request's header fields.
+    pub fields: &'a dyn Fields,
+    /// Which of them to keep (the serving snapshot's set).
+    pub headers: &'a SampledHeaders,
 }
 
 /// An owned copy of a recorded request, for replay and for `GET /preview/samples`.
@@ -58,6 +71,44 @@ pub struct Sample {
     pub host: String,
     /// Normalised path (possibly cut, see [`PATH_MAX`]).
     pub path: String,
+    /// Query, without `?` (possibly cut after a whole parameter, see `query_cut`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// The query was longer than the ring keeps.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub query_cut: bool,
+    /// The headers looked for when it was recorded, with their values or as absent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<SampledHeader>,
+}
+
+/// One header of a sample.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SampledHeader {
+    /// Name, lowercase.
+    pub name: String,
+    /// One value as sent (a field sent twice gives two entries); `None`: the request had no
+    /// such field.
+    pub value: Option<String>,
+}
+
+impl Sample {
+    /// Whether the sample recorded header `name` (lowercase), present or absent: if not, what
+    /// a route matching on it would do with this request is unknown.
+    pub fn looked_for(&self, name: &str) -> bool {
+        self.headers.iter().any(|h| h.name == name)
+    }
+}
+
+/// A sample's header fields as the route matcher reads them.
+impl Fields for Sample {
+    fn each(&self, name: &str, visit: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        self.headers
+            .iter()
+            .filter(|h| h.name == name)
+            .filter_map(|h| h.value.as_deref())
+            .any(|v| visit(v.as_bytes()))
+    }
 }
 
 struct Slot {
@@ -70,6 +121,107 @@ struct Slot {
     method: Text<METHOD_MAX>,
     host: Text<HOST_MAX>,
     path: Text<PATH_MAX>,
+    query: Option<Text<QUERY_MAX>>,
+    query_cut: bool,
+    headers: HeaderBuf,
+}
+
+/// The sampled headers of one request, packed in a fixed buffer: per entry the name's length
+/// and bytes, then `0` (absent) or `1`, the value's length and bytes. A name whose values do
+/// not all fit (or are not UTF-8) is left out whole, so the sample says it was not looked for
+/// rather than keep a part that could match differently.
+struct HeaderBuf {
+    len: u16,
+    bytes: [u8; HEADERS_MAX],
+}
+
+impl HeaderBuf {
+    const EMPTY: Self = HeaderBuf {
+        len: 0,
+        bytes: [0; HEADERS_MAX],
+    };
+
+    fn push(&mut self, parts: &[&[u8]]) -> bool {
+        let start = usize::from(self.len);
+        let end = start + parts.iter().map(|p| p.len()).sum::<usize>();
+        let Some(dst) = self.bytes.get_mut(start..end) else {
+            return false;
+        };
+        let mut at = 0;
+        for p in parts {
+            dst[at..at + p.len()].copy_from_slice(p);
+            at += p.len();
+        }
+        self.len = end as u16;
+        true
+    }
+
+    /// Records `name`'s values in `fields`, or its absence; nothing if they do not fit.
+    fn record(&mut self, name: &str, fields: &dyn Fields) {
+        let mark = self.len;
+        let Ok(name_len) = u8::try_from(name.len()) else {
+            return;
+        };
+        let mut complete = true;
+        let mut any = false;
+        fields.each(name, &mut |value| {
+            any = true;
+            let fits = std::str::from_utf8(value).is_ok()
+                && u8::try_from(value.len())
+                    .is_ok_and(|len| self.push(&[&[name_len], name.as_bytes(), &[1, len], value]));
+            complete &= fits;
+            !fits
+        });
+        if !complete || (!any && !self.push(&[&[name_len], name.as_bytes(), &[0]])) {
+            self.len = mark;
+        }
+    }
+
+    fn entries(&self) -> Vec<SampledHeader> {
+        let mut out = Vec::new();
+        let mut rest = self.bytes.get(..usize::from(self.len)).unwrap_or_default();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        while let Some((&name_len, tail)) = rest.split_first() {
+            let Some((name, tail)) = tail.split_at_checked(usize::from(name_len)) else {
+                break;
+            };
+            let Some((&kind, tail)) = tail.split_first() else {
+                break;
+            };
+            if kind == 0 {
+                out.push(SampledHeader {
+                    name: text(name),
+                    value: None,
+                });
+                rest = tail;
+                continue;
+            }
+            let Some((&value_len, tail)) = tail.split_first() else {
+                break;
+            };
+            let Some((value, tail)) = tail.split_at_checked(usize::from(value_len)) else {
+                break;
+            };
+            out.push(SampledHeader {
+                name: text(name),
+                value: Some(text(value)),
+            });
+            rest = tail;
+        }
+        out
+    }
+}
+
+/// `query` cut after its last whole parameter within `max` bytes; whether it was cut.
+fn cut_query(query: &str, max: usize) -> (&str, bool) {
+    if query.len() <= max {
+        return (query, false);
+    }
+    let keep = query
+        .get(..=max)
+        .and_then(|head| head.rfind('&'))
+        .unwrap_or(0);
+    (query.get(..keep).unwrap_or_default(), true)
 }
 
 /// A string in a fixed buffer.
@@ -135,6 +287,9 @@ impl SampleRing {
                     method: Text::EMPTY,
                     host: Text::EMPTY,
                     path: Text::EMPTY,
+                    query: None,
+                    query_cut: false,
+                    headers: HeaderBuf::EMPTY,
                 })
             })
             .collect();
@@ -160,6 +315,21 @@ impl SampleRing {
         slot.method.set(fact.method);
         slot.host.set(fact.host);
         slot.path.set(fact.path);
+        match fact.query {
+            Some(q) => {
+                let (kept, cut) = cut_query(q, QUERY_MAX);
+                slot.query.get_or_insert(Text::EMPTY).set(kept);
+                slot.query_cut = cut;
+            }
+            None => {
+                slot.query = None;
+                slot.query_cut = false;
+            }
+        }
+        slot.headers.len = 0;
+        for name in fact.headers.names() {
+            slot.headers.record(name, fact.fields);
+        }
     }
 
     /// The recorded requests, oldest first.
@@ -180,6 +350,9 @@ impl SampleRing {
                             method: slot.method.get(),
                             host: slot.host.get(),
                             path: slot.path.get(),
+                            query: slot.query.as_ref().map(Text::get),
+                            query_cut: slot.query_cut,
+                            headers: slot.headers.entries(),
                         },
                     )
                 })
@@ -201,6 +374,11 @@ impl SampleRing {
 mod tests {
     use super::*;
 
+    static NO_FIELDS: std::sync::LazyLock<http::HeaderMap> =
+        std::sync::LazyLock::new(http::HeaderMap::new);
+    static NO_HEADERS: std::sync::LazyLock<SampledHeaders> =
+        std::sync::LazyLock::new(SampledHeaders::default);
+
     fn fact(path: &str) -> Fact<'_> {
         Fact {
             listener: 1,
@@ -210,7 +388,106 @@ mod tests {
             method: "GET",
             host: "www.example.test",
             path,
+            query: None,
+            fields: &*NO_FIELDS,
+            headers: &NO_HEADERS,
         }
+    }
+
+    fn fields(pairs: &[(&'static str, &str)]) -> http::HeaderMap {
+        let mut map = http::HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, value.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn keeps_the_sampled_headers_and_never_a_secret_one() {
+        let ring = SampleRing::with_capacity(2);
+        let set = SampledHeaders::from_names([
+            "X-Tenant",
+            "authorization",
+            "cookie",
+            "proxy-authorization",
+            "set-cookie",
+            "x-canary",
+        ]);
+        let names: Vec<&str> = set.names().iter().map(|n| &**n).collect();
+        assert_eq!(names, ["x-canary", "x-tenant"]);
+        let sent = fields(&[
+            ("authorization", "Bearer s3cr3t-token"),
+            ("cookie", "session=s3cr3t-cookie"),
+            ("proxy-authorization", "Basic s3cr3t-proxy"),
+            ("x-tenant", "blue"),
+            ("x-tenant", "green"),
+            ("x-other", "not-routed-on"),
+        ]);
+        ring.record(&Fact {
+            query: Some("a=1&b=2"),
+            fields: &sent,
+            headers: &set,
+            ..fact("/p")
+        });
+        let sample = &ring.samples()[0];
+        assert_eq!(sample.query.as_deref(), Some("a=1&b=2"));
+        let header = |name: &str, value: Option<&str>| SampledHeader {
+            name: name.into(),
+            value: value.map(str::to_string),
+        };
+        assert_eq!(
+            sample.headers,
+            [
+                header("x-canary", None),
+                header("x-tenant", Some("blue")),
+                header("x-tenant", Some("green")),
+            ]
+        );
+        assert!(sample.looked_for("x-canary") && !sample.looked_for("authorization"));
+        let shown = format!("{sample:?}") + &serde_json::to_string(sample).unwrap();
+        for secret in ["s3cr3t", "not-routed-on"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        // The slot is reused: a request without query or sampled headers leaves none behind.
+        ring.record(&fact("/q"));
+        ring.record(&fact("/r"));
+        assert!(ring
+            .samples()
+            .iter()
+            .all(|s| s.query.is_none() && s.headers.is_empty()));
+    }
+
+    #[test]
+    fn a_value_over_the_budget_leaves_its_name_unsampled() {
+        let ring = SampleRing::with_capacity(1);
+        let set = SampledHeaders::from_names(["x-big", "x-small"]);
+        let big = "v".repeat(HEADERS_MAX);
+        let sent = fields(&[("x-big", big.as_str()), ("x-small", "1")]);
+        ring.record(&Fact {
+            fields: &sent,
+            headers: &set,
+            ..fact("/")
+        });
+        let sample = &ring.samples()[0];
+        assert!(!sample.looked_for("x-big"));
+        assert!(sample.looked_for("x-small"));
+    }
+
+    #[test]
+    fn a_long_query_is_cut_after_a_whole_parameter() {
+        let long = format!("a=1&b={}&c=3", "x".repeat(QUERY_MAX));
+        assert_eq!(cut_query(&long, QUERY_MAX), ("a=1", true));
+        assert_eq!(cut_query("a=1&b=2", QUERY_MAX), ("a=1&b=2", false));
+        let ring = SampleRing::with_capacity(1);
+        ring.record(&Fact {
+            query: Some(&long),
+            ..fact("/")
+        });
+        let sample = &ring.samples()[0];
+        assert_eq!(
+            (sample.query.as_deref(), sample.query_cut),
+            (Some("a=1"), true)
+        );
     }
 
     #[test]

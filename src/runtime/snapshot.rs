@@ -145,6 +145,8 @@ pub struct Snapshot {
     pub client_cert_strip: Vec<http::HeaderName>,
     /// When it was built.
     pub built_at: SystemTime,
+    /// The request headers its routes match on: the reload preview samples their values.
+    pub sampled_headers: crate::preview::SampledHeaders,
 }
 
 impl Snapshot {
@@ -292,6 +294,7 @@ impl Snapshot {
             pools,
             listeners,
             client_cert_strip,
+            sampled_headers: crate::preview::SampledHeaders::of(&config.routes),
             config,
             built_at: SystemTime::now(),
         }
