@@ -19,6 +19,7 @@ mod hashing;
 mod health;
 mod http1;
 mod http2;
+mod least_connections;
 mod memory;
 mod mtls;
 mod observability;
