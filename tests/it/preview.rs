@@ -210,7 +210,8 @@ async fn header_and_query_conditions_replay_exactly_and_unsampled_headers_are_na
     proxy.state.samples.clear();
     let client = Client::new();
     // 40 blue, 20 green with ?beta=1, 30 with ?beta=1 and no tenant, 10 green canaries.
-    let kinds: [(&str, &[(&str, &str)], &str, usize); 4] = [
+    type Kind<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str, usize);
+    let kinds: [Kind<'_>; 4] = [
         ("/app", &[("x-tenant", "blue")], "two", 40),
         ("/app?beta=1", &[("x-tenant", "green")], "web", 20),
         ("/app?x=2&beta=1", &[], "web", 30),
