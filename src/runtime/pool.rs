@@ -125,7 +125,7 @@ impl Pool {
                 .as_ref()
                 .and_then(|least| least.pick(self.counter.fetch_add(1, Ordering::Relaxed))),
             Balance::RandomTwoChoices => {
-                balance::two_choices(&schedule.order, |i| self.weight(i), load)
+                balance::two_choices(&schedule.order, |i| schedule.weight(i), load)
             }
             Balance::Hash => match key.or(self.default_key) {
                 Some(k) => self.hashed(&schedule, k),
@@ -200,8 +200,12 @@ impl Pool {
         // the probe count only guards against a pathological table.
         for probe in 0..table.len() {
             let candidate = owner(probe)?;
-            let cap =
-                balance::capacity(bound, total, self.weight(candidate), schedule.total_weight);
+            let cap = balance::capacity(
+                bound,
+                total,
+                schedule.weight(candidate),
+                schedule.total_weight,
+            );
             if self.load(candidate) < cap {
                 return Some(candidate);
             }
@@ -213,12 +217,6 @@ impl Pool {
         self.backends
             .get(index as usize)
             .map_or(u64::MAX, |b| u64::from(b.state.inflight()))
-    }
-
-    fn weight(&self, index: u32) -> u32 {
-        self.backends
-            .get(index as usize)
-            .map_or(1, |b| b.config.weight)
     }
 
     /// Picks a backend for a retry, never one already tried for this request: the next in the

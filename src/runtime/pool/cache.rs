@@ -21,6 +21,9 @@ pub(super) struct Schedule {
     pub(super) order: Vec<u32>,
     /// The serving members (indices into the backends), in configured order.
     pub(super) members: Vec<u32>,
+    /// Per backend: its weight in this schedule (ramped by slow start, in the same unit as
+    /// `total_weight`), 0 when it is not a member.
+    pub(super) weight_of: Vec<u32>,
     /// Sum of the members' weights.
     pub(super) total_weight: u64,
     /// `hash` only: the Maglev table over `members`.
@@ -32,6 +35,17 @@ pub(super) struct Schedule {
 }
 
 impl Schedule {
+    /// Backend `index`'s weight in this schedule, at least 1: what the two choices and the
+    /// bounded load compare, in the unit of `total_weight` (so that capacities add up while a
+    /// backend ramps).
+    pub(super) fn weight(&self, index: u32) -> u32 {
+        self.weight_of
+            .get(index as usize)
+            .copied()
+            .unwrap_or(1)
+            .max(1)
+    }
+
     /// The schedule of a pool that has not computed one yet.
     pub(super) fn empty() -> Self {
         Schedule {
@@ -40,6 +54,7 @@ impl Schedule {
             tier: Tier::None,
             order: Vec::new(),
             members: Vec::new(),
+            weight_of: Vec::new(),
             total_weight: 0,
             table: maglev::Table::default(),
             least: None,
@@ -161,11 +176,18 @@ impl Pool {
         let least = (self.config.balance == Balance::LeastConnections).then(|| {
             least_conn::Index::build(self.backends.len(), &chosen, &weights, |i| self.load(i))
         });
+        let mut weight_of = vec![0; self.backends.len()];
+        for (&i, &w) in chosen.iter().zip(&weights) {
+            if let Some(slot) = weight_of.get_mut(i as usize) {
+                *slot = w;
+            }
+        }
         Schedule {
             epoch,
             valid_until,
             tier,
             order,
+            weight_of,
             serving,
             total_weight: weights.iter().map(|&w| u64::from(w)).sum(),
             members: chosen,

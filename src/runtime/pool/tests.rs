@@ -299,6 +299,34 @@ fn bounded_load_keeps_every_backend_under_its_bound() {
     assert_eq!(picks.len(), 1);
 }
 
+#[tokio::test(start_paused = true)]
+async fn bounded_load_holds_while_a_backend_ramps() {
+    let base = hashing(Some(1.25), None, 3);
+    let mut config = base.config.clone();
+    config.slow_start = Some(Duration::from_secs(10));
+    let registry = Arc::new(Registry::new());
+    let p = Pool::build(&config, &registry);
+    for b in &p.backends[..2] {
+        b.state.ramp.establish();
+    }
+    // Backend 2 has just come: it ramps from a tenth, the others count in tenths too.
+    let mut held = Vec::new();
+    for _ in 0..12 {
+        let i = p.select(Some(42)).unwrap();
+        held.push(start(&p, i));
+    }
+    let ramped = [10, 10, 1];
+    for (b, w) in p.backends.iter().zip(ramped) {
+        let cap = crate::runtime::balance::capacity(1.25, 11, w, 21);
+        assert!(
+            u64::from(b.state.inflight()) <= cap,
+            "{}: {} > {cap}",
+            b.label,
+            b.state.inflight()
+        );
+    }
+}
+
 #[test]
 fn least_connections_prefers_the_idle_backend_and_weights_count() {
     let (p, _) = pool(
