@@ -515,6 +515,13 @@ mod tests {
     }
 
     #[test]
+    fn a_slot_stays_small() {
+        // 5,000 of them are allocated at start: about 3.5 MB with the query and headers.
+        let size = std::mem::size_of::<Mutex<Slot>>();
+        assert!(size <= 720, "{size} bytes per slot");
+    }
+
+    #[test]
     fn clear_empties_it() {
         let ring = SampleRing::with_capacity(4);
         ring.record(&fact("/a"));
