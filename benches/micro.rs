@@ -147,6 +147,27 @@ fn backend_selection(c: &mut Criterion) {
             });
         }
     }
+    // The scan least connections did per pick before its index (kept as the reference the
+    // index must agree with): the cost the index removes.
+    for n in [2usize, 100, 1_000] {
+        let cfg = config(1, n, "least_connections");
+        let registry = Arc::new(Registry::new());
+        let pool = Pool::build(&cfg.pools[0], &registry);
+        let members: Vec<u32> = (0..n as u32).collect();
+        let weights = vec![1u32; n];
+        let mut turn = 0usize;
+        g.bench_with_input(BenchmarkId::new("least_connections_scan", n), &n, |b, _| {
+            b.iter(|| {
+                turn += 1;
+                black_box(gatehouse::runtime::balance::least_loaded(
+                    &members,
+                    &weights,
+                    turn,
+                    |i| u64::from(pool.backends[i as usize].state.inflight()),
+                ))
+            })
+        });
+    }
     g.finish();
 }
 
