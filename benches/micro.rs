@@ -147,6 +147,61 @@ fn backend_selection(c: &mut Criterion) {
             });
         }
     }
+    // The scan least connections did per pick before its index (kept as the reference the
+    // index must agree with): the cost the index removes.
+    for n in [2usize, 100, 1_000] {
+        let cfg = config(1, n, "least_connections");
+        let registry = Arc::new(Registry::new());
+        let pool = Pool::build(&cfg.pools[0], &registry);
+        let members: Vec<u32> = (0..n as u32).collect();
+        let weights = vec![1u32; n];
+        let mut turn = 0usize;
+        g.bench_with_input(BenchmarkId::new("least_connections_scan", n), &n, |b, _| {
+            b.iter(|| {
+                turn += 1;
+                black_box(gatehouse::runtime::balance::least_loaded(
+                    &members,
+                    &weights,
+                    turn,
+                    |i| u64::from(pool.backends[i as usize].state.inflight()),
+                ))
+            })
+        });
+    }
+    g.finish();
+}
+
+/// A whole request's balancing work: the pick, then the start and end of the request as the
+/// engines count them (least connections repositions the backend in its index at both), with
+/// every other backend holding one request so that loads differ.
+fn backend_selection_cycle(c: &mut Criterion) {
+    let mut g = c.benchmark_group("select_cycle");
+    g.throughput(Throughput::Elements(1));
+    for balance in ["round_robin", "least_connections", "random_two_choices"] {
+        for n in [2usize, 100, 1_000] {
+            let cfg = config(1, n, balance);
+            let registry = Arc::new(Registry::new());
+            let pool = Pool::build(&cfg.pools[0], &registry);
+            let held: Vec<_> = (0..n as u32)
+                .step_by(2)
+                .map(|i| {
+                    let state = pool.backends[i as usize].state.begin_request();
+                    (state, pool.begin_request(i))
+                })
+                .collect();
+            g.bench_with_input(BenchmarkId::new(balance, n), &n, |b, _| {
+                b.iter(|| {
+                    let i = pool.select(None).unwrap();
+                    let state = pool.backends[i as usize].state.begin_request();
+                    let counted = pool.begin_request(i);
+                    drop(state);
+                    drop(counted);
+                    black_box(i)
+                })
+            });
+            drop(held);
+        }
+    }
     g.finish();
 }
 
@@ -310,6 +365,7 @@ criterion_group!(
     access_log_line,
     route_matching,
     backend_selection,
+    backend_selection_cycle,
     snapshot_build,
     header_rewriting,
     sni_lookup

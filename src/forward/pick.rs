@@ -119,7 +119,7 @@ impl Attempts {
         self.count += 1;
         self.tried.push(index);
         let inflight = backend.state.begin_request();
-        let pool_inflight = pool.begin_request();
+        let pool_inflight = pool.begin_request(index);
         if let Some(max) = backend.config.max_connections {
             if self.permit.is_none() || same.is_none() {
                 drop(self.permit.take());

@@ -11,9 +11,11 @@
 //! the serving config does with each) and replays them through the file it was given, which
 //! need not be in place yet.
 
+pub mod headers;
 pub mod replay;
 pub mod ring;
 
+pub use headers::SampledHeaders;
 pub use replay::{Class, Preview};
 pub use ring::{Fact, Sample, SampleRing};
 
@@ -39,12 +41,18 @@ pub fn candidate(config: Config, bound: &[String], previous: Option<&Snapshot>) 
 pub fn against_serving(state: &SharedState, candidate: &Snapshot) -> Preview {
     let serving = state.load();
     let samples = state.samples.samples();
+    let refs: Vec<&Sample> = samples.iter().collect();
+    let notes = headers::unsampled_notes(
+        serving.config.routes.iter().chain(&candidate.config.routes),
+        &refs,
+    );
     Preview::compare(samples.iter().map(|s| {
         (
             replay::classify(&serving, s.listener, s),
             replay::classify(candidate, s.listener, s),
         )
     }))
+    .with_notes(notes)
 }
 
 /// The samples with what the serving config does with each (`GET /preview/samples`).
@@ -87,6 +95,8 @@ impl Export {
     /// Replays the export through `config` (a file that need not be serving anywhere yet).
     pub fn replay(&self, config: Config) -> Preview {
         let candidate = candidate(config, &self.listeners, None);
+        let refs: Vec<&Sample> = self.samples.iter().map(|r| &r.sample).collect();
+        let notes = headers::unsampled_notes(&candidate.config.routes, &refs);
         Preview::compare(self.samples.iter().map(|r| {
             // Listeners are matched by name: the candidate has only those it configures.
             let index = self
@@ -99,5 +109,6 @@ impl Export {
                 replay::classify(&candidate, index, &r.sample),
             )
         }))
+        .with_notes(notes)
     }
 }

@@ -59,7 +59,12 @@ pub fn classify(snapshot: &Snapshot, listener: usize, sample: &Sample) -> Class 
         sample.tls,
         &sample.host,
         &sample.path,
-        &crate::runtime::router::RequestFacts::method_and_client(&sample.method, sample.client),
+        &crate::runtime::router::RequestFacts {
+            method: &sample.method,
+            query: sample.query.as_deref(),
+            client: sample.client,
+            fields: sample,
+        },
     );
     match decision {
         Decision::Route(id) => {
@@ -108,6 +113,10 @@ pub struct Preview {
     pub changed: usize,
     /// The changes, largest first.
     pub moves: Vec<Move>,
+    /// What the sample could not show (a header routes match on that was not recorded): the
+    /// shares of the routes named are a lower bound.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Preview {
@@ -156,7 +165,14 @@ impl Preview {
             sampled,
             changed,
             moves,
+            notes: Vec::new(),
         }
+    }
+
+    /// The same preview with these notes ([`super::headers::unsampled_notes`]).
+    pub fn with_notes(mut self, notes: Vec<String>) -> Self {
+        self.notes = notes;
+        self
     }
 
     /// Human-readable lines (what `gatehouse check --against-running` prints).
@@ -164,18 +180,21 @@ impl Preview {
         if self.sampled == 0 {
             return vec!["no recent requests to replay (the running instance has not served any since it started)".into()];
         }
-        if self.moves.is_empty() {
-            return vec![format!(
+        let mut lines: Vec<String> = if self.moves.is_empty() {
+            vec![format!(
                 "none of {} sampled requests would be handled differently",
                 thousands(self.sampled)
-            )];
-        }
-        self.moves.iter().map(|m| m.summary.clone()).collect()
+            )]
+        } else {
+            self.moves.iter().map(|m| m.summary.clone()).collect()
+        };
+        lines.extend(self.notes.iter().cloned());
+        lines
     }
 }
 
 /// `5000` → `5,000`.
-fn thousands(n: usize) -> String {
+pub(super) fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

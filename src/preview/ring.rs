@@ -4,10 +4,13 @@
 //! ring is allocated once, at start: recording copies a few hundred bytes into a fixed slot
 //! (no allocation), and a slot another thread holds is skipped rather than waited for, so the
 //! request path never blocks on it. Only what routing reads is kept — listener, TLS, whether a
-//! verified client certificate was presented, client address, method, host and the normalised
-//! path. Never a cookie, an `Authorization` value or any other header: routes match on host
-//! and path only, and access rules on the client address.
+//! verified client certificate was presented, client address, method, host, the normalised
+//! path, the query (bounded) and the values of the headers the serving config's routes match on
+//! ([`super::headers`], bounded per sample). Never a cookie, an `Authorization` value or any
+//! other header routes do not look at.
 
+use super::headers::SampledHeaders;
+use crate::runtime::balance::key::Fields;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
@@ -21,9 +24,13 @@ const HOST_MAX: usize = 96;
 const PATH_MAX: usize = 192;
 /// Method bytes kept.
 const METHOD_MAX: usize = 12;
+/// Query bytes kept: a longer query is cut after its last whole parameter that fits.
+pub const QUERY_MAX: usize = 160;
+/// Header bytes kept per sample (names and values of the sampled headers, see [`HeaderBuf`]).
+pub const HEADERS_MAX: usize = 192;
 
 /// One request as the engines see it when they route it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Fact<'a> {
     /// Index of the bound listener.
     pub listener: usize,
@@ -39,6 +46,12 @@ pub struct Fact<'a> {
     pub host: &'a str,
     /// Normalised path.
     pub path: &'a str,
+    /// Query, without `?`.
+    pub query: Option<&'a str>,
+    /// The request's header fields.
+    pub fields: &'a dyn Fields,
+    /// Which of them to keep (the serving snapshot's set).
+    pub headers: &'a SampledHeaders,
 }
 
 /// An owned copy of a recorded request, for replay and for `GET /preview/samples`.
@@ -58,6 +71,44 @@ pub struct Sample {
     pub host: String,
     /// Normalised path (possibly cut, see [`PATH_MAX`]).
     pub path: String,
+    /// Query, without `?` (possibly cut after a whole parameter, see `query_cut`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// The query was longer than the ring keeps.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub query_cut: bool,
+    /// The headers looked for when it was recorded, with their values or as absent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<SampledHeader>,
+}
+
+/// One header of a sample.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SampledHeader {
+    /// Name, lowercase.
+    pub name: String,
+    /// One value as sent (a field sent twice gives two entries); `None`: the request had no
+    /// such field.
+    pub value: Option<String>,
+}
+
+impl Sample {
+    /// Whether the sample recorded header `name` (lowercase), present or absent: if not, what
+    /// a route matching on it would do with this request is unknown.
+    pub fn looked_for(&self, name: &str) -> bool {
+        self.headers.iter().any(|h| h.name == name)
+    }
+}
+
+/// A sample's header fields as the route matcher reads them.
+impl Fields for Sample {
+    fn each(&self, name: &str, visit: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        self.headers
+            .iter()
+            .filter(|h| h.name == name)
+            .filter_map(|h| h.value.as_deref())
+            .any(|v| visit(v.as_bytes()))
+    }
 }
 
 struct Slot {
@@ -70,6 +121,107 @@ struct Slot {
     method: Text<METHOD_MAX>,
     host: Text<HOST_MAX>,
     path: Text<PATH_MAX>,
+    query: Option<Text<QUERY_MAX>>,
+    query_cut: bool,
+    headers: HeaderBuf,
+}
+
+/// The sampled headers of one request, packed in a fixed buffer: per entry the name's length
+/// and bytes, then `0` (absent) or `1`, the value's length and bytes. A name whose values do
+/// not all fit (or are not UTF-8) is left out whole, so the sample says it was not looked for
+/// rather than keep a part that could match differently.
+struct HeaderBuf {
+    len: u16,
+    bytes: [u8; HEADERS_MAX],
+}
+
+impl HeaderBuf {
+    const EMPTY: Self = HeaderBuf {
+        len: 0,
+        bytes: [0; HEADERS_MAX],
+    };
+
+    fn push(&mut self, parts: &[&[u8]]) -> bool {
+        let start = usize::from(self.len);
+        let end = start + parts.iter().map(|p| p.len()).sum::<usize>();
+        let Some(dst) = self.bytes.get_mut(start..end) else {
+            return false;
+        };
+        let mut at = 0;
+        for p in parts {
+            dst[at..at + p.len()].copy_from_slice(p);
+            at += p.len();
+        }
+        self.len = end as u16;
+        true
+    }
+
+    /// Records `name`'s values in `fields`, or its absence; nothing if they do not fit.
+    fn record(&mut self, name: &str, fields: &dyn Fields) {
+        let mark = self.len;
+        let Ok(name_len) = u8::try_from(name.len()) else {
+            return;
+        };
+        let mut complete = true;
+        let mut any = false;
+        fields.each(name, &mut |value| {
+            any = true;
+            let fits = std::str::from_utf8(value).is_ok()
+                && u8::try_from(value.len())
+                    .is_ok_and(|len| self.push(&[&[name_len], name.as_bytes(), &[1, len], value]));
+            complete &= fits;
+            !fits
+        });
+        if !complete || (!any && !self.push(&[&[name_len], name.as_bytes(), &[0]])) {
+            self.len = mark;
+        }
+    }
+
+    fn entries(&self) -> Vec<SampledHeader> {
+        let mut out = Vec::new();
+        let mut rest = self.bytes.get(..usize::from(self.len)).unwrap_or_default();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        while let Some((&name_len, tail)) = rest.split_first() {
+            let Some((name, tail)) = tail.split_at_checked(usize::from(name_len)) else {
+                break;
+            };
+            let Some((&kind, tail)) = tail.split_first() else {
+                break;
+            };
+            if kind == 0 {
+                out.push(SampledHeader {
+                    name: text(name),
+                    value: None,
+                });
+                rest = tail;
+                continue;
+            }
+            let Some((&value_len, tail)) = tail.split_first() else {
+                break;
+            };
+            let Some((value, tail)) = tail.split_at_checked(usize::from(value_len)) else {
+                break;
+            };
+            out.push(SampledHeader {
+                name: text(name),
+                value: Some(text(value)),
+            });
+            rest = tail;
+        }
+        out
+    }
+}
+
+/// `query` cut after its last whole parameter within `max` bytes; whether it was cut.
+fn cut_query(query: &str, max: usize) -> (&str, bool) {
+    if query.len() <= max {
+        return (query, false);
+    }
+    let keep = query
+        .get(..=max)
+        .and_then(|head| head.rfind('&'))
+        .unwrap_or(0);
+    (query.get(..keep).unwrap_or_default(), true)
 }
 
 /// A string in a fixed buffer.
@@ -135,6 +287,9 @@ impl SampleRing {
                     method: Text::EMPTY,
                     host: Text::EMPTY,
                     path: Text::EMPTY,
+                    query: None,
+                    query_cut: false,
+                    headers: HeaderBuf::EMPTY,
                 })
             })
             .collect();
@@ -160,6 +315,21 @@ impl SampleRing {
         slot.method.set(fact.method);
         slot.host.set(fact.host);
         slot.path.set(fact.path);
+        match fact.query {
+            Some(q) => {
+                let (kept, cut) = cut_query(q, QUERY_MAX);
+                slot.query.get_or_insert(Text::EMPTY).set(kept);
+                slot.query_cut = cut;
+            }
+            None => {
+                slot.query = None;
+                slot.query_cut = false;
+            }
+        }
+        slot.headers.len = 0;
+        for name in fact.headers.names() {
+            slot.headers.record(name, fact.fields);
+        }
     }
 
     /// The recorded requests, oldest first.
@@ -180,6 +350,9 @@ impl SampleRing {
                             method: slot.method.get(),
                             host: slot.host.get(),
                             path: slot.path.get(),
+                            query: slot.query.as_ref().map(Text::get),
+                            query_cut: slot.query_cut,
+                            headers: slot.headers.entries(),
                         },
                     )
                 })
@@ -198,50 +371,4 @@ impl SampleRing {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fact(path: &str) -> Fact<'_> {
-        Fact {
-            listener: 1,
-            tls: true,
-            client_cert: false,
-            client: Some([10, 0, 0, 1].into()),
-            method: "GET",
-            host: "www.example.test",
-            path,
-        }
-    }
-
-    #[test]
-    fn keeps_the_newest_in_order() {
-        let ring = SampleRing::with_capacity(3);
-        for p in ["/a", "/b", "/c", "/d"] {
-            ring.record(&fact(p));
-        }
-        let paths: Vec<String> = ring.samples().into_iter().map(|s| s.path).collect();
-        assert_eq!(paths, ["/b", "/c", "/d"]);
-        let s = &ring.samples()[0];
-        assert_eq!(s.listener, 1);
-        assert!(s.tls);
-        assert_eq!(s.host, "www.example.test");
-        assert_eq!(s.method, "GET");
-    }
-
-    #[test]
-    fn cuts_long_values_at_a_character_boundary() {
-        let ring = SampleRing::with_capacity(1);
-        let long = format!("/{}", "é".repeat(200));
-        ring.record(&fact(&long));
-        let path = &ring.samples()[0].path;
-        assert!(path.len() <= PATH_MAX && long.starts_with(path.as_str()));
-    }
-
-    #[test]
-    fn clear_empties_it() {
-        let ring = SampleRing::with_capacity(4);
-        ring.record(&fact("/a"));
-        ring.clear();
-        assert!(ring.samples().is_empty());
-    }
-}
+mod tests;

@@ -147,6 +147,8 @@ pub struct Snapshot {
     pub client_cert_strip: Vec<http::HeaderName>,
     /// When it was built.
     pub built_at: SystemTime,
+    /// The request headers its routes match on: the reload preview samples their values.
+    pub sampled_headers: crate::preview::SampledHeaders,
 }
 
 impl Snapshot {
@@ -174,7 +176,12 @@ impl Snapshot {
                     .copied()
                     .cloned()
                     .unwrap_or_else(|| {
-                        Arc::new(Pool::build(p, registry).with_listeners(&listener_names))
+                        let new =
+                            Arc::new(Pool::build(p, registry).with_listeners(&listener_names));
+                        if let Some(old) = old_pools.get(p.name.as_str()) {
+                            old.hand_over(&new);
+                        }
+                        new
                     })
             })
             .collect();
@@ -287,6 +294,7 @@ impl Snapshot {
             pools,
             listeners,
             client_cert_strip,
+            sampled_headers: crate::preview::SampledHeaders::of(&config.routes),
             config,
             built_at: SystemTime::now(),
         }

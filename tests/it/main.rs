@@ -22,6 +22,7 @@ mod health_probe_tls;
 mod http1;
 mod http2;
 mod layering;
+mod least_connections;
 mod memory;
 mod mtls;
 mod observability;

@@ -162,7 +162,108 @@ async fn samples_need_the_token_and_keep_no_secrets() {
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("\"/shop/item\""), "{body}");
     assert!(body.contains("\"kind\": \"pool\""), "{body}");
-    for secret in ["c00kie", "s3cret-bearer", "q=1"] {
+    // The query is kept (routes may match on it); cookies and credentials never are.
+    assert!(body.contains("\"query\": \"q=1\""), "{body}");
+    for secret in ["c00kie", "s3cret-bearer"] {
         assert!(!body.contains(secret), "{secret} leaked: {body}");
     }
+}
+
+/// Routes on a header and a query parameter. The running config matches on `x-tenant`, so
+/// its values are sampled; `x-canary` is not.
+const BEFORE_CONDITIONS: &str = r#"
+[routes.blue]
+match_headers = [{ name = "x-tenant", value = "blue" }]
+pool = "two"
+[routes.default]
+pool = "web"
+"#;
+
+/// Green tenants join blue, `?beta=1` gets its own route, and a route on `x-canary` (a header
+/// the running config never sampled) comes in.
+const AFTER_CONDITIONS: &str = r#"
+[routes.blue]
+match_headers = [{ name = "X-Tenant", regex = "^(blue|green)$" }]
+pool = "two"
+[routes.beta]
+match_query = [{ name = "beta", value = "1" }]
+pool = "two"
+[routes.canary]
+match_headers = [{ name = "x-canary" }]
+pool = "two"
+[routes.default]
+pool = "web"
+"#;
+
+const EXPECTED_CONDITIONS: [&str; 3] = [
+    "route default: 30.0 % of 100 sampled requests move from pool web to pool two (route beta)",
+    "route default: 30.0 % of 100 sampled requests move from pool web to pool two (route blue)",
+    "not sampled: header `x-canary`, matched by route canary: 100 of 100 sampled requests did not record it (routes of the config that served them do not match on it, or the value was too long); shares for these routes are a lower bound",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_and_query_conditions_replay_exactly_and_unsampled_headers_are_named() {
+    let web = TestBackend::start("web").await;
+    let two = TestBackend::start("two").await;
+    let (w, t) = (web.addr.to_string(), two.addr.to_string());
+    let proxy = TestProxy::start(&config(BEFORE_CONDITIONS, &w, &t)).await;
+    proxy.state.samples.clear();
+    let client = Client::new();
+    // 40 blue, 20 green with ?beta=1, 30 with ?beta=1 and no tenant, 10 green canaries.
+    type Kind<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str, usize);
+    let kinds: [Kind<'_>; 4] = [
+        ("/app", &[("x-tenant", "blue")], "two", 40),
+        ("/app?beta=1", &[("x-tenant", "green")], "web", 20),
+        ("/app?x=2&beta=1", &[], "web", 30),
+        (
+            "/app",
+            &[("x-tenant", "green"), ("x-canary", "1")],
+            "web",
+            10,
+        ),
+    ];
+    for (path, headers, backend, n) in kinds {
+        for _ in 0..n {
+            let mut req = http::Request::get(format!("http://{}{path}", proxy.http))
+                .header("host", "site.test");
+            for (name, value) in headers {
+                req = req.header(*name, *value);
+            }
+            let req = req
+                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                .unwrap();
+            assert_eq!(client.send(req).await.unwrap().backend(), backend);
+        }
+    }
+    assert_eq!(proxy.state.samples.samples().len(), 100);
+
+    let after = proxy.render(&config(AFTER_CONDITIONS, &w, &t));
+    let candidate = proxy.dir.path().join("candidate.toml");
+    std::fs::write(&candidate, &after).unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .args(["check", "--against-running", "-c"])
+            .arg(&candidate)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().skip(1).collect();
+    assert_eq!(lines, EXPECTED_CONDITIONS, "{stdout}");
+
+    proxy.write_config(&after);
+    let (code, body) = admin(&proxy, "POST", "/reload?dry_run=1", true).await;
+    assert_eq!(code, 200, "{body}");
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let lines: Vec<&str> = doc["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert_eq!(lines, EXPECTED_CONDITIONS, "{body}");
+    assert_eq!(doc["preview"]["changed"], 60);
 }

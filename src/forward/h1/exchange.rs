@@ -258,6 +258,9 @@ async fn decide_and_forward(
         method: req.method,
         host: req.host,
         path: &path,
+        query: req.query,
+        fields: req,
+        headers: &ctx.snapshot.sampled_headers,
     });
     let facts = RequestFacts {
         method: req.method,

@@ -193,6 +193,9 @@ async fn decide_and_forward(
         method: parts.method.as_str(),
         host: ctx.host,
         path: &path,
+        query: parts.uri.query(),
+        fields: &parts.headers,
+        headers: &ctx.snapshot.sampled_headers,
     });
     let facts = RequestFacts {
         method: parts.method.as_str(),

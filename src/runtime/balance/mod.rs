@@ -7,10 +7,11 @@
 //! | `round_robin`, `active_passive` | O(1): one atomic increment on a precomputed cycle |
 //! | `random_two_choices` | O(1): two draws, two loads compared |
 //! | `hash` | O(1): one Maglev table lookup (bounded load: a few more while the owner is full) |
-//! | `least_connections` | O(n): one scan of the in-flight counts, as nginx does |
+//! | `least_connections` | O(log n): a tournament tree over the members' loads ([`least_conn`]), repositioned as requests start and end |
 
 pub mod hash;
 pub mod key;
+pub mod least_conn;
 pub mod maglev;
 pub mod slow_start;
 pub mod sticky;
@@ -32,7 +33,8 @@ fn lighter(a: (u64, u64), b: (u64, u64)) -> bool {
 }
 
 /// Least connections: the member with the fewest in-flight requests per unit of weight; among
-/// equals, the first at or after `turn` (so ties go round robin).
+/// equals, the first at or after `turn` (so ties go round robin). A scan, O(n): pools pick with
+/// [`least_conn::Index`], which must agree with this definition (its tests compare the two).
 pub fn least_loaded(
     members: &[u32],
     weights: &[u32],

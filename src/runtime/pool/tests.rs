@@ -64,6 +64,21 @@ fn pool_with(
     (Pool::build(&cfg, &registry), registry)
 }
 
+/// A request in flight to backend `i`, counted as the engines count it: the backend's own
+/// counter first, then the pool's (which refreshes the least-connections index).
+fn start(p: &Pool, i: u32) -> Held<'_> {
+    Held {
+        _backend: p.backends[i as usize].state.begin_request(),
+        _pool: p.begin_request(i),
+    }
+}
+
+/// Both guards of a request in flight (dropped in field order, as in the engines).
+struct Held<'p> {
+    _backend: crate::health::InflightGuardHandle,
+    _pool: PoolInflight<'p>,
+}
+
 fn counts(p: &Pool, n: usize) -> HashMap<u32, usize> {
     let mut out = HashMap::new();
     for _ in 0..n {
@@ -266,7 +281,7 @@ fn bounded_load_keeps_every_backend_under_its_bound() {
     for _ in 0..12 {
         let i = p.select(Some(42)).unwrap();
         let b = &p.backends[i as usize];
-        held.push((b.state.begin_request(), p.begin_request()));
+        held.push((b.state.begin_request(), p.begin_request(i)));
     }
     let cap = crate::runtime::balance::capacity(1.25, 11, 1, 3);
     for b in &p.backends {
@@ -284,13 +299,41 @@ fn bounded_load_keeps_every_backend_under_its_bound() {
     assert_eq!(picks.len(), 1);
 }
 
+#[tokio::test(start_paused = true)]
+async fn bounded_load_holds_while_a_backend_ramps() {
+    let base = hashing(Some(1.25), None, 3);
+    let mut config = base.config.clone();
+    config.slow_start = Some(Duration::from_secs(10));
+    let registry = Arc::new(Registry::new());
+    let p = Pool::build(&config, &registry);
+    for b in &p.backends[..2] {
+        b.state.ramp.establish();
+    }
+    // Backend 2 has just come: it ramps from a tenth, the others count in tenths too.
+    let mut held = Vec::new();
+    for _ in 0..12 {
+        let i = p.select(Some(42)).unwrap();
+        held.push(start(&p, i));
+    }
+    let ramped = [10, 10, 1];
+    for (b, w) in p.backends.iter().zip(ramped) {
+        let cap = crate::runtime::balance::capacity(1.25, 11, w, 21);
+        assert!(
+            u64::from(b.state.inflight()) <= cap,
+            "{}: {} > {cap}",
+            b.label,
+            b.state.inflight()
+        );
+    }
+}
+
 #[test]
 fn least_connections_prefers_the_idle_backend_and_weights_count() {
     let (p, _) = pool(
         Balance::LeastConnections,
         vec![backend(1, 1, false), backend(2, 1, false)],
     );
-    let busy = p.backends[0].state.begin_request();
+    let busy = start(&p, 0);
     assert_eq!(counts(&p, 20), HashMap::from([(1, 20)]));
     drop(busy);
     assert_eq!(
@@ -305,10 +348,85 @@ fn least_connections_prefers_the_idle_backend_and_weights_count() {
     let mut held = Vec::new();
     for _ in 0..8 {
         let i = p.select(None).unwrap();
-        held.push(p.backends[i as usize].state.begin_request());
+        held.push(start(&p, i));
     }
     assert_eq!(p.backends[0].state.inflight(), 2);
     assert_eq!(p.backends[1].state.inflight(), 6);
+    drop(held);
+    assert_eq!(counts(&p, 4), HashMap::from([(1, 4)]), "idle: by weight");
+}
+
+#[test]
+fn least_connections_agrees_with_the_scan_as_requests_come_and_go() {
+    let weights = [1u32, 3, 2, 1, 5];
+    let (p, _) = pool(
+        Balance::LeastConnections,
+        weights
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| backend(i as u16 + 1, w, false))
+            .collect(),
+    );
+    let members: Vec<u32> = (0..weights.len() as u32).collect();
+    let mut held: Vec<Held<'_>> = Vec::new();
+    fastrand::seed(3);
+    for _ in 0..500 {
+        if !held.is_empty() && fastrand::bool() {
+            held.swap_remove(fastrand::usize(..held.len()));
+            continue;
+        }
+        let turn = p.counter.load(Ordering::Relaxed);
+        let want = balance::least_loaded(&members, &weights, turn, |i| p.load(i));
+        let got = p.select(None).unwrap();
+        assert_eq!(Some(got), want);
+        held.push(start(&p, got));
+    }
+}
+
+#[test]
+fn least_connections_keeps_tiers_and_drains() {
+    let (p, _) = pool(
+        Balance::LeastConnections,
+        vec![
+            backend(1, 1, false),
+            backend(2, 1, false),
+            backend(3, 1, true),
+        ],
+    );
+    let _busy: Vec<_> = (0..3).map(|_| start(&p, 1)).collect();
+    assert_eq!(
+        counts(&p, 6),
+        HashMap::from([(0, 6)]),
+        "backup idle, not used"
+    );
+    p.backends[0].state.set_admin(AdminOverride::Drain);
+    assert_eq!(
+        counts(&p, 6),
+        HashMap::from([(1, 6)]),
+        "the busy primary still"
+    );
+    p.backends[1].state.set_admin(AdminOverride::Disable);
+    assert_eq!(counts(&p, 6), HashMap::from([(2, 6)]), "then the backup");
+}
+
+#[test]
+fn a_rebuilt_least_connections_pool_sees_old_requests_end() {
+    let (old, registry) = pool(
+        Balance::LeastConnections,
+        vec![backend(1, 1, false), backend(2, 1, false)],
+    );
+    let old = Arc::new(old);
+    let old_requests: Vec<_> = (0..3).map(|_| start(&old, 0)).collect();
+    let mut config = old.config.clone();
+    config.max_retries = 5;
+    config.backends.push(backend(3, 1, false));
+    let new = Arc::new(Pool::build(&config, &registry));
+    old.hand_over(&new);
+    // The new pool sees the old pool's three requests on backend 0.
+    assert_eq!(counts(&new, 6).get(&0), None);
+    drop(old_requests);
+    // They ended under the old pool: the new one counts backend 0 idle again.
+    assert_eq!(counts(&new, 3).get(&0), Some(&1));
 }
 
 #[test]
@@ -317,9 +435,7 @@ fn random_two_choices_never_picks_the_busier_of_two() {
         Balance::RandomTwoChoices,
         vec![backend(1, 1, false), backend(2, 1, false)],
     );
-    let _busy: Vec<_> = (0..5)
-        .map(|_| p.backends[0].state.begin_request())
-        .collect();
+    let _busy: Vec<_> = (0..5).map(|_| start(&p, 0)).collect();
     // With two backends a pick is backend 0 only when both draws were 0.
     let to_busy = (0..1000).filter(|_| p.select(None) == Some(0)).count();
     assert!(to_busy < 150, "{to_busy}");

@@ -37,19 +37,6 @@ impl RequestFacts<'static> {
     }
 }
 
-impl<'a> RequestFacts<'a> {
-    /// A request known by its method and client only: the reload preview's samples keep no
-    /// header values or query (they may hold secrets), so conditions on those do not match.
-    pub fn method_and_client(method: &'a str, client: Option<IpAddr>) -> Self {
-        RequestFacts {
-            method,
-            query: None,
-            client,
-            fields: &NoFields,
-        }
-    }
-}
-
 /// Whether `req` satisfies every condition.
 pub fn satisfied(c: &Conditions, req: &RequestFacts<'_>) -> bool {
     if !c.methods.is_empty() && !c.methods.iter().any(|m| m.as_str() == req.method) {
