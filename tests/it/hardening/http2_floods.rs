@@ -97,7 +97,7 @@ async fn http2_limits_are_announced_and_floods_are_cut() {
     }
     let cont = frame(CONTINUATION, 0, 1, &chunk);
     let cut = loop {
-        match tokio::time::timeout(SECOND, c.write_all(&cont)).await {
+        match tokio::time::timeout(crate::support::patient(SECOND), c.write_all(&cont)).await {
             Ok(Ok(())) => sent += cont.len(),
             other => break format!("{other:?}"),
         }

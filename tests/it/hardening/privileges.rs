@@ -156,7 +156,8 @@ async fn started_as_root_it_exits_if_it_never_becomes_ready() {
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "still running after {WAIT:?}:\n{}",
+            "still running after {:?}:\n{}",
+            crate::support::patient(WAIT),
             proxy.log_text()
         );
         tokio::time::sleep(Duration::from_millis(10)).await;

@@ -117,5 +117,9 @@ async fn an_invalid_file_mid_load_is_refused_and_the_old_config_keeps_serving() 
         .json();
     assert_eq!(status["last_reload"]["result"], "error");
     let took = status["last_reload"]["duration_ms"].as_f64().unwrap();
-    assert!(took > 0.0 && took < 10_000.0, "{status}");
+    let bound = crate::support::patient(std::time::Duration::from_secs(10));
+    assert!(
+        took > 0.0 && took < bound.as_secs_f64() * 1000.0,
+        "{status}"
+    );
 }
