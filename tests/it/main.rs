@@ -36,6 +36,28 @@
 //!   [`memory`], [`mtls`], [`ocsp`], [`preview`], [`rollout`], [`sample_app`], [`scale`],
 //!   [`schema`], [`sticky`], [`streaming`], [`websocket_h2`].
 //! - [`support`]: the harness (proxy, child process, backends, clients, raw sockets, patience).
+//! - [`patience`]: the check that every bound below goes through the patience factor.
+//!
+//! # Patience: every bound scales
+//!
+//! `GATEHOUSE_TEST_PATIENCE` (a number, default 1; [`support::patience`]) multiplies how long a
+//! test is willing to wait, so a slow or loaded machine passes with `GATEHOUSE_TEST_PATIENCE=3`
+//! instead of failing on timing, while a fast one runs exactly as long as before. The rule:
+//!
+//! - The harness's waits scale by themselves: [`support::eventually`], [`support::bounded`],
+//!   [`support::WAIT`] through them, `raw::send`, `h2raw::read_frame`, the clients, proxy and
+//!   child start-up.
+//! - Anything a test bounds itself goes through [`support::patient`]: a `timeout(..)` limit, a
+//!   deadline (`Instant::now() + ..`, a `select!` arm that panics after a `sleep`), the upper
+//!   bound of a wall-clock assertion (`elapsed() < patient(3 * SECOND)`), an admin call's
+//!   timeout, and a bound on a duration the proxy reports (`duration_ms`).
+//! - Not scaled: lower bounds ("not before 900 ms"), pacing sleeps, and durations written into
+//!   a config (a `header_timeout` of 1 s stays 1 s). When a bound *is* a configured window (the
+//!   rollout's `--verify`), the window scales with it, or the bound would outgrow it.
+//!
+//! [`patience`] fails on a new unscaled `timeout(..)`, deadline, upper bound or admin-call
+//! timeout, with its file and line. A bound on a plain number is beyond it: write those
+//! through `patient(..)` too.
 
 // Test code: a panic with a message is the right way to fail.
 #![allow(unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
@@ -60,6 +82,7 @@ mod mtls;
 mod observability;
 mod ocsp;
 mod ops;
+mod patience;
 mod preview;
 mod reload;
 mod rollout;
