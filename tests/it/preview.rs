@@ -64,7 +64,12 @@ async fn admin(proxy: &TestProxy, method: &str, path: &str, token: bool) -> (u16
     };
     let (method, path) = (method.to_string(), path.to_string());
     tokio::task::spawn_blocking(move || {
-        gatehouse::ctl::call(&endpoint, &method, &path, Duration::from_secs(10))
+        gatehouse::ctl::call(
+            &endpoint,
+            &method,
+            &path,
+            crate::support::patient(Duration::from_secs(10)),
+        )
     })
     .await
     .unwrap()

@@ -213,7 +213,12 @@ async fn admin_get(proxy: &ChildProxy, path: &str) -> (u16, serde_json::Value) {
     };
     let path = path.to_string();
     let (code, body) = tokio::task::spawn_blocking(move || {
-        gatehouse::ctl::call(&endpoint, "GET", &path, std::time::Duration::from_secs(5))
+        gatehouse::ctl::call(
+            &endpoint,
+            "GET",
+            &path,
+            crate::support::patient(std::time::Duration::from_secs(5)),
+        )
     })
     .await
     .unwrap()

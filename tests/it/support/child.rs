@@ -128,7 +128,7 @@ impl ChildProxy {
                 &endpoint,
                 "GET",
                 "/status",
-                std::time::Duration::from_secs(2),
+                super::patient(std::time::Duration::from_secs(2)),
             )
         })
         .await
