@@ -1,6 +1,6 @@
 //! Round robin (exact shares) and active/passive failover and failback with real processes.
 
-use crate::support::{eventually, ChildBackend, Client, TestBackend, TestProxy, WAIT};
+use crate::support::{eventually, patient, ChildBackend, Client, TestBackend, TestProxy, WAIT};
 use std::collections::HashMap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -306,7 +306,7 @@ backends = [{{ address = "{}" }}, {{ address = "{}", drain = {drain} }}]"#,
     );
     proxy.rewrite_and_wait(&proxy.render(&pool(false))).await;
     // Batches back to back (each takes real time) until b has its half, bounded by WAIT.
-    let deadline = tokio::time::Instant::now() + WAIT;
+    let deadline = tokio::time::Instant::now() + patient(WAIT);
     let mut shares = Vec::new();
     loop {
         let n = tally(&c, &proxy, 20).await.get("b").copied().unwrap_or(0);

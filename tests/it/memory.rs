@@ -75,7 +75,7 @@ backends = [{{ address = "{}" }}]
     .await;
     let pid = proxy.child.id();
     // Warm up: the runtime, the upstream pool and the allocator's first pages, and every slot
-    // of the reload preview's request ring (a fixed ~2 MB, touched as requests arrive).
+    // of the reload preview's request ring (a fixed ~3.5 MB, touched as requests arrive).
     let mut warm = TcpStream::connect(proxy.http).await.unwrap();
     for _ in 0..gatehouse::preview::ring::CAPACITY {
         assert_eq!(get(&mut warm).await, 200);
