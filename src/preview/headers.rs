@@ -1,72 +1,14 @@
-//! Which request header values the reload preview keeps: those the serving config's routes
-//! match on, computed once per snapshot, so that a request with no such route pays nothing and
-//! one with them copies a few bytes. Values that may carry secrets are never kept, whatever
-//! the routes say ([`SECRET`]).
+//! What the preview says about header values the samples did not keep.
 //!
-//! A sample records each name it looked for, with its values or as absent; a name it did not
-//! look for (not in the set when it was recorded, a secret, or over the per-sample budget) is
-//! *unsampled*, and the preview says so for routes that match on it rather than report a share
-//! it cannot know ([`unsampled_notes`]).
+//! A sample records each name it looked for ([`super::sampled::SampledHeaders`]), with its
+//! values or as absent; a name it did not look for (not in the set when it was recorded, a
+//! secret, or over the per-sample budget) is *unsampled*, and the preview says so for routes
+//! that match on it rather than report a share it cannot know ([`unsampled_notes`]).
 
 use super::ring::Sample;
+use super::sampled::is_secret;
 use crate::config::model::Route;
 use std::collections::BTreeMap;
-
-/// Header names whose values are never sampled: they carry credentials and sessions.
-pub const SECRET: [&str; 4] = [
-    "authorization",
-    "cookie",
-    "proxy-authorization",
-    "set-cookie",
-];
-
-/// Names sampled at most (a config that routes on more has the rest reported as unsampled).
-pub const NAMES_MAX: usize = 16;
-
-/// Whether `name` (lowercase) is never sampled.
-pub fn is_secret(name: &str) -> bool {
-    SECRET.contains(&name)
-}
-
-/// The header names a snapshot's routes match on, minus the secret ones: what the engines
-/// sample for the preview while that snapshot serves.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SampledHeaders {
-    names: Box<[Box<str>]>,
-}
-
-impl SampledHeaders {
-    /// The set for `routes` (sorted, without duplicates, at most [`NAMES_MAX`]).
-    pub fn of(routes: &[Route]) -> Self {
-        Self::from_names(
-            routes
-                .iter()
-                .flat_map(|r| r.conditions.headers.iter())
-                .map(|h| h.name.as_str()),
-        )
-    }
-
-    /// The set of these names, lowercased, secret ones left out.
-    pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
-        let mut names: Vec<Box<str>> = names
-            .into_iter()
-            .map(str::to_ascii_lowercase)
-            .filter(|n| !is_secret(n))
-            .map(Box::from)
-            .collect();
-        names.sort();
-        names.dedup();
-        names.truncate(NAMES_MAX);
-        SampledHeaders {
-            names: names.into_boxed_slice(),
-        }
-    }
-
-    /// The names, lowercase.
-    pub fn names(&self) -> &[Box<str>] {
-        &self.names
-    }
-}
 
 /// Sentences for routes of `routes` that match on a header some samples did not record, or on
 /// a query parameter when some samples' queries were cut: their shares in the preview are a
@@ -131,6 +73,7 @@ pub fn unsampled_notes<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::preview::sampled::{SampledHeaders, SECRET};
 
     #[test]
     fn secret_names_are_never_in_the_set() {

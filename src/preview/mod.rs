@@ -14,10 +14,11 @@
 pub mod headers;
 pub mod replay;
 pub mod ring;
+pub mod sampled;
 
-pub use headers::SampledHeaders;
 pub use replay::{Class, Preview};
 pub use ring::{Fact, Sample, SampleRing};
+pub use sampled::SampledHeaders;
 
 use crate::config::model::Config;
 use crate::health::Registry;

@@ -9,7 +9,7 @@
 //! ([`super::headers`], bounded per sample). Never a cookie, an `Authorization` value or any
 //! other header routes do not look at.
 
-use super::headers::SampledHeaders;
+use super::sampled::SampledHeaders;
 use crate::runtime::balance::key::Fields;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};

@@ -148,7 +148,7 @@ pub struct Snapshot {
     /// When it was built.
     pub built_at: SystemTime,
     /// The request headers its routes match on: the reload preview samples their values.
-    pub sampled_headers: crate::preview::SampledHeaders,
+    pub sampled_headers: crate::preview::sampled::SampledHeaders,
 }
 
 impl Snapshot {
@@ -294,7 +294,7 @@ impl Snapshot {
             pools,
             listeners,
             client_cert_strip,
-            sampled_headers: crate::preview::SampledHeaders::of(&config.routes),
+            sampled_headers: crate::preview::sampled::SampledHeaders::of(&config.routes),
             config,
             built_at: SystemTime::now(),
         }
