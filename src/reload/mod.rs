@@ -9,6 +9,7 @@
 //! long as they differ; everything else is live.
 
 pub mod diff;
+pub mod loader;
 pub mod relevant;
 pub mod signal;
 pub mod watch;
@@ -102,8 +103,16 @@ pub struct ReloadReport {
     pub duration_ms: f64,
 }
 
-/// Owns the reload transaction for one config file.
+/// Owns the reload transaction for one config file. Every attempt runs on the config loader
+/// thread ([`loader`]), so that the memory of the snapshots it replaces goes back to the OS.
 pub struct Reloader {
+    core: Arc<Core>,
+    loader: loader::Loader,
+}
+
+/// The reloader's state, shared with the jobs it hands to the loader thread (reached through
+/// [`Reloader`]).
+pub struct Core {
     path: PathBuf,
     state: Arc<SharedState>,
     resolver: Arc<dyn Resolve>,
@@ -118,8 +127,16 @@ pub struct Reloader {
 impl std::fmt::Debug for Reloader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reloader")
-            .field("path", &self.path)
+            .field("path", &self.core.path)
             .finish()
+    }
+}
+
+impl std::ops::Deref for Reloader {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.core
     }
 }
 
@@ -136,16 +153,48 @@ impl Reloader {
         resolver: Arc<dyn Resolve>,
     ) -> Self {
         Reloader {
-            path,
-            state,
-            resolver,
-            serial: Mutex::new(()),
-            reports: tokio::sync::watch::channel(None).0,
-            last_applied: Mutex::new(None),
-            watching: tokio::sync::watch::channel(false).0,
+            core: Arc::new(Core {
+                path,
+                state,
+                resolver,
+                serial: Mutex::new(()),
+                reports: tokio::sync::watch::channel(None).0,
+                last_applied: Mutex::new(None),
+                watching: tokio::sync::watch::channel(false).0,
+            }),
+            loader: loader::Loader::start(),
         }
     }
 
+    /// Runs the transaction on the config loader thread and waits for it; the snapshot it
+    /// replaces is dropped there once no request holds it, and the memory freed goes back to
+    /// the OS before this returns (when no request holds the old snapshot). Blocking (file
+    /// I/O, DNS): call it from a blocking context (`spawn_blocking`) in async code.
+    ///
+    /// # Errors
+    /// [`ReloadError`] with every problem; the current snapshot keeps serving.
+    pub fn reload(&self, trigger: Trigger) -> Result<ReloadOutcome, ReloadError> {
+        let core = self.core.clone();
+        self.loader
+            .run(move |retired| core.reload_serially(trigger, retired))
+            .map_err(|lost| ReloadError::Internal(lost.to_string()))?
+    }
+
+    /// Reads and validates the config file as a reload would, without applying it (the reload
+    /// preview, `POST /reload?dry_run=1`), on the loader thread like a reload. Blocking, like
+    /// [`Self::reload`].
+    ///
+    /// # Errors
+    /// [`ReloadError`] with every problem.
+    pub fn validate_file(&self) -> Result<config::validate::Validated, ReloadError> {
+        let core = self.core.clone();
+        self.loader
+            .run(move |_| core.validate_here())
+            .map_err(|lost| ReloadError::Internal(lost.to_string()))?
+    }
+}
+
+impl Core {
     /// Becomes true once file watching is in place (after start-up, the window in which an
     /// edit could go unnoticed is closed).
     pub fn subscribe_watching(&self) -> tokio::sync::watch::Receiver<bool> {
@@ -220,23 +269,21 @@ impl Reloader {
         &self.state
     }
 
-    /// Runs the transaction. Blocking (file I/O, DNS): call it from a blocking context
-    /// (`spawn_blocking`) in async code.
-    ///
-    /// # Errors
-    /// [`ReloadError`] with every problem; the current snapshot keeps serving.
-    pub fn reload(&self, trigger: Trigger) -> Result<ReloadOutcome, ReloadError> {
-        let result = self.reload_serially(trigger);
-        // The old snapshot (unless a request still holds it) and the load's scratch are free.
-        crate::memory::release_freed_memory();
-        result
-    }
-
-    fn reload_serially(&self, trigger: Trigger) -> Result<ReloadOutcome, ReloadError> {
+    fn reload_serially(
+        &self,
+        trigger: Trigger,
+        retired: &mut loader::Retired,
+    ) -> Result<ReloadOutcome, ReloadError> {
         let _one_at_a_time = self.serial.lock();
         let started = Instant::now();
         let current = self.state.load();
-        let result = self.attempt(&current, trigger, started);
+        let result = self.attempt(&current, trigger, started, retired);
+        let serving = current.generation;
+        drop(current);
+        // The replaced snapshot (unless a request still holds it) and the load's scratch are
+        // free: return them to the OS before reporting, so that whoever awaits the report (a
+        // benchmark reading RSS, `gatehouse reload`) sees the memory returned.
+        retired.release();
         self.report(trigger, started, &result);
         match &result {
             Ok(outcome) if outcome.applied => {
@@ -270,7 +317,7 @@ impl Reloader {
                 tracing::error!(
                     ?trigger,
                     "config reload refused, still serving generation {}: {}: {}",
-                    current.generation,
+                    serving,
                     self.path.display(),
                     err.issues().join("; ")
                 );
@@ -279,12 +326,7 @@ impl Reloader {
         result
     }
 
-    /// Reads and validates the config file as a reload would, without applying it (the reload
-    /// preview, `POST /reload?dry_run=1`). Blocking, like [`Self::reload`].
-    ///
-    /// # Errors
-    /// [`ReloadError`] with every problem.
-    pub fn validate_file(&self) -> Result<config::validate::Validated, ReloadError> {
+    fn validate_here(&self) -> Result<config::validate::Validated, ReloadError> {
         let current = self.state.load();
         let text = std::fs::read_to_string(&self.path).map_err(|source| ConfigError::Read {
             path: self.path.clone(),
@@ -304,6 +346,7 @@ impl Reloader {
         current: &Arc<Snapshot>,
         trigger: Trigger,
         started: Instant,
+        retired: &mut loader::Retired,
     ) -> Result<ReloadOutcome, ReloadError> {
         let unchanged = |restart_required: Vec<String>| ReloadOutcome {
             generation: current.generation,
@@ -349,7 +392,7 @@ impl Reloader {
             &self.state.registry,
         );
         publish_gauges(&next, Some(current), !restart_required.is_empty());
-        self.state.publish(next);
+        retired.push(self.state.publish(next));
         Ok(ReloadOutcome {
             generation,
             applied: true,

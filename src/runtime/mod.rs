@@ -84,11 +84,13 @@ impl SharedState {
         self.current.load()
     }
 
-    /// Replaces the snapshot atomically and announces its generation.
-    pub fn publish(&self, next: Snapshot) {
+    /// Replaces the snapshot atomically and announces its generation; returns the replaced
+    /// one, so that the reloader can drop it where its memory goes back to the OS.
+    pub fn publish(&self, next: Snapshot) -> Arc<Snapshot> {
         let generation = next.generation;
-        self.current.store(Arc::new(next));
+        let previous = self.current.swap(Arc::new(next));
         self.generation.send_replace(generation);
+        previous
     }
 
     /// Index of the bound listener a connection arrived on, by its local address (an exact

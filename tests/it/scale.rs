@@ -144,8 +144,9 @@ fn rss_kib(pid: u32) -> u64 {
 
 /// 2,000 routes over 200 backends, reloaded 50 times (each reload changes one route and, every
 /// other time, one pool, so pools are rebuilt as well as reused): the memory after the last
-/// reload stays within a generous bound of the memory after the first: twice it, as RSS swings
-/// ±20 % with when the allocator returns freed pages, while a leak of one snapshot per reload
+/// reload is within 10 % of the memory after the first (issue #20). Every reload builds its
+/// snapshot and drops the one it replaces on the config loader thread, which returns the freed
+/// memory to the OS before `gatehouse reload` answers; a leak of one snapshot per reload
 /// (~2 MiB here) would add ~100 MiB.
 #[tokio::test]
 async fn repeated_reloads_do_not_grow_memory() {
@@ -188,11 +189,14 @@ async fn repeated_reloads_do_not_grow_memory() {
     let mut first = 0;
     for n in 1..=50u64 {
         proxy.write_config(&template(n as usize));
-        proxy.signal(nix::sys::signal::Signal::SIGHUP);
-        eventually("the reload applied", WAIT, || async {
-            (proxy.generation().await == n + 1).then_some(())
-        })
-        .await;
+        // `gatehouse reload` answers once the reload is done, its freed memory returned.
+        let out = proxy.cli("reload").await;
+        assert!(
+            out.status.success(),
+            "reload {n}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(proxy.generation().await, n + 1);
         if n == 1 {
             first = rss_kib(pid);
         }
@@ -200,8 +204,8 @@ async fn repeated_reloads_do_not_grow_memory() {
     let last = rss_kib(pid);
     assert!(first > 0);
     assert!(
-        last <= first * 2,
-        "RSS grew from {first} KiB after the first reload to {last} KiB after the 50th"
+        last * 10 <= first * 11,
+        "RSS grew from {first} KiB after the first reload to {last} KiB after the 50th (> 10 %)"
     );
 }
 
