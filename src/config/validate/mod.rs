@@ -185,10 +185,7 @@ pub fn validate(path: &Path, text: &str, ctx: &Context<'_>) -> Result<Validated,
         https_configured,
         listeners.iter().any(|l| l.client_auth.is_some()),
         &mut report,
-    )
-    .into_iter()
-    .map(std::sync::Arc::new)
-    .collect::<Vec<_>>();
+    );
     if let Some(admin_addr) = admin.address {
         for l in &listeners {
             if l.address == admin_addr {
