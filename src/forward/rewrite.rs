@@ -7,7 +7,7 @@ use std::borrow::Cow;
 /// `template` with the route's `path_regex` captures of `path` (`$1`, `${1}`, `${name}`;
 /// `$$` is a literal `$`). Without a regex, or if it does not match, the template as is.
 fn expand(route: &RouteEntry, path: &str, template: &str) -> String {
-    let caps = route.path_regex.as_ref().and_then(|re| re.captures(path));
+    let caps = route.path_regex().and_then(|re| re.captures(path));
     match caps {
         Some(caps) => {
             let mut out = String::with_capacity(template.len() + path.len());

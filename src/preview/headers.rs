@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 /// a query parameter when some samples' queries were cut: their shares in the preview are a
 /// lower bound. Empty when the samples show all that these routes look at.
 pub fn unsampled_notes<'a>(
-    routes: impl IntoIterator<Item = &'a Route>,
+    routes: impl IntoIterator<Item = &'a std::sync::Arc<Route>>,
     samples: &[&Sample],
 ) -> Vec<String> {
     let mut by_name: BTreeMap<&str, Vec<&str>> = BTreeMap::new();

@@ -31,10 +31,11 @@ pub struct SampledHeaders {
 
 impl SampledHeaders {
     /// The set for `routes` (sorted, without duplicates, at most [`NAMES_MAX`]).
-    pub fn of(routes: &[Route]) -> Self {
+    pub fn of<R: std::borrow::Borrow<Route>>(routes: &[R]) -> Self {
         Self::from_names(
             routes
                 .iter()
+                .map(|r| std::borrow::Borrow::<Route>::borrow(r))
                 .flat_map(|r| r.conditions.headers.iter())
                 .map(|h| h.name.as_str()),
         )

@@ -6,7 +6,7 @@
 
 use super::pool::Pool;
 use super::router::{RouteId, Router};
-use crate::config::model::{Config, HeaderRules, Listener, Protocol};
+use crate::config::model::{Config, Listener, Protocol, Route};
 use crate::health::Registry;
 use crate::metrics::RouteMetrics;
 use crate::tls::store::CertStore;
@@ -14,48 +14,38 @@ use http::HeaderValue;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-/// A route at runtime.
+/// A route at runtime: the validated route (shared with the snapshot's `Config`, not copied)
+/// plus what only the request path holds. Its settings are read through `Deref`
+/// (`entry.path_prefix`, `entry.allow`, …): one pointer hop, no allocation or lock.
 #[derive(Debug)]
 pub struct RouteEntry {
+    /// The validated route, the same allocation as in `Snapshot::config.routes`.
+    route: Arc<Route>,
     /// Name (metric label).
     pub name: Arc<str>,
-    /// Index into `Snapshot::pools`.
-    pub pool: usize,
-    /// Normalised prefix.
-    pub path_prefix: String,
-    /// Strip the prefix before forwarding.
-    pub strip_prefix: bool,
-    /// Redirect cleartext requests to HTTPS.
-    pub redirect_https: bool,
-    /// HSTS override.
-    pub hsts: Option<HeaderValue>,
-    /// Request header rules.
-    pub request_headers: HeaderRules,
-    /// Response header rules.
-    pub response_headers: HeaderRules,
     /// Per-route metric handles, only with `metrics = true` (the pool's count every request).
     /// Shared with the previous snapshot's entry when the route and its pool keep their names.
     pub metrics: Option<Arc<RouteMetrics>>,
-    /// Largest request body.
-    pub max_body_size: Option<u64>,
-    /// Client blocks allowed (empty: everyone).
-    pub allow: Vec<crate::net::cidr::Cidr>,
-    /// Client blocks refused.
-    pub deny: Vec<crate::net::cidr::Cidr>,
     /// Per-client rate limiter (kept across reloads while its settings are unchanged).
     pub rate_limiter: Option<Arc<super::rate_limit::RateLimiter>>,
-    /// Upgrade protocols allowed (lowercase).
-    pub upgrades: Vec<String>,
-    /// Connections without a verified client certificate get 403.
-    pub client_auth_required: bool,
-    /// Fixed response, redirect, path rewrite.
-    pub actions: crate::config::route_match::Actions,
+}
+
+impl std::ops::Deref for RouteEntry {
+    type Target = Route;
+
+    fn deref(&self) -> &Route {
+        &self.route
+    }
+}
+
+impl RouteEntry {
     /// The `path_regex`, whose captures fill the action templates.
-    pub path_regex: Option<regex::Regex>,
-    /// Timeouts overriding the pool's.
-    pub timeouts: crate::config::route_match::RouteTimeouts,
-    /// `max_retries` overriding the pool's.
-    pub max_retries: Option<u32>,
+    pub fn path_regex(&self) -> Option<&regex::Regex> {
+        match &self.route.path_match {
+            crate::config::route_match::PathMatch::Regex(p) => Some(&p.0),
+            _ => None,
+        }
+    }
 }
 
 impl RouteEntry {
@@ -225,28 +215,10 @@ impl Snapshot {
                         })
                 });
                 RouteEntry {
+                    route: Arc::clone(r),
                     name,
-                    pool: r.pool,
-                    path_prefix: r.path_prefix.clone(),
-                    strip_prefix: r.strip_prefix,
-                    redirect_https: r.redirect_https,
-                    hsts: r.hsts.clone(),
-                    request_headers: r.request_headers.clone(),
-                    response_headers: r.response_headers.clone(),
                     metrics,
-                    max_body_size: r.max_body_size,
-                    allow: r.allow.clone(),
-                    deny: r.deny.clone(),
                     rate_limiter,
-                    upgrades: r.upgrades.clone(),
-                    client_auth_required: r.client_auth_required,
-                    actions: r.actions.clone(),
-                    timeouts: r.timeouts,
-                    max_retries: r.max_retries,
-                    path_regex: match &r.path_match {
-                        crate::config::route_match::PathMatch::Regex(p) => Some(p.0.clone()),
-                        _ => None,
-                    },
                 }
             })
             .collect();
@@ -333,5 +305,34 @@ fn listener_entry(l: &Listener) -> ListenerEntry {
             .client_auth
             .as_ref()
             .map(|_| l.client_cert_headers.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The request path's route is the shared validated route plus a few handles, not a second
+    /// copy of it (issue #20: ≤ 1 KiB per route at 100,000 routes).
+    #[test]
+    fn a_route_entry_shares_the_validated_route() {
+        assert!(
+            std::mem::size_of::<RouteEntry>() <= 48,
+            "RouteEntry is {} bytes (model::Route {})",
+            std::mem::size_of::<RouteEntry>(),
+            std::mem::size_of::<Route>()
+        );
+        let text = "[listeners.http]\naddress = \"127.0.0.1:8080\"\n[pools.p]\nbackends = [{ address = \"127.0.0.1:9001\" }]\n[routes.a]\npool = \"p\"\nhosts = [\"a.example\"]\npath_prefix = \"/x\"\n";
+        let config = Arc::new(
+            crate::config::validate::validate_text(text)
+                .map(|v| v.config)
+                .unwrap_or_else(|e| panic!("{e:?}")),
+        );
+        let registry = Arc::new(Registry::default());
+        let snapshot = Snapshot::build(config, 1, &[], None, &registry);
+        let entry = &snapshot.routes[0];
+        assert!(std::ptr::eq::<Route>(&**entry, &*snapshot.config.routes[0]));
+        assert_eq!(entry.path_prefix, "/x");
+        assert_eq!(&*entry.name, "a");
     }
 }

@@ -31,7 +31,7 @@ pub(super) fn validate(
     https_configured: bool,
     client_auth_configured: bool,
     report: &mut Report<'_>,
-) -> Vec<Route> {
+) -> Vec<std::sync::Arc<Route>> {
     let mut out = Vec::new();
     // (host, prefix) → route that claimed it first, to find unreachable duplicates.
     let mut claimed: HashMap<(HostMatch, String), String> = HashMap::new();
@@ -178,7 +178,8 @@ pub(super) fn validate(
         });
         if let Some(pool) = pool {
             used[pool] = true;
-            out.push(Route {
+            // Each route in its own allocation, shared later with the request path's entry.
+            out.push(std::sync::Arc::new(Route {
                 name,
                 hosts,
                 path_prefix: prefix,
@@ -200,7 +201,7 @@ pub(super) fn validate(
                 timeouts,
                 max_retries: r.max_retries.map(|m| m.min(16)),
                 metrics: r.metrics.unwrap_or(false),
-            });
+            }));
         }
     }
     for (p, used) in pools.iter().zip(used) {

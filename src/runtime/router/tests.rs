@@ -180,7 +180,7 @@ fn configured(routes: &str) -> (Router, Vec<Route>) {
         "[listeners.http]\naddress = \"127.0.0.1:8080\"\n[pools.p]\nbackends = [{{ address = \"127.0.0.1:9001\" }}]\n{routes}"
     );
     let v = crate::config::validate::validate_text(&text).unwrap();
-    let routes = v.config.routes.clone();
+    let routes: Vec<Route> = v.config.routes.iter().map(|r| Route::clone(r)).collect();
     (Router::build(&routes), routes)
 }
 
