@@ -36,9 +36,14 @@ pub struct Netns {
 }
 
 impl Netns {
+    /// Names are unique per topology, not only per process: the pair tests build their
+    /// topologies concurrently in one test binary, and a shared prefix made the second `ip
+    /// netns add` fail with "File exists".
     pub fn new() -> Self {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Netns {
-            prefix: format!("{PREFIX}{}", std::process::id()),
+            prefix: format!("{PREFIX}{}-{n}", std::process::id()),
             created: Vec::new(),
         }
     }
