@@ -82,9 +82,9 @@ impl Changes {
                     && a.path_prefix == b.path_prefix
                     && a.strip_prefix == b.strip_prefix
                     && a.redirect_https == b.redirect_https
-                    && a.hsts == b.hsts
-                    && a.request_headers == b.request_headers
-                    && a.response_headers == b.response_headers
+                    && a.extras.hsts == b.extras.hsts
+                    && a.extras.request_headers == b.extras.request_headers
+                    && a.extras.response_headers == b.extras.response_headers
                     && a.metrics == b.metrics
                     && old.pools.get(a.pool).map(|p| &p.name)
                         == new.pools.get(b.pool).map(|p| &p.name)
