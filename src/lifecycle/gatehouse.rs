@@ -55,7 +55,9 @@ impl Gatehouse {
         options: Options,
     ) -> Result<Self, StartError> {
         crate::tls::install_default_provider();
-        let config = Arc::new(validated.config);
+        let mut config = validated.config;
+        config.settle(None);
+        let config = Arc::new(config);
         if config.metrics_enabled {
             crate::metrics::init();
         }

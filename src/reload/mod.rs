@@ -382,7 +382,9 @@ impl Core {
             return Ok(unchanged(restart_required));
         }
         let generation = current.generation + 1;
-        let config = Arc::new(validated.config);
+        let mut config = validated.config;
+        config.settle(Some(&current.config));
+        let config = Arc::new(config);
         let bound: Vec<String> = self.state.bound.iter().map(|b| b.name.clone()).collect();
         let next = Snapshot::build(
             config,

@@ -189,7 +189,9 @@ impl Snapshot {
             .routes
             .iter()
             .map(|r| {
-                let name: Arc<str> = Arc::from(r.name.as_str());
+                let name: Arc<str> = old_routes
+                    .get(r.name.as_str())
+                    .map_or_else(|| Arc::from(r.name.as_str()), |old| old.name.clone());
                 let pool_name = &pools[r.pool].name;
                 let metrics = r.metrics.then(|| {
                     old_routes

@@ -10,6 +10,7 @@ pub use pool::{
     Backend, Balance, CheckKind, HashKey, HashSettings, HealthCheckSettings, PassiveSettings, Pool,
     StartState, StickySettings, TimeoutSettings, UpstreamProtocol, UpstreamTls,
 };
+mod share;
 pub use route::{Extras, HeaderRules, HostMatch, Route, RouteExtras, Upgrades};
 
 use crate::tls::certs::LoadedCert;
