@@ -152,6 +152,16 @@ impl Reloader {
         state: Arc<SharedState>,
         resolver: Arc<dyn Resolve>,
     ) -> Self {
+        Self::with_loader(path, state, resolver, loader::Loader::start())
+    }
+
+    /// Same, loading on `loader` (the one that built the first snapshot).
+    pub fn with_loader(
+        path: PathBuf,
+        state: Arc<SharedState>,
+        resolver: Arc<dyn Resolve>,
+        loader: loader::Loader,
+    ) -> Self {
         Reloader {
             core: Arc::new(Core {
                 path,
@@ -162,7 +172,7 @@ impl Reloader {
                 last_applied: Mutex::new(None),
                 watching: tokio::sync::watch::channel(false).0,
             }),
-            loader: loader::Loader::start(),
+            loader,
         }
     }
 
