@@ -1,0 +1,169 @@
+//! h2spec (github.com/summerwind/h2spec, v2.6), ported case by case: CI cannot download the Go
+//! program, so its cases run here, against gatehouse's HTTP/2 over TLS (ALPN `h2`) as h2spec
+//! is run, with a sample app behind it answering `GET /` with 200 and a body.
+//!
+//! Every case is a function named after h2spec's description, its doc comment citing the RFC
+//! section and h2spec's id (`http2/6.5.3/1`: the section's first case). It sends the frames
+//! h2spec sends, through [`conn::Conn`] (h2spec's `spec.Conn`: raw frame writes, the same
+//! HPACK encoder choices, the same handshake and automatic WINDOW_UPDATEs), and accepts what
+//! h2spec accepts, through [`verify`] (h2spec's verifiers). Each case has its own connection;
+//! each section group's cases run concurrently against one gatehouse, and a failure names
+//! every failing case by id with what h2spec expected and what came.
+//!
+//! - [`generic`]: `generic/1`–`generic/4` (29 cases); [`generic_hpack`]: `generic/5` (15).
+//! - [`http2_3_4`]: `http2/3.5`–`http2/4.3` (11); [`http2_5`]: `http2/5.*` (22).
+//! - [`http2_6_frames`]: `http2/6.1`–`http2/6.5.3` (22); [`http2_6_control`]: `http2/6.7`–
+//!   `http2/6.10` (20); [`http2_7_8`]: `http2/7`–`http2/8.2` (20).
+//! - [`hpack`]: `hpack/*` (8).
+//!
+//! That is all 147 of h2spec's cases: the 146 it runs by default and the one it runs only
+//! with `--strict` (`http2/5.4.1/2`, a GOAWAY before the close).
+
+#![allow(clippy::needless_update)]
+
+pub mod conn;
+pub mod encoder;
+pub mod verify;
+
+mod generic;
+mod generic_hpack;
+mod hpack;
+mod http2_3_4;
+mod http2_5;
+mod http2_6_control;
+mod http2_6_frames;
+mod http2_7_8;
+
+use crate::support::tlsutil::TestCa;
+use crate::support::{bounded, TestBackend, TestProxy};
+use conn::Target;
+use futures_util::future::BoxFuture;
+use futures_util::stream::StreamExt as _;
+use verify::Outcome;
+
+/// One h2spec case: its id and what it does.
+pub struct Case {
+    pub id: &'static str,
+    pub run: fn(Target) -> BoxFuture<'static, Outcome>,
+}
+
+/// `cases!["generic/1/1" => sends_a_client_connection_preface, ..]`: a section's case list.
+macro_rules! cases {
+    ($($id:literal => $f:ident),* $(,)?) => {
+        &[$($crate::h2spec::Case {
+            id: $id,
+            run: |t| futures_util::FutureExt::boxed($f(t)),
+        }),*]
+    };
+}
+use cases;
+
+/// How many cases run at once against the one gatehouse (each its own connection).
+const AT_ONCE: usize = 8;
+
+/// Starts a sample app and gatehouse serving it over TLS with ALPN `h2`, runs `cases`
+/// against them, and fails with every failing case's id and reason.
+pub async fn run(cases: &'static [Case]) {
+    let app = TestBackend::start("h2spec").await;
+    let ca = TestCa::new("h2spec CA");
+    let leaf = ca.leaf(&["localhost"]);
+    let proxy = TestProxy::start_with(&config(&app.addr.to_string()), |dir| {
+        leaf.write(dir, "localhost");
+    })
+    .await;
+    let target = Target {
+        addr: proxy.https,
+        host: "localhost",
+        tls: ca.client_config(&[b"h2"]),
+    };
+    let results: Vec<(&str, Outcome)> = bounded(
+        "the h2spec cases",
+        futures_util::stream::iter(cases)
+            .map(|case| {
+                let t = target.clone();
+                async move {
+                    let outcome = match tokio::spawn((case.run)(t)).await {
+                        Ok(o) => o,
+                        Err(e) => Err(verify::Failure::new(
+                            vec!["the case to run to its end".into()],
+                            format!("it panicked: {e}"),
+                        )),
+                    };
+                    (case.id, outcome)
+                }
+            })
+            .buffer_unordered(AT_ONCE)
+            .collect(),
+    )
+    .await;
+    let mut failed: Vec<String> = results
+        .iter()
+        .filter_map(|(id, o)| o.as_ref().err().map(|e| format!("{id}: {e}")))
+        .collect();
+    failed.sort();
+    let mut passed: Vec<String> = results
+        .iter()
+        .filter_map(|(id, o)| {
+            o.as_ref()
+                .ok()
+                .map(|p| format!("h2spec {id}: passed: {}", p.0))
+        })
+        .collect();
+    passed.sort();
+    eprintln!("{}", passed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "{} of {} h2spec cases failed:\n{}",
+        failed.len(),
+        results.len(),
+        failed.join("\n")
+    );
+}
+
+fn config(backend: &str) -> String {
+    format!(
+        r#"
+[server]
+threads = 1
+grace_period = "0s"
+[admin]
+address = "{{admin}}"
+[listeners.https]
+address = "{{https}}"
+protocol = "https"
+certificates = [{{ cert = "localhost.crt", key = "localhost.key", default = true }}]
+[routes.all]
+pool = "p"
+[pools.p]
+backends = [{{ address = "{backend}" }}]
+"#
+    )
+}
+
+/// The port has every case of h2spec, each once: 44 generic, 95 http2 (one of them strict),
+/// 8 hpack.
+#[test]
+fn every_h2spec_case_is_ported_once() {
+    let all: Vec<&str> = [
+        generic::CASES,
+        generic_hpack::CASES,
+        http2_3_4::CASES,
+        http2_5::CASES,
+        http2_6_frames::CASES,
+        http2_6_control::CASES,
+        http2_7_8::CASES,
+        hpack::CASES,
+    ]
+    .iter()
+    .flat_map(|s| s.iter().map(|c| c.id))
+    .collect();
+    let mut unique = all.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), all.len(), "a case id twice");
+    let count = |key: &str| all.iter().filter(|id| id.starts_with(key)).count();
+    assert_eq!(
+        (count("generic/"), count("http2/"), count("hpack/")),
+        (44, 95, 8)
+    );
+}
