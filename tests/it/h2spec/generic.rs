@@ -75,7 +75,7 @@ async fn sends_a_client_connection_preface(t: Target) -> Outcome {
     let ev = conn.wait_event().await;
     match &ev {
         super::conn::Event::Frame(f) if f.kind == SETTINGS && f.flags & ACK == 0 => {
-            Ok(verify::Pass(ev.describe()))
+            Ok(verify::Pass::by(&ev))
         }
         _ => Err(verify::Failure::new(
             vec!["SETTINGS Frame (flags:0x00)".into()],

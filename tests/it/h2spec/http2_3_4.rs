@@ -38,7 +38,7 @@ async fn sends_client_connection_preface(t: Target) -> Outcome {
         .await;
     let ev = conn.wait_event().await;
     match &ev {
-        Event::Frame(f) if f.kind == SETTINGS && f.flags & ACK == 0 => Ok(Pass(ev.describe())),
+        Event::Frame(f) if f.kind == SETTINGS && f.flags & ACK == 0 => Ok(Pass::by(&ev)),
         _ => Err(Failure::new(
             vec!["SETTINGS Frame (flags:0x00)".into()],
             ev.describe(),

@@ -242,7 +242,7 @@ async fn invalid_ping_is_answered_with_goaway(t: Target) -> Outcome {
     conn.send(PING_ON_STREAM_3).await;
     conn.wait_frame(GOAWAY)
         .await
-        .map(|f| verify::Pass(super::conn::describe(&f)))
+        .map(|f| verify::Pass::frame(&f))
         .map_err(|ev| {
             Failure::new(
                 vec![format!("GOAWAY Frame (Error Code: {PROTOCOL_ERROR:#x})")],

@@ -104,9 +104,9 @@ pub async fn run(cases: &'static [Case]) {
     let mut passed: Vec<String> = results
         .iter()
         .filter_map(|(id, o)| {
-            o.as_ref()
-                .ok()
-                .map(|p| format!("h2spec {id}: passed: {}", p.0))
+            let p = o.as_ref().ok()?;
+            let how = if p.lenient { " (lenient)" } else { "" };
+            Some(format!("h2spec {id}: passed{how}: {}", p.by))
         })
         .collect();
     passed.sort();
@@ -118,7 +118,42 @@ pub async fn run(cases: &'static [Case]) {
         results.len(),
         failed.join("\n")
     );
+    let unknown: Vec<&str> = results
+        .iter()
+        .filter(|(_, o)| o.as_ref().is_ok_and(|p| p.lenient))
+        .map(|(id, _)| *id)
+        .filter(|id| !LENIENT.iter().any(|(known, _)| known == id))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "these cases pass h2spec only by a close without the GOAWAY/RST_STREAM code the RFC \
+         gives, and are not among the known ones (`LENIENT`): {unknown:?}"
+    );
 }
+
+/// The cases that may pass h2spec only by its leniency ([`verify::Pass`]): the connection
+/// closed without the error code the RFC gives. Each says why that is right, or cannot be
+/// otherwise, for gatehouse. A lenient pass of any other case fails the run, so a regression
+/// in the codes gatehouse sends is caught. (Some of these pass strictly at times: whether the
+/// h2 crate still holds a closed stream when the next frame for it comes is a race.)
+const LENIENT: &[(&str, &str)] = &[
+    (
+        "http2/3.5/2",
+        "RFC 7540 §3.5: a server MAY omit the GOAWAY when the peer is clearly not speaking \
+         HTTP/2, as an invalid preface shows; the h2 crate answers with its SETTINGS and closes",
+    ),
+    (
+        "http2/5.1/9",
+        "HEADERS on a stream the client reset: once gatehouse has dropped the stream, the h2 \
+         crate forgets it and cannot tell its id from one the client skipped, which RFC 7540 \
+         §5.1.1 makes a PROTOCOL_ERROR; so it says PROTOCOL_ERROR, not STREAM_CLOSED",
+    ),
+    (
+        "http2/5.1/12",
+        "HEADERS on a stream closed by END_STREAM both ways: as in http2/5.1/9, a forgotten \
+         stream's id is answered with PROTOCOL_ERROR (§5.1.1), not STREAM_CLOSED (§5.1)",
+    ),
+];
 
 fn config(backend: &str) -> String {
     format!(

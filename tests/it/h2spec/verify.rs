@@ -46,18 +46,28 @@ impl std::fmt::Display for Failure {
     }
 }
 
-/// How a case passed: the event that met the expectation (a connection error met by the
-/// connection closing, not by a GOAWAY with the code, is worth knowing).
+/// How a case passed: the event that met the expectation, and whether only h2spec's leniency
+/// let it: a connection or stream error met by the connection closing, without the GOAWAY (or
+/// RST_STREAM) carrying the code the RFC gives, passes h2spec but is worth knowing.
 #[derive(Debug)]
-pub struct Pass(pub String);
+pub struct Pass {
+    pub by: String,
+    pub lenient: bool,
+}
 
 impl Pass {
-    fn by(ev: &Event) -> Self {
-        Pass(ev.describe())
+    pub fn by(ev: &Event) -> Self {
+        Pass {
+            by: ev.describe(),
+            lenient: false,
+        }
     }
 
-    fn frame(f: &Frame) -> Self {
-        Pass(describe(f))
+    pub fn frame(f: &Frame) -> Self {
+        Pass {
+            by: describe(f),
+            lenient: false,
+        }
     }
 }
 
@@ -80,12 +90,15 @@ impl Actual {
         self.0 = Some(ev);
     }
 
-    /// Passed by `ev`, after what came before it.
-    fn pass(self, ev: &Event) -> Pass {
-        if self.1.is_empty() {
-            return Pass::by(ev);
-        }
-        Pass(format!("{}, after {}", ev.describe(), self.1.join(", ")))
+    /// Passed by `ev`, after what came before it; `lenient` when only h2spec's leniency let
+    /// it pass.
+    fn pass(self, ev: &Event, lenient: bool) -> Pass {
+        let by = if self.1.is_empty() {
+            ev.describe()
+        } else {
+            format!("{}, after {}", ev.describe(), self.1.join(", "))
+        };
+        Pass { by, lenient }
     }
 
     fn describe(&self) -> String {
@@ -112,7 +125,7 @@ pub async fn connection_close(conn: &mut Conn) -> Outcome {
     let mut actual = Actual::new();
     while !conn.closed {
         match conn.wait_event().await {
-            ev @ Event::Closed => return Ok(actual.pass(&ev)),
+            ev @ Event::Closed => return Ok(actual.pass(&ev, false)),
             ev => actual.note(ev),
         }
     }
@@ -124,7 +137,7 @@ pub async fn connection_error(conn: &mut Conn, codes: &[u32]) -> Outcome {
     let mut actual = Actual::new();
     while !conn.closed {
         match conn.wait_event().await {
-            ev @ Event::Closed => return Ok(actual.pass(&ev)),
+            ev @ Event::Closed => return Ok(actual.pass(&ev, true)),
             Event::Frame(f) if f.error_code().is_some_and(|c| codes.contains(&c)) => {
                 return Ok(Pass::frame(&f))
             }
@@ -141,7 +154,7 @@ pub async fn stream_error(conn: &mut Conn, codes: &[u32]) -> Outcome {
     let mut actual = Actual::new();
     while !conn.closed {
         match conn.wait_event().await {
-            ev @ Event::Closed => return Ok(actual.pass(&ev)),
+            ev @ Event::Closed => return Ok(actual.pass(&ev, true)),
             Event::Frame(f)
                 if f.error_code()
                     .or(f.rst_code())
@@ -230,7 +243,7 @@ pub async fn ping_ack_or_close(conn: &mut Conn, data: [u8; 8]) -> Outcome {
     let mut actual = Actual::new();
     while !conn.closed {
         match conn.wait_event().await {
-            ev @ Event::Closed => return Ok(actual.pass(&ev)),
+            ev @ Event::Closed => return Ok(actual.pass(&ev, false)),
             Event::Frame(f) if is_ping_ack(&f, data) => return Ok(Pass::frame(&f)),
             ev => actual.note(ev),
         }
