@@ -7,6 +7,7 @@
 use super::encoder::Encoder;
 use super::verify::Failure;
 use crate::support::h2raw::*;
+use crate::support::patient;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,11 +21,10 @@ pub const DEFAULT_FRAME_SIZE: u32 = 16_384;
 /// h2spec's `--max-header-length` default: the value length of its dummy headers.
 pub const MAX_HEADER_LEN: usize = 4000;
 /// How long one read waits for the server (h2spec's `--timeout`, 2 s by default; longer here,
-/// times the patience factor, because a loaded test machine is slower than a benchmark host
-/// and every verifier *fails* on a timeout: the bound only decides how late a failure shows).
-pub fn read_timeout() -> Duration {
-    crate::support::patient(Duration::from_secs(5))
-}
+/// and times the patience factor, because a loaded test machine is slower than a benchmark
+/// host and every verifier *fails* on a timeout: the bound only decides how late a failure
+/// shows).
+pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The server under test: where it listens and how to reach it (h2spec's `config.Config`).
 #[derive(Clone)]
@@ -177,7 +177,7 @@ impl Conn {
                 .connect(name.to_owned(), tcp)
                 .await
         };
-        let io = tokio::time::timeout(crate::support::patient(crate::support::WAIT), connect)
+        let io = tokio::time::timeout(patient(crate::support::WAIT), connect)
             .await
             .map_err(|_| Failure::setup("TLS connection: timeout"))?
             .map_err(|e| Failure::setup(&format!("TLS connection: {e}")))?;
@@ -202,7 +202,7 @@ impl Conn {
         conn.write_settings(&[(SETTINGS_INITIAL_WINDOW_SIZE, DEFAULT_WINDOW_SIZE)])
             .await;
         let (mut local, mut remote) = (false, false);
-        let deadline = tokio::time::Instant::now() + read_timeout();
+        let deadline = tokio::time::Instant::now() + patient(READ_TIMEOUT);
         while !(local && remote) {
             let f = match tokio::time::timeout_at(deadline, next_frame(&mut conn.io)).await {
                 Ok(Ok(Some(f))) => f,
@@ -341,7 +341,7 @@ impl Conn {
     /// h2spec's `WaitEvent`: the next frame, or why there is none (which closes the
     /// connection for the verifiers, as a failed read does in h2spec).
     pub async fn wait_event(&mut self) -> Event {
-        let ev = match tokio::time::timeout(read_timeout(), next_frame(&mut self.io)).await {
+        let ev = match tokio::time::timeout(patient(READ_TIMEOUT), next_frame(&mut self.io)).await {
             Ok(Ok(Some(f))) => Event::Frame(f),
             Ok(Ok(None)) => Event::Closed,
             Ok(Err(e)) => Event::Error(e.to_string()),
