@@ -155,8 +155,13 @@ impl Priority {
     }
 }
 
+/// What a connection runs over: TLS to gatehouse, or a scripted peer in the verifiers' own
+/// test.
+pub trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
 pub struct Conn {
-    io: tokio_rustls::client::TlsStream<TcpStream>,
+    io: Box<dyn Io>,
     /// The server's SETTINGS, as received in the handshake.
     pub settings: HashMap<u16, u32>,
     pub closed: bool,
@@ -184,13 +189,18 @@ impl Conn {
         if io.get_ref().1.alpn_protocol() != Some(b"h2") {
             return Err(Failure::setup("Protocol negotiation failed"));
         }
-        Ok(Conn {
+        Ok(Conn::over(Box::new(io)))
+    }
+
+    /// A connection over `io`, before any byte is sent.
+    pub fn over(io: Box<dyn Io>) -> Conn {
+        Conn {
             io,
             settings: HashMap::new(),
             closed: false,
             windows: HashMap::from([(0, i64::from(DEFAULT_WINDOW_SIZE))]),
             encoder: Encoder::new(),
-        })
+        }
     }
 
     /// Dials and does h2spec's `Handshake`: the preface and SETTINGS

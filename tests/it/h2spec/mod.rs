@@ -15,6 +15,7 @@
 //! - [`http2_6_frames`]: `http2/6.1`–`http2/6.5.3` (22); [`http2_6_control`]: `http2/6.7`–
 //!   `http2/6.10` (20); [`http2_7_8`]: `http2/7`–`http2/8.2` (20).
 //! - [`hpack`]: `hpack/*` (8).
+//! - [`selftest`]: the verifiers and the connection against a scripted peer.
 //!
 //! That is all 147 of h2spec's cases: the 146 it runs by default and the one it runs only
 //! with `--strict` (`http2/5.4.1/2`, a GOAWAY before the close).
@@ -44,6 +45,7 @@ mod http2_5;
 mod http2_6_control;
 mod http2_6_frames;
 mod http2_7_8;
+mod selftest;
 
 use crate::support::tlsutil::TestCa;
 use crate::support::{bounded, TestBackend, TestProxy};
