@@ -1,6 +1,7 @@
-//! h2spec (github.com/summerwind/h2spec, v2.6), ported case by case: CI cannot download the Go
-//! program, so its cases run here, against gatehouse's HTTP/2 over TLS (ALPN `h2`) as h2spec
-//! is run, with a sample app behind it answering `GET /` with 200 and a body.
+//! h2spec (github.com/summerwind/h2spec at af83a65, v2.6.0 and 5 commits), ported case by
+//! case: CI cannot download the Go program, so its cases run here, against gatehouse's HTTP/2
+//! over TLS (ALPN `h2`) as h2spec is run, with a sample app behind it answering `GET /` with
+//! 200 and a body.
 //!
 //! Every case is a function named after h2spec's description, its doc comment citing the RFC
 //! section and h2spec's id (`http2/6.5.3/1`: the section's first case). It sends the frames
