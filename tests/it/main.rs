@@ -35,6 +35,8 @@
 //!   [`differential`] (golden bytes), [`errors`], [`grpc`], [`hashing`], [`http1`], [`http2`],
 //!   [`memory`], [`mtls`], [`ocsp`], [`preview`], [`rollout`], [`sample_app`], [`scale`],
 //!   [`schema`], [`sticky`], [`streaming`], [`websocket_h2`].
+//! - [`h2spec`]: h2spec's 147 conformance cases (HTTP/2, HPACK), ported: one file per section
+//!   group, its verifiers and raw-frame connection beside them.
 //! - [`support`]: the harness (proxy, child process, backends, clients, raw sockets, patience).
 //! - [`patience`]: the check that every bound below goes through the patience factor.
 //!
@@ -73,6 +75,7 @@ mod differential;
 mod docs;
 mod errors;
 mod grpc;
+mod h2spec;
 mod hardening;
 mod hashing;
 mod health;

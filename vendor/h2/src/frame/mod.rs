@@ -141,6 +141,10 @@ pub enum Error {
     /// An invalid setting value was provided
     InvalidSettingValue,
 
+    /// SETTINGS_INITIAL_WINDOW_SIZE above 2^31-1: a FLOW_CONTROL_ERROR, not a
+    /// PROTOCOL_ERROR (RFC 7540 §6.5.2; gatehouse patch 3).
+    InitialWindowSizeTooLarge,
+
     /// An invalid window update value
     InvalidWindowUpdateValue,
 

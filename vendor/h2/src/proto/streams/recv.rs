@@ -670,9 +670,15 @@ impl Recv {
             // STREAM_CLOSED instead...
 
             // Receiving a DATA frame when not expecting one is a protocol
-            // error.
+            // error; after the peer's END_STREAM or RST_STREAM, a STREAM_CLOSED one
+            // (RFC 7540 §5.1; gatehouse patch 3).
             proto_err!(conn: "unexpected DATA frame; stream={:?}", stream.id);
-            return Err(Error::library_go_away(Reason::PROTOCOL_ERROR));
+            let reason = if stream.state.is_recv_end_stream() || stream.state.is_remote_reset() {
+                Reason::STREAM_CLOSED
+            } else {
+                Reason::PROTOCOL_ERROR
+            };
+            return Err(Error::library_go_away(reason));
         }
 
         tracing::trace!(

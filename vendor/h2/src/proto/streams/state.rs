@@ -245,6 +245,12 @@ impl State {
                 self.inner = Closed(Cause::EndStream);
                 Ok(())
             }
+            // gatehouse patch 3: a frame after the peer's END_STREAM or RST_STREAM is a
+            // STREAM_CLOSED error (RFC 7540 §5.1), kept a connection error as before.
+            HalfClosedRemote(..) | Closed(..) => {
+                proto_err!(conn: "recv_close: stream closed by the peer {:?}", self.inner);
+                Err(Error::library_go_away(Reason::STREAM_CLOSED))
+            }
             ref state => {
                 proto_err!(conn: "recv_close: in unexpected state {:?}", state);
                 Err(Error::library_go_away(Reason::PROTOCOL_ERROR))
