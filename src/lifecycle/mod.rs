@@ -48,7 +48,19 @@ pub enum RunError {
 pub fn run(path: &Path, upgrade: bool) -> Result<ExitCode, RunError> {
     let _ = crate::upgrade::executable();
     crate::reload::signal::install_early().map_err(RunError::Signal)?;
-    let validated = match config::load_initial(path) {
+    // Validated on the config loader, where the first snapshot is built and every later one:
+    // one thread's pages hold all of it, and its first reload frees and returns it there.
+    let loader = crate::reload::loader::Loader::start();
+    let owned = path.to_path_buf();
+    let loaded = loader
+        .run(move |_| config::load_initial(&owned))
+        .unwrap_or_else(|lost| {
+            Err(config::ConfigError::Read {
+                path: path.to_path_buf(),
+                source: std::io::Error::other(lost),
+            })
+        });
+    let validated = match loaded {
         Ok(v) => v,
         Err(e) => {
             eprintln!("gatehouse: {e}");
@@ -69,7 +81,7 @@ pub fn run(path: &Path, upgrade: bool) -> Result<ExitCode, RunError> {
         exit_when_drained: true,
         ..Default::default()
     };
-    let gatehouse = match Gatehouse::new(path, validated, options) {
+    let gatehouse = match Gatehouse::with_loader(path, validated, options, loader) {
         Ok(g) => g,
         Err(e) => {
             report_to_predecessor(&format!("ERROR {e}"));
