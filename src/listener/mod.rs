@@ -9,6 +9,7 @@
 pub mod caps;
 pub mod chunked;
 pub mod client_auth;
+pub mod deadline;
 pub mod gated;
 pub mod h1;
 pub mod head;
