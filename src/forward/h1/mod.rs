@@ -155,13 +155,12 @@ pub async fn serve(
             }
         }
         // Boxed: the exchange's state (a few KiB across its awaits) is only allocated while a
-        // request is in progress, not in every idle keep-alive connection's task.
-        let exchange = Box::pin(exchange::exchange(
-            engine,
-            &mut conn,
-            head,
-            chunked_len,
-            shutdown,
+        // request is in progress, not in every idle keep-alive connection's task. Allocated
+        // first and then written, so the state is built in place rather than built on the
+        // stack and copied whole into the box (a 4.7 KiB `memcpy` per request).
+        let exchange = Box::into_pin(Box::write(
+            Box::new_uninit(),
+            exchange::exchange(engine, &mut conn, head, chunked_len, shutdown),
         ));
         match exchange.await {
             exchange::Next::KeepAlive => {
