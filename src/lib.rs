@@ -27,7 +27,7 @@
 //! | 2 | `metrics` | metric names and the recorder |
 //! | 3 | `access_log`, `tls` | the access-log writer; certificates, profiles, OCSP and ACME material |
 //! | 4 | `config` | file → validated, typed `Config` |
-//! | 5 | `ctl`, `health`, `listener::head`, `listener::stash`, `listener::chunked`, `listener::gated`, `runtime::balance::hash`, `runtime::balance::key`, `preview::sampled` | admin client; backend health; HTTP/1 on the wire; balancing keys read from any engine's fields; the header names the preview samples |
+//! | 5 | `ctl`, `health`, `listener::head`, `listener::stash`, `listener::chunked`, `listener::deadline`, `listener::gated`, `runtime::balance::hash`, `runtime::balance::key`, `preview::sampled` | admin client; backend health; HTTP/1 on the wire; balancing keys read from any engine's fields; the header names the preview samples |
 //! | 6 | `rollout`, `pair::status`, `listener::h1`, `preview::ring` | rollout state; the pair guard's result; the HTTP/1 gate; the preview's sample ring |
 //! | 7 | `runtime` | snapshots, pools, routers, `SharedState` |
 //! | 8 | `proxy`, `pair`, `reload`, `checks`, `preview` | request decisions; the pair guard; reloads; active checks; previews |

@@ -12,9 +12,10 @@ use std::time::Duration;
 
 /// mimalloc rather than glibc malloc: the request path allocates and frees many small, short-lived
 /// buffers across threads, where glibc's arena locking and consolidation showed up as ~10% of
-/// CPU in the profile (see README, Performance).
+/// CPU in the profile (see README, Performance). Called through gatehouse's own entry points,
+/// which keep mimalloc's fast paths for large blocks (see `memory::allocator`).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: gatehouse::memory::allocator::MiMalloc = gatehouse::memory::allocator::MiMalloc;
 
 /// A layer-7 load balancer and TLS terminator.
 #[derive(Parser, Debug)]

@@ -9,6 +9,8 @@
 //! connections fell to half); and one background tick returns whole free segments. Under
 //! another global allocator (library tests) every call here finds nothing to do.
 
+pub mod allocator;
+
 use std::cell::Cell;
 use std::time::Duration;
 

@@ -145,17 +145,38 @@ fn push_padded(out: &mut String, value: u64, width: usize) {
 pub fn push_ip(out: &mut String, ip: std::net::IpAddr) {
     match ip {
         std::net::IpAddr::V4(v4) => {
-            for (i, octet) in v4.octets().into_iter().enumerate() {
-                if i > 0 {
-                    out.push('.');
-                }
-                push_u64(out, u64::from(octet));
-            }
+            let mut buf = [0u8; 15];
+            out.push_str(std::str::from_utf8(ipv4_text(v4, &mut buf)).unwrap_or_default());
         }
         std::net::IpAddr::V6(v6) => {
             let _ = write!(out, "{v6}");
         }
     }
+}
+
+/// An IPv4 address in dotted decimal, written into `buf` (the written part is returned).
+/// Digit by digit: a request writes its client's address twice (`X-Forwarded-For`, the log).
+pub fn ipv4_text(ip: std::net::Ipv4Addr, buf: &mut [u8; 15]) -> &[u8] {
+    let mut n = 0;
+    let mut put = |b: u8| {
+        if let Some(slot) = buf.get_mut(n) {
+            *slot = b;
+            n += 1;
+        }
+    };
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            put(b'.');
+        }
+        if octet >= 100 {
+            put(b'0' + octet / 100);
+        }
+        if octet >= 10 {
+            put(b'0' + octet / 10 % 10);
+        }
+        put(b'0' + octet % 10);
+    }
+    &buf[..n]
 }
 
 /// JSON string escaping (quotes, backslashes, control characters).
@@ -278,6 +299,23 @@ fn write_date_time(out: &mut String, secs: u64) {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn ipv4_text_is_display() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let fixed = [
+            [0, 0, 0, 0],
+            [255, 255, 255, 255],
+            [10, 0, 9, 99],
+            [100, 10, 1, 200],
+        ];
+        let random = (0..2000).map(|_| rng.u32(..).to_be_bytes());
+        for octets in fixed.into_iter().chain(random) {
+            let ip = std::net::Ipv4Addr::from(octets);
+            let mut buf = [0u8; 15];
+            assert_eq!(ipv4_text(ip, &mut buf), ip.to_string().as_bytes());
+        }
+    }
 
     #[test]
     fn lines_are_valid_json() {

@@ -5,6 +5,7 @@
 
 use bytes::{Buf, BytesMut};
 use pingora::protocols::{Stream, ALPN};
+use std::future::Future as _;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -37,22 +38,34 @@ impl Gated {
     /// Reads more bytes from the client into the read-ahead buffer (0 = closed).
     ///
     /// A connection waiting for its next request holds no buffer (see [`Gated::release`]):
-    /// the wait reads into a small array in the task itself, and the heap buffer is only
-    /// allocated once bytes arrive. Idle keep-alive connections are most connections at the
-    /// edge; this keeps each to a few KiB.
+    /// the wait reads into a small array on the stack of each poll, and the heap buffer is
+    /// only allocated once bytes arrive. Idle keep-alive connections are most connections at
+    /// the edge; this keeps each to a few KiB. The array lives in the poll, not in the
+    /// future: a read that returns `Pending` wrote nothing into it, so nothing is kept across
+    /// polls, and the future is a pointer (it used to carry, zero and copy the 512 bytes on
+    /// every request).
     ///
     /// # Errors
     /// The stream's read error.
-    pub async fn read_more(&mut self) -> io::Result<usize> {
+    pub fn read_more(&mut self) -> impl std::future::Future<Output = io::Result<usize>> + '_ {
+        std::future::poll_fn(move |cx| self.poll_read_more(cx))
+    }
+
+    /// [`Gated::read_more`], one poll.
+    fn poll_read_more(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         if self.prefix.capacity() == 0 {
-            let mut first = [0u8; IDLE_READ];
-            let n = self.inner.read(&mut first).await?;
+            let mut first = [std::mem::MaybeUninit::<u8>::uninit(); IDLE_READ];
+            let mut buf = ReadBuf::uninit(&mut first);
+            std::task::ready!(Pin::new(&mut *self.inner).poll_read(cx, &mut buf))?;
+            let n = buf.filled().len();
             self.prefix = super::stash::bytes(READ_AHEAD.max(n));
-            self.prefix.extend_from_slice(&first[..n]);
-            return Ok(n);
+            self.prefix.extend_from_slice(buf.filled());
+            return Poll::Ready(Ok(n));
         }
         self.prefix.reserve(READ_AHEAD);
-        self.inner.read_buf(&mut self.prefix).await
+        // `read_buf`'s future holds only its two references: one made per poll is the same
+        // read.
+        std::pin::pin!(self.inner.read_buf(&mut self.prefix)).poll(cx)
     }
 
     /// Reads more bytes from the client, asking for up to `n` at once (streaming a body).

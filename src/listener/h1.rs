@@ -8,6 +8,7 @@
 //! for `keepalive_timeout`, then have `header_timeout` from their first byte.
 
 use super::chunked::{self, Chunks};
+use super::deadline::Watchdog;
 use super::gated::Gated;
 use super::head::{self, Check, Refusal};
 use crate::config::model::LimitsSettings;
@@ -48,12 +49,14 @@ pub struct Origin<'a> {
 }
 
 /// Reads until a complete, valid head (or a reason to stop) is in the read-ahead buffer, its
-/// fields indexed in `fields`.
+/// fields indexed in `bufs.fields` (the request's buffers are taken from the stash once bytes
+/// arrive).
 pub(crate) async fn read_head(
     g: &mut Gated,
     limits: &LimitsSettings,
     accepted_at: Option<Instant>,
-    fields: &mut Vec<head::Field>,
+    bufs: &mut super::stash::Set,
+    watchdog: &mut Watchdog,
 ) -> Gate {
     // First request: the whole head within header_timeout of the accept. Later ones: up to
     // keepalive_timeout of idleness, then header_timeout from the first byte.
@@ -63,22 +66,28 @@ pub(crate) async fn read_head(
         None => Instant::now() + limits.header_timeout,
     };
     let mut waiting_for_first_byte = accepted_at.is_none() && g.prefix.is_empty();
+    // Set when the first byte came: the header timeout then counts from the next read (not
+    // computed before it is needed: most heads arrive whole in that first read).
+    let mut restart = false;
     loop {
         if !g.prefix.is_empty() {
             if g.prefix.len() >= H2_PREFACE.len() && g.prefix.starts_with(H2_PREFACE) {
                 return Gate::H2Preface;
             }
-            if fields.capacity() == 0 {
-                *fields = super::stash::fields();
+            if bufs.is_released() {
+                *bufs = super::stash::set();
             }
-            match head::check_indexed(&g.prefix, &limits.head, fields) {
+            match head::check_indexed(&g.prefix, &limits.head, &mut bufs.fields) {
                 Check::Complete(h) => return Gate::Ready(h),
                 Check::Refuse(r) => return Gate::Refused(r),
                 Check::Incomplete => {}
             }
         }
-        let read = tokio::time::timeout_at(deadline, g.read_more());
-        let result = read.await;
+        if restart {
+            restart = false;
+            deadline = Instant::now() + limits.header_timeout;
+        }
+        let result = watchdog.run(deadline, g.read_more()).await;
         match result {
             Err(_) => {
                 return Gate::TimedOut {
@@ -99,7 +108,7 @@ pub(crate) async fn read_head(
             Ok(Ok(_)) => {
                 if waiting_for_first_byte {
                     waiting_for_first_byte = false;
-                    deadline = Instant::now() + limits.header_timeout;
+                    restart = true;
                 }
             }
         }

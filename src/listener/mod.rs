@@ -9,6 +9,7 @@
 pub mod caps;
 pub mod chunked;
 pub mod client_auth;
+pub mod deadline;
 pub mod gated;
 pub mod h1;
 pub mod head;
@@ -147,9 +148,15 @@ impl ServerApp for Connections {
         let accepted_at = tokio::time::Instant::now();
         let snapshot = self.state.load();
         let limits = snapshot.config.limits.clone();
-        let local = stream
-            .get_socket_digest()
-            .and_then(|d| d.local_addr().and_then(|a| a.as_inet()).copied());
+        // Which listener accepted it, by the local address (a `getsockname` per connection):
+        // only asked when there is more than one.
+        let local = if self.state.bound.len() > 1 {
+            stream
+                .get_socket_digest()
+                .and_then(|d| d.local_addr().and_then(|a| a.as_inet()).copied())
+        } else {
+            None
+        };
         let index = self.state.listener_index(local);
         let listener = self.listeners.get(index)?;
         // For the request gate's own refusals over TLS (taken once per connection).

@@ -19,8 +19,67 @@ const MAX_KEPT_BYTES: usize = 32 * 1024;
 
 thread_local! {
     static BYTES: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
-    static HEADS: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
-    static FIELDS: RefCell<Vec<Vec<Field>>> = const { RefCell::new(Vec::new()) };
+    static SETS: RefCell<Vec<Set>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The buffers an HTTP/1 request in progress uses, taken from the stash and given back
+/// together: one thread-local access each way instead of one per buffer (they were ~40 % of
+/// the stash's cost per request; callgrind).
+#[derive(Debug, Default)]
+pub struct Set {
+    /// The request head, copied out of the read-ahead buffer.
+    pub head: Vec<u8>,
+    /// Where heads are written before they are sent.
+    pub out: Vec<u8>,
+    /// Field spans of the request head.
+    pub fields: Vec<Field>,
+    /// Field spans of the response head.
+    pub resp_fields: Vec<Field>,
+}
+
+impl Set {
+    /// Whether this set was given back (an idle connection holds none).
+    pub fn is_released(&self) -> bool {
+        self.fields.capacity() == 0
+    }
+}
+
+/// A set of request buffers, empty, with room for a typical request.
+pub fn set() -> Set {
+    SETS.with(|s| s.borrow_mut().pop()).unwrap_or_else(|| Set {
+        head: Vec::with_capacity(SET_HEAD),
+        out: Vec::with_capacity(SET_HEAD),
+        fields: Vec::with_capacity(32),
+        resp_fields: Vec::with_capacity(32),
+    })
+}
+
+/// Room a set's head buffers start with: most request and response heads fit.
+const SET_HEAD: usize = 1024;
+
+/// Gives a set back (a buffer grown past [`MAX_KEPT_BYTES`] is freed, and comes back new).
+pub fn put_set(mut set: Set) {
+    if set.is_released() {
+        return;
+    }
+    for v in [&mut set.head, &mut set.out] {
+        if v.capacity() > MAX_KEPT_BYTES {
+            *v = Vec::with_capacity(SET_HEAD);
+        }
+        v.clear();
+    }
+    for v in [&mut set.fields, &mut set.resp_fields] {
+        if v.capacity() * std::mem::size_of::<Field>() > MAX_KEPT_BYTES {
+            *v = Vec::with_capacity(32);
+        }
+        v.clear();
+    }
+    SETS.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < MAX_KEPT {
+            s.push(set);
+        }
+    });
 }
 
 /// An empty byte buffer with room for at least `min` bytes.
@@ -79,48 +138,6 @@ impl Drop for StashedBytes {
     }
 }
 
-/// An empty buffer for a head being written (`capacity` ≥ `min`).
-pub fn head(min: usize) -> Vec<u8> {
-    let mut v = HEADS.with(|s| s.borrow_mut().pop()).unwrap_or_default();
-    v.reserve(min);
-    v
-}
-
-/// Gives a head buffer back.
-pub fn put_head(mut v: Vec<u8>) {
-    if v.capacity() == 0 || v.capacity() > MAX_KEPT_BYTES {
-        return;
-    }
-    v.clear();
-    HEADS.with(|s| {
-        let mut s = s.borrow_mut();
-        if s.len() < MAX_KEPT {
-            s.push(v);
-        }
-    });
-}
-
-/// An empty list of field spans, with room for a typical head's fields.
-pub fn fields() -> Vec<Field> {
-    FIELDS
-        .with(|s| s.borrow_mut().pop())
-        .unwrap_or_else(|| Vec::with_capacity(32))
-}
-
-/// Gives a list of field spans back.
-pub fn put_fields(mut v: Vec<Field>) {
-    if v.capacity() == 0 || v.capacity() * std::mem::size_of::<Field>() > MAX_KEPT_BYTES {
-        return;
-    }
-    v.clear();
-    FIELDS.with(|s| {
-        let mut s = s.borrow_mut();
-        if s.len() < MAX_KEPT {
-            s.push(v);
-        }
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,20 +154,26 @@ mod tests {
         drop(head);
         put_bytes(again);
 
-        let mut v = head_buffer_with(100_000);
-        v.extend_from_slice(&[0; 100_000]);
-        let kept_before = HEADS.with(|s| s.borrow().len());
-        put_head(v);
-        assert_eq!(HEADS.with(|s| s.borrow().len()), kept_before);
-
-        let mut f = fields();
-        assert!(f.capacity() >= 32);
-        f.clear();
-        put_fields(f);
-        assert!(fields().is_empty());
-    }
-
-    fn head_buffer_with(n: usize) -> Vec<u8> {
-        head(n)
+        let mut taken = set();
+        taken.head.extend_from_slice(&[0; 100_000]);
+        taken.fields.push(Field {
+            name: (0, 1),
+            value: (2, 3),
+            kind: crate::listener::head::FieldKind::Other,
+        });
+        put_set(taken);
+        let again = set();
+        assert!(again.fields.is_empty() && again.head.is_empty());
+        assert!(again.fields.capacity() >= 32, "the field list was kept");
+        assert!(
+            again.head.capacity() < 100_000,
+            "a head buffer grown past the limit is not kept"
+        );
+        put_set(again);
+        put_set(Set::default());
+        assert!(
+            !set().is_released(),
+            "a released (empty) set is never stashed"
+        );
     }
 }

@@ -34,12 +34,17 @@ pub fn new_request_id() -> HeaderValue {
 
 /// [`new_request_id`] as bytes, for callers that keep it in their own buffer (no allocation).
 pub fn new_request_id_bytes() -> [u8; 32] {
-    static PREFIX: OnceLock<u64> = OnceLock::new();
+    // The process's random half, in hex once (it never changes).
+    static PREFIX: OnceLock<[u8; 16]> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let prefix = *PREFIX.get_or_init(|| fastrand::u64(..));
+    let prefix = PREFIX.get_or_init(|| {
+        let mut hex = [0u8; 16];
+        hex_into(&mut hex, fastrand::u64(..));
+        hex
+    });
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let mut buf = [0u8; 32];
-    hex_into(&mut buf[..16], prefix);
+    buf[..16].copy_from_slice(prefix);
     hex_into(&mut buf[16..], n);
     buf
 }

@@ -99,8 +99,12 @@ pub async fn exchange(
     let in_flight = crate::metrics::InFlight::begin();
     let snapshot = engine.state.load();
     conn.acquire();
-    let head_buf = conn.client.prefix.split_to(head.len).freeze();
-    let fields = std::mem::take(&mut conn.fields);
+    let mut head_buf = std::mem::take(&mut conn.bufs.head);
+    head_buf.clear();
+    head_buf.extend_from_slice(conn.client.prefix.get(..head.len).unwrap_or_default());
+    let taken = head.len.min(conn.client.prefix.len());
+    bytes::Buf::advance(&mut conn.client.prefix, taken);
+    let fields = std::mem::take(&mut conn.bufs.fields);
     let req = RequestView::new(&head_buf, head, &fields);
     let id = RequestId::new(req.request_id);
     engine.budget.deposit();
@@ -133,7 +137,8 @@ pub async fn exchange(
                 .clone()
                 .map(|log| (log, owned_record(&req, conn, &id, &outcome, &snapshot)));
             drop(in_flight);
-            conn.fields = fields;
+            conn.bufs.fields = fields;
+            conn.bufs.head = head_buf;
             Next::Tunnel(job)
         }
         next => {
@@ -146,7 +151,8 @@ pub async fn exchange(
                 record(&req, conn, &id, &snapshot),
             );
             drop(in_flight);
-            conn.fields = fields;
+            conn.bufs.fields = fields;
+            conn.bufs.head = head_buf;
             next
         }
     }
@@ -420,7 +426,7 @@ pub(crate) async fn answer(
 ) -> Next {
     outcome.status = local.status;
     let cx = ctx.local_context(&conn.info, route);
-    let sent = local::send(&mut conn.client, &mut conn.out, &local, &cx).await;
+    let sent = local::send(&mut conn.client, &mut conn.bufs.out, &local, &cx).await;
     if !sent {
         return Next::Close;
     }

@@ -14,9 +14,10 @@ pub mod response;
 pub mod to_h2;
 
 use super::Engine;
+use crate::listener::deadline::Watchdog;
 use crate::listener::gated::Gated;
 use crate::listener::h1::{check_chunked_body, read_head, refuse, Gate, Origin};
-use crate::listener::head::{Body, Field, Refusal};
+use crate::listener::head::{Body, Refusal};
 use crate::listener::stash;
 use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
@@ -44,35 +45,28 @@ pub struct ConnInfo {
 pub struct Conn {
     /// The client stream and its read-ahead buffer.
     pub client: Box<Gated>,
-    /// Field spans of the current request head.
-    pub fields: Vec<Field>,
-    /// Field spans of the current response head.
-    pub resp_fields: Vec<Field>,
-    /// Where heads are written before they are sent.
-    pub out: Vec<u8>,
+    /// The buffers of the request in progress (given back to the stash while idle): the
+    /// request head, copied out of the read-ahead buffer (which then stays the connection's
+    /// own: splitting the head off made it shared, and each request paid for a new read-ahead
+    /// buffer); its field spans; the response's field spans; where heads are written.
+    pub bufs: stash::Set,
     /// Who the connection is.
     pub info: ConnInfo,
+    /// The connection's timer for waits on a read (see [`Watchdog`]).
+    pub watchdog: Watchdog,
 }
-
-/// Room a head buffer starts with: most request and response heads fit.
-const HEAD_BUFFER: usize = 1024;
 
 impl Conn {
     /// Frees what an idle connection does not need.
     fn release(&mut self) {
         self.client.release();
-        stash::put_head(std::mem::take(&mut self.out));
-        stash::put_fields(std::mem::take(&mut self.fields));
-        stash::put_fields(std::mem::take(&mut self.resp_fields));
+        stash::put_set(std::mem::take(&mut self.bufs));
     }
 
     /// Takes warm buffers for the request about to be served (see [`stash`]).
     pub(crate) fn acquire(&mut self) {
-        if self.out.capacity() == 0 {
-            self.out = stash::head(HEAD_BUFFER);
-        }
-        if self.resp_fields.capacity() == 0 {
-            self.resp_fields = stash::fields();
+        if self.bufs.is_released() {
+            self.bufs = stash::set();
         }
     }
 }
@@ -90,10 +84,9 @@ pub async fn serve(
 ) -> Option<Stream> {
     let mut conn = Conn {
         client: Box::new(Gated::new(stream)),
-        fields: Vec::new(),
-        resp_fields: Vec::new(),
-        out: Vec::new(),
+        bufs: stash::Set::default(),
         info,
+        watchdog: Watchdog::default(),
     };
     let mut first = true;
     loop {
@@ -105,7 +98,8 @@ pub async fn serve(
             // Idle connections are not closed when shutdown begins: a client could be sending
             // its next request at that moment (a reset it would see as a failure). The next
             // response says `Connection: close` instead.
-            &mut conn.fields,
+            &mut conn.bufs,
+            &mut conn.watchdog,
         )
         .await;
         let head = match gate {
@@ -161,13 +155,12 @@ pub async fn serve(
             }
         }
         // Boxed: the exchange's state (a few KiB across its awaits) is only allocated while a
-        // request is in progress, not in every idle keep-alive connection's task.
-        let exchange = Box::pin(exchange::exchange(
-            engine,
-            &mut conn,
-            head,
-            chunked_len,
-            shutdown,
+        // request is in progress, not in every idle keep-alive connection's task. Allocated
+        // first and then written, so the state is built in place rather than built on the
+        // stack and copied whole into the box (a 4.7 KiB `memcpy` per request).
+        let exchange = Box::into_pin(Box::write(
+            Box::new_uninit(),
+            exchange::exchange(engine, &mut conn, head, chunked_len, shutdown),
         ));
         match exchange.await {
             exchange::Next::KeepAlive => {

@@ -195,7 +195,7 @@ async fn attempt(
     };
     let buffered = buffered_body(&conn.client.prefix, req.head.body);
     write_upstream_head(
-        &mut conn.out,
+        &mut conn.bufs.out,
         req,
         &Forwarding {
             path: upstream_path(route, target.path).as_bytes(),
@@ -223,9 +223,9 @@ async fn attempt(
         None => conn.client.prefix.len(),
     };
     let sent_at = Instant::now();
-    let slices = [conn.out.as_slice(), &conn.client.prefix[..first_body]];
+    let slices = [conn.bufs.out.as_slice(), &conn.client.prefix[..first_body]];
     let write = write_all_vectored(&mut up.stream, &slices);
-    if tokio::time::timeout(timeouts.write, write)
+    if crate::listener::deadline::within(timeouts.write, write)
         .await
         .map_or(true, |r| r.is_err())
     {

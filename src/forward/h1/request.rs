@@ -367,13 +367,8 @@ pub(crate) fn ruled(rules: &HeaderRules, name: &[u8]) -> bool {
 pub(crate) fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
     match ip {
         IpAddr::V4(v4) => {
-            let mut buf = itoa::Buffer::new();
-            for (i, octet) in v4.octets().iter().enumerate() {
-                if i > 0 {
-                    out.push(b'.');
-                }
-                out.extend_from_slice(buf.format(*octet).as_bytes());
-            }
+            let mut buf = [0u8; 15];
+            out.extend_from_slice(crate::access_log::json::ipv4_text(v4, &mut buf));
         }
         IpAddr::V6(v6) => {
             use std::io::Write as _;

@@ -165,6 +165,12 @@ pub fn parse(
     }))
 }
 
+/// Whether a `Connection` value may name a field: anything but `close` / `keep-alive`
+/// (the common values, answered without splitting the list).
+fn nominates_any(value: &[u8]) -> bool {
+    !(value.eq_ignore_ascii_case(b"keep-alive") || value.eq_ignore_ascii_case(b"close"))
+}
+
 fn parse_length(v: &[u8]) -> Option<u64> {
     let v = v.trim_ascii();
     if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
@@ -211,18 +217,27 @@ pub fn write_client_head(
     out.extend_from_slice(&buf[resp.reason.0 as usize..resp.reason.1 as usize]);
     out.extend_from_slice(b"\r\n");
     let tunnel = resp.status == 101;
-    let nominated: Vec<&[u8]> = fields
+    // Whether the backend's `Connection` nominates fields as hop-by-hop (nearly no response
+    // does; only then is each name checked against its options).
+    let connection_options = || {
+        fields
+            .iter()
+            .filter(|f| f.kind == FieldKind::Connection)
+            .flat_map(|f| f.value(buf).split(|&b| b == b','))
+            .map(<[u8]>::trim_ascii)
+            .filter(|t| {
+                !t.is_empty()
+                    && !t.eq_ignore_ascii_case(b"close")
+                    && !t.eq_ignore_ascii_case(b"keep-alive")
+                    && !t.eq_ignore_ascii_case(b"upgrade")
+            })
+    };
+    let nominates = fields
         .iter()
-        .filter(|f| f.kind == FieldKind::Connection)
-        .flat_map(|f| f.value(buf).split(|&b| b == b','))
-        .map(<[u8]>::trim_ascii)
-        .filter(|t| {
-            !t.is_empty()
-                && !t.eq_ignore_ascii_case(b"close")
-                && !t.eq_ignore_ascii_case(b"keep-alive")
-                && !t.eq_ignore_ascii_case(b"upgrade")
-        })
-        .collect();
+        .any(|f| f.kind == FieldKind::Connection && nominates_any(f.value(buf)))
+        && connection_options().next().is_some();
+    let nominated =
+        |name: &[u8]| nominates && connection_options().any(|n| n.eq_ignore_ascii_case(name));
     for f in fields {
         let name = f.name(buf);
         let keep = match f.kind {
@@ -241,7 +256,7 @@ pub fn write_client_head(
                 let replaced = (h.server_header && name.eq_ignore_ascii_case(b"server"))
                     || (h.hsts.is_some()
                         && name.eq_ignore_ascii_case(b"strict-transport-security"));
-                !replaced && !nominated.iter().any(|n| n.eq_ignore_ascii_case(name))
+                !replaced && !nominated(name)
             }
         };
         if !keep || h.rules.is_some_and(|r| super::request::ruled(r, name)) {

@@ -215,7 +215,7 @@ async fn relay(
     let client_write = ctx.snapshot.config.limits.body_timeout;
     let timeouts = target.route.timeouts(&target.pool.config.timeouts);
     let deadline = timeouts.response.map(|d| sent_at + d);
-    let mut head = std::mem::take(&mut conn.out);
+    let mut head = std::mem::take(&mut conn.bufs.out);
     let mut progress = 0u64;
     let mut chunk_line = BytesMut::new();
     let result: Result<(), BodyError> = async {
@@ -274,7 +274,7 @@ async fn relay(
     }
     .await;
     head.clear();
-    conn.out = head;
+    conn.bufs.out = head;
     outcome.bytes_out = progress;
     match result {
         Ok(()) => {

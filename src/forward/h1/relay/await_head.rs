@@ -25,10 +25,13 @@ pub(super) async fn await_head(
     sent_continue: &mut bool,
 ) -> HeadEvent {
     let mut deadline = Instant::now() + read_timeout;
+    // Set after a read: the read timeout then counts again from the next read (computed only
+    // when there is one; a response head nearly always arrives in one read).
+    let mut restart = false;
     let mut any_byte = false;
     loop {
         if !buf.is_empty() {
-            match response::parse(buf, ctx.req.is_head(), &mut conn.resp_fields) {
+            match response::parse(buf, ctx.req.is_head(), &mut conn.bufs.resp_fields) {
                 Ok(Some(head)) if head.status >= 200 || head.status == 101 => {
                     return HeadEvent::Head(head)
                 }
@@ -67,8 +70,12 @@ pub(super) async fn await_head(
         if buf.capacity() - buf.len() < 4096 {
             buf.reserve(UPSTREAM_BUFFER);
         }
+        if restart {
+            restart = false;
+            deadline = Instant::now() + read_timeout;
+        }
         let watch_client = conn.client.prefix.len() < CLIENT_READ_AHEAD;
-        let read = tokio::time::timeout_at(deadline, up.stream.read_buf(buf));
+        let read = conn.watchdog.run(deadline, up.stream.read_buf(buf));
         tokio::select! {
             biased;
             r = read => match r {
@@ -77,7 +84,7 @@ pub(super) async fn await_head(
                 Ok(Ok(0)) => return HeadEvent::Failed(ErrorType::ConnectionClosed, any_byte),
                 Ok(Ok(_)) => {
                     any_byte = true;
-                    deadline = Instant::now() + read_timeout;
+                    restart = true;
                 }
             },
             r = conn.client.read_up_to(4096), if watch_client => match r {

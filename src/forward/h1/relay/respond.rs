@@ -11,6 +11,7 @@ use crate::forward::h1::local::Local;
 use crate::forward::h1::response::{ClientHead, Framing, ResponseHead};
 use crate::forward::h1::{response, Conn};
 use crate::forward::upstream::Upstream;
+use crate::listener::deadline::within;
 use crate::listener::stash::StashedBytes;
 use bytes::Buf;
 use tokio::time::Instant;
@@ -37,10 +38,10 @@ pub(super) async fn relay_response(
     let rules =
         (!route.extras.response_headers.is_empty()).then_some(&route.extras.response_headers);
     response::write_client_head(
-        &mut conn.out,
+        &mut conn.bufs.out,
         &buf,
         head,
-        &conn.resp_fields,
+        &conn.bufs.resp_fields,
         &ClientHead {
             rules,
             hsts: ctx.hsts(&conn.info, Some(route)),
@@ -69,9 +70,9 @@ pub(super) async fn relay_response(
         }
     };
     let client_write = ctx.snapshot.config.limits.body_timeout;
-    let slices = [conn.out.as_slice(), &buf[..take]];
+    let slices = [conn.bufs.out.as_slice(), &buf[..take]];
     let write = write_all_vectored(&mut conn.client, &slices);
-    if !matches!(tokio::time::timeout(client_write, write).await, Ok(Ok(()))) {
+    if !matches!(within(client_write, write).await, Ok(Ok(()))) {
         return client_gone(outcome);
     }
     outcome.status = head.status;

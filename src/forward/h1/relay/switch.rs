@@ -117,10 +117,10 @@ pub(super) async fn switch_protocols(
         );
     }
     response::write_client_head(
-        &mut conn.out,
+        &mut conn.bufs.out,
         &buf,
         head,
-        &conn.resp_fields,
+        &conn.bufs.resp_fields,
         &ClientHead {
             rules: (!target.route.extras.response_headers.is_empty())
                 .then_some(&target.route.extras.response_headers),
@@ -136,7 +136,7 @@ pub(super) async fn switch_protocols(
     buf.advance(head.len);
     // The backend may already have spoken in the new protocol, and the client too.
     let client_write = ctx.snapshot.config.limits.body_timeout;
-    let slices = [conn.out.as_slice(), &buf[..]];
+    let slices = [conn.bufs.out.as_slice(), &buf[..]];
     let write = write_all_vectored(&mut conn.client, &slices);
     if !matches!(tokio::time::timeout(client_write, write).await, Ok(Ok(()))) {
         return client_gone(outcome);

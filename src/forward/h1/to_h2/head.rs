@@ -137,7 +137,7 @@ pub(super) fn request(
     builder.body(()).map_err(|_| "invalid request")
 }
 
-/// The client's HTTP/1.1 head for an HTTP/2 response, into `conn.out`.
+/// The client's HTTP/1.1 head for an HTTP/2 response, into `conn.bufs.out`.
 pub(super) fn write_head(
     ctx: &Ctx<'_>,
     conn: &mut Conn,
@@ -150,7 +150,7 @@ pub(super) fn write_head(
     let route = target.route;
     let server_header = ctx.snapshot.config.server.server_header;
     let hsts = ctx.hsts(&conn.info, Some(route));
-    let out = &mut conn.out;
+    let out = &mut conn.bufs.out;
     out.clear();
     let status = parts.status.as_u16();
     out.extend_from_slice(b"HTTP/1.1 ");

@@ -138,34 +138,43 @@ pub type Stream = Box<dyn IO>;
 // Implement IO trait for 3rd party types, mostly for testing
 mod ext_io_impl {
     use super::*;
+    // gatehouse patch: tokio-test is a dev-dependency (PATCHES.md, section 4).
+    #[cfg(test)]
     use tokio_test::io::Mock;
 
+    #[cfg(test)]
     #[async_trait]
     impl Shutdown for Mock {
         async fn shutdown(&mut self) -> () {}
     }
+    #[cfg(test)]
     impl UniqueID for Mock {
         fn id(&self) -> UniqueIDType {
             0
         }
     }
+    #[cfg(test)]
     impl Ssl for Mock {}
+    #[cfg(test)]
     impl GetTimingDigest for Mock {
         fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
             vec![]
         }
     }
+    #[cfg(test)]
     impl GetProxyDigest for Mock {
         fn get_proxy_digest(&self) -> Option<Arc<raw_connect::ProxyDigest>> {
             None
         }
     }
+    #[cfg(test)]
     impl GetSocketDigest for Mock {
         fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
             None
         }
     }
 
+    #[cfg(test)]
     impl Peek for Mock {}
 
     use std::io::Cursor;

@@ -807,7 +807,11 @@ impl Drop for Stream {
             t.0.on_disconnected();
         }
         /* use nodelay/local_addr function to detect socket status */
+        // gatehouse patch: not on every drop. The check is a system call per closed connection
+        // (`getsockopt`) whose only use is a log line for a double close, which an owned
+        // stream cannot do; `CHECK_ON_DROP` turns it back on.
         let ret = match &self.stream().get_ref().stream {
+            _ if !CHECK_ON_DROP => None,
             RawStream::Tcp(s) => s.nodelay().err(),
             #[cfg(unix)]
             RawStream::Unix(s) => s.local_addr().err(),
@@ -859,11 +863,23 @@ impl AsyncRead for Stream {
         } else {
             Pin::new(&mut self.stream_mut()).poll_read(cx, buf)
         };
-        self.read_pending_time.poll_time(&result);
+        // gatehouse patch: no pending-time accounting (nothing reads it; it was two clock
+        // reads per read that had to wait).
+        if TRACK_PENDING_TIME {
+            self.read_pending_time.poll_time(&result);
+        }
         self.rx_ts = self.stream().get_ref().rx_ts;
         result
     }
 }
+
+/// gatehouse patch: whether dropping a `Stream` asks the socket for its state (to log a double
+/// close).
+const CHECK_ON_DROP: bool = false;
+
+/// gatehouse patch: whether `Stream` accounts the time its reads and writes spend pending
+/// (`get_read_pending_time`, `get_write_pending_time`).
+const TRACK_PENDING_TIME: bool = false;
 
 impl AsyncWrite for Stream {
     fn poll_write(
@@ -876,13 +892,17 @@ impl AsyncWrite for Stream {
         } else {
             Pin::new(&mut self.stream_mut().get_mut()).poll_write(cx, buf)
         };
-        self.write_pending_time.poll_write_time(&result, buf.len());
+        if TRACK_PENDING_TIME {
+            self.write_pending_time.poll_write_time(&result, buf.len());
+        }
         result
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context) -> Poll<io::Result<()>> {
         let result = Pin::new(&mut self.stream_mut()).poll_flush(cx);
-        self.write_pending_time.poll_time(&result);
+        if TRACK_PENDING_TIME {
+            self.write_pending_time.poll_time(&result);
+        }
         result
     }
 
@@ -903,7 +923,9 @@ impl AsyncWrite for Stream {
             Pin::new(&mut self.stream_mut().get_mut()).poll_write_vectored(cx, bufs)
         };
 
-        self.write_pending_time.poll_write_time(&result, total_size);
+        if TRACK_PENDING_TIME {
+            self.write_pending_time.poll_write_time(&result, total_size);
+        }
         result
     }
 
