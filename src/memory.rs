@@ -9,6 +9,9 @@
 //! connections fell to half); and one background tick returns whole free segments. Under
 //! another global allocator (library tests) every call here finds nothing to do.
 
+#[cfg(test)]
+pub(crate) mod counting;
+
 use std::cell::Cell;
 use std::time::Duration;
 
