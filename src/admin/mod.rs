@@ -187,9 +187,6 @@ fn refresh_lazy_state(snapshot: &crate::runtime::Snapshot) {
     for pool in &snapshot.pools {
         for backend in &pool.backends {
             backend.state.refresh();
-            backend
-                .metrics
-                .publish_in_flight(&pool.name, &backend.label, backend.state.inflight());
         }
         let _ = pool.tier();
     }
@@ -306,11 +303,15 @@ impl ServeHttp for AdminApp {
                 )
             }
             (Method::GET, ["metrics"]) => {
-                refresh_lazy_state(&self.reloader.state().load());
+                let snapshot = self.reloader.state().load();
+                refresh_lazy_state(&snapshot);
+                let mut body = crate::metrics::render();
+                // Written from the backends' state, not held as series (see `metrics::backends`).
+                crate::runtime::pool::render_backend_gauges(&snapshot.pools, &mut body);
                 text_response(
                     StatusCode::OK,
                     "text/plain; version=0.0.4",
-                    crate::metrics::render().into_bytes(),
+                    body.into_bytes(),
                 )
             }
             (Method::POST, ["reload"]) if dry_run(session) => self.dry_run().await,

@@ -75,7 +75,7 @@ fn reconcile(
                 timeouts: pool.config.timeouts,
             };
             let target = Target {
-                peer: b.peer.clone(),
+                peer: b.peer(&pool.config),
                 host: b.config.host.clone(),
                 h2: pool.config.protocol == UpstreamProtocol::H2,
             };

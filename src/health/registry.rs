@@ -94,13 +94,8 @@ impl Registry {
             }
         }
         entries.retain(|_, e| {
-            let keep = e
-                .retired_at
-                .is_none_or(|at| now.duration_since(at) < RETENTION);
-            if !keep {
-                e.state.unpublish();
-            }
-            keep
+            e.retired_at
+                .is_none_or(|at| now.duration_since(at) < RETENTION)
         });
         self.epoch.fetch_add(1, Ordering::Release);
     }

@@ -6,6 +6,7 @@
 //! for routes with `metrics = true` only, per route ([`RouteMetrics`]), so the request path pays
 //! an atomic add, not a registry lookup, and the number of series does not grow with routes.
 
+pub mod backends;
 mod keyed;
 #[cfg(test)]
 mod label_guard;
@@ -117,11 +118,6 @@ fn describe() {
         Unit::Count,
         "Requests whose last attempt went to the backend, by status class."
     );
-    describe_gauge!(
-        BACKEND_REQUESTS_IN_FLIGHT,
-        Unit::Count,
-        "Requests in flight to the backend (sampled when scraped)."
-    );
     describe_counter!(
         UNROUTED_REQUESTS_TOTAL,
         Unit::Count,
@@ -199,11 +195,6 @@ fn describe() {
         "Retries refused because the retry budget was spent."
     );
     describe_gauge!(
-        BACKEND_STATE,
-        Unit::Count,
-        "1 for the backend's current state."
-    );
-    describe_gauge!(
         PAIR_IN_SYNC,
         Unit::Count,
         "1 while the pair's peer serves the same config (per-node settings aside), else 0."
@@ -212,11 +203,6 @@ fn describe() {
         PAIR_PEER_REACHABLE,
         Unit::Count,
         "1 while the pair's peer answers on its admin listener, else 0."
-    );
-    describe_gauge!(
-        BACKEND_UP,
-        Unit::Count,
-        "1 if the backend can be sent new requests now (state up), else 0."
     );
     describe_counter!(
         BACKEND_EJECTIONS_TOTAL,

@@ -64,6 +64,15 @@ fn pool_with(
     (Pool::build(&cfg, &registry), registry)
 }
 
+/// The config `p` was built from, backends included (the pool keeps its settings without
+/// them, each backend holding its own).
+fn config_of(p: &Pool) -> PoolConfig {
+    PoolConfig {
+        backends: p.backends.iter().map(|b| b.config.clone()).collect(),
+        ..p.config.clone()
+    }
+}
+
 /// A request in flight to backend `i`, counted as the engines count it: the backend's own
 /// counter first, then the pool's (which refreshes the least-connections index).
 fn start(p: &Pool, i: u32) -> Held<'_> {
@@ -302,7 +311,7 @@ fn bounded_load_keeps_every_backend_under_its_bound() {
 #[tokio::test(start_paused = true)]
 async fn bounded_load_holds_while_a_backend_ramps() {
     let base = hashing(Some(1.25), None, 3);
-    let mut config = base.config.clone();
+    let mut config = config_of(&base);
     config.slow_start = Some(Duration::from_secs(10));
     let registry = Arc::new(Registry::new());
     let p = Pool::build(&config, &registry);
@@ -417,7 +426,7 @@ fn a_rebuilt_least_connections_pool_sees_old_requests_end() {
     );
     let old = Arc::new(old);
     let old_requests: Vec<_> = (0..3).map(|_| start(&old, 0)).collect();
-    let mut config = old.config.clone();
+    let mut config = config_of(&old);
     config.max_retries = 5;
     config.backends.push(backend(3, 1, false));
     let new = Arc::new(Pool::build(&config, &registry));
@@ -447,7 +456,7 @@ async fn slow_start_share_grows_monotonically_over_the_window() {
         Balance::RoundRobin,
         vec![backend(1, 1, false), backend(2, 1, false)],
     );
-    let mut config = base.config.clone();
+    let mut config = config_of(&base);
     config.slow_start = Some(Duration::from_secs(10));
     let registry = Arc::new(Registry::new());
     let p = Pool::build(&config, &registry);
