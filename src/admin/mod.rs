@@ -306,7 +306,7 @@ impl ServeHttp for AdminApp {
                 let snapshot = self.reloader.state().load();
                 refresh_lazy_state(&snapshot);
                 let mut body = crate::metrics::render();
-                // Written from the backends' state, not held as series (see `metrics::backends`).
+                // Written from the backends' state, not held as series (see `metrics::scraped`).
                 crate::runtime::pool::render_backend_gauges(&snapshot.pools, &mut body);
                 text_response(
                     StatusCode::OK,

@@ -13,7 +13,7 @@ use super::status::{
     label_of, AdminOverride, Availability, CheckRecord, Status, StatusView, UnavailableReason,
 };
 use crate::config::model::{HealthCheckSettings, StartState};
-use crate::metrics::backends::seen_with;
+use crate::metrics::scraped::seen_with;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -44,7 +44,7 @@ pub(super) struct Inner {
     /// The combined state last published (log, gauges, broadcast), so that a change that
     /// happens by the passing of time is noticed and published once.
     shown: &'static str,
-    /// The combined states it has been in (a bit per [`crate::metrics::backends::STATES`]
+    /// The combined states it has been in (a bit per [`crate::metrics::scraped::STATES`]
     /// entry): each has a `gatehouse_backend_state` series, written at scrape time.
     states_seen: u8,
 }
@@ -335,7 +335,7 @@ impl BackendState {
     }
 
     /// Its combined state as last published, and the states it has been in (bits of
-    /// [`crate::metrics::backends::STATES`]): what its gauges show at a scrape (call
+    /// [`crate::metrics::scraped::STATES`]): what its gauges show at a scrape (call
     /// [`Self::refresh`] first so that a state ended by time is not shown).
     pub fn shown(&self) -> (&'static str, u8) {
         let inner = self.inner.lock();

@@ -12,7 +12,7 @@
 //! views) import nothing of this module; `backend` (the state machine) and `passive` (its
 //! passive-ejection half) use those; `registry` owns the states. Imports point down that list
 //! only. A backend's gauges are not series in the recorder: they are written from its state
-//! when `/metrics` is scraped ([`crate::metrics::backends`]).
+//! when `/metrics` is scraped ([`crate::metrics::scraped`]).
 
 mod backend;
 mod key;

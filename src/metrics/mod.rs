@@ -6,7 +6,6 @@
 //! for routes with `metrics = true` only, per route ([`RouteMetrics`]), so the request path pays
 //! an atomic add, not a registry lookup, and the number of series does not grow with routes.
 
-pub mod backends;
 mod keyed;
 #[cfg(test)]
 mod label_guard;
@@ -14,6 +13,7 @@ mod listener;
 pub mod names;
 mod pool;
 mod route;
+pub mod scraped;
 mod tunnel;
 
 pub use listener::ListenerMetrics;
@@ -219,11 +219,6 @@ fn describe() {
         Unit::Count,
         "Active health checks, by result."
     );
-    describe_gauge!(
-        POOL_SERVING_TIER,
-        Unit::Count,
-        "1 for the tier currently serving a pool."
-    );
     describe_counter!(POOL_FAILOVERS_TOTAL, Unit::Count, "Changes of a pool's serving tier away from (failover) or back to (failback) its primaries.");
     describe_counter!(
         CONFIG_RELOADS_TOTAL,
@@ -345,16 +340,11 @@ pub enum TierChange {
     Failback,
 }
 
-/// A pool's serving tier is now the one named `to` (one-hot gauge over [`names::TIERS`]),
-/// possibly a failover or failback. The tier comes as its label value, so this module needs
-/// nothing of the runtime's schedule.
+/// A pool's serving tier is now the one named `to`, possibly a failover or failback (counted).
+/// The tier comes as its label value, so this module needs nothing of the runtime's schedule;
+/// the tier gauge itself is written at scrape time ([`scraped::render_tiers`]).
 pub fn record_tier_change(pool: &str, to: &str, change: Option<TierChange>) {
     debug_assert!(names::TIERS.contains(&to), "unknown tier {to:?}");
-    for tier in names::TIERS {
-        let value = if tier == to { 1.0 } else { 0.0 };
-        gauge!(names::POOL_SERVING_TIER, label::POOL => pool.to_string(), label::TIER => tier)
-            .set(value);
-    }
     let direction = match change {
         Some(TierChange::Failover) => "failover",
         Some(TierChange::Failback) => "failback",

@@ -9,7 +9,7 @@ mod gauges;
 mod inflight;
 mod passive;
 
-pub use backend::PoolBackend;
+pub use backend::{make_peer, PoolBackend};
 pub use gauges::render_backend_gauges;
 pub use inflight::PoolInflight;
 
@@ -31,8 +31,9 @@ pub struct Pool {
     pub name: Arc<str>,
     /// Validated settings, compared on reload to decide whether this pool can be reused
     /// ([`Self::same_config`]). Its `backends` list is empty: each backend's config is in
-    /// [`Self::backends`] (one copy, not two).
-    pub config: model::Pool,
+    /// [`Self::backends`] (one copy, not two). Shared (`Arc`) with the health-check task of
+    /// each of its backends, which builds its peer from it.
+    pub config: Arc<model::Pool>,
     /// Backends in configured order.
     pub backends: Vec<PoolBackend>,
     /// Request, latency and byte series of this pool (every route's requests are counted here).
@@ -76,7 +77,7 @@ impl Pool {
         Pool {
             metrics: crate::metrics::PoolMetrics::new(&name, &[]),
             name,
-            config: settings_of(config),
+            config: Arc::new(settings_of(config)),
             backends,
             registry: registry.clone(),
             counter: AtomicUsize::new(0),

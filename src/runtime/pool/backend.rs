@@ -11,8 +11,8 @@ use std::sync::Arc;
 /// One backend of a pool.
 #[derive(Debug)]
 pub struct PoolBackend {
-    /// Its validated config.
-    pub config: model::Backend,
+    /// Its validated config (shared with the config it came from, not copied).
+    pub config: Arc<model::Backend>,
     /// Health, ejection, overrides, in-flight: shared with every snapshot that has it.
     pub state: Arc<BackendState>,
     /// `IP:port`, for logs and metric labels.
@@ -28,7 +28,7 @@ impl PoolBackend {
     /// The backend `backend` of `pool`, with `state` from the registry.
     pub(super) fn new(
         pool: &model::Pool,
-        backend: &model::Backend,
+        backend: &Arc<model::Backend>,
         state: Arc<BackendState>,
     ) -> Self {
         PoolBackend {
@@ -48,7 +48,10 @@ impl PoolBackend {
     }
 }
 
-fn make_peer(pool: &model::Pool, backend: &model::Backend) -> HttpPeer {
+/// The peer for `backend` of `pool`: its address, the pool's TLS (SNI: the pool's `tls_sni`,
+/// else the backend's host), verification, CA, client certificate, protocol and timeouts.
+/// Traffic and active checks both connect with it.
+pub fn make_peer(pool: &model::Pool, backend: &model::Backend) -> HttpPeer {
     let tls = pool.tls.as_ref();
     let sni = tls.and_then(|t| t.sni.clone()).unwrap_or_else(|| {
         if tls.is_some() {

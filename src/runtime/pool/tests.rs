@@ -6,8 +6,8 @@ use crate::health::{AdminOverride, Registry};
 use std::collections::HashMap;
 use std::time::Duration;
 
-fn backend(port: u16, weight: u32, backup: bool) -> Backend {
-    Backend {
+fn backend(port: u16, weight: u32, backup: bool) -> Arc<Backend> {
+    Arc::new(Backend {
         configured: format!("127.0.0.1:{port}"),
         host: "127.0.0.1".into(),
         address: format!("127.0.0.1:{port}").parse().unwrap(),
@@ -17,17 +17,17 @@ fn backend(port: u16, weight: u32, backup: bool) -> Backend {
         max_connections: None,
         max_queue: 0,
         queue_timeout: Duration::from_secs(1),
-    }
+    })
 }
 
-fn pool(balance: Balance, backends: Vec<Backend>) -> (Pool, Arc<Registry>) {
+fn pool(balance: Balance, backends: Vec<Arc<Backend>>) -> (Pool, Arc<Registry>) {
     pool_with(balance, None, backends)
 }
 
 fn pool_with(
     balance: Balance,
     hash: Option<HashSettings>,
-    backends: Vec<Backend>,
+    backends: Vec<Arc<Backend>>,
 ) -> (Pool, Arc<Registry>) {
     let registry = Arc::new(Registry::new());
     let cfg = PoolConfig {
@@ -69,7 +69,7 @@ fn pool_with(
 fn config_of(p: &Pool) -> PoolConfig {
     PoolConfig {
         backends: p.backends.iter().map(|b| b.config.clone()).collect(),
-        ..p.config.clone()
+        ..(*p.config).clone()
     }
 }
 
@@ -235,7 +235,7 @@ async fn passive_ejection_takes_a_backend_out_and_respects_the_cap() {
 #[test]
 fn config_drain_gets_no_new_requests() {
     let mut b = backend(2, 1, false);
-    b.drain = true;
+    Arc::make_mut(&mut b).drain = true;
     let (p, _) = pool(Balance::RoundRobin, vec![backend(1, 1, false), b]);
     assert_eq!(counts(&p, 10), HashMap::from([(0, 10)]));
 }

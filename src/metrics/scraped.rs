@@ -1,12 +1,13 @@
-//! The per-backend gauges — `gatehouse_backend_state`, `gatehouse_backend_up` and
-//! `gatehouse_backend_requests_in_flight` — written when `/metrics` is scraped, from the state
-//! each backend already keeps, instead of being held as series in the recorder.
+//! The gauges written when `/metrics` is scraped, from state the runtime already keeps,
+//! instead of being held as series in the recorder: per backend `gatehouse_backend_state`,
+//! `gatehouse_backend_up` and `gatehouse_backend_requests_in_flight`, per pool
+//! `gatehouse_pool_serving_tier`.
 //!
 //! Why: a recorder series is a key with owned label strings, a map slot and an atomic, ~320
-//! bytes each; three per backend were most of what a backend cost once its state was compact
-//! (and the series of a backend that left the config stayed forever). Read at scrape time, they
-//! cost nothing between scrapes, always show the state in force, and show only configured
-//! backends.
+//! bytes each; three per backend and five per pool were most of what a backend cost once its
+//! state was compact (and the series of a backend or pool that left the config stayed
+//! forever). Read at scrape time, they cost nothing between scrapes, always show the state in
+//! force, and show only what the served config has.
 
 use super::names::{self, label};
 use metrics_exporter_prometheus::formatting::{
@@ -82,6 +83,31 @@ pub fn render(out: &mut String, each: impl Fn(&mut dyn FnMut(&BackendGauges<'_>)
     out.push('\n');
 }
 
+/// Appends `gatehouse_pool_serving_tier` (one-hot over [`names::TIERS`]) to `out`; `each`
+/// calls its argument with each pool's name and serving tier. Nothing is written without pools.
+pub fn render_tiers(out: &mut String, each: impl Fn(&mut dyn FnMut(&str, &str))) {
+    let mut any = false;
+    each(&mut |_, _| any = true);
+    if !any {
+        return;
+    }
+    family(out, names::POOL_SERVING_TIER, TIER_HELP);
+    each(&mut |pool, serving| {
+        for tier in names::TIERS {
+            let _ = writeln!(
+                out,
+                "{}{{{}=\"{}\",{}=\"{tier}\"}} {}",
+                names::POOL_SERVING_TIER,
+                label::POOL,
+                sanitize_label_value(pool),
+                label::TIER,
+                u32::from(tier == serving)
+            );
+        }
+    });
+    out.push('\n');
+}
+
 /// `# HELP` and `# TYPE` of a gauge family, as the exporter writes its own.
 fn family(out: &mut String, name: &str, help: &str) {
     write_help_line(out, name, None, None, help);
@@ -108,6 +134,8 @@ pub(super) const STATE_HELP: &str = "1 for the backend's current state.";
 /// `gatehouse_backend_up`'s description.
 pub(super) const UP_HELP: &str =
     "1 if the backend can be sent new requests now (state up), else 0.";
+/// `gatehouse_pool_serving_tier`'s description.
+pub(super) const TIER_HELP: &str = "1 for the tier currently serving a pool.";
 /// `gatehouse_backend_requests_in_flight`'s description.
 pub(super) const IN_FLIGHT_HELP: &str = "Requests in flight to the backend (sampled when scraped).";
 
@@ -171,5 +199,22 @@ gatehouse_backend_requests_in_flight{pool=\"web\",backend=\"127.0.0.1:9002\"} 0
         };
         render(&mut out, |f| f(&odd));
         assert!(out.contains(r#"pool="a\"b\\c""#), "{out}");
+    }
+
+    #[test]
+    fn a_pool_tier_is_one_hot_over_every_tier() {
+        let mut out = String::new();
+        render_tiers(&mut out, |f| f("web", "backup"));
+        let expected = "\
+# HELP gatehouse_pool_serving_tier 1 for the tier currently serving a pool.
+# TYPE gatehouse_pool_serving_tier gauge
+gatehouse_pool_serving_tier{pool=\"web\",tier=\"primary\"} 0
+gatehouse_pool_serving_tier{pool=\"web\",tier=\"backup\"} 1
+gatehouse_pool_serving_tier{pool=\"web\",tier=\"unknown\"} 0
+gatehouse_pool_serving_tier{pool=\"web\",tier=\"fail_open\"} 0
+gatehouse_pool_serving_tier{pool=\"web\",tier=\"none\"} 0
+
+";
+        assert_eq!(out, expected);
     }
 }
