@@ -284,10 +284,15 @@ impl ServeHttp for AdminApp {
                     Ok(mut doc) => {
                         doc.rollouts = state.rollouts.list();
                         doc.pair = state.pair.status();
-                        json_response(
+                        let response = json_response(
                             StatusCode::OK,
                             &serde_json::to_value(doc).unwrap_or_default(),
-                        )
+                        );
+                        // The document's scratch (a JSON tree per pool) is megabytes at
+                        // thousands of pools: give it back now, not when this thread next
+                        // works (see `memory`).
+                        crate::memory::release_freed_memory();
+                        response
                     }
                     Err(e) => {
                         json_response(StatusCode::NOT_FOUND, &json!({"error": e.to_string()}))
@@ -308,6 +313,8 @@ impl ServeHttp for AdminApp {
                 let mut body = crate::metrics::render();
                 // Written from the backends' state, not held as series (see `metrics::scraped`).
                 crate::runtime::pool::render_backend_gauges(&snapshot.pools, &mut body);
+                // Rendering's scratch is several times the body (12 MB at 10,000 backends).
+                crate::memory::release_freed_memory();
                 text_response(
                     StatusCode::OK,
                     "text/plain; version=0.0.4",
