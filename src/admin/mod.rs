@@ -187,9 +187,6 @@ fn refresh_lazy_state(snapshot: &crate::runtime::Snapshot) {
     for pool in &snapshot.pools {
         for backend in &pool.backends {
             backend.state.refresh();
-            backend
-                .metrics
-                .publish_in_flight(&pool.name, &backend.label, backend.state.inflight());
         }
         let _ = pool.tier();
     }
@@ -287,10 +284,15 @@ impl ServeHttp for AdminApp {
                     Ok(mut doc) => {
                         doc.rollouts = state.rollouts.list();
                         doc.pair = state.pair.status();
-                        json_response(
+                        let response = json_response(
                             StatusCode::OK,
                             &serde_json::to_value(doc).unwrap_or_default(),
-                        )
+                        );
+                        // The document's scratch (a JSON tree per pool) is megabytes at
+                        // thousands of pools: give it back now, not when this thread next
+                        // works (see `memory`).
+                        crate::memory::release_freed_memory();
+                        response
                     }
                     Err(e) => {
                         json_response(StatusCode::NOT_FOUND, &json!({"error": e.to_string()}))
@@ -306,11 +308,17 @@ impl ServeHttp for AdminApp {
                 )
             }
             (Method::GET, ["metrics"]) => {
-                refresh_lazy_state(&self.reloader.state().load());
+                let snapshot = self.reloader.state().load();
+                refresh_lazy_state(&snapshot);
+                let mut body = crate::metrics::render();
+                // Written from the backends' state, not held as series (see `metrics::scraped`).
+                crate::runtime::pool::render_backend_gauges(&snapshot.pools, &mut body);
+                // Rendering's scratch is several times the body (12 MB at 10,000 backends).
+                crate::memory::release_freed_memory();
                 text_response(
                     StatusCode::OK,
                     "text/plain; version=0.0.4",
-                    crate::metrics::render().into_bytes(),
+                    body.into_bytes(),
                 )
             }
             (Method::POST, ["reload"]) if dry_run(session) => self.dry_run().await,

@@ -9,7 +9,7 @@
 mod grpc;
 pub mod probe;
 
-use crate::config::model::{HealthCheckSettings, TimeoutSettings, UpstreamProtocol, UpstreamTls};
+use crate::config::model::{Backend, HealthCheckSettings, Pool, UpstreamProtocol};
 use crate::health::{BackendKey, BackendState};
 use crate::metrics::names;
 use crate::runtime::SharedState;
@@ -22,14 +22,22 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
 /// What a probe task depends on: when any of it changes on reload, the task is replaced. The
-/// connection settings are those the backend's traffic peer is built from.
-#[derive(PartialEq)]
+/// connection settings are those the backend's traffic peer is built from. Held as the shared
+/// configs themselves (two pointers per checked backend, not copies of the settings).
 struct Spec {
-    settings: HealthCheckSettings,
-    target_host: String,
-    tls: Option<UpstreamTls>,
-    protocol: UpstreamProtocol,
-    timeouts: TimeoutSettings,
+    pool: Arc<Pool>,
+    backend: Arc<Backend>,
+}
+
+impl PartialEq for Spec {
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (&*self.pool, &*other.pool);
+        a.health_check == b.health_check
+            && self.backend.host == other.backend.host
+            && a.tls == b.tls
+            && a.protocol == b.protocol
+            && a.timeouts == b.timeouts
+    }
 }
 
 struct Running {
@@ -63,20 +71,17 @@ fn reconcile(
     let snapshot = state.load();
     let mut wanted: HashMap<BackendKey, (Spec, Target, Arc<BackendState>)> = HashMap::new();
     for pool in &snapshot.pools {
-        let Some(settings) = &pool.config.health_check else {
+        if pool.config.health_check.is_none() {
             continue;
-        };
+        }
         for b in &pool.backends {
             let spec = Spec {
-                settings: settings.clone(),
-                target_host: b.config.host.clone(),
-                tls: pool.config.tls.clone(),
-                protocol: pool.config.protocol,
-                timeouts: pool.config.timeouts,
+                pool: pool.config.clone(),
+                backend: b.config.clone(),
             };
             let target = Target {
-                peer: b.peer.clone(),
-                host: b.config.host.clone(),
+                pool: pool.config.clone(),
+                backend: b.config.clone(),
                 h2: pool.config.protocol == UpstreamProtocol::H2,
             };
             wanted.insert(b.state.key.clone(), (spec, target, b.state.clone()));
@@ -93,7 +98,9 @@ fn reconcile(
         if running.contains_key(&key) {
             continue;
         }
-        let settings = spec.settings.clone();
+        let Some(settings) = spec.pool.health_check.clone() else {
+            continue;
+        };
         let task = tokio::spawn(probe_loop(settings, target, backend, transport.clone()));
         running.insert(key, Running { spec, task });
     }

@@ -6,36 +6,42 @@
 //! what traffic speaks: HTTP/1.1, or HTTP/2 for `protocol = "h2"` pools and gRPC checks.
 
 use super::grpc::{grpc_check_request, grpc_status, serving_status};
-use crate::config::model::CheckKind;
+use crate::config::model::{Backend, CheckKind, Pool};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::rt::TokioIo;
 use pingora::connectors::TransportConnector;
 use pingora::protocols::{Stream, ALPN};
 use pingora::upstreams::peer::{HttpPeer, Peer as _};
-use std::borrow::Cow;
+use std::sync::Arc;
 
 /// Largest body read when checking for a substring.
 const MAX_BODY: usize = 64 * 1024;
 
-/// Where and how to probe one backend.
+/// Where and how to probe one backend: the configs its traffic peer is built from, shared
+/// with the runtime pool (the peer itself, ~670 bytes, is built for each probe).
 #[derive(Debug, Clone)]
 pub struct Target {
-    /// The peer traffic uses for this backend (built once per pool by the runtime).
-    pub peer: HttpPeer,
-    /// Host name for the default Host header (and `:authority`).
-    pub host: String,
+    /// The pool's settings.
+    pub pool: Arc<Pool>,
+    /// The backend (its host name is the default Host header and `:authority`).
+    pub backend: Arc<Backend>,
     /// The pool speaks HTTP/2 to its backends.
     pub h2: bool,
 }
 
 impl Target {
+    /// The peer traffic uses for this backend.
+    fn peer(&self) -> HttpPeer {
+        crate::runtime::pool::make_peer(&self.pool, &self.backend)
+    }
+
     /// `host[:port]`, the port left out when it is the scheme's default.
     fn authority(&self) -> String {
-        let port = self.peer.address().as_inet().map_or(0, |a| a.port());
-        match (self.peer.tls(), port) {
-            (true, 443) | (false, 80) => self.host.clone(),
-            _ => format!("{}:{port}", self.host),
+        let host = &self.backend.host;
+        match (self.pool.tls.is_some(), self.backend.address.port()) {
+            (true, 443) | (false, 80) => host.clone(),
+            (_, port) => format!("{host}:{port}"),
         }
     }
 }
@@ -47,15 +53,13 @@ pub async fn probe(
     transport: &TransportConnector,
 ) -> Result<String, String> {
     let h2 = target.h2 || matches!(kind, CheckKind::Grpc { .. });
-    let peer = if h2 && !target.h2 {
+    // Boxed: the probe task's future would otherwise be sized for it between probes too.
+    let mut peer = Box::new(target.peer());
+    if h2 && !target.h2 {
         // gRPC is HTTP/2 only: a gRPC check of an HTTP/1 pool offers `h2`, as a gRPC client
         // would; everything else about the connection stays the pool's.
-        let mut peer = target.peer.clone();
         peer.options.set_http_version(2, 2);
-        Cow::Owned(peer)
-    } else {
-        Cow::Borrowed(&target.peer)
-    };
+    }
     let stream = Box::pin(transport.new_stream(&*peer))
         .await
         .map_err(|e| format!("connect: {e}"))?;
@@ -98,7 +102,7 @@ pub async fn probe(
 }
 
 fn scheme(target: &Target) -> &'static str {
-    if target.peer.tls() {
+    if target.pool.tls.is_some() {
         "https"
     } else {
         "http"

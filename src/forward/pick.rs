@@ -207,6 +207,9 @@ pub async fn connect(
     picked: &Picked<'_>,
 ) -> Result<Connection, ConnectFailure> {
     let backend = picked.backend;
+    // Built only for a new connection, and boxed: ~670 bytes every request's future would
+    // otherwise be sized for.
+    let peer = || Box::new(backend.peer(&pool.config));
     if pool.config.protocol == UpstreamProtocol::H2 {
         if !picked.same {
             if let Some(slot) = engine
@@ -218,11 +221,7 @@ pub async fn connect(
         }
         return engine
             .h2
-            .open(
-                engine.connector.transport(),
-                &backend.peer,
-                backend.reuse_key,
-            )
+            .open(engine.connector.transport(), &peer(), backend.reuse_key)
             .await
             .map(Connection::H2)
             .map_err(|e| match e {
@@ -241,7 +240,7 @@ pub async fn connect(
     }
     engine
         .connector
-        .connect(&backend.peer, backend.reuse_key)
+        .connect(&peer(), backend.reuse_key)
         .await
         .map(Connection::H1)
         .map_err(|e| transport_failure(&e))

@@ -9,11 +9,11 @@
 
 use super::key::{BackendKey, Transition};
 use super::limiter::Limiter;
-use super::publish::{publish_state, unpublish_states};
 use super::status::{
     label_of, AdminOverride, Availability, CheckRecord, Status, StatusView, UnavailableReason,
 };
 use crate::config::model::{HealthCheckSettings, StartState};
+use crate::metrics::scraped::seen_with;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -29,7 +29,8 @@ pub(super) struct Inner {
     checks_passed: u64,
     failures: u32,
     since: SystemTime,
-    last_check: Option<CheckRecord>,
+    /// Boxed: only checked backends have one, and inline it was 40 bytes of every backend.
+    last_check: Option<Box<CheckRecord>>,
     pub(super) ejected_until: Option<Instant>,
     pub(super) ejections: u32,
     pub(super) last_ejection_end: Option<Instant>,
@@ -43,10 +44,9 @@ pub(super) struct Inner {
     /// The combined state last published (log, gauges, broadcast), so that a change that
     /// happens by the passing of time is noticed and published once.
     shown: &'static str,
-    /// Which `gatehouse_backend_state` series exist (bit per [`STATES`] entry): only the
-    /// states the backend has been in get one, so a steady backend costs one series, not
-    /// seven.
-    published: u8,
+    /// The combined states it has been in (a bit per [`crate::metrics::scraped::STATES`]
+    /// entry): each has a `gatehouse_backend_state` series, written at scrape time.
+    states_seen: u8,
 }
 
 /// Everything gatehouse knows about one backend, shared by all snapshots that contain it.
@@ -81,7 +81,6 @@ impl BackendState {
         epoch: Arc<AtomicU64>,
         events: broadcast::Sender<Transition>,
     ) -> Self {
-        let published = publish_state(&key, 0, label_of(start));
         BackendState {
             key,
             inner: Mutex::new(Inner {
@@ -99,7 +98,7 @@ impl BackendState {
                 failback_delay: Duration::ZERO,
                 config_drain: false,
                 shown: label_of(start),
-                published,
+                states_seen: seen_with(0, label_of(start)),
             }),
             connect_failures: AtomicU32::new(0),
             http_5xx: AtomicU32::new(0),
@@ -225,12 +224,16 @@ impl BackendState {
         let now = Instant::now();
         let mut inner = self.inner.lock();
         self.expire(&mut inner, now);
-        inner.last_check = Some(CheckRecord {
+        let record = CheckRecord {
             ok,
             latency_ms: latency.as_secs_f64() * 1000.0,
             detail: detail.clone(),
             at_unix: unix_now(),
-        });
+        };
+        match &mut inner.last_check {
+            Some(last) => **last = record,
+            slot @ None => *slot = Some(Box::new(record)),
+        }
         let before = inner.status;
         let reason = if ok {
             inner.successes = inner.successes.saturating_add(1);
@@ -331,13 +334,12 @@ impl BackendState {
         self.transition(&mut inner, "taken over from the previous process");
     }
 
-    /// The backend left the config for good (the registry forgets it): its state series go to
-    /// 0, so a state created later for the same address starts clean (a series it never sets
-    /// would otherwise keep this one's last value).
-    pub fn unpublish(&self) {
-        let mut inner = self.inner.lock();
-        unpublish_states(&self.key, inner.published);
-        inner.published = 0;
+    /// Its combined state as last published, and the states it has been in (bits of
+    /// [`crate::metrics::scraped::STATES`]): what its gauges show at a scrape (call
+    /// [`Self::refresh`] first so that a state ended by time is not shown).
+    pub fn shown(&self) -> (&'static str, u8) {
+        let inner = self.inner.lock();
+        (inner.shown, inner.states_seen)
     }
 
     /// Counts a request in flight until the guard drops.
@@ -363,7 +365,7 @@ impl BackendState {
                 .since
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64()),
-            last_check: inner.last_check.clone(),
+            last_check: inner.last_check.as_deref().cloned(),
             ejected_for_secs: inner
                 .ejected_until
                 .map(|u| u.saturating_duration_since(now).as_secs_f64()),
@@ -418,7 +420,7 @@ impl BackendState {
             reason,
             "backend state changed"
         );
-        inner.published = publish_state(&self.key, inner.published, to);
+        inner.states_seen = seen_with(inner.states_seen, to);
         let _ = self.events.send(Transition {
             key: self.key.clone(),
             from,

@@ -9,15 +9,15 @@
 
 //!
 //! Files, lowest first: `key` (identity, transition record) and `status` (the state's parts and
-//! views) import nothing of this module; `publish` (state gauges) uses `key`; `backend` (the
-//! state machine) and `passive` (its passive-ejection half) use those; `registry` owns the
-//! states. Imports point down that list only.
+//! views) import nothing of this module; `backend` (the state machine) and `passive` (its
+//! passive-ejection half) use those; `registry` owns the states. Imports point down that list
+//! only. A backend's gauges are not series in the recorder: they are written from its state
+//! when `/metrics` is scraped ([`crate::metrics::scraped`]).
 
 mod backend;
 mod key;
 mod limiter;
 mod passive;
-mod publish;
 mod registry;
 mod status;
 

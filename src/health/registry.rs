@@ -4,8 +4,10 @@ use super::backend::BackendState;
 use super::key::{BackendKey, Transition};
 use super::status::Status;
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::borrow::Borrow;
+use std::collections::HashSet;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,14 +18,42 @@ use tokio::time::Instant;
 /// and re-adds it does not reset its health.
 pub const RETENTION: Duration = Duration::from_secs(300);
 
+/// A state and when it left the config. Found by the state's own key (a set, not a map keyed
+/// by a copy of it: the copy was 48 bytes a backend, times the table's spare room).
 struct Entry {
     state: Arc<BackendState>,
-    retired_at: Option<Instant>,
+    /// When it left the config, as nanoseconds since the registry's `origin` plus one; 0
+    /// while configured. Atomic only so that a set member can change in place (the set's
+    /// lock is held for every access).
+    retired_at: AtomicU64,
+}
+
+impl Borrow<BackendKey> for Entry {
+    fn borrow(&self) -> &BackendKey {
+        &self.state.key
+    }
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.state.key == other.state.key
+    }
+}
+
+impl Eq for Entry {}
+
+impl Hash for Entry {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        // As the key hashes: `Borrow` requires the same hash for a lookup by key.
+        self.state.key.hash(h);
+    }
 }
 
 /// All backend states. Cheap to share (`Arc`), locked only when snapshots are built.
 pub struct Registry {
-    entries: Mutex<HashMap<BackendKey, Entry>>,
+    entries: Mutex<HashSet<Entry>>,
+    /// The instant `Entry::retired_at` counts from.
+    origin: Instant,
     epoch: Arc<AtomicU64>,
     events: broadcast::Sender<Transition>,
 }
@@ -47,7 +77,8 @@ impl Registry {
     /// An empty registry.
     pub fn new() -> Self {
         Registry {
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(HashSet::new()),
+            origin: Instant::now(),
             epoch: Arc::new(AtomicU64::new(1)),
             events: broadcast::channel(1024).0,
         }
@@ -66,17 +97,27 @@ impl Registry {
     /// The state for `key`, created in `start` status if new (or revived if recently retired).
     pub fn get_or_create(&self, key: BackendKey, start: Status) -> Arc<BackendState> {
         let mut entries = self.entries.lock();
-        let entry = entries.entry(key.clone()).or_insert_with(|| Entry {
-            state: Arc::new(BackendState::new(
-                key,
-                start,
-                self.epoch.clone(),
-                self.events.clone(),
-            )),
-            retired_at: None,
+        if let Some(entry) = entries.get(&key) {
+            entry.retired_at.store(0, Ordering::Relaxed);
+            return entry.state.clone();
+        }
+        let state = Arc::new(BackendState::new(
+            key,
+            start,
+            self.epoch.clone(),
+            self.events.clone(),
+        ));
+        entries.insert(Entry {
+            state: state.clone(),
+            retired_at: AtomicU64::new(0),
         });
-        entry.retired_at = None;
-        entry.state.clone()
+        state
+    }
+
+    /// `at` as an `Entry::retired_at` value (never 0).
+    fn stamp(&self, at: Instant) -> u64 {
+        let nanos = at.saturating_duration_since(self.origin).as_nanos();
+        u64::try_from(nanos).unwrap_or(u64::MAX - 1) + 1
     }
 
     /// Marks every backend not in `live` as retired (clearing admin overrides, which last only
@@ -85,22 +126,20 @@ impl Registry {
         let now = Instant::now();
         let live: std::collections::HashSet<&BackendKey> = live.iter().collect();
         let mut entries = self.entries.lock();
-        for (key, entry) in entries.iter_mut() {
-            if live.contains(key) {
-                entry.retired_at = None;
-            } else if entry.retired_at.is_none() {
-                entry.retired_at = Some(now);
+        let now_stamp = self.stamp(now);
+        let retention = u64::try_from(RETENTION.as_nanos()).unwrap_or(u64::MAX);
+        entries.retain(|entry| {
+            let retired_at = entry.retired_at.load(Ordering::Relaxed);
+            if live.contains(&entry.state.key) {
+                entry.retired_at.store(0, Ordering::Relaxed);
+                return true;
+            }
+            if retired_at == 0 {
+                entry.retired_at.store(now_stamp, Ordering::Relaxed);
                 entry.state.set_admin(super::AdminOverride::None);
+                return true;
             }
-        }
-        entries.retain(|_, e| {
-            let keep = e
-                .retired_at
-                .is_none_or(|at| now.duration_since(at) < RETENTION);
-            if !keep {
-                e.state.unpublish();
-            }
-            keep
+            now_stamp.saturating_sub(retired_at) < retention
         });
         self.epoch.fetch_add(1, Ordering::Release);
     }
@@ -110,7 +149,7 @@ impl Registry {
         self.entries
             .lock()
             .get(key)
-            .filter(|e| e.retired_at.is_none())
+            .filter(|e| e.retired_at.load(Ordering::Relaxed) == 0)
             .map(|e| e.state.clone())
     }
 
@@ -119,8 +158,8 @@ impl Registry {
         let mut out: Vec<Arc<BackendState>> = self
             .entries
             .lock()
-            .values()
-            .filter(|e| e.retired_at.is_none())
+            .iter()
+            .filter(|e| e.retired_at.load(Ordering::Relaxed) == 0)
             .map(|e| e.state.clone())
             .collect();
         out.sort_by(|a, b| a.key.cmp(&b.key));

@@ -13,6 +13,7 @@ mod listener;
 pub mod names;
 mod pool;
 mod route;
+pub mod scraped;
 mod tunnel;
 
 pub use listener::ListenerMetrics;
@@ -117,11 +118,6 @@ fn describe() {
         Unit::Count,
         "Requests whose last attempt went to the backend, by status class."
     );
-    describe_gauge!(
-        BACKEND_REQUESTS_IN_FLIGHT,
-        Unit::Count,
-        "Requests in flight to the backend (sampled when scraped)."
-    );
     describe_counter!(
         UNROUTED_REQUESTS_TOTAL,
         Unit::Count,
@@ -199,11 +195,6 @@ fn describe() {
         "Retries refused because the retry budget was spent."
     );
     describe_gauge!(
-        BACKEND_STATE,
-        Unit::Count,
-        "1 for the backend's current state."
-    );
-    describe_gauge!(
         PAIR_IN_SYNC,
         Unit::Count,
         "1 while the pair's peer serves the same config (per-node settings aside), else 0."
@@ -212,11 +203,6 @@ fn describe() {
         PAIR_PEER_REACHABLE,
         Unit::Count,
         "1 while the pair's peer answers on its admin listener, else 0."
-    );
-    describe_gauge!(
-        BACKEND_UP,
-        Unit::Count,
-        "1 if the backend can be sent new requests now (state up), else 0."
     );
     describe_counter!(
         BACKEND_EJECTIONS_TOTAL,
@@ -232,11 +218,6 @@ fn describe() {
         HEALTH_CHECKS_TOTAL,
         Unit::Count,
         "Active health checks, by result."
-    );
-    describe_gauge!(
-        POOL_SERVING_TIER,
-        Unit::Count,
-        "1 for the tier currently serving a pool."
     );
     describe_counter!(POOL_FAILOVERS_TOTAL, Unit::Count, "Changes of a pool's serving tier away from (failover) or back to (failback) its primaries.");
     describe_counter!(
@@ -359,16 +340,11 @@ pub enum TierChange {
     Failback,
 }
 
-/// A pool's serving tier is now the one named `to` (one-hot gauge over [`names::TIERS`]),
-/// possibly a failover or failback. The tier comes as its label value, so this module needs
-/// nothing of the runtime's schedule.
+/// A pool's serving tier is now the one named `to`, possibly a failover or failback (counted).
+/// The tier comes as its label value, so this module needs nothing of the runtime's schedule;
+/// the tier gauge itself is written at scrape time ([`scraped::render_tiers`]).
 pub fn record_tier_change(pool: &str, to: &str, change: Option<TierChange>) {
     debug_assert!(names::TIERS.contains(&to), "unknown tier {to:?}");
-    for tier in names::TIERS {
-        let value = if tier == to { 1.0 } else { 0.0 };
-        gauge!(names::POOL_SERVING_TIER, label::POOL => pool.to_string(), label::TIER => tier)
-            .set(value);
-    }
     let direction = match change {
         Some(TierChange::Failover) => "failover",
         Some(TierChange::Failback) => "failback",

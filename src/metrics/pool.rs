@@ -7,7 +7,7 @@ use super::keyed::ByValue;
 use super::names::{self, label};
 use super::tunnel::TunnelMetrics;
 use super::CLASSES;
-use metrics::{counter, gauge, histogram, Counter, Gauge, Histogram};
+use metrics::{counter, histogram, Counter, Histogram};
 use std::sync::{Arc, OnceLock};
 
 /// Pre-resolved handles for one pool.
@@ -125,21 +125,31 @@ impl PoolMetrics {
     }
 }
 
-/// Pre-resolved handles for one backend of a pool: requests by status class (created on first
-/// use) and the in-flight gauge (set when scraped, not per request).
+/// Pre-resolved handles for one backend of a pool: requests by status class, connect
+/// failures, timeouts, each created on first use (its gauges are written at scrape time, see
+/// [`super::backends`]). The handles sit behind one pointer allocated on the backend's first
+/// event: a backend that has seen no traffic costs 16 bytes here, not the ~170 of the slots.
 #[derive(Debug, Default)]
 pub struct BackendMetrics {
+    handles: OnceLock<Box<BackendHandles>>,
+}
+
+#[derive(Debug, Default)]
+struct BackendHandles {
     requests: [OnceLock<Counter>; 5],
-    in_flight: OnceLock<Gauge>,
     connect_failures: OnceLock<Counter>,
     timeouts: OnceLock<Counter>,
 }
 
 impl BackendMetrics {
+    fn handles(&self) -> &BackendHandles {
+        self.handles.get_or_init(Box::default)
+    }
+
     /// Records a request whose last attempt went to this backend.
     pub fn record(&self, pool: &str, backend: &str, status: u16) {
         let class = super::status_class(status);
-        self.requests[class]
+        self.handles().requests[class]
             .get_or_init(|| {
                 counter!(
                     names::BACKEND_REQUESTS_TOTAL,
@@ -153,7 +163,8 @@ impl BackendMetrics {
 
     /// Counts a failed connect to this backend.
     pub fn connect_failure(&self, pool: &str, backend: &str) {
-        self.connect_failures
+        self.handles()
+            .connect_failures
             .get_or_init(|| {
                 counter!(names::UPSTREAM_CONNECT_FAILURES_TOTAL, label::POOL => pool.to_string(), label::BACKEND => backend.to_string())
             })
@@ -162,23 +173,11 @@ impl BackendMetrics {
 
     /// Counts a connect, read or write timeout with this backend.
     pub fn timeout(&self, pool: &str, backend: &str) {
-        self.timeouts
+        self.handles()
+            .timeouts
             .get_or_init(|| {
                 counter!(names::UPSTREAM_TIMEOUTS_TOTAL, label::POOL => pool.to_string(), label::BACKEND => backend.to_string())
             })
             .increment(1);
-    }
-
-    /// Publishes the backend's requests in flight (called before a scrape renders).
-    pub fn publish_in_flight(&self, pool: &str, backend: &str, in_flight: u32) {
-        self.in_flight
-            .get_or_init(|| {
-                gauge!(
-                    names::BACKEND_REQUESTS_IN_FLIGHT,
-                    label::POOL => pool.to_string(),
-                    label::BACKEND => backend.to_string(),
-                )
-            })
-            .set(f64::from(in_flight));
     }
 }

@@ -5,10 +5,12 @@
 
 mod backend;
 mod cache;
+mod gauges;
 mod inflight;
 mod passive;
 
-pub use backend::PoolBackend;
+pub use backend::{make_peer, PoolBackend};
+pub use gauges::render_backend_gauges;
 pub use inflight::PoolInflight;
 
 use super::balance::{self, maglev};
@@ -27,8 +29,11 @@ use tokio::time::Instant;
 pub struct Pool {
     /// Name (metric label).
     pub name: Arc<str>,
-    /// Validated settings, compared on reload to decide whether this pool can be reused.
-    pub config: model::Pool,
+    /// Validated settings, compared on reload to decide whether this pool can be reused
+    /// ([`Self::same_config`]). Its `backends` list is empty: each backend's config is in
+    /// [`Self::backends`] (one copy, not two). Shared (`Arc`) with the health-check task of
+    /// each of its backends, which builds its peer from it.
+    pub config: Arc<model::Pool>,
     /// Backends in configured order.
     pub backends: Vec<PoolBackend>,
     /// Request, latency and byte series of this pool (every route's requests are counted here).
@@ -54,20 +59,25 @@ impl Pool {
     /// Builds a pool, taking (or creating) each backend's state from the registry.
     pub fn build(config: &model::Pool, registry: &Arc<Registry>) -> Self {
         let start = BackendState::start_status(config.health_check.as_ref());
+        let name: Arc<str> = Arc::from(config.name.as_str());
         let backends = config
             .backends
             .iter()
             .map(|b| {
-                let state = registry.get_or_create(BackendKey::new(&config.name, b.address), start);
+                // The keys share the pool's name: one allocation per pool, not per backend.
+                let key = BackendKey {
+                    pool: name.clone(),
+                    address: b.address,
+                };
+                let state = registry.get_or_create(key, start);
                 state.configure(config.failback_delay, b.drain);
                 PoolBackend::new(config, b, state)
             })
             .collect();
-        let name: Arc<str> = Arc::from(config.name.as_str());
         Pool {
             metrics: crate::metrics::PoolMetrics::new(&name, &[]),
             name,
-            config: config.clone(),
+            config: Arc::new(settings_of(config)),
             backends,
             registry: registry.clone(),
             counter: AtomicUsize::new(0),
@@ -98,6 +108,18 @@ impl Pool {
     pub fn with_listeners(mut self, listeners: &[Arc<str>]) -> Self {
         self.metrics = crate::metrics::PoolMetrics::new(&self.name, listeners);
         self
+    }
+
+    /// Whether `config` is this pool's config, settings and backends (a reload keeps the pool
+    /// then).
+    pub fn same_config(&self, config: &model::Pool) -> bool {
+        same_settings(&self.config, config)
+            && self.backends.len() == config.backends.len()
+            && self
+                .backends
+                .iter()
+                .zip(&config.backends)
+                .all(|(b, c)| b.config == *c)
     }
 
     /// Identities of this pool's backends.
@@ -261,5 +283,82 @@ impl Pool {
     }
 }
 
+/// A copy of a pool's settings without its backends (not cloned only to be dropped: at
+/// 100,000 backends that is megabytes of churn per load).
+fn settings_of(config: &model::Pool) -> model::Pool {
+    let model::Pool {
+        name,
+        balance,
+        hash,
+        sticky,
+        slow_start,
+        max_retries,
+        fail_open,
+        failback_delay,
+        timeouts,
+        protocol,
+        h2_streams,
+        tls,
+        health_check,
+        passive,
+        backends: _,
+    } = config;
+    model::Pool {
+        name: name.clone(),
+        balance: *balance,
+        hash: hash.clone(),
+        sticky: sticky.clone(),
+        slow_start: *slow_start,
+        max_retries: *max_retries,
+        fail_open: *fail_open,
+        failback_delay: *failback_delay,
+        timeouts: *timeouts,
+        protocol: *protocol,
+        h2_streams: *h2_streams,
+        tls: tls.clone(),
+        health_check: health_check.clone(),
+        passive: *passive,
+        backends: Vec::new(),
+    }
+}
+
+/// Whether two pool configs have the same settings, their backends aside. Every field is
+/// named, so a new setting cannot be left out of the comparison.
+fn same_settings(a: &model::Pool, b: &model::Pool) -> bool {
+    let model::Pool {
+        name,
+        balance,
+        hash,
+        sticky,
+        slow_start,
+        max_retries,
+        fail_open,
+        failback_delay,
+        timeouts,
+        protocol,
+        h2_streams,
+        tls,
+        health_check,
+        passive,
+        backends: _,
+    } = a;
+    *name == b.name
+        && *balance == b.balance
+        && *hash == b.hash
+        && *sticky == b.sticky
+        && *slow_start == b.slow_start
+        && *max_retries == b.max_retries
+        && *fail_open == b.fail_open
+        && *failback_delay == b.failback_delay
+        && *timeouts == b.timeouts
+        && *protocol == b.protocol
+        && *h2_streams == b.h2_streams
+        && *tls == b.tls
+        && *health_check == b.health_check
+        && *passive == b.passive
+}
+
+#[cfg(test)]
+mod footprint;
 #[cfg(test)]
 mod tests;

@@ -162,7 +162,7 @@ impl Snapshot {
             .map(|p| {
                 old_pools
                     .get(p.name.as_str())
-                    .filter(|old| old.config == *p)
+                    .filter(|old| old.same_config(p))
                     .copied()
                     .cloned()
                     .unwrap_or_else(|| {

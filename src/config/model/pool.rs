@@ -119,8 +119,9 @@ pub struct Pool {
     pub health_check: Option<HealthCheckSettings>,
     /// Passive ejection settings.
     pub passive: PassiveSettings,
-    /// Backends in configured order (names already resolved to addresses).
-    pub backends: Vec<Backend>,
+    /// Backends in configured order (names already resolved to addresses). Each in an `Arc`:
+    /// the runtime pool shares them instead of copying every backend's config.
+    pub backends: Vec<std::sync::Arc<Backend>>,
 }
 
 /// The protocol spoken to a pool's backends.

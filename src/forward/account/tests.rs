@@ -1,9 +1,7 @@
-//! "No allocation per request for metrics", measured: a counting global allocator (this test
-//! binary's only one; it counts on the measuring thread only) around the metrics a request
+//! "No allocation per request for metrics", measured: the counting global allocator
+//! ([`crate::memory::counting`]; it counts on the measuring thread only) around the metrics a request
 //! records, with handles resolved by a recorder that allocates on every registration, so a
 //! handle resolved per event or a label value built per event would both be counted.
-
-#![allow(unsafe_code)] // the counting allocator: GlobalAlloc is an unsafe trait
 
 use super::*;
 use crate::forward::tunnel;
@@ -12,58 +10,11 @@ use crate::metrics::names::{self, label};
 use metrics::{
     Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
 };
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-struct Counting;
-
-thread_local! {
-    static MEASURING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn note() {
-    let _ = MEASURING.try_with(|on| {
-        if on.get() {
-            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        }
-    });
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-/// Allocations made by `f` on this thread.
+/// Allocations made by `f` on this thread (the shared counting allocator).
 fn allocations(f: impl FnOnce()) -> u64 {
-    ALLOCATIONS.with(|n| n.set(0));
-    MEASURING.with(|on| on.set(true));
-    f();
-    MEASURING.with(|on| on.set(false));
-    ALLOCATIONS.with(Cell::get)
+    crate::memory::counting::measure(f).1.allocations
 }
 
 /// A recorder whose handles are plain atomics, and which counts registrations: every

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 fn request(ctx: &StreamCtx<'_>, target: &Target<'_>) -> Result<http::Request<()>, &'static str> {
     let parts = ctx.parts;
     let rules = &target.route.extras.request_headers;
-    let scheme = if pingora::upstreams::peer::Peer::tls(&target.backend.peer) {
+    let scheme = if target.pool.config.tls.is_some() {
         "https"
     } else {
         "http"

@@ -21,7 +21,11 @@ pub struct Sticky {
 
 impl Sticky {
     /// Builds the cookies of `backends` (in pool order).
-    pub fn build(pool: &str, settings: &StickySettings, backends: &[model::Backend]) -> Sticky {
+    pub fn build(
+        pool: &str,
+        settings: &StickySettings,
+        backends: &[std::sync::Arc<model::Backend>],
+    ) -> Sticky {
         let ids: Vec<u64> = backends.iter().map(|b| id(pool, &b.address)).collect();
         let mut by_id: Vec<(u64, u32)> = ids
             .iter()
@@ -116,8 +120,8 @@ mod tests {
         }
     }
 
-    fn backend(port: u16) -> model::Backend {
-        model::Backend {
+    fn backend(port: u16) -> std::sync::Arc<model::Backend> {
+        std::sync::Arc::new(model::Backend {
             configured: format!("10.0.0.1:{port}"),
             host: "10.0.0.1".into(),
             address: format!("10.0.0.1:{port}").parse().unwrap(),
@@ -127,7 +131,7 @@ mod tests {
             max_connections: None,
             max_queue: 0,
             queue_timeout: Duration::from_secs(1),
-        }
+        })
     }
 
     fn settings() -> StickySettings {

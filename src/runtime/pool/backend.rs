@@ -1,4 +1,7 @@
-//! One backend of a pool at runtime, with the Pingora peer built once from its config.
+//! One backend of a pool at runtime. Its Pingora peer is not kept: it is built from the pool's
+//! and the backend's settings when a new connection is opened (a few field copies), because a
+//! stored `HttpPeer` is ~670 bytes per backend, most of a backend's footprint, for something a
+//! request that reuses a connection never reads.
 
 use crate::config::model;
 use crate::health::BackendState;
@@ -8,18 +11,16 @@ use std::sync::Arc;
 /// One backend of a pool.
 #[derive(Debug)]
 pub struct PoolBackend {
-    /// Its validated config.
-    pub config: model::Backend,
+    /// Its validated config (shared with the config it came from, not copied).
+    pub config: Arc<model::Backend>,
     /// Health, ejection, overrides, in-flight: shared with every snapshot that has it.
     pub state: Arc<BackendState>,
-    /// The peer handed to Pingora, built once (a `SocketAddr`, never a name to resolve).
-    pub peer: HttpPeer,
     /// `IP:port`, for logs and metric labels.
     pub label: Arc<str>,
     /// Identifies connections that may be reused for this backend: the peer's address and
-    /// TLS settings (Pingora's `reuse_hash`).
+    /// TLS settings (Pingora's `reuse_hash` of [`Self::peer`], computed once).
     pub reuse_key: u64,
-    /// Requests by status class, in flight (handles resolved on first use).
+    /// Requests by status class, connect failures, timeouts (handles resolved on first use).
     pub metrics: crate::metrics::BackendMetrics,
 }
 
@@ -27,22 +28,30 @@ impl PoolBackend {
     /// The backend `backend` of `pool`, with `state` from the registry.
     pub(super) fn new(
         pool: &model::Pool,
-        backend: &model::Backend,
+        backend: &Arc<model::Backend>,
         state: Arc<BackendState>,
     ) -> Self {
-        let peer = make_peer(pool, backend);
         PoolBackend {
             config: backend.clone(),
             state,
-            reuse_key: pingora::upstreams::peer::Peer::reuse_hash(&peer),
-            peer,
+            reuse_key: pingora::upstreams::peer::Peer::reuse_hash(&make_peer(pool, backend)),
             label: Arc::from(backend.address.to_string()),
             metrics: Default::default(),
         }
     }
+
+    /// The peer to open a connection to this backend with, `pool` being the settings of the
+    /// pool it is in (a `SocketAddr`, never a name to resolve). The same peer every time, so
+    /// its `reuse_hash` is [`Self::reuse_key`].
+    pub fn peer(&self, pool: &model::Pool) -> HttpPeer {
+        make_peer(pool, &self.config)
+    }
 }
 
-fn make_peer(pool: &model::Pool, backend: &model::Backend) -> HttpPeer {
+/// The peer for `backend` of `pool`: its address, the pool's TLS (SNI: the pool's `tls_sni`,
+/// else the backend's host), verification, CA, client certificate, protocol and timeouts.
+/// Traffic and active checks both connect with it.
+pub fn make_peer(pool: &model::Pool, backend: &model::Backend) -> HttpPeer {
     let tls = pool.tls.as_ref();
     let sni = tls.and_then(|t| t.sni.clone()).unwrap_or_else(|| {
         if tls.is_some() {

@@ -6,8 +6,8 @@ use crate::health::{AdminOverride, Registry};
 use std::collections::HashMap;
 use std::time::Duration;
 
-fn backend(port: u16, weight: u32, backup: bool) -> Backend {
-    Backend {
+fn backend(port: u16, weight: u32, backup: bool) -> Arc<Backend> {
+    Arc::new(Backend {
         configured: format!("127.0.0.1:{port}"),
         host: "127.0.0.1".into(),
         address: format!("127.0.0.1:{port}").parse().unwrap(),
@@ -17,17 +17,17 @@ fn backend(port: u16, weight: u32, backup: bool) -> Backend {
         max_connections: None,
         max_queue: 0,
         queue_timeout: Duration::from_secs(1),
-    }
+    })
 }
 
-fn pool(balance: Balance, backends: Vec<Backend>) -> (Pool, Arc<Registry>) {
+fn pool(balance: Balance, backends: Vec<Arc<Backend>>) -> (Pool, Arc<Registry>) {
     pool_with(balance, None, backends)
 }
 
 fn pool_with(
     balance: Balance,
     hash: Option<HashSettings>,
-    backends: Vec<Backend>,
+    backends: Vec<Arc<Backend>>,
 ) -> (Pool, Arc<Registry>) {
     let registry = Arc::new(Registry::new());
     let cfg = PoolConfig {
@@ -62,6 +62,15 @@ fn pool_with(
         backends,
     };
     (Pool::build(&cfg, &registry), registry)
+}
+
+/// The config `p` was built from, backends included (the pool keeps its settings without
+/// them, each backend holding its own).
+fn config_of(p: &Pool) -> PoolConfig {
+    PoolConfig {
+        backends: p.backends.iter().map(|b| b.config.clone()).collect(),
+        ..(*p.config).clone()
+    }
 }
 
 /// A request in flight to backend `i`, counted as the engines count it: the backend's own
@@ -226,7 +235,7 @@ async fn passive_ejection_takes_a_backend_out_and_respects_the_cap() {
 #[test]
 fn config_drain_gets_no_new_requests() {
     let mut b = backend(2, 1, false);
-    b.drain = true;
+    Arc::make_mut(&mut b).drain = true;
     let (p, _) = pool(Balance::RoundRobin, vec![backend(1, 1, false), b]);
     assert_eq!(counts(&p, 10), HashMap::from([(0, 10)]));
 }
@@ -302,7 +311,7 @@ fn bounded_load_keeps_every_backend_under_its_bound() {
 #[tokio::test(start_paused = true)]
 async fn bounded_load_holds_while_a_backend_ramps() {
     let base = hashing(Some(1.25), None, 3);
-    let mut config = base.config.clone();
+    let mut config = config_of(&base);
     config.slow_start = Some(Duration::from_secs(10));
     let registry = Arc::new(Registry::new());
     let p = Pool::build(&config, &registry);
@@ -417,7 +426,7 @@ fn a_rebuilt_least_connections_pool_sees_old_requests_end() {
     );
     let old = Arc::new(old);
     let old_requests: Vec<_> = (0..3).map(|_| start(&old, 0)).collect();
-    let mut config = old.config.clone();
+    let mut config = config_of(&old);
     config.max_retries = 5;
     config.backends.push(backend(3, 1, false));
     let new = Arc::new(Pool::build(&config, &registry));
@@ -447,7 +456,7 @@ async fn slow_start_share_grows_monotonically_over_the_window() {
         Balance::RoundRobin,
         vec![backend(1, 1, false), backend(2, 1, false)],
     );
-    let mut config = base.config.clone();
+    let mut config = config_of(&base);
     config.slow_start = Some(Duration::from_secs(10));
     let registry = Arc::new(Registry::new());
     let p = Pool::build(&config, &registry);

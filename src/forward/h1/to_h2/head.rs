@@ -20,7 +20,7 @@ pub(super) fn request(
 ) -> Result<http::Request<()>, &'static str> {
     let req = ctx.req;
     let route = target.route;
-    let scheme = if pingora::upstreams::peer::Peer::tls(&target.backend.peer) {
+    let scheme = if target.pool.config.tls.is_some() {
         "https"
     } else {
         "http"
