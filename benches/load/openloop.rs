@@ -21,6 +21,8 @@ mod openloop {
     pub(crate) mod h1;
     pub(crate) mod h2;
     pub(crate) mod io;
+    #[cfg(test)]
+    mod tests;
 }
 
 use openloop::io::Target;
@@ -41,6 +43,17 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
+    /// `rate` requests a second for `seconds`, starting shortly from now (connections open
+    /// first, so the first requests are not late).
+    pub(crate) fn new(rate: f64, seconds: f64, connections: u64) -> Self {
+        Self {
+            start: Instant::now() + Duration::from_millis(200),
+            interval: Duration::from_secs_f64(1.0 / rate),
+            total: (rate * seconds) as u64,
+            connections,
+        }
+    }
+
     pub(crate) fn due(&self, i: u64) -> Instant {
         self.start + self.interval.mul_f64(i as f64)
     }
@@ -141,6 +154,7 @@ fn parse_args() -> Result<Args, String> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    let began = Instant::now();
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
@@ -155,32 +169,9 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let plan = Plan {
-        start: Instant::now() + Duration::from_millis(200),
-        interval: Duration::from_secs_f64(1.0 / args.rate),
-        total: (args.rate * args.seconds) as u64,
-        connections: args.connections,
-    };
-    let mut tasks = Vec::new();
-    for k in 0..args.connections {
-        let target = target.clone();
-        tasks.push(if args.h2 {
-            tokio::spawn(openloop::h2::connection(target, plan, k, args.streams))
-        } else {
-            tokio::spawn(openloop::h1::connection(target, plan, k))
-        });
-    }
-    let mut all = Tally::default();
-    for t in tasks {
-        match t.await {
-            Ok(tally) => {
-                all.latencies.extend(tally.latencies);
-                all.errors += tally.errors;
-                all.slop.extend(tally.slop);
-            }
-            Err(_) => all.errors += 1,
-        }
-    }
+    let plan = Plan::new(args.rate, args.seconds, args.connections);
+    let streams = args.h2.then_some(args.streams);
+    let mut all = drive(target, plan, streams).await;
     let elapsed = plan.start.elapsed();
     let mut out = std::io::stdout();
     let _ = writeln!(
@@ -194,7 +185,7 @@ async fn main() {
         quantile(&mut all.latencies, 0.999)
     );
     let cpu = own_cpu();
-    let wall = plan.start.elapsed() + Duration::from_millis(200);
+    let wall = began.elapsed();
     eprintln!(
         "openloop: cpu_us={} wall_us={} cpu_share={:.2} timer_slop_p99_us={}",
         cpu.as_micros(),
@@ -202,6 +193,31 @@ async fn main() {
         cpu.as_secs_f64() / wall.as_secs_f64(),
         quantile(&mut all.slop, 0.99)
     );
+}
+
+/// Runs the whole plan: one task per connection, HTTP/2 with up to `streams` in flight each
+/// when given, HTTP/1.1 otherwise.
+pub(crate) async fn drive(target: Arc<Target>, plan: Plan, streams: Option<usize>) -> Tally {
+    let mut tasks = Vec::new();
+    for k in 0..plan.connections {
+        let target = target.clone();
+        tasks.push(match streams {
+            Some(streams) => tokio::spawn(openloop::h2::connection(target, plan, k, streams)),
+            None => tokio::spawn(openloop::h1::connection(target, plan, k)),
+        });
+    }
+    let mut all = Tally::default();
+    for t in tasks {
+        match t.await {
+            Ok(tally) => {
+                all.latencies.extend(tally.latencies);
+                all.errors += tally.errors;
+                all.slop.extend(tally.slop);
+            }
+            Err(_) => all.errors += 1,
+        }
+    }
+    all
 }
 
 /// The value below which a share `q` of the samples fall (0 for no samples).
