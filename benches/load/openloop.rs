@@ -58,7 +58,7 @@ impl Plan {
         self.start + self.interval.mul_f64(i as f64)
     }
 
-    /// Waits until request `i` is due and returns the instant its latency counts from.
+    /// The instant a request's latency counts from, asked once its due time has come.
     ///
     /// `busy_past_due` is whether the connection was already past this due time *before*
     /// waiting (its previous request, or all its streams, still busy): that wait is the

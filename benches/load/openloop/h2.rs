@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Connection `k` sends requests k, k + C, k + 2C, … each at its due time on a free stream.
-/// When all `streams` of its streams are still busy at a due time, the request waits for the
+/// When all its `streams` streams are still busy at a due time, the request waits for the
 /// first to finish, and that wait counts in its latency (it is the server's slowness, and a
 /// closed-loop tool would hide it by not scheduling the request at all).
 pub(crate) async fn connection(target: Arc<Target>, plan: Plan, k: u64, streams: usize) -> Tally {
