@@ -25,6 +25,7 @@ mod openloop {
     mod tests;
 }
 
+use futures_util::future::join_all;
 use openloop::io::Target;
 use std::io::Write as _;
 use std::sync::Arc;
@@ -43,11 +44,11 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    /// `rate` requests a second for `seconds`, starting shortly from now (connections open
-    /// first, so the first requests are not late).
+    /// `rate` requests a second for `seconds`, starting shortly from now (so that no task is
+    /// late for the first requests while the others are being spawned).
     pub(crate) fn new(rate: f64, seconds: f64, connections: u64) -> Self {
         Self {
-            start: Instant::now() + Duration::from_millis(200),
+            start: Instant::now() + Duration::from_millis(50),
             interval: Duration::from_secs_f64(1.0 / rate),
             total: (rate * seconds) as u64,
             connections,
@@ -169,9 +170,8 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let plan = Plan::new(args.rate, args.seconds, args.connections);
     let streams = args.h2.then_some(args.streams);
-    let mut all = drive(target, plan, streams).await;
+    let (plan, mut all) = drive(target, args.rate, args.seconds, args.connections, streams).await;
     let elapsed = plan.start.elapsed();
     let mut out = std::io::stdout();
     let _ = writeln!(
@@ -195,17 +195,38 @@ async fn main() {
     );
 }
 
-/// Runs the whole plan: one task per connection, HTTP/2 with up to `streams` in flight each
-/// when given, HTTP/1.1 otherwise.
-pub(crate) async fn drive(target: Arc<Target>, plan: Plan, streams: Option<usize>) -> Tally {
+/// Opens every connection first (TLS handshakes included: they would otherwise land in the
+/// first requests' latencies, and in a short run's p99.9), then schedules `rate` requests a
+/// second for `seconds` over them: one task per connection, HTTP/2 with up to `streams` in
+/// flight each when given, HTTP/1.1 otherwise.
+pub(crate) async fn drive(
+    target: Arc<Target>,
+    rate: f64,
+    seconds: f64,
+    connections: u64,
+    streams: Option<usize>,
+) -> (Plan, Tally) {
     let mut tasks = Vec::new();
-    for k in 0..plan.connections {
-        let target = target.clone();
-        tasks.push(match streams {
-            Some(streams) => tokio::spawn(openloop::h2::connection(target, plan, k, streams)),
-            None => tokio::spawn(openloop::h1::connection(target, plan, k)),
-        });
-    }
+    let plan = match streams {
+        Some(streams) => {
+            let opened = join_all((0..connections).map(|_| openloop::h2::handshake(&target))).await;
+            let plan = Plan::new(rate, seconds, connections);
+            for (k, conn) in (0..).zip(opened) {
+                let task = openloop::h2::connection(target.clone(), plan, k, streams, conn);
+                tasks.push(tokio::spawn(task));
+            }
+            plan
+        }
+        None => {
+            let opened = join_all((0..connections).map(|_| target.connect())).await;
+            let plan = Plan::new(rate, seconds, connections);
+            for (k, stream) in (0..).zip(opened) {
+                let task = openloop::h1::connection(target.clone(), plan, k, stream);
+                tasks.push(tokio::spawn(task));
+            }
+            plan
+        }
+    };
     let mut all = Tally::default();
     for t in tasks {
         match t.await {
@@ -217,7 +238,7 @@ pub(crate) async fn drive(target: Arc<Target>, plan: Plan, streams: Option<usize
             Err(_) => all.errors += 1,
         }
     }
-    all
+    (plan, all)
 }
 
 /// The value below which a share `q` of the samples fall (0 for no samples).

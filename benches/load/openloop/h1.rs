@@ -5,16 +5,21 @@ use crate::{Plan, Tally};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Connection `k` sends requests k, k + C, k + 2C, … each at its due time, or as soon as its
-/// previous response is complete if that is later (that wait counts in the latency).
-pub(crate) async fn connection(target: Arc<Target>, plan: Plan, k: u64) -> Tally {
+/// Connection `k` (`stream`, opened before the run; opened again after a failure) sends
+/// requests k, k + C, k + 2C, … each at its due time, or as soon as its previous response is
+/// complete if that is later (that wait counts in the latency).
+pub(crate) async fn connection(
+    target: Arc<Target>,
+    plan: Plan,
+    k: u64,
+    mut stream: Option<Box<dyn Io>>,
+) -> Tally {
     let request = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\n\r\n",
         target.path, target.authority
     )
     .into_bytes();
     let mut tally = Tally::default();
-    let mut stream: Option<Box<dyn Io>> = None;
     let mut buf = vec![0u8; 64 * 1024];
     let mut i = k;
     while i < plan.total {

@@ -8,13 +8,19 @@ use h2::client::{ResponseFuture, SendRequest};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Connection `k` sends requests k, k + C, k + 2C, … each at its due time on a free stream.
+/// Connection `k` (`conn`, opened before the run; opened again after a failure) sends requests
+/// k, k + C, k + 2C, … each at its due time on a free stream.
 /// When all its `streams` streams are still busy at a due time, the request waits for the
 /// first to finish, and that wait counts in its latency (it is the server's slowness, and a
 /// closed-loop tool would hide it by not scheduling the request at all).
-pub(crate) async fn connection(target: Arc<Target>, plan: Plan, k: u64, streams: usize) -> Tally {
+pub(crate) async fn connection(
+    target: Arc<Target>,
+    plan: Plan,
+    k: u64,
+    streams: usize,
+    mut conn: Option<SendRequest<Bytes>>,
+) -> Tally {
     let mut tally = Tally::default();
-    let mut conn: Option<SendRequest<Bytes>> = None;
     let mut inflight = FuturesUnordered::new();
     let mut i = k;
     while i < plan.total {
@@ -73,7 +79,7 @@ async fn send(target: &Target, conn: &mut Option<SendRequest<Bytes>>) -> Option<
 }
 
 /// A new HTTP/2 connection, driven by a task of its own.
-async fn handshake(target: &Target) -> Option<SendRequest<Bytes>> {
+pub(crate) async fn handshake(target: &Target) -> Option<SendRequest<Bytes>> {
     let io = target.connect().await?;
     let (sender, connection) = h2::client::handshake(io).await.ok()?;
     tokio::spawn(async move {

@@ -3,7 +3,7 @@
 //! HTTP/2 (streams of a connection all busy) as over HTTP/1.1 (the connection busy).
 
 use super::io::Target;
-use crate::{drive, Plan};
+use crate::drive;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use std::net::SocketAddr;
@@ -125,7 +125,7 @@ async fn serve_h1(mut tcp: TcpStream, stall: Arc<Stall>) {
 /// see only those already in flight when the stall began (at most 8 here) take that long.
 async fn a_stall_counts_in_every_request_due_during_it(url: String, streams: Option<usize>) {
     let target = Arc::new(Target::parse(&url, streams.is_some()).unwrap());
-    let tally = drive(target, Plan::new(2000.0, 1.0, 4), streams).await;
+    let (_, tally) = drive(target, 2000.0, 1.0, 4, streams).await;
     assert_eq!(tally.errors, 0);
     assert_eq!(tally.latencies.len(), 2000);
     let slow = tally.latencies.iter().filter(|&&us| us >= 100_000).count();
