@@ -48,7 +48,10 @@ pub enum RunError {
 pub fn run(path: &Path, upgrade: bool) -> Result<ExitCode, RunError> {
     let _ = crate::upgrade::executable();
     crate::reload::signal::install_early().map_err(RunError::Signal)?;
-    let validated = match config::load_initial(path) {
+    let loaded = config::load_initial(path);
+    // The logging settings come from this one load (the binary loads nothing before `run`).
+    crate::commands::init_logging(loaded.as_ref().ok().map(|v| &v.config.logging));
+    let validated = match loaded {
         Ok(v) => v,
         Err(e) => {
             eprintln!("gatehouse: {e}");
