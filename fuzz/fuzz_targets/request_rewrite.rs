@@ -22,7 +22,7 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use gatehouse::config::model::HeaderRules;
+use gatehouse::config::model::{HeaderRules, Upgrades};
 use gatehouse::forward::h1::request::{write_upstream_head, Forwarding, RequestView};
 use gatehouse::listener::head::{check_indexed, Body, Check, Limits};
 use gatehouse::proxy::headers::valid_request_id;
@@ -83,9 +83,9 @@ fuzz_target!(|data: &[u8]| {
     };
     let rules = rules(options);
     let allowed = if options & 4 != 0 {
-        vec!["websocket".to_string()]
+        Upgrades::WEBSOCKET
     } else {
-        Vec::new()
+        Upgrades::listed(Vec::new())
     };
     let upgrade = view.allowed_upgrade(&allowed);
     let client: IpAddr = if options & 16 != 0 {

@@ -114,7 +114,11 @@ fn route_status(snapshot: &Snapshot, r: &crate::config::model::Route) -> RouteSt
     RouteStatus {
         name: r.name.clone(),
         hosts: r.hosts.iter().map(host_pattern).collect(),
-        matches: crate::config::route_match::describe(&r.path_prefix, &r.path_match, &r.conditions),
+        matches: crate::config::route_match::describe(
+            &r.path_prefix,
+            &r.extras.path_match,
+            &r.extras.conditions,
+        ),
         pool: snapshot
             .config
             .pools

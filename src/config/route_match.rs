@@ -58,6 +58,24 @@ pub struct Actions {
     pub path_rewrite: Option<String>,
 }
 
+impl Actions {
+    /// Forward as is (what a route without any action reads).
+    pub const NONE: Actions = Actions {
+        respond: None,
+        redirect: None,
+        path_rewrite: None,
+    };
+}
+
+impl RouteTimeouts {
+    /// The pool's timeouts apply.
+    pub const NONE: RouteTimeouts = RouteTimeouts {
+        read: None,
+        write: None,
+        response: None,
+    };
+}
+
 /// How a route matches the path.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum PathMatch {
@@ -113,6 +131,14 @@ pub struct Conditions {
 }
 
 impl Conditions {
+    /// No condition (what a route without any reads).
+    pub const NONE: Conditions = Conditions {
+        methods: Vec::new(),
+        headers: Vec::new(),
+        query: Vec::new(),
+        clients: Vec::new(),
+    };
+
     /// No condition at all.
     pub fn is_empty(&self) -> bool {
         self.methods.is_empty()

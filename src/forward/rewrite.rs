@@ -20,7 +20,7 @@ fn expand(route: &RouteEntry, path: &str, template: &str) -> String {
 
 /// The path to forward: rewritten by `path_rewrite`, else `path` itself (borrowed).
 pub fn backend_path<'a>(route: &RouteEntry, path: &'a str) -> Cow<'a, str> {
-    match &route.actions.path_rewrite {
+    match &route.extras.actions.path_rewrite {
         Some(template) => {
             let rewritten = expand(route, path, template);
             Cow::Owned(if rewritten.is_empty() {
@@ -35,7 +35,7 @@ pub fn backend_path<'a>(route: &RouteEntry, path: &'a str) -> Cow<'a, str> {
 
 /// The route's redirect for this request, if it has one: status and `Location`.
 pub fn redirect(route: &RouteEntry, path: &str, query: Option<&str>) -> Option<(u16, String)> {
-    let rule = route.actions.redirect.as_ref()?;
+    let rule = route.extras.actions.redirect.as_ref()?;
     let mut location = expand(route, path, &rule.to);
     if let Some(q) = query.filter(|q| rule.keep_query && !q.is_empty()) {
         location.push(if location.contains('?') { '&' } else { '?' });

@@ -54,9 +54,27 @@ impl Gatehouse {
         validated: Validated,
         options: Options,
     ) -> Result<Self, StartError> {
+        Self::with_loader(
+            config_path,
+            validated,
+            options,
+            reload::loader::Loader::start(),
+        )
+    }
+
+    /// Same, building the first snapshot on `loader` (the one that validated the config).
+    ///
+    /// # Errors
+    /// See [`Gatehouse::new`].
+    pub fn with_loader(
+        config_path: &Path,
+        validated: Validated,
+        options: Options,
+        loader: reload::loader::Loader,
+    ) -> Result<Self, StartError> {
         crate::tls::install_default_provider();
-        let config = Arc::new(validated.config);
-        if config.metrics_enabled {
+        let validated_config = validated.config;
+        if validated_config.metrics_enabled {
             crate::metrics::init();
         }
         // A successor inherits its predecessor's sockets: only addresses new to it must bind.
@@ -65,11 +83,30 @@ impl Gatehouse {
         } else {
             Vec::new()
         };
-        preflight_binds(&config, &inherited)?;
+        preflight_binds(&validated_config, &inherited)?;
         let registry = Arc::new(Registry::new());
-        let bound: Vec<BoundListener> = config.listeners.iter().map(BoundListener::of).collect();
+        let bound: Vec<BoundListener> = validated_config
+            .listeners
+            .iter()
+            .map(BoundListener::of)
+            .collect();
         let names: Vec<String> = bound.iter().map(|b| b.name.clone()).collect();
-        let first = Snapshot::build(config.clone(), 1, &names, None, &registry);
+        // The first snapshot is built on the config loader like every later one: its memory
+        // then belongs to the thread that frees it at the first reload and returns it at once
+        // (built here, it stayed resident after that reload in most runs: +17 MiB at 10,000
+        // routes).
+        let (config, first) = {
+            let (names, registry) = (names.clone(), registry.clone());
+            loader.run(move |_| {
+                let mut config = validated_config;
+                config.settle(None);
+                let config = Arc::new(config);
+                let first = Snapshot::build(config.clone(), 1, &names, None, &registry);
+                (config, first)
+            })?
+        };
+        // The validated copies settle() replaced were freed from the loader into this
+        // thread's pages: collect them here.
         crate::memory::release_freed_memory();
         if options.upgrade {
             crate::upgrade::restore_health(&registry);
@@ -87,10 +124,11 @@ impl Gatehouse {
         }
         // A successor may already differ from its file (the upgrade socket it inherited).
         reload::publish_gauges(&state.load(), None, !state.pending_restart().is_empty());
-        let reloader = Arc::new(Reloader::with_resolver(
+        let reloader = Arc::new(Reloader::with_loader(
             config_path.to_path_buf(),
             state.clone(),
             options.resolver.clone(),
+            loader,
         ));
         let conf = ServerConf {
             threads: s.threads,

@@ -48,7 +48,18 @@ pub enum RunError {
 pub fn run(path: &Path, upgrade: bool) -> Result<ExitCode, RunError> {
     let _ = crate::upgrade::executable();
     crate::reload::signal::install_early().map_err(RunError::Signal)?;
-    let loaded = config::load_initial(path);
+    // Validated on the config loader, where the first snapshot is built and every later one:
+    // one thread's pages hold all of it, and its first reload frees and returns it there.
+    let loader = crate::reload::loader::Loader::start();
+    let owned = path.to_path_buf();
+    let loaded = loader
+        .run(move |_| config::load_initial(&owned))
+        .unwrap_or_else(|lost| {
+            Err(config::ConfigError::Read {
+                path: path.to_path_buf(),
+                source: std::io::Error::other(lost),
+            })
+        });
     // The logging settings come from this one load (the binary loads nothing before `run`).
     crate::commands::init_logging(loaded.as_ref().ok().map(|v| &v.config.logging));
     let validated = match loaded {
@@ -72,7 +83,7 @@ pub fn run(path: &Path, upgrade: bool) -> Result<ExitCode, RunError> {
         exit_when_drained: true,
         ..Default::default()
     };
-    let gatehouse = match Gatehouse::new(path, validated, options) {
+    let gatehouse = match Gatehouse::with_loader(path, validated, options, loader) {
         Ok(g) => g,
         Err(e) => {
             report_to_predecessor(&format!("ERROR {e}"));

@@ -59,6 +59,9 @@ pub enum StartError {
     /// The access log writer could not start.
     #[error("cannot start the access log: {0}")]
     AccessLog(#[source] std::io::Error),
+    /// Building the first snapshot panicked.
+    #[error("cannot build the first snapshot: {0}")]
+    FirstSnapshot(#[from] crate::reload::loader::Lost),
 }
 
 /// Stops a running instance from another thread or task.

@@ -20,10 +20,10 @@ pub fn unsampled_notes<'a>(
     let mut by_name: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     let mut by_query: Vec<&str> = Vec::new();
     for route in routes {
-        if !route.conditions.query.is_empty() && !by_query.contains(&route.name.as_str()) {
+        if !route.extras.conditions.query.is_empty() && !by_query.contains(&route.name.as_str()) {
             by_query.push(&route.name);
         }
-        for h in &route.conditions.headers {
+        for h in &route.extras.conditions.headers {
             let names = by_name.entry(h.name.as_str()).or_default();
             if !names.contains(&route.name.as_str()) {
                 names.push(&route.name);

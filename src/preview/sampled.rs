@@ -36,7 +36,7 @@ impl SampledHeaders {
             routes
                 .iter()
                 .map(|r| std::borrow::Borrow::<Route>::borrow(r))
-                .flat_map(|r| r.conditions.headers.iter())
+                .flat_map(|r| r.extras.conditions.headers.iter())
                 .map(|h| h.name.as_str()),
         )
     }

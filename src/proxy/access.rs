@@ -27,7 +27,7 @@ pub fn check(
     content_length: Option<u64>,
 ) -> Result<(), Refusal> {
     address_check(route, client)?;
-    if let (Some(max), Some(len)) = (route.max_body_size, content_length) {
+    if let (Some(max), Some(len)) = (route.extras.max_body_size, content_length) {
         if len > max {
             return Err(Refusal {
                 status: 413,
@@ -54,8 +54,8 @@ pub fn check(
 /// The 403 [`Refusal`].
 pub fn address_check(route: &RouteEntry, client: Option<IpAddr>) -> Result<(), Refusal> {
     if let Some(ip) = client {
-        if any_contains(&route.deny, ip)
-            || (!route.allow.is_empty() && !any_contains(&route.allow, ip))
+        if any_contains(&route.extras.deny, ip)
+            || (!route.extras.allow.is_empty() && !any_contains(&route.extras.allow, ip))
         {
             return Err(Refusal {
                 status: 403,

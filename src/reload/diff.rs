@@ -82,18 +82,19 @@ impl Changes {
             // Field by field, not through formatted text: at 100,000 routes the strings were
             // most of a reload's time.
             |a, b| {
-                // The same allocation: nothing to compare.
-                std::sync::Arc::ptr_eq(a, b)
+                // The same allocation (`Config::settle` shares a route only under the same
+                // pool name, checked again here): nothing else to compare.
+                (std::sync::Arc::ptr_eq(a, b)
                     || a.hosts == b.hosts
                         && a.path_prefix == b.path_prefix
                         && a.strip_prefix == b.strip_prefix
                         && a.redirect_https == b.redirect_https
-                        && a.hsts == b.hsts
-                        && a.request_headers == b.request_headers
-                        && a.response_headers == b.response_headers
-                        && a.metrics == b.metrics
-                        && old.pools.get(a.pool).map(|p| &p.name)
-                            == new.pools.get(b.pool).map(|p| &p.name)
+                        && a.extras.hsts == b.extras.hsts
+                        && a.extras.request_headers == b.extras.request_headers
+                        && a.extras.response_headers == b.extras.response_headers
+                        && a.metrics == b.metrics)
+                    && old.pools.get(a.pool).map(|p| &p.name)
+                        == new.pools.get(b.pool).map(|p| &p.name)
             },
         );
         let pools = Delta::compute(&old.pools, &new.pools, |p| p.name.as_str(), |a, b| a == b);

@@ -152,6 +152,16 @@ impl Reloader {
         state: Arc<SharedState>,
         resolver: Arc<dyn Resolve>,
     ) -> Self {
+        Self::with_loader(path, state, resolver, loader::Loader::start())
+    }
+
+    /// Same, loading on `loader` (the one that built the first snapshot).
+    pub fn with_loader(
+        path: PathBuf,
+        state: Arc<SharedState>,
+        resolver: Arc<dyn Resolve>,
+        loader: loader::Loader,
+    ) -> Self {
         Reloader {
             core: Arc::new(Core {
                 path,
@@ -162,7 +172,7 @@ impl Reloader {
                 last_applied: Mutex::new(None),
                 watching: tokio::sync::watch::channel(false).0,
             }),
-            loader: loader::Loader::start(),
+            loader,
         }
     }
 
@@ -382,7 +392,9 @@ impl Core {
             return Ok(unchanged(restart_required));
         }
         let generation = current.generation + 1;
-        let config = Arc::new(validated.config);
+        let mut config = validated.config;
+        config.settle(Some(&current.config));
+        let config = Arc::new(config);
         let bound: Vec<String> = self.state.bound.iter().map(|b| b.name.clone()).collect();
         let next = Snapshot::build(
             config,

@@ -13,44 +13,101 @@
 //! number of routes; regexes cost one match each, only at the levels that have them.
 
 mod conditions;
+mod ids;
 
 pub use conditions::{satisfied, RequestFacts};
 
 use crate::config::model::{HostMatch, Route};
 use crate::config::route_match::{Conditions, PathMatch};
+use ids::Ids;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 /// Index of a route in `Snapshot::routes`.
 pub type RouteId = u32;
 
 /// The routes of one host level.
+/// The routes of one host level. Most hosts on a large edge have a single route on the root
+/// prefix: they keep just its id (no tables), which is most of a route's share of the router.
+#[derive(Debug, Clone)]
+enum HostRoutes {
+    /// Only root-prefix (`/`) routes, in precedence order.
+    Root(Ids),
+    /// Anything else.
+    Paths(Box<PathTable>),
+}
+
 #[derive(Debug, Default, Clone)]
-struct HostRoutes {
-    /// Prefix → candidates (conditional ones first, then file order).
-    prefixes: HashMap<Box<str>, Vec<RouteId>>,
-    /// Exact path → candidates.
-    exact: HashMap<Box<str>, Vec<RouteId>>,
-    /// Path regexes in file order.
+struct PathTable {
+    prefixes: HashMap<Box<str>, Ids>,
+    exact: HashMap<Box<str>, Ids>,
     regexes: Vec<(regex::Regex, RouteId)>,
-    /// Segments in the deepest prefix: no need to look deeper than this.
     max_depth: usize,
 }
 
-fn first(ids: &[RouteId], accept: &impl Fn(RouteId) -> bool) -> Option<RouteId> {
-    ids.iter().copied().find(|&id| accept(id))
+fn first(ids: &Ids, accept: &impl Fn(RouteId) -> bool) -> Option<RouteId> {
+    ids.as_slice().iter().copied().find(|&id| accept(id))
+}
+
+fn is_root_prefix(route: &Route) -> bool {
+    matches!(route.extras.path_match, PathMatch::Prefix) && route.path_prefix == "/"
 }
 
 impl HostRoutes {
+    fn new(route: &Route, id: RouteId) -> Self {
+        if is_root_prefix(route) {
+            return HostRoutes::Root(Ids::One(id));
+        }
+        let mut table = PathTable::default();
+        table.insert(route, id);
+        HostRoutes::Paths(Box::new(table))
+    }
+
     fn insert(&mut self, route: &Route, id: RouteId) {
-        match &route.path_match {
+        match self {
+            HostRoutes::Root(ids) if is_root_prefix(route) => ids.push(id),
+            HostRoutes::Root(ids) => {
+                let mut table = PathTable::default();
+                table.prefixes.insert("/".into(), ids.clone());
+                table.insert(route, id);
+                *self = HostRoutes::Paths(Box::new(table));
+            }
+            HostRoutes::Paths(table) => table.insert(route, id),
+        }
+    }
+
+    fn lookup(&self, path: &str, accept: &impl Fn(RouteId) -> bool) -> Option<RouteId> {
+        match self {
+            HostRoutes::Root(ids) => first(ids, accept),
+            HostRoutes::Paths(table) => table.lookup(path, accept),
+        }
+    }
+
+    fn order(&mut self, conditions: &[Option<Box<Conditions>>]) {
+        let unconditional = |id: &RouteId| conditions.get(*id as usize).is_none_or(Option::is_none);
+        let lists: Vec<&mut Ids> = match self {
+            HostRoutes::Root(ids) => vec![ids],
+            HostRoutes::Paths(table) => table
+                .prefixes
+                .values_mut()
+                .chain(table.exact.values_mut())
+                .collect(),
+        };
+        for ids in lists {
+            ids.as_mut_slice()
+                .sort_by_key(|id| (unconditional(id), *id));
+        }
+    }
+}
+
+impl PathTable {
+    fn insert(&mut self, route: &Route, id: RouteId) {
+        match &route.extras.path_match {
             PathMatch::Prefix => {
                 self.max_depth = self.max_depth.max(depth(&route.path_prefix));
-                self.prefixes
-                    .entry(route.path_prefix.as_str().into())
-                    .or_default()
-                    .push(id);
+                ids::push_into(&mut self.prefixes, route.path_prefix.as_str().into(), id);
             }
-            PathMatch::Exact(p) => self.exact.entry(p.as_str().into()).or_default().push(id),
+            PathMatch::Exact(p) => ids::push_into(&mut self.exact, p.as_str().into(), id),
             PathMatch::Regex(p) => self.regexes.push((p.0.clone(), id)),
         }
     }
@@ -67,7 +124,6 @@ impl HostRoutes {
         if self.prefixes.is_empty() {
             return None;
         }
-        // Walk the path's segment boundaries from the deepest useful one to the root.
         let mut cut = boundary_at_depth(path, self.max_depth);
         loop {
             let candidate = if cut == 0 { "/" } else { &path[..cut] };
@@ -84,17 +140,8 @@ impl HostRoutes {
             cut = path[..cut].rfind('/').unwrap_or(0);
         }
     }
-
-    /// Conditional candidates before unconditional ones (stable: file order within each).
-    fn order(&mut self, conditions: &[Option<Box<Conditions>>]) {
-        let unconditional = |id: &RouteId| conditions.get(*id as usize).is_none_or(Option::is_none);
-        for ids in self.prefixes.values_mut().chain(self.exact.values_mut()) {
-            ids.sort_by_key(|id| (unconditional(id), *id));
-        }
-    }
 }
 
-/// Number of segments in a normalised prefix (`/` = 0, `/a` = 1, `/a/b` = 2).
 fn depth(prefix: &str) -> usize {
     if prefix == "/" {
         0
@@ -145,7 +192,7 @@ impl Router {
             conditions: routes
                 .iter()
                 .map(|r| {
-                    let c = &r.borrow().conditions;
+                    let c = &r.borrow().extras.conditions;
                     (!c.is_empty()).then(|| Box::new(c.clone()))
                 })
                 .collect(),
@@ -156,11 +203,22 @@ impl Router {
             let id = i as RouteId;
             for host in &route.hosts {
                 let level = match host {
-                    HostMatch::Exact(h) => router.exact.entry(h.as_str().into()).or_default(),
-                    HostMatch::Wildcard(s) => router.wildcard.entry(s.as_str().into()).or_default(),
-                    HostMatch::Any => router.any.get_or_insert_with(HostRoutes::default),
+                    HostMatch::Exact(h) => router.exact.entry(h.as_str().into()),
+                    HostMatch::Wildcard(s) => router.wildcard.entry(s.as_str().into()),
+                    HostMatch::Any => {
+                        match &mut router.any {
+                            Some(level) => level.insert(route, id),
+                            None => router.any = Some(HostRoutes::new(route, id)),
+                        }
+                        continue;
+                    }
                 };
-                level.insert(route, id);
+                match level {
+                    Entry::Occupied(mut e) => e.get_mut().insert(route, id),
+                    Entry::Vacant(e) => {
+                        e.insert(HostRoutes::new(route, id));
+                    }
+                }
             }
         }
         let conditions = std::mem::take(&mut router.conditions);

@@ -41,7 +41,7 @@ impl std::ops::Deref for RouteEntry {
 impl RouteEntry {
     /// The `path_regex`, whose captures fill the action templates.
     pub fn path_regex(&self) -> Option<&regex::Regex> {
-        match &self.route.path_match {
+        match &self.route.extras.path_match {
             crate::config::route_match::PathMatch::Regex(p) => Some(&p.0),
             _ => None,
         }
@@ -55,7 +55,7 @@ impl RouteEntry {
         pool: &crate::config::model::TimeoutSettings,
     ) -> crate::config::model::TimeoutSettings {
         let mut t = *pool;
-        let o = &self.timeouts;
+        let o = &self.extras.timeouts;
         t.read = o.read.unwrap_or(t.read);
         t.write = o.write.unwrap_or(t.write);
         t.response = o.response.or(t.response);
@@ -190,7 +190,9 @@ impl Snapshot {
             .routes
             .iter()
             .map(|r| {
-                let name: Arc<str> = Arc::from(r.name.as_str());
+                let name: Arc<str> = old_routes
+                    .get(r.name.as_str())
+                    .map_or_else(|| Arc::from(r.name.as_str()), |old| old.name.clone());
                 let pool_name = &pools[r.pool].name;
                 let metrics = r.metrics.then(|| {
                     old_routes
@@ -206,7 +208,7 @@ impl Snapshot {
                             Arc::new(RouteMetrics::new(&name, pool_name, &listener_names))
                         })
                 });
-                let rate_limiter = r.rate_limit.map(|rl| {
+                let rate_limiter = r.extras.rate_limit.map(|rl| {
                     old_routes
                         .get(&*name)
                         .and_then(|old| old.rate_limiter.clone())
@@ -298,8 +300,8 @@ fn router_for(routes: &[Arc<Route>], previous: Option<&Snapshot>) -> Arc<Router>
     let same_matching = |a: &Route, b: &Route| {
         a.hosts == b.hosts
             && a.path_prefix == b.path_prefix
-            && a.path_match == b.path_match
-            && a.conditions == b.conditions
+            && a.extras.path_match == b.extras.path_match
+            && a.extras.conditions == b.extras.conditions
     };
     match previous {
         Some(prev)

@@ -144,11 +144,11 @@ fn rss_kib(pid: u32) -> u64 {
 
 /// 2,000 routes over 200 backends, reloaded 50 times (each reload changes one route and, every
 /// other time, one pool, so pools are rebuilt as well as reused): the memory after the last
-/// reload stays within half again of the memory after the first. Every reload builds its
-/// snapshot and drops the one it replaces on the config loader thread, which returns the freed
-/// memory to the OS before it reports the reload (seen here: −4 % to +6 %); the bound leaves
-/// headroom because the kit still measures +20 % at 10,000 routes (issue #20), while a leak of
-/// one snapshot per reload (~2 MiB here) would add ~100 MiB.
+/// reload stays within a fifth of the memory after the first. Every snapshot, the first
+/// included, is built and dropped on the config loader thread, which returns the freed memory
+/// to the OS before it reports the reload, and unchanged routes keep their allocation (the kit
+/// measures +1 to +3 % at 10,000 routes); a leak of one snapshot per reload (~2 MiB here) would
+/// add ~100 MiB.
 #[tokio::test]
 async fn repeated_reloads_do_not_grow_memory() {
     let template = |n: usize| {
@@ -202,10 +202,11 @@ async fn repeated_reloads_do_not_grow_memory() {
         }
     }
     let last = rss_kib(pid);
+    eprintln!("RSS after the first reload {first} KiB, after the 50th {last} KiB");
     assert!(first > 0);
     assert!(
-        last * 2 <= first * 3,
-        "RSS grew from {first} KiB after the first reload to {last} KiB after the 50th (> 50 %)"
+        last * 5 <= first * 6,
+        "RSS grew from {first} KiB after the first reload to {last} KiB after the 50th (> 20 %)"
     );
 }
 

@@ -10,7 +10,8 @@ pub use pool::{
     Backend, Balance, CheckKind, HashKey, HashSettings, HealthCheckSettings, PassiveSettings, Pool,
     StartState, StickySettings, TimeoutSettings, UpstreamProtocol, UpstreamTls,
 };
-pub use route::{HeaderRules, HostMatch, Route};
+mod share;
+pub use route::{Extras, HeaderRules, HostMatch, Route, RouteExtras, Upgrades};
 
 use crate::tls::certs::LoadedCert;
 pub use crate::tls::store::UnknownSni;

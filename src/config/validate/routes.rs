@@ -3,7 +3,7 @@
 use super::lenient::Named;
 use super::listeners::hsts_value;
 use super::{required, Report};
-use crate::config::model::{HeaderRules, HostMatch, Pool, Route};
+use crate::config::model::{Extras, HeaderRules, HostMatch, Pool, Route, RouteExtras, Upgrades};
 use crate::config::raw;
 use crate::config::spans::{child, index};
 use http::{HeaderName, HeaderValue};
@@ -186,21 +186,23 @@ pub(super) fn validate(
                 pool,
                 strip_prefix,
                 redirect_https,
-                hsts,
-                request_headers,
-                response_headers,
-                max_body_size: r.max_body_size,
-                allow,
-                deny,
-                rate_limit,
-                upgrades,
                 client_auth_required,
-                path_match,
-                conditions,
-                actions,
-                timeouts,
-                max_retries: r.max_retries.map(|m| m.min(16)),
                 metrics: r.metrics.unwrap_or(false),
+                extras: Extras::new(RouteExtras {
+                    hsts,
+                    request_headers,
+                    response_headers,
+                    max_body_size: r.max_body_size,
+                    allow,
+                    deny,
+                    rate_limit,
+                    upgrades,
+                    path_match,
+                    conditions,
+                    actions,
+                    timeouts,
+                    max_retries: r.max_retries.map(|m| m.min(16)),
+                }),
             }));
         }
     }
@@ -364,9 +366,9 @@ fn header_rules(
 
 /// The upgrade protocols a route lets through: tokens, lowercased; never `h2c` (HTTP/2 over
 /// cleartext is served as HTTP/2, not tunnelled).
-fn upgrades(path: &str, raw: Option<&[String]>, report: &mut Report<'_>) -> Vec<String> {
+fn upgrades(path: &str, raw: Option<&[String]>, report: &mut Report<'_>) -> Upgrades {
     let Some(raw) = raw else {
-        return vec!["websocket".to_string()];
+        return Upgrades::WEBSOCKET;
     };
     let mut out = Vec::new();
     for (i, token) in raw.iter().enumerate() {
@@ -386,7 +388,7 @@ fn upgrades(path: &str, raw: Option<&[String]>, report: &mut Report<'_>) -> Vec<
             out.push(token.to_ascii_lowercase());
         }
     }
-    out
+    Upgrades::listed(out)
 }
 
 #[cfg(test)]

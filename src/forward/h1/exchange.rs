@@ -54,7 +54,7 @@ impl Ctx<'_> {
             return None;
         }
         route
-            .and_then(|r| r.hsts.as_ref())
+            .and_then(|r| r.extras.hsts.as_ref())
             .or_else(|| {
                 self.snapshot
                     .listeners
@@ -394,7 +394,7 @@ async fn route_answer(
         };
         return Some(answer(ctx, conn, Some(route), local, outcome).await);
     }
-    let fixed = route.actions.respond.as_ref()?;
+    let fixed = route.extras.actions.respond.as_ref()?;
     let extra = [("content-type", fixed.content_type.as_bytes())];
     let local = Local {
         status: fixed.status,

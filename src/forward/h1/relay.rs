@@ -91,7 +91,7 @@ pub(crate) async fn forward(
     affinity: crate::runtime::balance::Affinity,
     outcome: &mut Outcome,
 ) -> Next {
-    let mut attempts = Attempts::new(affinity, route.max_retries);
+    let mut attempts = Attempts::new(affinity, route.extras.max_retries);
     loop {
         let picked = match attempts.pick(pool).await {
             Ok(p) => p,
@@ -187,7 +187,7 @@ async fn attempt(
     let route = target.route;
     let timeouts = target.route.timeouts(&target.pool.config.timeouts);
     let limits = &ctx.snapshot.config.limits;
-    let upgrade = req.allowed_upgrade(&route.upgrades);
+    let upgrade = req.allowed_upgrade(&route.extras.upgrades);
     let body = match req.head.body {
         Body::None => None,
         Body::Length(n) => Some(RequestBody::Length(n)),
@@ -203,7 +203,7 @@ async fn attempt(
             client: conn.info.peer.map(|a| a.ip()),
             tls: conn.info.tls,
             request_id: ctx.id.as_bytes(),
-            rules: &route.request_headers,
+            rules: &route.extras.request_headers,
             upgrade,
             strip: &ctx.snapshot.client_cert_strip,
             client_cert: crate::tls::client_auth::forwarded(
@@ -276,7 +276,7 @@ async fn attempt(
                 body_timeout: limits.body_timeout,
                 min_rate: limits.min_body_rate,
                 rate_grace: limits.body_rate_grace,
-                max_size: route.max_body_size,
+                max_size: route.extras.max_body_size,
                 upstream_write: timeouts.write,
             };
             let already = if expect_continue { 0 } else { first_body };

@@ -207,7 +207,7 @@ impl<'a> RequestView<'a> {
 
     /// The upgrade token to pass on, if the client asked for one the route allows. Never
     /// `h2c` (HTTP/2 is served as such, not tunnelled), never from an HTTP/1.0 client.
-    pub fn allowed_upgrade(&self, allowed: &[String]) -> Option<&'a [u8]> {
+    pub fn allowed_upgrade(&self, allowed: &crate::config::model::Upgrades) -> Option<&'a [u8]> {
         if self.head.http10 || !self.connection.upgrade {
             return None;
         }
@@ -218,12 +218,7 @@ impl<'a> RequestView<'a> {
                 let (s, e) = trim_span(t, 0, t.len());
                 &t[s..e]
             })
-            .find(|t| {
-                !t.eq_ignore_ascii_case(b"h2c")
-                    && allowed
-                        .iter()
-                        .any(|a| a.as_bytes().eq_ignore_ascii_case(protocol_name(t)))
-            })
+            .find(|t| !t.eq_ignore_ascii_case(b"h2c") && allowed.allows(protocol_name(t)))
     }
 }
 
@@ -390,6 +385,7 @@ pub(crate) fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::model::Upgrades;
     use crate::listener::head::{check_indexed, Check, Limits};
     use http::{HeaderName, HeaderValue};
 
@@ -400,7 +396,7 @@ mod tests {
         RequestView::new(&raw[..head.len], head, fields)
     }
 
-    fn forward(raw: &[u8], rules: &HeaderRules, upgrade_allowed: &[String]) -> String {
+    fn forward(raw: &[u8], rules: &HeaderRules, upgrade_allowed: &Upgrades) -> String {
         let mut fields = Vec::new();
         let v = view(raw, &mut fields);
         let mut out = Vec::new();
@@ -425,7 +421,7 @@ mod tests {
     #[test]
     fn forwarding_fields_and_hop_by_hop() {
         let raw = b"GET /a?b=1 HTTP/1.1\r\nHost: www.example.test\r\nX-Custom:  kept as is\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: 5\r\nTE: trailers\r\nX-Forwarded-For: 10.0.0.1\r\nx-forwarded-for: 10.0.0.2\r\nX-Forwarded-Proto: https\r\nX-Request-Id: client\r\nProxy-Authorization: x\r\n\r\n";
-        let out = forward(raw, &HeaderRules::default(), &[]);
+        let out = forward(raw, &HeaderRules::default(), &Upgrades::listed(Vec::new()));
         assert_eq!(
             out,
             "GET /a?b=1 HTTP/1.1\r\nHost: www.example.test\r\nX-Custom:  kept as is\r\nx-forwarded-for: 10.0.0.1, 10.0.0.2, 192.0.2.7\r\nx-forwarded-proto: http\r\nx-forwarded-host: www.example.test\r\nx-request-id: rid\r\n\r\n"
@@ -447,7 +443,7 @@ mod tests {
         };
         let raw =
             b"POST / HTTP/1.1\r\nHost: a\r\nX-Drop: 1\r\nX-Set: old\r\nContent-Length: 2\r\n\r\n";
-        let out = forward(raw, &rules, &[]);
+        let out = forward(raw, &rules, &Upgrades::listed(Vec::new()));
         assert!(!out.contains("X-Drop") && !out.contains("old"), "{out}");
         assert!(out.contains("Content-Length: 2\r\n"), "{out}");
         assert!(out.contains("x-set: new\r\nx-set: extra\r\n"), "{out}");
@@ -456,17 +452,21 @@ mod tests {
     #[test]
     fn upgrades_only_when_allowed_and_never_h2c() {
         let ws = b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\n\r\n";
-        let allowed = vec!["websocket".to_string()];
-        let out = forward(ws, &HeaderRules::default(), &allowed);
+        let out = forward(ws, &HeaderRules::default(), &Upgrades::WEBSOCKET);
         assert!(
             out.ends_with("Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n"),
             "{out}"
         );
         assert!(out.contains("Sec-WebSocket-Key: k"), "{out}");
-        let out = forward(ws, &HeaderRules::default(), &[]);
+        let none = Upgrades::listed(Vec::new());
+        let out = forward(ws, &HeaderRules::default(), &none);
         assert!(!out.contains("pgrade"), "not allowed: {out}");
         let h2c = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAA\r\n\r\n";
-        let out = forward(h2c, &HeaderRules::default(), &["h2c".to_string()]);
+        let out = forward(
+            h2c,
+            &HeaderRules::default(),
+            &Upgrades::listed(vec!["h2c".to_string()]),
+        );
         assert!(
             !out.contains("pgrade") && !out.contains("HTTP2"),
             "h2c is never tunnelled: {out}"

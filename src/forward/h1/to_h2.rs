@@ -99,7 +99,7 @@ pub(super) async fn attempt(
             body_timeout: limits.body_timeout,
             min_rate: limits.min_body_rate,
             rate_grace: limits.body_rate_grace,
-            max_size: target.route.max_body_size,
+            max_size: target.route.extras.max_body_size,
             upstream_write: timeouts.write,
         };
         match send_body(

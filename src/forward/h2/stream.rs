@@ -49,7 +49,7 @@ impl StreamCtx<'_> {
         if !self.info.tls {
             return None;
         }
-        route.and_then(|r| r.hsts.as_ref()).or_else(|| {
+        route.and_then(|r| r.extras.hsts.as_ref()).or_else(|| {
             self.snapshot
                 .listeners
                 .get(self.info.listener)
@@ -265,7 +265,7 @@ async fn decide_and_forward(
                 };
                 return answer::send(ctx, respond, Some(route), answer, outcome);
             }
-            if let Some(fixed) = &route.actions.respond {
+            if let Some(fixed) = &route.extras.actions.respond {
                 let extra = [("content-type", fixed.content_type.as_str())];
                 let answer = Answer {
                     status: fixed.status,
@@ -313,9 +313,6 @@ async fn decide_and_forward(
 /// A WebSocket over HTTP/2 goes to the backend as an HTTP/1.1 upgrade: the route must allow
 /// `websocket`, and the pool must speak HTTP/1.1.
 fn websocket_allowed(route: &RouteEntry, pool: &Pool) -> bool {
-    route
-        .upgrades
-        .iter()
-        .any(|u| u.eq_ignore_ascii_case("websocket"))
+    route.extras.upgrades.allows(b"websocket")
         && pool.config.protocol != crate::config::model::UpstreamProtocol::H2
 }

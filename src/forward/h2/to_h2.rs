@@ -23,7 +23,7 @@ use tokio::time::Instant;
 /// forwarding fields and the route's rules.
 fn request(ctx: &StreamCtx<'_>, target: &Target<'_>) -> Result<http::Request<()>, &'static str> {
     let parts = ctx.parts;
-    let rules = &target.route.request_headers;
+    let rules = &target.route.extras.request_headers;
     let scheme = if pingora::upstreams::peer::Peer::tls(&target.backend.peer) {
         "https"
     } else {
@@ -171,7 +171,7 @@ pub async fn attempt(
     let limits = &ctx.snapshot.config.limits;
     let body_limit = BodyLimit {
         timeout: limits.body_timeout,
-        max: target.route.max_body_size,
+        max: target.route.extras.max_body_size,
         write: timeouts.write,
     };
     // The request body goes on while the response comes back (a bidirectional gRPC stream
@@ -361,13 +361,13 @@ fn response_head(
 ) -> http::Response<()> {
     let route = target.route;
     let headers = &mut parts.headers;
-    for name in &route.response_headers.remove {
+    for name in &route.extras.response_headers.remove {
         headers.remove(name);
     }
-    for (name, value) in &route.response_headers.set {
+    for (name, value) in &route.extras.response_headers.set {
         headers.insert(name.clone(), value.clone());
     }
-    for (name, value) in &route.response_headers.add {
+    for (name, value) in &route.extras.response_headers.add {
         headers.append(name.clone(), value.clone());
     }
     if let Some(hsts) = ctx.hsts(Some(route)) {

@@ -1,5 +1,5 @@
 use super::*;
-use crate::config::model::{HeaderRules, Route};
+use crate::config::model::Route;
 use proptest::prelude::*;
 
 fn route(hosts: &[&str], prefix: &str) -> Route {
@@ -13,21 +13,9 @@ fn route(hosts: &[&str], prefix: &str) -> Route {
         pool: 0,
         strip_prefix: false,
         redirect_https: false,
-        hsts: None,
-        request_headers: HeaderRules::default(),
-        response_headers: HeaderRules::default(),
-        max_body_size: None,
-        allow: Vec::new(),
-        deny: Vec::new(),
-        rate_limit: None,
-        upgrades: Vec::new(),
         client_auth_required: false,
-        path_match: Default::default(),
-        conditions: Default::default(),
-        actions: Default::default(),
-        timeouts: Default::default(),
-        max_retries: None,
         metrics: false,
+        extras: Default::default(),
     }
 }
 

@@ -34,7 +34,8 @@ pub(super) async fn relay_response(
     let timeouts = target.route.timeouts(&target.pool.config.timeouts);
     let dechunk = req.head.http10 && head.framing == Framing::Chunked;
     let close = !ctx.keepalive(body_consumed) || head.framing == Framing::Close || dechunk;
-    let rules = (!route.response_headers.is_empty()).then_some(&route.response_headers);
+    let rules =
+        (!route.extras.response_headers.is_empty()).then_some(&route.extras.response_headers);
     response::write_client_head(
         &mut conn.out,
         &buf,

@@ -122,8 +122,8 @@ pub(super) async fn switch_protocols(
         head,
         &conn.resp_fields,
         &ClientHead {
-            rules: (!target.route.response_headers.is_empty())
-                .then_some(&target.route.response_headers),
+            rules: (!target.route.extras.response_headers.is_empty())
+                .then_some(&target.route.extras.response_headers),
             hsts: ctx.hsts(&conn.info, Some(target.route)),
             set_cookie: target.set_cookie.map(http::HeaderValue::as_bytes),
             request_id: ctx.id.as_bytes(),

@@ -30,6 +30,7 @@ pub(super) fn request(
     uri.push_str(scheme);
     uri.push_str("://");
     let host_rule = route
+        .extras
         .request_headers
         .set
         .iter()
@@ -69,7 +70,7 @@ pub(super) fn request(
             _ => {}
         }
         let name = field.name(buf);
-        if ruled(&route.request_headers, name)
+        if ruled(&route.extras.request_headers, name)
             || crate::tls::client_auth::is_stripped(&ctx.snapshot.client_cert_strip, name)
         {
             continue;
@@ -119,15 +120,15 @@ pub(super) fn request(
             headers.insert((*name).clone(), v);
         }
     }
-    for name in &route.request_headers.remove {
+    for name in &route.extras.request_headers.remove {
         headers.remove(name);
     }
-    for (name, value) in &route.request_headers.set {
+    for (name, value) in &route.extras.request_headers.set {
         if name != header::HOST {
             headers.insert(name.clone(), value.clone());
         }
     }
-    for (name, value) in &route.request_headers.add {
+    for (name, value) in &route.extras.request_headers.add {
         if name != header::HOST {
             headers.append(name.clone(), value.clone());
         }
@@ -163,7 +164,7 @@ pub(super) fn write_head(
         if (server_header && name == header::SERVER)
             || (hsts.is_some() && name == header::STRICT_TRANSPORT_SECURITY)
             || n == "x-request-id"
-            || ruled(&route.response_headers, n.as_bytes())
+            || ruled(&route.extras.response_headers, n.as_bytes())
         {
             continue;
         }
@@ -174,10 +175,11 @@ pub(super) fn write_head(
         out.extend_from_slice(b"\r\n");
     }
     for (name, value) in route
+        .extras
         .response_headers
         .set
         .iter()
-        .chain(route.response_headers.add.iter())
+        .chain(route.extras.response_headers.add.iter())
     {
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");

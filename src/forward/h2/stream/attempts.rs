@@ -54,7 +54,7 @@ pub(super) async fn forward(
     respond: &mut SendResponse<Bytes>,
     outcome: &mut Outcome,
 ) {
-    let mut attempts = Attempts::new(affinity, route.max_retries);
+    let mut attempts = Attempts::new(affinity, route.extras.max_retries);
     let path = upstream_path(route, path);
     let mut body = Some(body);
     loop {

@@ -30,7 +30,7 @@ pub(in crate::forward::h2) fn write_head(
     out: &mut Vec<u8>,
 ) {
     let parts = ctx.parts;
-    let rules = &target.route.request_headers;
+    let rules = &target.route.extras.request_headers;
     out.clear();
     let method = if websocket_key.is_some() {
         "GET"
@@ -165,7 +165,12 @@ pub(super) async fn send_body(
         };
         let _ = body.flow_control().release_capacity(data.len());
         payload += data.len() as u64;
-        if target.route.max_body_size.is_some_and(|max| payload > max) {
+        if target
+            .route
+            .extras
+            .max_body_size
+            .is_some_and(|max| payload > max)
+        {
             return Err(BodyError::TooLarge);
         }
         if limits.min_body_rate > 0 {

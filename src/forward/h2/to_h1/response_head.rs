@@ -115,7 +115,10 @@ pub(super) fn response_head(
                 !replaced && !nominated.iter().any(|n| n.eq_ignore_ascii_case(name))
             }
         };
-        if !keep || (!route.response_headers.is_empty() && ruled(&route.response_headers, name)) {
+        if !keep
+            || (!route.extras.response_headers.is_empty()
+                && ruled(&route.extras.response_headers, name))
+        {
             continue;
         }
         has_date |= name.eq_ignore_ascii_case(b"date");
@@ -127,10 +130,10 @@ pub(super) fn response_head(
         };
         headers.append(n, v);
     }
-    for (name, value) in &route.response_headers.set {
+    for (name, value) in &route.extras.response_headers.set {
         headers.insert(name.clone(), value.clone());
     }
-    for (name, value) in &route.response_headers.add {
+    for (name, value) in &route.extras.response_headers.add {
         headers.append(name.clone(), value.clone());
     }
     if let Some(hsts) = hsts {
