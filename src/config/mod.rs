@@ -16,6 +16,7 @@ pub mod raw;
 pub mod resolve;
 pub mod route_match;
 pub mod schema;
+pub mod shared_digest;
 pub mod spans;
 pub mod validate;
 

@@ -106,16 +106,21 @@ pub fn child(parent: &str, key: &str) -> String {
         && key
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    // Pushed, not formatted: validation builds a few of these per route, with or without issue.
+    let quoted;
     let key = if bare {
-        key.to_string()
-    } else {
-        format!("{key:?}")
-    };
-    if parent.is_empty() {
         key
     } else {
-        format!("{parent}.{key}")
+        quoted = format!("{key:?}");
+        quoted.as_str()
+    };
+    let mut out = String::with_capacity(parent.len() + 1 + key.len());
+    if !parent.is_empty() {
+        out.push_str(parent);
+        out.push('.');
     }
+    out.push_str(key);
+    out
 }
 
 /// `parent[i]`.

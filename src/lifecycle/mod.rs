@@ -60,6 +60,8 @@ pub fn run(path: &Path, upgrade: bool) -> Result<ExitCode, RunError> {
                 source: std::io::Error::other(lost),
             })
         });
+    // The logging settings come from this one load (the binary loads nothing before `run`).
+    crate::commands::init_logging(loaded.as_ref().ok().map(|v| &v.config.logging));
     let validated = match loaded {
         Ok(v) => v,
         Err(e) => {

@@ -38,7 +38,7 @@ impl Facts {
     pub fn of(state: &SharedState) -> Facts {
         let snapshot = state.load();
         Facts {
-            shared_digest: snapshot.config.shared_digest.clone(),
+            shared_digest: snapshot.config.shared_digest.value().to_string(),
             generation: snapshot.generation,
             pending_restart: state.pending_restart(),
             certificates: snapshot

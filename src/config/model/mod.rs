@@ -59,8 +59,8 @@ pub struct Config {
     pub digest: String,
     /// What the pair guard compares with the peer: hex SHA-256 over the config with its
     /// per-node settings left out (`[pair]`, `admin.address`, `[logging]`) and the contents of
-    /// every dependent file (not their paths).
-    pub shared_digest: String,
+    /// every dependent file (not their paths), computed when first asked for.
+    pub shared_digest: crate::config::shared_digest::SharedDigest,
 }
 
 /// `[server]` after validation.

@@ -217,7 +217,7 @@ fn render(path: &str, steps: &[Step]) -> String {
     })
 }
 
-fn valid_name(name: &str) -> bool {
+pub(super) fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name

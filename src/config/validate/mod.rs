@@ -8,6 +8,7 @@
 mod acme;
 mod actions;
 mod balance;
+mod fast;
 mod health;
 mod lenient;
 mod listeners;
@@ -30,6 +31,7 @@ use super::error::{ConfigError, Issue};
 use super::model::Config;
 use super::raw;
 use super::resolve::Resolve;
+use super::shared_digest::SharedDigest;
 use super::spans::{child, SpanIndex};
 use lenient::Named;
 use sections::{
@@ -92,53 +94,28 @@ pub fn validate(path: &Path, text: &str, ctx: &Context<'_>) -> Result<Validated,
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
 
-    let document: toml::Table = match toml::from_str(text) {
-        Ok(doc) => doc,
-        Err(err) => {
-            let line = err.span().map(|s| spans.line_at(s.start));
-            return Err(ConfigError::Invalid {
-                path: path.to_path_buf(),
-                issues: vec![Issue {
-                    path: String::new(),
-                    message: format!("invalid TOML: {}", err.message().trim()),
-                    line,
-                }],
-            });
+    // Straight into the raw types when nothing needs refusing; otherwise the lenient parser,
+    // which reports every refused value with its line.
+    let sections = match fast::sections(text) {
+        Some(sections) => sections,
+        None => {
+            let document: toml::Table = match toml::from_str(text) {
+                Ok(doc) => doc,
+                Err(err) => {
+                    let line = err.span().map(|s| spans.line_at(s.start));
+                    return Err(ConfigError::Invalid {
+                        path: path.to_path_buf(),
+                        issues: vec![Issue {
+                            path: String::new(),
+                            message: format!("invalid TOML: {}", err.message().trim()),
+                            line,
+                        }],
+                    });
+                }
+            };
+            lenient_sections(document, &mut report)
         }
     };
-
-    let shared_text = shared_text(&document);
-    let mut sections = Sections::default();
-    for (key, value) in document {
-        match key.as_str() {
-            "server" => sections.server = report.parse(value, "server"),
-            "admin" => sections.admin = report.parse(value, "admin"),
-            "reload" => sections.reload = report.parse(value, "reload"),
-            "pair" => sections.pair = report.parse(value, "pair"),
-            "logging" => sections.logging = report.parse(value, "logging"),
-            "access_log" => sections.access_log = report.parse(value, "access_log"),
-            "metrics" => sections.metrics = report.parse(value, "metrics"),
-            "limits" => sections.limits = report.parse(value, "limits"),
-            "listeners" => sections.listeners = report.parse_named(value, "listeners"),
-            "routes" => sections.routes = report.parse_named(value, "routes"),
-            "pools" => sections.pools = report.parse_named(value, "pools"),
-            "acme" => {
-                sections.acme_present = true;
-                sections.acme = report.parse(value, "acme");
-            }
-            "ocsp" => sections.ocsp = report.parse(value, "ocsp"),
-            other => report.error(
-                &child("", other),
-                format!(
-                    "unknown section (expected one of: {}){}",
-                    SECTIONS.join(", "),
-                    suggest::closest(other, SECTIONS.iter().copied())
-                        .map(|s| format!("; did you mean `{s}`?"))
-                        .unwrap_or_default()
-                ),
-            ),
-        }
-    }
 
     let mut files = DependentFiles::default();
     let server = server_settings(sections.server.unwrap_or_default(), path, &mut report);
@@ -211,9 +188,6 @@ pub fn validate(path: &Path, text: &str, ctx: &Context<'_>) -> Result<Validated,
         digest_parts.push(content);
     }
     let digest = crate::tls::sha256_hex(&digest_parts);
-    let mut shared_parts: Vec<&[u8]> = vec![shared_text.as_bytes()];
-    shared_parts.extend(files.0.iter().map(|(_, content)| content.as_slice()));
-    let shared_digest = crate::tls::sha256_hex(&shared_parts);
     Ok(Validated {
         config: Config {
             source: path.to_path_buf(),
@@ -230,23 +204,51 @@ pub fn validate(path: &Path, text: &str, ctx: &Context<'_>) -> Result<Validated,
             pools,
             acme,
             ocsp,
-            dependent_files: files.0.into_iter().map(|(p, _)| p).collect(),
             digest,
-            shared_digest,
+            shared_digest: SharedDigest::new(
+                text.to_string(),
+                files.0.iter().map(|(_, content)| content.clone()).collect(),
+            ),
+            dependent_files: files.0.into_iter().map(|(p, _)| p).collect(),
         },
         warnings,
     })
 }
 
-/// The document without its per-node settings, as the pair guard compares it.
-fn shared_text(document: &toml::Table) -> String {
-    let mut shared = document.clone();
-    shared.remove("pair");
-    shared.remove("logging");
-    if let Some(admin) = shared.get_mut("admin").and_then(|a| a.as_table_mut()) {
-        admin.remove("address");
+/// Parses every section leniently: each refused value is reported and left out.
+fn lenient_sections(document: toml::Table, report: &mut Report<'_>) -> Sections {
+    let mut sections = Sections::default();
+    for (key, value) in document {
+        match key.as_str() {
+            "server" => sections.server = report.parse(value, "server"),
+            "admin" => sections.admin = report.parse(value, "admin"),
+            "reload" => sections.reload = report.parse(value, "reload"),
+            "pair" => sections.pair = report.parse(value, "pair"),
+            "logging" => sections.logging = report.parse(value, "logging"),
+            "access_log" => sections.access_log = report.parse(value, "access_log"),
+            "metrics" => sections.metrics = report.parse(value, "metrics"),
+            "limits" => sections.limits = report.parse(value, "limits"),
+            "listeners" => sections.listeners = report.parse_named(value, "listeners"),
+            "routes" => sections.routes = report.parse_named(value, "routes"),
+            "pools" => sections.pools = report.parse_named(value, "pools"),
+            "acme" => {
+                sections.acme_present = true;
+                sections.acme = report.parse(value, "acme");
+            }
+            "ocsp" => sections.ocsp = report.parse(value, "ocsp"),
+            other => report.error(
+                &child("", other),
+                format!(
+                    "unknown section (expected one of: {}){}",
+                    SECTIONS.join(", "),
+                    suggest::closest(other, SECTIONS.iter().copied())
+                        .map(|s| format!("; did you mean `{s}`?"))
+                        .unwrap_or_default()
+                ),
+            ),
+        }
     }
-    toml::to_string(&shared).unwrap_or_default()
+    sections
 }
 
 #[derive(Default)]
