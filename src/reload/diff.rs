@@ -119,7 +119,7 @@ impl Changes {
                 .flat_map(|p| {
                     p.backends
                         .iter()
-                        .map(move |b| (format!("{}/{}", p.name, b.address), b))
+                        .map(move |b| (format!("{}/{}", p.name, b.address), &**b))
                 })
                 .collect()
         }
