@@ -38,7 +38,7 @@ use std::collections::BTreeMap;
 use tokio::io::AsyncWriteExt;
 
 /// Sequences per run by default: a few hundred, ~10 s on a loaded CI machine.
-const SEQUENCES: u64 = 300;
+const SEQUENCES: u64 = 500;
 /// The first seed by default (`h2fuzz`).
 const SEED: u64 = 0x6832_6675_7a7a;
 /// Connections at once.
