@@ -6,6 +6,7 @@
 //! for routes with `metrics = true` only, per route ([`RouteMetrics`]), so the request path pays
 //! an atomic add, not a registry lookup, and the number of series does not grow with routes.
 
+pub mod http2;
 mod keyed;
 #[cfg(test)]
 mod label_guard;
@@ -295,6 +296,16 @@ fn describe() {
         REQUESTS_REFUSED_TOTAL,
         Unit::Count,
         "Requests refused by access rules, rate limits or body size."
+    );
+    describe_gauge!(
+        HTTP2_STREAMS_OPEN,
+        Unit::Count,
+        "HTTP/2 streams being served now."
+    );
+    describe_gauge!(
+        HTTP2_CONNECTIONS_OPEN,
+        Unit::Count,
+        "HTTP/2 client connections being served now."
     );
     describe_gauge!(
         TUNNELS_OPEN,

@@ -116,6 +116,11 @@ pub const BAD_REQUESTS_TOTAL: &str = "gatehouse_bad_requests_total";
 /// Requests refused by rate limits or access rules, by pool and reason.
 pub const REQUESTS_REFUSED_TOTAL: &str = "gatehouse_requests_refused_total";
 
+/// HTTP/2 streams being served now (accepted, not yet answered and accounted).
+pub const HTTP2_STREAMS_OPEN: &str = "gatehouse_http2_streams_open";
+/// HTTP/2 client connections being served now (TLS with ALPN `h2`, or h2c).
+pub const HTTP2_CONNECTIONS_OPEN: &str = "gatehouse_http2_connections_open";
+
 /// Tunnels open now (upgraded connections: WebSocket and the like), by pool.
 pub const TUNNELS_OPEN: &str = "gatehouse_tunnels_open";
 /// Tunnels opened (a backend answered 101 to an upgrade), by pool.

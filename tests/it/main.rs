@@ -37,6 +37,8 @@
 //!   [`schema`], [`sticky`], [`streaming`], [`websocket_h2`].
 //! - [`h2spec`]: h2spec's 147 conformance cases (HTTP/2, HPACK), ported: one file per section
 //!   group, its verifiers and raw-frame connection beside them.
+//! - [`h2_frames_fuzz`]: seeded random HTTP/2 frame sequences against a real gatehouse: no
+//!   panic, no hung connection, no leaked stream (issue #15).
 //! - [`support`]: the harness (proxy, child process, backends, clients, raw sockets, patience).
 //! - [`patience`]: the check that every bound below goes through the patience factor.
 //!
@@ -75,6 +77,7 @@ mod differential;
 mod docs;
 mod errors;
 mod grpc;
+mod h2_frames_fuzz;
 mod h2spec;
 mod hardening;
 mod hashing;

@@ -55,6 +55,7 @@ pub async fn serve<IO>(engine: &Arc<Engine>, io: IO, info: ConnInfo, shutdown: &
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let _open = crate::metrics::http2::connection_open();
     let snapshot = engine.state.peek();
     let limits = snapshot.config.limits.clone();
     drop(snapshot);

@@ -83,6 +83,7 @@ pub async fn handle(
 ) {
     let started = Instant::now();
     let in_flight = crate::metrics::InFlight::begin();
+    let open = crate::metrics::http2::stream_open();
     let snapshot = engine.state.load();
     let (parts, body) = request.into_parts();
     let host = parts
@@ -145,6 +146,7 @@ pub async fn handle(
         line,
     );
     drop(in_flight);
+    drop(open);
 }
 
 async fn decide_and_forward(

@@ -245,6 +245,8 @@ fn decode_frame(decoder: &mut FrameDecoder, mut bytes: BytesMut) -> Result<Optio
             }
 
             if is_end_headers {
+                let frame = Continuable::$frame(frame);
+                self_dependent_reset(&frame)?;
                 frame.into()
             } else {
                 tracing::trace!("loaded partial header block");
@@ -428,6 +430,7 @@ fn decode_frame(decoder: &mut FrameDecoder, mut bytes: BytesMut) -> Result<Optio
             }
 
             if is_end_headers {
+                self_dependent_reset(&partial.frame)?;
                 partial.frame.into()
             } else {
                 decoder.partial = Some(partial);
@@ -483,6 +486,19 @@ fn map_err(err: io::Error) -> Error {
         }
     }
     err.into()
+}
+
+/// gatehouse patch 4: a HEADERS frame whose priority names its own stream is a stream error
+/// (RFC 7540 §5.3.1), answered once its whole header block is decoded, so that the HPACK
+/// context stays the client's (§4.3).
+fn self_dependent_reset(frame: &Continuable) -> Result<(), Error> {
+    match frame {
+        Continuable::Headers(h) if h.is_self_dependent() => {
+            proto_err!(stream: "invalid HEADERS dependency ID");
+            Err(Error::library_reset(h.stream_id(), Reason::PROTOCOL_ERROR))
+        }
+        _ => Ok(()),
+    }
 }
 
 // ===== impl Continuable =====

@@ -179,9 +179,9 @@ impl Headers {
             }
             let stream_dep = StreamDependency::load(&src[..5])?;
 
-            if stream_dep.dependency_id() == head.stream_id() {
-                return Err(Error::InvalidDependencyId);
-            }
+            // gatehouse patch 4: a stream that depends on itself is a stream error, but its
+            // header block must still be decoded (the HPACK context is the connection's):
+            // `FramedRead` resets it once the block is loaded (`is_self_dependent`).
 
             // Drop the next 5 bytes
             src.advance(5);
@@ -226,6 +226,14 @@ impl Headers {
 
     pub fn stream_id(&self) -> StreamId {
         self.stream_id
+    }
+
+    /// gatehouse patch 4: whether the priority names the frame's own stream (RFC 7540
+    /// §5.3.1: a stream error of type PROTOCOL_ERROR).
+    pub fn is_self_dependent(&self) -> bool {
+        self.stream_dep
+            .as_ref()
+            .is_some_and(|d| d.dependency_id() == self.stream_id)
     }
 
     pub fn is_end_headers(&self) -> bool {

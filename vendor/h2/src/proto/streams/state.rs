@@ -304,7 +304,9 @@ impl State {
     /// Handle a connection-level error.
     pub fn handle_error(&mut self, err: &proto::Error) {
         match self.inner {
-            Closed(..) => {}
+            // gatehouse patch 5: a reset still scheduled will never be sent once the connection
+            // is gone; left scheduled, the stream stays counted (`Counts::transition_after`).
+            Closed(ref cause) if !matches!(cause, Cause::ScheduledLibraryReset(..)) => {}
             _ => {
                 tracing::trace!("handle_error; err={:?}", err);
                 self.inner = Closed(Cause::Error(err.clone()));
@@ -314,7 +316,8 @@ impl State {
 
     pub fn recv_eof(&mut self) {
         match self.inner {
-            Closed(..) => {}
+            // gatehouse patch 5: as in `handle_error`.
+            Closed(ref cause) if !matches!(cause, Cause::ScheduledLibraryReset(..)) => {}
             ref state => {
                 tracing::trace!("recv_eof; state={:?}", state);
                 self.inner = Closed(Cause::Error(
