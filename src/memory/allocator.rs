@@ -16,8 +16,11 @@ use std::alloc::{GlobalAlloc, Layout};
 use std::ffi::c_void;
 
 /// The alignment every `mi_malloc` block of at least this size has (`MI_MAX_ALIGN_SIZE`, the
-/// alignment of `max_align_t`): blocks start 16-byte aligned in their page and every size
-/// class is a multiple of 16 bytes, or of 8 below 64 bytes (exact sizes there).
+/// alignment of `max_align_t`): blocks start 16-byte aligned in their page, and because
+/// `MI_MAX_ALIGN_SIZE` is two words mimalloc builds with `MI_ALIGN2W`, which rounds the size
+/// classes up to 64 bytes to even words (a 24-byte request gets a 32-byte block); the larger
+/// classes are multiples of 16 too. Only the 8-byte class is 8-aligned, and `malloc_fits`
+/// sends it nothing with a larger alignment.
 const MALLOC_ALIGN: usize = 16;
 
 /// Whether plain `mi_malloc` meets `layout`: the alignment is at most 16 bytes and no larger
