@@ -131,6 +131,7 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Run { config, upgrade } => {
+            gatehouse::memory::prefer_small_pages();
             gatehouse::lifecycle::run(&config, upgrade).map_err(anyhow::Error::from)
         }
         Command::Check {

@@ -14,6 +14,9 @@
 pub mod allocator;
 #[cfg(test)]
 pub(crate) mod counting;
+mod pages;
+
+pub use pages::prefer_small_pages;
 
 use std::cell::Cell;
 use std::time::Duration;

@@ -118,9 +118,11 @@ backends = [{{ address = "{}" }}]
         WAIT,
         || async {
             let now = rss_kib(pid);
-            // Three quarters back: the worker that closed them collects its own freed pages
-            // (listener::release), whatever the allocator's schedule.
-            (now < before + (held - before) / 4).then_some(now)
+            // More than half back: the worker that closed them collects its own freed pages
+            // (listener::release), whatever the allocator's schedule. On small pages
+            // (memory::prefer_small_pages) a page that still holds one live block stays: this
+            // debug build settles at ~72 % back (it was ~90 % on 2 MiB pages, which went whole).
+            (now < before + (held - before) / 2).then_some(now)
         },
     )
     .await;
@@ -367,4 +369,36 @@ backends = [{{ address = "{}" }}]
         .saturating_sub(before);
     eprintln!("MEASURE 1 GiB up and down with 64 concurrent small requests: RSS {before} KiB, peak +{grown} KiB");
     assert!(grown < 64 * 1024, "RSS grew by {grown} KiB");
+}
+
+/// The proxy runs on small pages (`memory::prefer_small_pages`): with transparent huge pages
+/// its heap became resident in 2 MiB stretches, ~15 MiB more at rest and ~20 MiB more under load.
+#[tokio::test]
+async fn the_proxy_runs_without_transparent_huge_pages() {
+    let proxy = ChildProxy::start(
+        r#"
+[server]
+threads = 1
+grace_period = "0s"
+[reload]
+watch = false
+[admin]
+address = "{admin}"
+[listeners.http]
+address = "{http}"
+[routes.all]
+pool = "p"
+[pools.p]
+backends = [{ address = "127.0.0.1:9" }]
+"#,
+    )
+    .await;
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", proxy.child.id())).unwrap_or_default();
+    let thp = status
+        .lines()
+        .find_map(|l| l.strip_prefix("THP_enabled:"))
+        .map(str::trim);
+    // Kernels before 5.0 do not report the flag; every kernel this runs on in CI does.
+    assert_eq!(thp, Some("0"), "/proc/<pid>/status: {status}");
 }
