@@ -48,23 +48,32 @@ pub struct Origin<'a> {
     pub metrics: Option<std::sync::Arc<crate::metrics::ListenerMetrics>>,
 }
 
+/// The limits in force, read where they are applied (the current snapshot's, implemented by the
+/// engine): the gate keeps no copy in its future, which every idle keep-alive connection holds.
+pub(crate) trait CurrentLimits {
+    /// Calls `read` with the limits in force now.
+    fn read<R>(&self, read: impl FnOnce(&LimitsSettings) -> R) -> R;
+}
+
 /// Reads until a complete, valid head (or a reason to stop) is in the read-ahead buffer, its
 /// fields indexed in `bufs.fields` (the request's buffers are taken from the stash once bytes
 /// arrive).
+///
+/// The limits are read at each step rather than copied in (see [`CurrentLimits`]).
 pub(crate) async fn read_head(
     g: &mut Gated,
-    limits: &LimitsSettings,
+    limits: &impl CurrentLimits,
     accepted_at: Option<Instant>,
     bufs: &mut super::stash::Set,
     watchdog: &mut Watchdog,
 ) -> Gate {
     // First request: the whole head within header_timeout of the accept. Later ones: up to
     // keepalive_timeout of idleness, then header_timeout from the first byte.
-    let mut deadline = match accepted_at {
-        Some(at) => at + limits.header_timeout,
-        None if g.prefix.is_empty() => Instant::now() + limits.keepalive_timeout,
-        None => Instant::now() + limits.header_timeout,
-    };
+    let mut deadline = limits.read(|l| match accepted_at {
+        Some(at) => at + l.header_timeout,
+        None if g.prefix.is_empty() => Instant::now() + l.keepalive_timeout,
+        None => Instant::now() + l.header_timeout,
+    });
     let mut waiting_for_first_byte = accepted_at.is_none() && g.prefix.is_empty();
     // Set when the first byte came: the header timeout then counts from the next read (not
     // computed before it is needed: most heads arrive whole in that first read).
@@ -77,7 +86,7 @@ pub(crate) async fn read_head(
             if bufs.is_released() {
                 *bufs = super::stash::set();
             }
-            match head::check_indexed(&g.prefix, &limits.head, &mut bufs.fields) {
+            match limits.read(|l| head::check_indexed(&g.prefix, &l.head, &mut bufs.fields)) {
                 Check::Complete(h) => return Gate::Ready(h),
                 Check::Refuse(r) => return Gate::Refused(r),
                 Check::Incomplete => {}
@@ -85,7 +94,7 @@ pub(crate) async fn read_head(
         }
         if restart {
             restart = false;
-            deadline = Instant::now() + limits.header_timeout;
+            deadline = Instant::now() + limits.read(|l| l.header_timeout);
         }
         let result = watchdog.run(deadline, g.read_more()).await;
         match result {
@@ -119,8 +128,9 @@ pub(crate) async fn read_head(
 pub(crate) async fn check_chunked_body(
     g: &mut Gated,
     head_len: usize,
-    limits: &LimitsSettings,
+    limits: &impl CurrentLimits,
 ) -> Result<Option<u64>, Refusal> {
+    let (max_buffered_body, body_timeout) = limits.read(|l| (l.max_buffered_body, l.body_timeout));
     loop {
         let body = &g.prefix[head_len..];
         match chunked::check_sized(body) {
@@ -132,10 +142,10 @@ pub(crate) async fn check_chunked_body(
                 })
             }
             // Too big to hold: the rest streams and the size is checked by the proxy as it flows.
-            (Chunks::Incomplete, _) if body.len() >= limits.max_buffered_body => return Ok(None),
+            (Chunks::Incomplete, _) if body.len() >= max_buffered_body => return Ok(None),
             (Chunks::Incomplete, _) => {}
         }
-        match tokio::time::timeout(limits.body_timeout, g.read_more()).await {
+        match tokio::time::timeout(body_timeout, g.read_more()).await {
             Err(_) => {
                 return Err(Refusal {
                     status: 408,

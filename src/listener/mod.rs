@@ -133,21 +133,39 @@ impl Drop for OpenConnection<'_> {
     }
 }
 
-#[async_trait]
-impl ServerApp for Connections {
-    async fn process_new(
-        self: &Arc<Self>,
-        stream: Stream,
-        shutdown: &ShutdownWatch,
-    ) -> Option<Stream> {
+/// A connection past admission, the PROXY header and the TLS handshake: what serving it needs,
+/// and the guards that count it while it is open.
+struct Admitted<'a> {
+    stream: Stream,
+    listener: &'a ListenerRuntime,
+    info: crate::forward::h1::ConnInfo,
+    /// For the request gate's own refusals over TLS.
+    hsts: Option<http::HeaderValue>,
+    metrics: Option<Arc<crate::metrics::ListenerMetrics>>,
+    _slot: caps::Slot,
+    _open: OpenConnection<'a>,
+}
+
+impl Connections {
+    /// Admits a new connection (caps, trusted PROXY peers), reads its PROXY header and performs
+    /// its TLS handshake. Its own future: none of this state is needed once the connection is
+    /// established, and the connection's future (alive while it idles) overlaps it with the
+    /// serving state instead of adding it.
+    async fn admit(self: &Arc<Self>, stream: Stream) -> Option<Admitted<'_>> {
         // Nothing is read from a client before root privileges are dropped (one relaxed load
         // once they are, or when there is nothing to drop).
         if crate::privileges::GATE.is_closed() {
             crate::privileges::GATE.wait_open().await;
         }
-        let accepted_at = tokio::time::Instant::now();
         let snapshot = self.state.load();
-        let limits = snapshot.config.limits.clone();
+        let (max_connections, max_connections_per_ip, handshake_timeout) = {
+            let l = &snapshot.config.limits;
+            (
+                l.max_connections,
+                l.max_connections_per_ip,
+                l.handshake_timeout,
+            )
+        };
         // Which listener accepted it, by the local address (a `getsockname` per connection):
         // only asked when there is more than one.
         let local = if self.state.bound.len() > 1 {
@@ -159,7 +177,6 @@ impl ServerApp for Connections {
         };
         let index = self.state.listener_index(local);
         let listener = self.listeners.get(index)?;
-        // For the request gate's own refusals over TLS (taken once per connection).
         let hsts = match listener.acceptor {
             Some(_) => snapshot.listeners.get(index).and_then(|l| l.hsts.clone()),
             None => None,
@@ -177,52 +194,50 @@ impl ServerApp for Connections {
             });
         drop(snapshot);
         listener.accepted.increment(1);
-        let Ok(mut slot) = self.caps.admit(limits.max_connections) else {
+        let Ok(mut slot) = self.caps.admit(max_connections) else {
             listener.rejected_total.increment(1);
             return None;
         };
         listener.open.increment(1.0);
         self.open_total.fetch_add(1, Ordering::Relaxed);
-        let _open = OpenConnection(&listener.open, &self.open_total);
+        let open = OpenConnection(&listener.open, &self.open_total);
 
-        let stream: Stream = if listener.proxy_protocol {
+        let Ok(mut l4) = stream.into_any().downcast::<L4Stream>() else {
+            tracing::error!(listener = %listener.name, "unexpected stream type");
+            return None;
+        };
+        if listener.proxy_protocol {
             if !proxy_header_trusted {
                 listener.proxy_header_failures.increment(1);
                 tracing::debug!(listener = %listener.name, "PROXY protocol from a peer not in trusted_proxies");
                 return None;
             }
-            let Ok(mut l4) = stream.into_any().downcast::<L4Stream>() else {
-                tracing::error!(listener = %listener.name, "unexpected stream type");
-                return None;
-            };
-            // Boxed (as is the TLS handshake below): a future's state is sized for its largest
-            // await, and the connection's future lives as long as the connection, idle or not.
-            if let Err(reason) = Box::pin(pp::read(&mut l4, limits.handshake_timeout)).await {
+            // Boxed (as is the TLS handshake below): only the connection's first moments need
+            // this state.
+            if let Err(reason) = Box::pin(pp::read(&mut l4, handshake_timeout)).await {
                 listener.proxy_header_failures.increment(1);
                 tracing::debug!(listener = %listener.name, reason, "PROXY protocol header refused");
                 return None;
             }
-            l4
-        } else {
-            stream
-        };
-        let client = stream
-            .get_socket_digest()
+        }
+        // The client's address is all gatehouse reads from the socket digest, and now it has
+        // it: the digest (~400 bytes of address caches) is given back rather than kept by
+        // every open connection (pingora-core patch 5).
+        let client = l4
+            .take_socket_digest()
             .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).copied());
         if let Some(client) = client {
-            if caps::Caps::admit_ip(&mut slot, client.ip(), limits.max_connections_per_ip).is_err()
-            {
+            if caps::Caps::admit_ip(&mut slot, client.ip(), max_connections_per_ip).is_err() {
                 listener.rejected_per_ip.increment(1);
                 return None;
             }
         }
 
         let stream = match &listener.acceptor {
-            None => stream,
+            None => l4 as Stream,
             Some(acceptor) => {
-                let l4 = stream.into_any().downcast::<L4Stream>().ok()?;
                 let handshake = Box::pin(tokio::time::timeout(
-                    limits.handshake_timeout,
+                    handshake_timeout,
                     acceptor.tls_handshake(*l4),
                 ));
                 match handshake.await {
@@ -281,6 +296,35 @@ impl ServerApp for Connections {
             tls_version,
             client_cert,
         };
+        Some(Admitted {
+            stream,
+            listener,
+            info,
+            hsts,
+            metrics,
+            _slot: slot,
+            _open: open,
+        })
+    }
+}
+
+#[async_trait]
+impl ServerApp for Connections {
+    async fn process_new(
+        self: &Arc<Self>,
+        stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        let accepted_at = tokio::time::Instant::now();
+        let Admitted {
+            stream,
+            listener,
+            info,
+            hsts,
+            metrics,
+            _slot,
+            _open,
+        } = self.admit(stream).await?;
         if matches!(
             stream.selected_alpn_proto(),
             Some(pingora::protocols::ALPN::H2)
@@ -299,17 +343,16 @@ impl ServerApp for Connections {
         }
         let origin = h1::Origin {
             listener: &listener.name,
-            client,
+            client: info.peer,
             hsts,
             metrics,
         };
         crate::forward::h1::serve(
             &self.engine,
             listener.h2c,
-            stream,
+            crate::forward::h1::Conn::new(stream, info),
             accepted_at,
             &origin,
-            info,
             shutdown,
         )
         .await

@@ -54,7 +54,7 @@ pub struct TunnelRecord {
 /// Runs a tunnel to its end and writes its one access-log line.
 pub async fn run_tunnel(_engine: &Engine, conn: &mut Conn, mut job: TunnelJob) {
     let open = OpenTunnel::begin(&job.pool);
-    let outcome = tunnel::run(&mut *conn.client, &mut job.up.stream, job.idle).await;
+    let outcome = tunnel::run(&mut conn.client, &mut job.up.stream, job.idle).await;
     open.end(&outcome);
     if let Some((log, r)) = &job.log {
         if log.wants(r.status) {

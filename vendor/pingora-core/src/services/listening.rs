@@ -229,29 +229,34 @@ impl<A: ServerApp + Send + Sync + 'static> Service<A> {
                 Ok(io) => {
                     let app = app_logic.clone();
                     let shutdown = shutdown.clone();
-                    current_handle().spawn(async move {
+                    // gatehouse patch: the handshake, with the timeout and the address it logs,
+                    // is one boxed future, freed once done. The task lives as long as the
+                    // connection and is sized for its largest state, and an async block keeps
+                    // what it captures for its whole life: capturing `io` (the L4 stream, ~400
+                    // bytes) and the handshake's state kept both in every idle keep-alive
+                    // connection's task.
+                    let handshake = Box::pin(async move {
                         let peer_addr = io.peer_addr();
-                        // gatehouse patch: box the handshake. This task lives as long as the
-                        // connection, and its state is sized for its largest await: unboxed,
-                        // the (TLS) handshake's state stayed allocated for every idle
-                        // keep-alive connection, ~8 KiB each. Boxed, it is freed once done.
-                        match timeout(Duration::from_secs(60), Box::pin(io.handshake())).await {
-                            Ok(handshake) => {
-                                match handshake {
-                                    Ok(io) => Self::handle_event(io, app, shutdown).await,
-                                    Err(e) => {
-                                        // TODO: Maybe IOApp trait needs a fn to handle/filter out this error
-                                        if let Some(addr) = peer_addr {
-                                            error!("Downstream handshake error from {}: {e}", addr);
-                                        } else {
-                                            error!("Downstream handshake error: {e}");
-                                        }
-                                    }
+                        match timeout(Duration::from_secs(60), io.handshake()).await {
+                            Ok(Ok(io)) => Some(io),
+                            Ok(Err(e)) => {
+                                // TODO: Maybe IOApp trait needs a fn to handle/filter out this error
+                                if let Some(addr) = peer_addr {
+                                    error!("Downstream handshake error from {}: {e}", addr);
+                                } else {
+                                    error!("Downstream handshake error: {e}");
                                 }
+                                None
                             }
                             Err(_) => {
                                 error!("Downstream handshake timeout");
+                                None
                             }
+                        }
+                    });
+                    current_handle().spawn(async move {
+                        if let Some(io) = handshake.await {
+                            Self::handle_event(io, app, shutdown).await
                         }
                     });
                 }

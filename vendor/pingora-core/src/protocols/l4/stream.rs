@@ -801,6 +801,15 @@ impl GetSocketDigest for Stream {
     }
 }
 
+impl Stream {
+    /// gatehouse patch: takes the socket digest off the stream. Its three address caches are
+    /// ~400 bytes, held by every connection for its whole life; an application that has read
+    /// the addresses it needs can give them back.
+    pub fn take_socket_digest(&mut self) -> Option<Arc<SocketDigest>> {
+        self.socket_digest.take()
+    }
+}
+
 impl Drop for Stream {
     fn drop(&mut self) {
         if let Some(t) = self.tracer.as_ref() {
