@@ -100,7 +100,7 @@ backends = [{{ address = "{}" }}]
     eprintln!(
         "MEASURE idle keep-alive connections: {CONNECTIONS} held, RSS {before} -> {held} KiB, {per_connection} B each"
     );
-    // Release builds measure ~4 KiB (benches/load/scale); this debug build ~6 KiB. Stock
+    // Release builds measure ~2.4 KiB (benches/load/scale); this debug build ~4.5-5 KiB. Stock
     // Pingora buffers alone are 65 KiB.
     assert!(
         per_connection < 10 * 1024,

@@ -229,35 +229,39 @@ impl<A: ServerApp + Send + Sync + 'static> Service<A> {
                 Ok(io) => {
                     let app = app_logic.clone();
                     let shutdown = shutdown.clone();
-                    // gatehouse patch: the handshake, with the timeout and the address it logs,
-                    // is one boxed future, freed once done. The task lives as long as the
-                    // connection and is sized for its largest state, and an async block keeps
-                    // what it captures for its whole life: capturing `io` (the L4 stream, ~400
-                    // bytes) and the handshake's state kept both in every idle keep-alive
-                    // connection's task.
-                    let handshake = Box::pin(async move {
-                        let peer_addr = io.peer_addr();
-                        match timeout(Duration::from_secs(60), io.handshake()).await {
-                            Ok(Ok(io)) => Some(io),
-                            Ok(Err(e)) => {
+                    // gatehouse patch: the handshake (and the address its error names) is one
+                    // boxed future, freed once done, and the task captures only that box, the
+                    // app and the shutdown watch. The task lives as long as the connection and
+                    // is sized for its largest state, and an async block keeps what it captures
+                    // for its whole life: capturing `io` (the L4 stream, ~400 bytes) and the
+                    // handshake's state kept both in every idle keep-alive connection's task.
+                    // Allocated first and then written: built on the stack and moved into
+                    // the box, the whole handshake state (~8 KiB) was copied per connection.
+                    let handshake = Box::into_pin(Box::write(
+                        Box::new_uninit(),
+                        async move {
+                            let peer_addr = io.peer_addr();
+                            io.handshake().await.map_err(|e| (e, peer_addr))
+                        },
+                    ));
+                    current_handle().spawn(async move {
+                        let io = match timeout(Duration::from_secs(60), handshake).await {
+                            Ok(Ok(io)) => io,
+                            Ok(Err((e, peer_addr))) => {
                                 // TODO: Maybe IOApp trait needs a fn to handle/filter out this error
                                 if let Some(addr) = peer_addr {
                                     error!("Downstream handshake error from {}: {e}", addr);
                                 } else {
                                     error!("Downstream handshake error: {e}");
                                 }
-                                None
+                                return;
                             }
                             Err(_) => {
                                 error!("Downstream handshake timeout");
-                                None
+                                return;
                             }
-                        }
-                    });
-                    current_handle().spawn(async move {
-                        if let Some(io) = handshake.await {
-                            Self::handle_event(io, app, shutdown).await
-                        }
+                        };
+                        Self::handle_event(io, app, shutdown).await
                     });
                 }
                 Err(e) => {
