@@ -209,8 +209,8 @@ mod tests {
     /// An idle keep-alive connection holds this future (inside the connection's task, with the
     /// admission's own state overlapping it): every wait but the one for the next head is boxed
     /// and no copy of the limits is kept, so it stays a few hundred bytes. It was 1,152 bytes
-    /// with the cold waits inline, the `[limits]` section copied in and the connection's parts
-    /// passed by value (an async fn keeps such an argument twice).
+    /// (release build) with the cold waits inline, the `[limits]` section copied in and the
+    /// connection's parts passed by value (an async fn keeps such an argument twice).
     #[test]
     fn the_idle_connection_future_stays_small() {
         let size = future_size::<
