@@ -3,9 +3,10 @@
 response, then holds them idle until stdin closes (or a line arrives). Prints "READY n" once all
 are idle. Used by benches/load/scale to measure memory per idle connection.
 
-    idle.py HOST PORT N [h1|tls|h2]
+    idle.py HOST PORT N [h1|tls|h2|h2c]
 
-h1: cleartext HTTP/1.1; tls: HTTP/1.1 over TLS; h2: HTTP/2 over TLS (ALPN h2). Certificates
+h1: cleartext HTTP/1.1; tls: HTTP/1.1 over TLS; h2: HTTP/2 over TLS (ALPN h2); h2c: cleartext
+HTTP/2 with prior knowledge. Certificates
 are not verified (the benchmark's self-signed one)."""
 import asyncio
 import ssl
@@ -37,9 +38,9 @@ def frame(kind, flags, stream, payload=b""):
     return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", stream) + payload
 
 
-async def h2(reader, writer):
-    # GET https://bench.test/ from HPACK's static table, :authority as a literal.
-    block = bytes([0x82, 0x87, 0x84, 0x41, len(b"bench.test")]) + b"bench.test"
+async def h2(reader, writer, scheme=0x87):
+    # GET https://bench.test/ from HPACK's static table (0x86: http), :authority as a literal.
+    block = bytes([0x82, scheme, 0x84, 0x41, len(b"bench.test")]) + b"bench.test"
     writer.write(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(0x4, 0, 0) + frame(0x1, 0x5, 1, block))
     await writer.drain()
     while True:
@@ -72,6 +73,9 @@ async def one(host, port, mode, sem, conns):
         elif mode == "tls":
             reader, writer = await asyncio.open_connection(host, port, ssl=context_for("http/1.1"))
             await h1(reader, writer)
+        elif mode == "h2c":
+            reader, writer = await asyncio.open_connection(host, port)
+            await h2(reader, writer, scheme=0x86)
         else:
             reader, writer = await asyncio.open_connection(host, port, ssl=context_for("h2"))
             await h2(reader, writer)

@@ -105,6 +105,12 @@ impl AsyncRead for Gated {
             let n = self.prefix.len().min(buf.remaining());
             buf.put_slice(&self.prefix[..n]);
             self.prefix.advance(n);
+            if self.prefix.is_empty() {
+                // Whoever reads through this trait (the HTTP/2 codec of an h2c connection, a
+                // tunnel) reads the socket itself from now on: the read-ahead buffer goes back
+                // to the stash instead of staying with the connection for its whole life.
+                super::stash::put_bytes(std::mem::take(&mut self.prefix));
+            }
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut *self.inner).poll_read(cx, buf)

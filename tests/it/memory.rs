@@ -130,8 +130,9 @@ backends = [{{ address = "{}" }}]
 
 /// The same for HTTP/2 (cleartext, prior knowledge): the h2 codec's buffers (16 KiB to write,
 /// 8 KiB to read, 4 KiB of HPACK scratch) and the stream slabs are given back while a
-/// connection has no stream open (vendor/h2/PATCHES.md), and the HPACK table does not pin the
-/// read buffer.
+/// connection has no stream open (vendor/h2/PATCHES.md), the HPACK table does not pin the
+/// read buffer, and the read-ahead buffer the preface arrived in goes back once the codec has
+/// read it (`listener::gated`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_http2_connections_hold_no_codec_buffers() {
     use bytes::Bytes;
@@ -195,9 +196,10 @@ backends = [{{ address = "{}" }}]
     eprintln!(
         "MEASURE idle HTTP/2 connections: {CONNECTIONS} held, RSS {before} -> {held} KiB, {per_connection} B each"
     );
-    // This debug build measures 19-22 KiB, and ~50 KiB with the codec's buffers held.
+    // This debug build measures 8.6-9.1 KiB: ~14.5 KiB while the connection kept the 4 KiB
+    // read-ahead buffer its preface arrived in, ~50 KiB with the codec's buffers held.
     assert!(
-        per_connection < 32 * 1024,
+        per_connection < 12 * 1024,
         "{per_connection} B per idle HTTP/2 connection"
     );
     for (sender, _) in idle.iter_mut().step_by(50) {
