@@ -335,7 +335,7 @@ impl ServerApp for Connections {
             Box::pin(crate::forward::h2::serve(
                 &self.engine,
                 stream,
-                info,
+                &info,
                 shutdown,
             ))
             .await;

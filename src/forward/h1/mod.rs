@@ -124,7 +124,7 @@ pub async fn serve(
                     // Cleartext HTTP/2 with prior knowledge: the preface is in the read-ahead
                     // buffer, which the HTTP/2 codec reads first.
                     let Conn { client, info, .. } = *conn;
-                    Box::pin(crate::forward::h2::serve(engine, client, info, shutdown)).await;
+                    Box::pin(crate::forward::h2::serve(engine, client, &info, shutdown)).await;
                 } else {
                     let r = Refusal {
                         status: 400,

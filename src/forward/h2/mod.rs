@@ -50,8 +50,9 @@ fn builder(limits: &Http2Settings) -> h2::server::Builder {
 }
 
 /// Serves an HTTP/2 connection until it closes: accepts streams and drives them in this task;
-/// on shutdown, says GOAWAY and lets the streams in flight finish.
-pub async fn serve<IO>(engine: &Arc<Engine>, io: IO, info: ConnInfo, shutdown: &ShutdownWatch)
+/// on shutdown, says GOAWAY and lets the streams in flight finish. `info` is borrowed: an async
+/// fn keeps a by-value argument twice, for the connection's whole life.
+pub async fn serve<IO>(engine: &Arc<Engine>, io: IO, info: &ConnInfo, shutdown: &ShutdownWatch)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -152,7 +153,7 @@ mod tests {
         let future = future_size::<
             &'static std::sync::Arc<super::Engine>,
             Stream,
-            super::ConnInfo,
+            &'static super::ConnInfo,
             &'static pingora::server::ShutdownWatch,
             _,
         >(super::serve::<Stream>);
