@@ -59,7 +59,8 @@ pub(crate) trait CurrentLimits {
 /// fields indexed in `bufs.fields` (the request's buffers are taken from the stash once bytes
 /// arrive).
 ///
-/// The limits are read at each step rather than copied in (see [`CurrentLimits`]).
+/// The limits are read once, when it starts, rather than held by the caller (see
+/// [`CurrentLimits`]).
 pub(crate) async fn read_head(
     g: &mut Gated,
     limits: &impl CurrentLimits,
@@ -69,10 +70,14 @@ pub(crate) async fn read_head(
 ) -> Gate {
     // First request: the whole head within header_timeout of the accept. Later ones: up to
     // keepalive_timeout of idleness, then header_timeout from the first byte.
-    let mut deadline = limits.read(|l| match accepted_at {
-        Some(at) => at + l.header_timeout,
-        None if g.prefix.is_empty() => Instant::now() + l.keepalive_timeout,
-        None => Instant::now() + l.header_timeout,
+    // One read of the limits per head: what the later steps need is copied out (40 bytes).
+    let (mut deadline, header_timeout, head_limits) = limits.read(|l| {
+        let deadline = match accepted_at {
+            Some(at) => at + l.header_timeout,
+            None if g.prefix.is_empty() => Instant::now() + l.keepalive_timeout,
+            None => Instant::now() + l.header_timeout,
+        };
+        (deadline, l.header_timeout, l.head)
     });
     let mut waiting_for_first_byte = accepted_at.is_none() && g.prefix.is_empty();
     // Set when the first byte came: the header timeout then counts from the next read (not
@@ -86,7 +91,7 @@ pub(crate) async fn read_head(
             if bufs.is_released() {
                 *bufs = super::stash::set();
             }
-            match limits.read(|l| head::check_indexed(&g.prefix, &l.head, &mut bufs.fields)) {
+            match head::check_indexed(&g.prefix, &head_limits, &mut bufs.fields) {
                 Check::Complete(h) => return Gate::Ready(h),
                 Check::Refuse(r) => return Gate::Refused(r),
                 Check::Incomplete => {}
@@ -94,7 +99,7 @@ pub(crate) async fn read_head(
         }
         if restart {
             restart = false;
-            deadline = Instant::now() + limits.read(|l| l.header_timeout);
+            deadline = Instant::now() + header_timeout;
         }
         let result = watchdog.run(deadline, g.read_more()).await;
         match result {
