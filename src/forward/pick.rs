@@ -112,14 +112,33 @@ impl Attempts {
         if same.is_none() && !sticky {
             index = prefer_room(pool, index, self.tried.as_slice());
         }
-        let backend = pool
+        let mut backend = pool
             .backends
             .get(index as usize)
             .ok_or(Refused::NoBackend)?;
+        let (mut inflight, mut before) = backend.state.begin_request_counted();
+        let mut pool_inflight = pool.begin_request(index);
+        // A bounded-load pick raced another for a member's last place and lost it: it gives
+        // the place back and picks again, where the winner's count now shows. Each lost race
+        // means another request holds a place, so the pool's size bounds the loop.
+        if self.count == 0 && same.is_none() && !sticky {
+            for _ in 0..pool.backends.len() {
+                if pool.within_bound(index, before) {
+                    break;
+                }
+                drop((inflight, pool_inflight));
+                let again = pool.select_for(self.affinity).ok_or(Refused::NoBackend)?;
+                index = prefer_room(pool, again, self.tried.as_slice());
+                backend = pool
+                    .backends
+                    .get(index as usize)
+                    .ok_or(Refused::NoBackend)?;
+                (inflight, before) = backend.state.begin_request_counted();
+                pool_inflight = pool.begin_request(index);
+            }
+        }
         self.count += 1;
         self.tried.push(index);
-        let inflight = backend.state.begin_request();
-        let pool_inflight = pool.begin_request(index);
         if let Some(max) = backend.config.max_connections {
             if self.permit.is_none() || same.is_none() {
                 drop(self.permit.take());

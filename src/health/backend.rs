@@ -344,8 +344,14 @@ impl BackendState {
 
     /// Counts a request in flight until the guard drops.
     pub fn begin_request(self: &Arc<Self>) -> InflightGuard {
-        self.inflight.fetch_add(1, Ordering::Relaxed);
-        InflightGuard(self.clone())
+        self.begin_request_counted().0
+    }
+
+    /// [`Self::begin_request`], with the count before this request: requests counted at
+    /// the same time each see a different one, which decides who took a last place.
+    pub fn begin_request_counted(self: &Arc<Self>) -> (InflightGuard, u32) {
+        let before = self.inflight.fetch_add(1, Ordering::Relaxed);
+        (InflightGuard(self.clone()), before)
     }
 
     /// Requests in flight now.

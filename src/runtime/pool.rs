@@ -238,6 +238,24 @@ impl Pool {
         Some(first)
     }
 
+    /// Whether a request just counted in flight to backend `index` (the pool's count raised,
+    /// `before` the backend's count it raised) took a place within the bounded-load capacity.
+    /// The pick compares a load read before the count was raised, so two threads can both
+    /// take a member's last place; the counts they raised differ, so exactly one keeps it
+    /// and the other sees here that it must pick again. Always true without a bound.
+    pub fn within_bound(&self, index: u32, before: u32) -> bool {
+        let Some(bound) = self.config.hash.as_ref().and_then(|h| h.bound) else {
+            return true;
+        };
+        if self.config.balance != Balance::Hash {
+            return true;
+        }
+        let schedule = self.current();
+        let others = (self.inflight.load(Ordering::Relaxed) as u64).saturating_sub(1);
+        let cap = balance::capacity(bound, others, schedule.weight(index), schedule.total_weight);
+        u64::from(before) < cap
+    }
+
     fn load(&self, index: u32) -> u64 {
         self.backends
             .get(index as usize)

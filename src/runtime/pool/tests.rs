@@ -308,6 +308,34 @@ fn bounded_load_keeps_every_backend_under_its_bound() {
     assert_eq!(picks.len(), 1);
 }
 
+#[test]
+fn of_two_picks_racing_for_a_last_place_exactly_one_keeps_it() {
+    let p = hashing(Some(1.25), None, 3);
+    // Both read the owner's load (0) before either counts itself: both choose it.
+    let (a, b) = (p.select(Some(42)).unwrap(), p.select(Some(42)).unwrap());
+    assert_eq!(a, b);
+    let (first, first_before) = p.backends[a as usize].state.begin_request_counted();
+    let _first_pool = p.begin_request(a);
+    let (second, second_before) = p.backends[b as usize].state.begin_request_counted();
+    let _second_pool = p.begin_request(b);
+    // Two in flight: the owner's capacity is ceil(1.25 × 2 / 3) = 1.
+    assert!(
+        p.within_bound(a, first_before),
+        "the first count keeps the place"
+    );
+    assert!(
+        !p.within_bound(b, second_before),
+        "the second must pick again"
+    );
+    drop((second, _second_pool));
+    let again = p.select(Some(42)).unwrap();
+    assert_ne!(
+        again, a,
+        "the place is taken: the next member along the table"
+    );
+    drop((first, _first_pool));
+}
+
 #[tokio::test(start_paused = true)]
 async fn bounded_load_holds_while_a_backend_ramps() {
     let base = hashing(Some(1.25), None, 3);
