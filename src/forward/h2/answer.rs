@@ -6,6 +6,7 @@
 use super::stream::StreamCtx;
 use crate::forward::account::Outcome;
 use crate::forward::h1::local::{grpc_status, reason};
+use crate::proxy::headers::X_REQUEST_ID;
 use crate::runtime::snapshot::RouteEntry;
 use bytes::Bytes;
 use h2::server::SendResponse;
@@ -80,7 +81,7 @@ pub fn send(
             // Unique per response: never worth a place in the HPACK table (it would push
             // out the fields that repeat, and make every lookup slower).
             v.set_sensitive(true);
-            h.insert("x-request-id", v);
+            h.insert(X_REQUEST_ID.clone(), v);
         }
         if ctx.snapshot.config.server.server_header {
             h.insert(header::SERVER, HeaderValue::from_static("gatehouse"));

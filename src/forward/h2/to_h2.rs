@@ -11,6 +11,7 @@ use crate::forward::h1::to_h2::send_data;
 use crate::forward::h2pool::Slot;
 use crate::forward::pick::Attempts;
 use crate::listener::head::FieldKind;
+use crate::proxy::headers::{X_FORWARDED_FOR, X_FORWARDED_HOST, X_REQUEST_ID};
 use bytes::Bytes;
 use h2::server::SendResponse;
 use h2::{RecvStream, SendStream};
@@ -78,7 +79,7 @@ fn request(ctx: &StreamCtx<'_>, target: &Target<'_>) -> Result<http::Request<()>
     }
     if !forwarded_for.is_empty() {
         if let Ok(v) = HeaderValue::from_bytes(&forwarded_for) {
-            headers.insert("x-forwarded-for", v);
+            headers.insert(X_FORWARDED_FOR.clone(), v);
         }
     }
     headers.insert(
@@ -86,10 +87,10 @@ fn request(ctx: &StreamCtx<'_>, target: &Target<'_>) -> Result<http::Request<()>
         HeaderValue::from_static(if ctx.info.tls { "https" } else { "http" }),
     );
     if let Ok(v) = HeaderValue::from_str(ctx.host) {
-        headers.insert("x-forwarded-host", v);
+        headers.insert(X_FORWARDED_HOST.clone(), v);
     }
     if let Ok(v) = HeaderValue::from_bytes(ctx.id.as_bytes()) {
-        headers.insert("x-request-id", v);
+        headers.insert(X_REQUEST_ID.clone(), v);
     }
     for (name, value) in ctx.client_cert_fields().iter().flatten() {
         if let Ok(v) = HeaderValue::from_str(value) {
@@ -380,7 +381,7 @@ fn response_head(
         // Unique per response: never worth a place in the HPACK table (it would push
         // out the fields that repeat, and make every lookup slower).
         v.set_sensitive(true);
-        headers.insert("x-request-id", v);
+        headers.insert(X_REQUEST_ID.clone(), v);
     }
     if ctx.snapshot.config.server.server_header {
         headers.insert(header::SERVER, HeaderValue::from_static("gatehouse"));

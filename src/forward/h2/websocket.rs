@@ -14,6 +14,7 @@ use crate::forward::pick::Attempts;
 use crate::forward::tunnel;
 use crate::forward::upstream::Upstream;
 use crate::listener::head::Field;
+use crate::proxy::headers::X_REQUEST_ID;
 use bytes::Bytes;
 use bytes::{Buf, BytesMut};
 use h2::server::SendResponse;
@@ -126,7 +127,7 @@ pub async fn tunnel(
         }
         if let Ok(mut v) = HeaderValue::from_bytes(ctx.id.as_bytes()) {
             v.set_sensitive(true);
-            h.insert("x-request-id", v);
+            h.insert(X_REQUEST_ID.clone(), v);
         }
         if let Some(hsts) = ctx.hsts(Some(target.route)) {
             h.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());

@@ -263,6 +263,9 @@ pub struct Builder {
     ///
     /// When this gets exhausted, we issue a GOAWAY with `ENHANCE_YOUR_CALM`.
     data_frame_budget: proto::DataFrameBudget,
+
+    /// gatehouse patch: whether sent header strings are Huffman coded.
+    hpack_huffman: bool,
 }
 
 /// Send a response back to the client
@@ -395,6 +398,9 @@ where
         if let Some(max) = builder.settings.max_header_list_size() {
             codec.set_max_recv_header_list_size(max as usize);
         }
+
+        // gatehouse patch: see `Builder::hpack_huffman`.
+        codec.set_send_huffman(builder.hpack_huffman);
 
         // Send initial settings frame.
         codec
@@ -663,7 +669,16 @@ impl Builder {
             max_send_buffer_size: proto::DEFAULT_MAX_SEND_BUFFER_SIZE,
             local_max_error_reset_streams: Some(proto::DEFAULT_LOCAL_RESET_COUNT_MAX),
             data_frame_budget: proto::DataFrameBudget::Auto,
+            hpack_huffman: true,
         }
+    }
+
+    /// gatehouse patch: whether header strings sent on this connection are Huffman coded
+    /// (the default). Off, they are written as they are, as HAProxy's encoder does: the coding
+    /// costs more CPU than the few bytes per header block it saves.
+    pub fn hpack_huffman(&mut self, enabled: bool) -> &mut Self {
+        self.hpack_huffman = enabled;
+        self
     }
 
     /// Indicates the initial window size (in octets) for stream-level

@@ -8,6 +8,7 @@ use crate::forward::h1::relay::Target;
 use crate::forward::h1::request::ruled;
 use crate::forward::h1::Conn;
 use crate::listener::head::FieldKind;
+use crate::proxy::headers::{X_FORWARDED_FOR, X_FORWARDED_HOST, X_REQUEST_ID};
 use http::header;
 use http::header::{HeaderName, HeaderValue};
 
@@ -95,7 +96,7 @@ pub(super) fn request(
     let static_value = HeaderValue::from_static;
     if let Ok(v) = HeaderValue::from_bytes(&forwarded_for) {
         if !forwarded_for.is_empty() {
-            headers.insert("x-forwarded-for", v);
+            headers.insert(X_FORWARDED_FOR.clone(), v);
         }
     }
     headers.insert(
@@ -103,10 +104,10 @@ pub(super) fn request(
         static_value(if conn.info.tls { "https" } else { "http" }),
     );
     if let Ok(v) = HeaderValue::from_str(req.host) {
-        headers.insert("x-forwarded-host", v);
+        headers.insert(X_FORWARDED_HOST.clone(), v);
     }
     if let Ok(v) = HeaderValue::from_bytes(ctx.id.as_bytes()) {
-        headers.insert("x-request-id", v);
+        headers.insert(X_REQUEST_ID.clone(), v);
     }
     let cert_fields = crate::tls::client_auth::forwarded(
         ctx.snapshot

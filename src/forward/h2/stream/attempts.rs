@@ -105,14 +105,18 @@ pub(super) async fn forward(
                 .await
             }
             Connection::H1(up) => {
-                Box::pin(crate::forward::h2::to_h1::attempt(
-                    ctx,
-                    &target,
-                    up,
-                    request_body,
-                    respond,
-                    &attempts,
-                    outcome,
+                // Allocated, then written (built in place rather than copied into the box).
+                Box::into_pin(Box::write(
+                    Box::new_uninit(),
+                    crate::forward::h2::to_h1::attempt(
+                        ctx,
+                        &target,
+                        up,
+                        request_body,
+                        respond,
+                        &attempts,
+                        outcome,
+                    ),
                 ))
                 .await
             }

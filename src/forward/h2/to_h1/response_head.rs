@@ -7,6 +7,7 @@ use crate::forward::h1::response::{Framing, ResponseHead};
 use crate::forward::h2::stream::{StreamCtx, Target};
 use crate::forward::upstream::Upstream;
 use crate::listener::head::{Field, FieldKind};
+use crate::proxy::headers::X_REQUEST_ID;
 use bytes::{Bytes, BytesMut};
 use h2::server::SendResponse;
 use http::{header, HeaderName, HeaderValue};
@@ -81,24 +82,34 @@ pub(super) fn interim(
 
 /// The client's HTTP/2 response head: the backend's fields but those HTTP/2 forbids
 /// (connection-specific ones) and the ones gatehouse replaces, then gatehouse's own.
+///
+/// The values are slices of `head` (the backend's head, split off the read buffer as the body
+/// is), not copies: a copy was an allocation per field. The map is sized once.
 pub(super) fn response_head(
     ctx: &StreamCtx<'_>,
     target: &Target<'_>,
-    buf: &[u8],
+    head_bytes: &Bytes,
     head: &ResponseHead,
     fields: &[Field],
 ) -> Result<http::Response<()>, ()> {
+    let buf: &[u8] = head_bytes;
     let route = target.route;
     let server_header = ctx.snapshot.config.server.server_header;
     let hsts = ctx.hsts(Some(route));
+    // The fields `Connection` names; `keep-alive` and `close` (almost always the only ones)
+    // are left out: they name no field that is not dropped anyway, and the list then stays
+    // empty, without an allocation.
     let nominated: Vec<&[u8]> = fields
         .iter()
         .filter(|f| f.kind == FieldKind::Connection)
         .flat_map(|f| f.value(buf).split(|&b| b == b','))
         .map(<[u8]>::trim_ascii)
+        .filter(|n| !n.eq_ignore_ascii_case(b"keep-alive") && !n.eq_ignore_ascii_case(b"close"))
         .collect();
-    let mut response = http::Response::builder().status(head.status);
-    let headers = response.headers_mut().ok_or(())?;
+    let mut response = http::Response::new(());
+    *response.status_mut() = http::StatusCode::from_u16(head.status).map_err(|_| ())?;
+    let headers = response.headers_mut();
+    headers.reserve(fields.len() + 4);
     let mut has_date = false;
     for f in fields {
         let name = f.name(buf);
@@ -124,7 +135,7 @@ pub(super) fn response_head(
         has_date |= name.eq_ignore_ascii_case(b"date");
         let (Ok(n), Ok(v)) = (
             HeaderName::from_bytes(name),
-            HeaderValue::from_bytes(f.value(buf)),
+            HeaderValue::from_maybe_shared(head_bytes.slice_ref(f.value(buf))),
         ) else {
             return Err(());
         };
@@ -146,7 +157,7 @@ pub(super) fn response_head(
         // Unique per response: never worth a place in the HPACK table (it would push
         // out the fields that repeat, and make every lookup slower).
         v.set_sensitive(true);
-        headers.insert("x-request-id", v);
+        headers.insert(X_REQUEST_ID.clone(), v);
     }
     if server_header {
         headers.insert(header::SERVER, HeaderValue::from_static("gatehouse"));
@@ -157,5 +168,5 @@ pub(super) fn response_head(
             pingora::protocols::http::date::get_cached_date(),
         );
     }
-    response.body(()).map_err(|_| ())
+    Ok(response)
 }

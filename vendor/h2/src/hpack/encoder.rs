@@ -18,6 +18,8 @@ pub struct Encoder {
     /// across frames instead of being allocated and freed per frame. See
     /// `take_scratch` / `return_scratch`.
     scratch: BytesMut,
+    /// gatehouse patch: whether string literals are Huffman coded (see `set_huffman`).
+    huffman: bool,
 }
 
 #[derive(Debug, Copy, Clone, Eq, PartialEq)]
@@ -35,6 +37,7 @@ impl Encoder {
             max_allowed_size: DEFAULT_MAX_ALLOWED_SIZE,
             size_update: None,
             scratch: BytesMut::new(),
+            huffman: true,
         }
     }
 
@@ -60,6 +63,13 @@ impl Encoder {
     /// Returns a fully-written header block buffer for reuse.
     pub(crate) fn return_scratch(&mut self, scratch: BytesMut) {
         self.scratch = scratch;
+    }
+
+    /// gatehouse patch: whether string literals are Huffman coded (the default) or written as
+    /// they are, as HAProxy's encoder does: the coding costs more CPU than the few bytes per
+    /// header block it saves are worth to a proxy on a fast network.
+    pub fn set_huffman(&mut self, enabled: bool) {
+        self.huffman = enabled;
     }
 
     /// Queues a max size update.
@@ -153,6 +163,7 @@ impl Encoder {
     }
 
     fn encode_header(&mut self, index: &Index, dst: &mut BytesMut) {
+        let huffman = self.huffman;
         match *index {
             Index::Indexed(idx, _) => {
                 encode_int(idx, 7, 0x80, dst);
@@ -160,7 +171,13 @@ impl Encoder {
             Index::Name(idx, _) => {
                 let header = self.table.resolve(index);
 
-                encode_not_indexed(idx, header.value_slice(), header.is_sensitive(), dst);
+                encode_not_indexed(
+                    idx,
+                    header.value_slice(),
+                    header.is_sensitive(),
+                    huffman,
+                    dst,
+                );
             }
             Index::Inserted(_) => {
                 let header = self.table.resolve(index);
@@ -169,8 +186,8 @@ impl Encoder {
 
                 dst.put_u8(0b0100_0000);
 
-                encode_str(header.name().as_slice(), dst);
-                encode_str(header.value_slice(), dst);
+                encode_str(header.name().as_slice(), huffman, dst);
+                encode_str(header.value_slice(), huffman, dst);
             }
             Index::InsertedValue(idx, _) => {
                 let header = self.table.resolve(index);
@@ -178,7 +195,7 @@ impl Encoder {
                 assert!(!header.is_sensitive());
 
                 encode_int(idx, 6, 0b0100_0000, dst);
-                encode_str(header.value_slice(), dst);
+                encode_str(header.value_slice(), huffman, dst);
             }
             Index::NotIndexed(_) => {
                 let header = self.table.resolve(index);
@@ -187,6 +204,7 @@ impl Encoder {
                     header.name().as_slice(),
                     header.value_slice(),
                     header.is_sensitive(),
+                    huffman,
                     dst,
                 );
             }
@@ -199,6 +217,7 @@ impl Encoder {
         value: &HeaderValue,
         dst: &mut BytesMut,
     ) {
+        let huffman = self.huffman;
         match *last {
             Index::Indexed(..)
             | Index::Name(..)
@@ -206,7 +225,7 @@ impl Encoder {
             | Index::InsertedValue(..) => {
                 let idx = self.table.resolve_idx(last);
 
-                encode_not_indexed(idx, value.as_ref(), value.is_sensitive(), dst);
+                encode_not_indexed(idx, value.as_ref(), value.is_sensitive(), huffman, dst);
             }
             Index::NotIndexed(_) => {
                 let last = self.table.resolve(last);
@@ -215,6 +234,7 @@ impl Encoder {
                     last.name().as_slice(),
                     value.as_ref(),
                     value.is_sensitive(),
+                    huffman,
                     dst,
                 );
             }
@@ -232,28 +252,46 @@ fn encode_size_update(val: usize, dst: &mut BytesMut) {
     encode_int(val, 5, 0b0010_0000, dst)
 }
 
-fn encode_not_indexed(name: usize, value: &[u8], sensitive: bool, dst: &mut BytesMut) {
+fn encode_not_indexed(
+    name: usize,
+    value: &[u8],
+    sensitive: bool,
+    huffman: bool,
+    dst: &mut BytesMut,
+) {
     if sensitive {
         encode_int(name, 4, 0b10000, dst);
     } else {
         encode_int(name, 4, 0, dst);
     }
 
-    encode_str(value, dst);
+    encode_str(value, huffman, dst);
 }
 
-fn encode_not_indexed2(name: &[u8], value: &[u8], sensitive: bool, dst: &mut BytesMut) {
+fn encode_not_indexed2(
+    name: &[u8],
+    value: &[u8],
+    sensitive: bool,
+    huffman: bool,
+    dst: &mut BytesMut,
+) {
     if sensitive {
         dst.put_u8(0b10000);
     } else {
         dst.put_u8(0);
     }
 
-    encode_str(name, dst);
-    encode_str(value, dst);
+    encode_str(name, huffman, dst);
+    encode_str(value, huffman, dst);
 }
 
-fn encode_str(val: &[u8], dst: &mut BytesMut) {
+fn encode_str(val: &[u8], huffman: bool, dst: &mut BytesMut) {
+    if !huffman {
+        // gatehouse patch: a literal as it is (H = 0).
+        encode_int(val.len(), 7, 0, dst);
+        dst.extend_from_slice(val);
+        return;
+    }
     if !val.is_empty() {
         let idx = position(dst);
 
@@ -768,6 +806,33 @@ mod test {
         Header::Field {
             name: Some(name),
             value,
+        }
+    }
+
+    #[test]
+    fn test_literals_without_huffman() {
+        let mut encoder = Encoder::default();
+        encoder.set_huffman(false);
+        let res = encode(&mut encoder, vec![header("foo", "hello")]);
+        // Literal with incremental indexing, new name: both strings as they are (H = 0).
+        assert_eq!(&res[..], b"\x40\x03foo\x05hello");
+        let res = encode(&mut encoder, vec![header("content-language", "bar")]);
+        assert_eq!(&res[..], b"\x5b\x03bar");
+        // What the decoder reads back.
+        let mut decoder = crate::hpack::Decoder::new(4096);
+        let mut block = BytesMut::from(&b"\x40\x03foo\x05hello"[..]);
+        let mut got = vec![];
+        decoder
+            .decode(&mut std::io::Cursor::new(&mut block), |h| {
+                got.push(h);
+                std::ops::ControlFlow::Continue(())
+            })
+            .unwrap();
+        match &got[..] {
+            [Header::Field { name, value }] => {
+                assert_eq!((name.as_str(), value.as_bytes()), ("foo", &b"hello"[..]));
+            }
+            other => panic!("{other:?}"),
         }
     }
 

