@@ -136,15 +136,14 @@ pub async fn attempt(
         );
         return Attempt::Done;
     }
-    let head_bytes = buf.split_to(head.len).freeze();
-    let Ok(client_head) = response_head(ctx, target, &head_bytes, &head, &fields) else {
+    let Ok(client_head) = response_head(ctx, target, &buf, &head, &fields) else {
         outcome.error = Some("InvalidHTTPHeader");
         outcome.upstream_error = true;
         let answer = super::answer::Answer::error(502);
         super::answer::send(ctx, respond, Some(target.route), answer, outcome);
         return Attempt::Done;
     };
-    drop(head_bytes);
+    buf.advance(head.len);
     outcome.status = head.status;
     let end = head.framing == Framing::None;
     let Ok(mut stream) = respond.send_response(client_head, end) else {

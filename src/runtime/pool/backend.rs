@@ -18,7 +18,8 @@ pub struct PoolBackend {
     /// `IP:port`, for logs and metric labels.
     pub label: Arc<str>,
     /// Identifies connections that may be reused for this backend: the peer's address and
-    /// TLS settings (Pingora's `reuse_hash` of [`Self::peer`], computed once).
+    /// TLS settings, and the CA and client certificate files' contents (see [`reuse_key`]),
+    /// computed once.
     pub reuse_key: u64,
     /// Requests by status class, connect failures, timeouts (handles resolved on first use).
     pub metrics: crate::metrics::BackendMetrics,
@@ -34,7 +35,7 @@ impl PoolBackend {
         PoolBackend {
             config: backend.clone(),
             state,
-            reuse_key: pingora::upstreams::peer::Peer::reuse_hash(&make_peer(pool, backend)),
+            reuse_key: reuse_key(pool, backend),
             label: Arc::from(backend.address.to_string()),
             metrics: Default::default(),
         }
@@ -42,10 +43,27 @@ impl PoolBackend {
 
     /// The peer to open a connection to this backend with, `pool` being the settings of the
     /// pool it is in (a `SocketAddr`, never a name to resolve). The same peer every time, so
-    /// its `reuse_hash` is [`Self::reuse_key`].
+    /// its `reuse_hash` is part of [`Self::reuse_key`].
     pub fn peer(&self, pool: &model::Pool) -> HttpPeer {
         make_peer(pool, &self.config)
     }
+}
+
+/// The key of connections to `backend` of `pool` that may be reused: Pingora's `reuse_hash`
+/// of its peer, and the digest of the pool's CA and client certificate files. Pingora's hash
+/// leaves the CA out, so a connection verified against a CA a reload has since replaced
+/// (rotated, or withdrawn after a compromise) would go on serving requests from the idle pool
+/// until it timed out.
+fn reuse_key(pool: &model::Pool, backend: &model::Backend) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let peer = pingora::upstreams::peer::Peer::reuse_hash(&make_peer(pool, backend));
+    let Some(tls) = pool.tls.as_ref() else {
+        return peer;
+    };
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    peer.hash(&mut h);
+    tls.material.digest.hash(&mut h);
+    h.finish()
 }
 
 /// The peer for `backend` of `pool`: its address, the pool's TLS (SNI: the pool's `tls_sni`,

@@ -84,6 +84,39 @@ async fn backend_tls_is_verified_against_the_configured_ca() {
 }
 
 #[tokio::test]
+async fn a_reload_that_replaces_the_backend_ca_reuses_no_connection_the_old_one_verified() {
+    let backend_ca = TestCa::new("backend CA");
+    let rogue_ca = TestCa::new("rogue CA");
+    let leaf = backend_ca.leaf(&["backend.internal"]);
+    let app = TestBackend::start_tls("secure-app", server_config(&leaf, None)).await;
+    let write_cas = |d: &Path| {
+        std::fs::write(d.join("backend-ca.pem"), &backend_ca.cert.cert_pem).unwrap();
+        std::fs::write(d.join("rogue-ca.pem"), &rogue_ca.cert.cert_pem).unwrap();
+    };
+    let config =
+        |ca: &str| backend_tls_config(&app.addr.to_string(), &format!("tls_ca_file = \"{ca}\""));
+    let proxy = TestProxy::start_with(&config("backend-ca.pem"), write_cas).await;
+    let c = Client::new();
+    let r = c.get(proxy.http, "x.test", "/echo").await;
+    assert_eq!(r.status, 200);
+    // The connection that request used waits in the idle pool, verified against the backend
+    // CA. The pool's CA is replaced by one that does not sign the backend's certificate.
+    proxy
+        .rewrite_and_wait(&proxy.render(&config("rogue-ca.pem")))
+        .await;
+    let r = c.get(proxy.http, "x.test", "/echo").await;
+    assert_eq!(
+        r.status, 502,
+        "a connection verified against the replaced CA must not be reused"
+    );
+    proxy
+        .rewrite_and_wait(&proxy.render(&config("backend-ca.pem")))
+        .await;
+    let r = c.get(proxy.http, "x.test", "/echo").await;
+    assert_eq!(r.status, 200, "trusted again: a new connection is verified");
+}
+
+#[tokio::test]
 async fn mtls_to_a_backend_that_requires_it() {
     let backend_ca = TestCa::new("backend CA");
     let client_ca = TestCa::new("client CA");

@@ -83,16 +83,16 @@ pub(super) fn interim(
 /// The client's HTTP/2 response head: the backend's fields but those HTTP/2 forbids
 /// (connection-specific ones) and the ones gatehouse replaces, then gatehouse's own.
 ///
-/// The values are slices of `head` (the backend's head, split off the read buffer as the body
-/// is), not copies: a copy was an allocation per field. The map is sized once.
+/// The values are copied, not sliced from the backend's read buffer: the HPACK encoder's table
+/// keeps the values it indexes for the connection's life, and a slice would keep the whole
+/// read buffer with it, in every idle connection. The map is sized once.
 pub(super) fn response_head(
     ctx: &StreamCtx<'_>,
     target: &Target<'_>,
-    head_bytes: &Bytes,
+    buf: &[u8],
     head: &ResponseHead,
     fields: &[Field],
 ) -> Result<http::Response<()>, ()> {
-    let buf: &[u8] = head_bytes;
     let route = target.route;
     let server_header = ctx.snapshot.config.server.server_header;
     let hsts = ctx.hsts(Some(route));
@@ -135,7 +135,7 @@ pub(super) fn response_head(
         has_date |= name.eq_ignore_ascii_case(b"date");
         let (Ok(n), Ok(v)) = (
             HeaderName::from_bytes(name),
-            HeaderValue::from_maybe_shared(head_bytes.slice_ref(f.value(buf))),
+            HeaderValue::from_bytes(f.value(buf)),
         ) else {
             return Err(());
         };
