@@ -45,7 +45,7 @@ fn builder(limits: &Http2Settings) -> h2::server::Builder {
         .initial_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
         // Header strings go out as they are, not Huffman coded (HAProxy's choice too): the
-        // coding was ~1.5 k instructions per proxied request, a tenth of the gap to HAProxy,
+        // coding was ~0.7 k instructions per proxied request (callgrind, 46.1 k -> 45.4 k),
         // for a few bytes per response on fields the HPACK table does not already hold.
         .hpack_huffman(false)
         // RFC 8441: WebSocket over HTTP/2 (extended CONNECT), for routes that allow it.
