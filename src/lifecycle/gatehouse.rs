@@ -145,6 +145,11 @@ impl Gatehouse {
             work_stealing: true,
             // One accept task per worker, so bursts of new connections spread over the threads.
             listener_tasks_per_fd: s.threads,
+            // Pingora's "fast" timeouts share a clock thread that wakes 100 times a second for
+            // the rest of the process's life once any of them is armed (the first accept arms
+            // one). Timeouts of a second or more (the accept handshake's, connect timeouts)
+            // use tokio's timer instead, which costs nothing while nothing waits.
+            fast_timeout_to_tokio_threshold_seconds: Some(0),
             ..ServerConf::default()
         };
         let opt = Opt {

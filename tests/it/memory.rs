@@ -1,10 +1,11 @@
 //! What an idle keep-alive connection costs, and that the memory comes back once connections
 //! close. Edge nodes hold far more idle connections than active ones; stock Pingora keeps a
 //! 64 KiB read buffer, a write buffer and its handshake state for each (see docs/performance.md
-//! and vendor/pingora-core/PATCHES.md).
+//! and vendor/pingora-core/PATCHES.md). And that an idle proxy keeps no thread ticking on a
+//! clock of its own.
 
 use crate::support::child::ChildProxy;
-use crate::support::{eventually, raise_nofile, TestBackend, WAIT};
+use crate::support::{eventually, raise_nofile, Client, TestBackend, WAIT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -403,4 +404,55 @@ backends = [{ address = "127.0.0.1:9" }]
         .map(str::trim);
     // Kernels before 5.0 do not report the flag; every kernel this runs on in CI does.
     assert_eq!(thp, Some("0"), "/proc/<pid>/status: {status}");
+}
+
+/// No thread of the proxy wakes on a clock of its own: Pingora's fast-timeout clock thread
+/// (100 wake-ups a second for the rest of the process's life, idle or not) never starts, since
+/// timeouts of a second or more use tokio's timer.
+#[tokio::test]
+async fn no_clock_thread_ticks_after_traffic() {
+    let backend = TestBackend::start("a").await;
+    let proxy = ChildProxy::start(&format!(
+        r#"
+[server]
+threads = 1
+grace_period = "0s"
+[reload]
+watch = false
+[admin]
+address = "{{admin}}"
+[listeners.http]
+address = "{{http}}"
+[routes.all]
+pool = "p"
+[pools.p]
+backends = [{{ address = "{}" }}]
+"#,
+        backend.addr
+    ))
+    .await;
+    // Each kind of traffic arms its timeouts: the accept handshake's, the backend connect's,
+    // the admin session's.
+    for client in [Client::new(), Client::no_keepalive()] {
+        for _ in 0..3 {
+            assert_eq!(client.get(proxy.http, "x.test", "/").await.status, 200);
+        }
+    }
+    assert_eq!(
+        Client::new()
+            .get(proxy.admin, "admin", "/metrics")
+            .await
+            .status,
+        200
+    );
+    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", proxy.child.id()))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_string())
+        .collect();
+    assert!(!threads.is_empty());
+    assert!(
+        !threads.iter().any(|name| name == "Timer thread"),
+        "{threads:?}"
+    );
 }
