@@ -11,6 +11,30 @@ use tokio::net::TcpStream;
 
 const CONNECTIONS: usize = 1000;
 
+/// One worker, one cleartext listener, every request to `backend`; no access log (its writer
+/// would count in the memory measured).
+fn one_backend(backend: std::net::SocketAddr) -> String {
+    format!(
+        r#"
+[server]
+threads = 1
+grace_period = "0s"
+[reload]
+watch = false
+[admin]
+address = "{{admin}}"
+[access_log]
+enabled = false
+[listeners.http]
+address = "{{http}}"
+[routes.all]
+pool = "p"
+[pools.p]
+backends = [{{ address = "{backend}" }}]
+"#
+    )
+}
+
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -53,27 +77,7 @@ async fn get(s: &mut TcpStream) -> u16 {
 async fn idle_keepalive_connections_cost_little_and_memory_returns_after_close() {
     raise_nofile();
     let backend = TestBackend::start("a").await;
-    let proxy = ChildProxy::start(&format!(
-        r#"
-[server]
-threads = 1
-grace_period = "0s"
-[reload]
-watch = false
-[admin]
-address = "{{admin}}"
-[access_log]
-enabled = false
-[listeners.http]
-address = "{{http}}"
-[routes.all]
-pool = "p"
-[pools.p]
-backends = [{{ address = "{}" }}]
-"#,
-        backend.addr
-    ))
-    .await;
+    let proxy = ChildProxy::start(&one_backend(backend.addr)).await;
     let pid = proxy.child.id();
     // Warm up: the runtime, the upstream pool and the allocator's first pages, and every slot
     // of the reload preview's request ring (a fixed ~3.5 MB, touched as requests arrive).
@@ -412,25 +416,7 @@ backends = [{ address = "127.0.0.1:9" }]
 #[tokio::test]
 async fn no_clock_thread_ticks_after_traffic() {
     let backend = TestBackend::start("a").await;
-    let proxy = ChildProxy::start(&format!(
-        r#"
-[server]
-threads = 1
-grace_period = "0s"
-[reload]
-watch = false
-[admin]
-address = "{{admin}}"
-[listeners.http]
-address = "{{http}}"
-[routes.all]
-pool = "p"
-[pools.p]
-backends = [{{ address = "{}" }}]
-"#,
-        backend.addr
-    ))
-    .await;
+    let proxy = ChildProxy::start(&one_backend(backend.addr)).await;
     // Each kind of traffic arms its timeouts: the accept handshake's, the backend connect's,
     // the admin session's.
     for client in [Client::new(), Client::no_keepalive()] {

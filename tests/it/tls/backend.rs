@@ -26,16 +26,22 @@ backends = [{{ address = "{backend}" }}]
     )
 }
 
+/// Writes the backend's CA and a rogue one (which signs nothing the backend presents) into the
+/// config directory, as `backend-ca.pem` and `rogue-ca.pem`.
+fn write_cas<'a>(backend_ca: &'a TestCa, rogue_ca: &'a TestCa) -> impl Fn(&Path) + Copy + 'a {
+    move |d: &Path| {
+        std::fs::write(d.join("backend-ca.pem"), &backend_ca.cert.cert_pem).unwrap();
+        std::fs::write(d.join("rogue-ca.pem"), &rogue_ca.cert.cert_pem).unwrap();
+    }
+}
+
 #[tokio::test]
 async fn backend_tls_is_verified_against_the_configured_ca() {
     let backend_ca = TestCa::new("backend CA");
     let rogue_ca = TestCa::new("rogue CA");
     let leaf = backend_ca.leaf(&["backend.internal"]);
     let app = TestBackend::start_tls("secure-app", server_config(&leaf, None)).await;
-    let write_cas = |d: &Path| {
-        std::fs::write(d.join("backend-ca.pem"), &backend_ca.cert.cert_pem).unwrap();
-        std::fs::write(d.join("rogue-ca.pem"), &rogue_ca.cert.cert_pem).unwrap();
-    };
+    let write_cas = write_cas(&backend_ca, &rogue_ca);
     let trusted = TestProxy::start_with(
         &backend_tls_config(&app.addr.to_string(), r#"tls_ca_file = "backend-ca.pem""#),
         write_cas,
@@ -89,10 +95,7 @@ async fn a_reload_that_replaces_the_backend_ca_reuses_no_connection_the_old_one_
     let rogue_ca = TestCa::new("rogue CA");
     let leaf = backend_ca.leaf(&["backend.internal"]);
     let app = TestBackend::start_tls("secure-app", server_config(&leaf, None)).await;
-    let write_cas = |d: &Path| {
-        std::fs::write(d.join("backend-ca.pem"), &backend_ca.cert.cert_pem).unwrap();
-        std::fs::write(d.join("rogue-ca.pem"), &rogue_ca.cert.cert_pem).unwrap();
-    };
+    let write_cas = write_cas(&backend_ca, &rogue_ca);
     let config =
         |ca: &str| backend_tls_config(&app.addr.to_string(), &format!("tls_ca_file = \"{ca}\""));
     let proxy = TestProxy::start_with(&config("backend-ca.pem"), write_cas).await;
