@@ -556,6 +556,14 @@ where
         self.connection.go_away_gracefully();
     }
 
+    /// gatehouse patch: `release` is called on the I/O object each time the connection goes
+    /// idle — no stream open, everything written, and its last read found nothing — right
+    /// after the connection gives back its own buffers, so that the transport can give back
+    /// its own too (a TLS stream's record buffer, say).
+    pub fn set_release_idle_io(&mut self, release: fn(&mut T)) {
+        self.connection.set_release_idle_io(release);
+    }
+
     /// Takes a `PingPong` instance from the connection.
     ///
     /// # Note

@@ -578,6 +578,20 @@ impl<Data> ConnectionCommon<Data> {
 
 #[cfg(feature = "std")]
 impl<Data> ConnectionCommon<Data> {
+    /// gatehouse patch: gives back the buffers an idle connection does not need: the record
+    /// reader's (4 KiB, which rustls otherwise keeps for the connection's whole life) and the
+    /// storage of the plaintext and TLS queues, each only when it holds nothing. They are
+    /// allocated again on their next use. Meant for a connection that waits for its peer
+    /// (an idle keep-alive connection, a pooled one); calling it on a busy connection only
+    /// costs those allocations again.
+    pub fn release_idle_buffers(&mut self) {
+        self.deframer_buffer.release_if_empty();
+        self.sendable_plaintext.release_if_empty();
+        let common = &mut self.core.common_state;
+        common.received_plaintext.release_if_empty();
+        common.sendable_tls.release_if_empty();
+    }
+
     /// Returns an object that allows reading plaintext.
     pub fn reader(&mut self) -> Reader<'_> {
         let common = &mut self.core.common_state;

@@ -47,6 +47,13 @@ impl ChunkVecBuffer {
     }
 
     /// If we're empty
+    /// gatehouse patch: frees the queue's storage when it holds no chunk.
+    pub(crate) fn release_if_empty(&mut self) {
+        if self.chunks.is_empty() {
+            self.chunks = VecDeque::new();
+        }
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.chunks.is_empty()
     }

@@ -24,6 +24,10 @@ where
     codec: Codec<T, Prioritized<B>>,
 
     inner: ConnectionInner<P, B>,
+
+    /// gatehouse patch: called on the transport when the connection goes idle and gives its
+    /// own buffers back (see `set_release_idle_io`).
+    release_idle_io: Option<fn(&mut T)>,
 }
 
 // Extracted part of `Connection` which does not depend on `T`. Reduces the amount of duplicated
@@ -170,7 +174,15 @@ where
                 span,
                 _phantom: PhantomData,
             },
+            release_idle_io: None,
         }
+    }
+
+    /// gatehouse patch: `release` is called on the transport each time the connection goes
+    /// idle (no stream open, everything written, its last read found nothing) and gives its
+    /// own buffers back, so that the transport can do the same (a TLS stream's record buffer).
+    pub(crate) fn set_release_idle_io(&mut self, release: fn(&mut T)) {
+        self.release_idle_io = Some(release);
     }
 
     /// connection flow control
@@ -336,6 +348,9 @@ where
                             // now; an idle connection holds no buffers while it waits.
                             if self.inner.streams.release_idle_memory() {
                                 self.codec.release_idle_buffers();
+                                if let Some(release) = self.release_idle_io {
+                                    release(self.codec.get_mut());
+                                }
                             }
 
                             return Poll::Pending;

@@ -68,6 +68,11 @@ pub trait Ssl {
     fn selected_alpn_proto(&self) -> Option<ALPN> {
         None
     }
+
+    /// gatehouse patch: gives back the TLS library's buffers that an idle connection does not
+    /// need (rustls keeps a 4 KiB record buffer for the connection's life otherwise). For a
+    /// connection about to wait for its peer; a no-op for anything but a TLS stream.
+    fn release_idle_buffers(&mut self) {}
 }
 
 /// The ability peek data before consuming it

@@ -184,6 +184,15 @@ impl DeframerVecBuffer {
         }
     }
 
+    /// gatehouse patch: frees the buffer when it holds nothing (no record, whole or partial).
+    /// `prepare_read` sizes it to 4 KiB on every read and never frees it, so an idle
+    /// connection kept 4 KiB; the next read allocates it again.
+    pub(crate) fn release_if_empty(&mut self) {
+        if self.used == 0 {
+            self.buf = Vec::new();
+        }
+    }
+
     pub(crate) fn filled_mut(&mut self) -> &mut [u8] {
         &mut self.buf[..self.used]
     }

@@ -244,6 +244,15 @@ impl<T> Ssl for TlsStream<T> {
         self.ssl.as_ref()
     }
 
+    // gatehouse patch: see `Ssl::release_idle_buffers` (and the carried rustls patch).
+    fn release_idle_buffers(&mut self) {
+        match self.tls.stream.as_mut() {
+            Some(RusTlsStream::Server(s)) => s.get_mut().1.release_idle_buffers(),
+            Some(RusTlsStream::Client(s)) => s.get_mut().1.release_idle_buffers(),
+            None => {}
+        }
+    }
+
     fn get_ssl_digest(&self) -> Option<Arc<SslDigest>> {
         self.ssl_digest()
     }
