@@ -56,7 +56,17 @@ impl Gated {
         if self.prefix.capacity() == 0 {
             let mut first = [std::mem::MaybeUninit::<u8>::uninit(); IDLE_READ];
             let mut buf = ReadBuf::uninit(&mut first);
-            std::task::ready!(Pin::new(&mut *self.inner).poll_read(cx, &mut buf))?;
+            match Pin::new(&mut *self.inner).poll_read(cx, &mut buf) {
+                Poll::Ready(read) => read?,
+                Poll::Pending => {
+                    // The connection waits for its client with nothing of a request read: TLS
+                    // gives its record buffer back too (4 KiB, which rustls would otherwise
+                    // keep for the connection's life), as nginx and HAProxy have OpenSSL
+                    // release its buffers on idle connections.
+                    self.inner.release_idle_buffers();
+                    return Poll::Pending;
+                }
+            }
             let n = buf.filled().len();
             self.prefix = super::stash::bytes(READ_AHEAD.max(n));
             self.prefix.extend_from_slice(buf.filled());
@@ -87,6 +97,26 @@ impl Gated {
     /// The stream's TLS state, if any (to route h2 by ALPN).
     pub fn alpn(&self) -> Option<ALPN> {
         self.inner.selected_alpn_proto()
+    }
+}
+
+/// A client transport that can give back its buffers while its connection waits for the
+/// client: the HTTP/2 codec calls it when a connection goes idle, for either kind of client
+/// stream it runs on.
+pub trait IdleRelease {
+    /// Gives back the transport's buffers (TLS's record buffer); a no-op for plain TCP.
+    fn release_idle_buffers(&mut self);
+}
+
+impl IdleRelease for Stream {
+    fn release_idle_buffers(&mut self) {
+        pingora::protocols::Ssl::release_idle_buffers(&mut **self);
+    }
+}
+
+impl IdleRelease for Gated {
+    fn release_idle_buffers(&mut self) {
+        self.inner.release_idle_buffers();
     }
 }
 
@@ -144,5 +174,172 @@ impl AsyncWrite for Gated {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut *self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::counting;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use rustls::Connection;
+    use std::io::{Read as _, Write as _};
+    use std::sync::Arc;
+    use tokio::io::AsyncWriteExt as _;
+
+    /// What rustls keeps for reading records (`prepare_read` sizes it to 4 KiB).
+    const RECORD_BUFFER: i64 = 4096;
+
+    fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+        Arc::new(rustls::crypto::ring::default_provider())
+    }
+
+    /// A server config for `idle.test` and a client config that trusts it.
+    fn configs() -> (Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["idle.test".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let der: CertificateDer<'static> = cert.der().clone();
+        let server = rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![der.clone()],
+                PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(der).unwrap();
+        let client = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        (Arc::new(server), Arc::new(client))
+    }
+
+    fn idle_test() -> ServerName<'static> {
+        ServerName::try_from("idle.test").unwrap()
+    }
+
+    /// The TLS bytes `from` has to send.
+    fn wire(from: &mut Connection) -> Vec<u8> {
+        let mut wire = Vec::new();
+        while from.wants_write() {
+            from.write_tls(&mut wire).unwrap();
+        }
+        wire
+    }
+
+    /// Feeds `bytes` to `to` and lets it process them.
+    fn feed(to: &mut Connection, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            to.read_tls(&mut bytes).unwrap();
+            to.process_new_packets().unwrap();
+        }
+    }
+
+    fn release(server: &mut Connection) {
+        if let Connection::Server(s) = server {
+            s.release_idle_buffers();
+        }
+    }
+
+    /// The carried rustls patch (vendor/rustls/PATCHES.md): an idle connection gives its 4 KiB
+    /// record buffer back, and a connection holding part of a record keeps it — releasing
+    /// then loses nothing.
+    #[test]
+    fn rustls_gives_back_an_empty_record_buffer_and_keeps_a_partial_record() {
+        let (server_config, client_config) = configs();
+        let mut client =
+            Connection::Client(rustls::ClientConnection::new(client_config, idle_test()).unwrap());
+        let mut server = Connection::Server(rustls::ServerConnection::new(server_config).unwrap());
+        while client.is_handshaking() || server.is_handshaking() {
+            let to_server = wire(&mut client);
+            feed(&mut server, &to_server);
+            let to_client = wire(&mut server);
+            feed(&mut client, &to_client);
+        }
+        let request = b"GET / HTTP/1.1\r\nHost: idle.test\r\n\r\n";
+        client.writer().write_all(request).unwrap();
+        let record = wire(&mut client);
+        let (first, second) = record.split_at(record.len() / 2);
+
+        // Half a record is held across a release and completed by the rest.
+        feed(&mut server, first);
+        let ((), held) = counting::measure(|| release(&mut server));
+        // (The empty queues' storage, ~100 bytes, may go; the record buffer stays.)
+        assert!(
+            held.live_bytes > -RECORD_BUFFER,
+            "a partial record's buffer was freed ({} bytes)",
+            -held.live_bytes
+        );
+        feed(&mut server, second);
+        let mut got = vec![0; request.len()];
+        server.reader().read_exact(&mut got).unwrap();
+        assert_eq!(&got[..], &request[..]);
+
+        // Everything read: the buffer goes back.
+        let ((), idle) = counting::measure(|| release(&mut server));
+        assert!(
+            idle.live_bytes <= -RECORD_BUFFER,
+            "an idle connection gave back {} bytes",
+            -idle.live_bytes
+        );
+    }
+
+    /// Through Pingora's TLS stream and this wrapper, as the HTTP/1 engine waits for a
+    /// client's next request: the wait's first poll that finds nothing gives the record buffer
+    /// back, and the connection then reads the next request as before.
+    #[test]
+    fn a_tls_connection_waiting_for_its_next_request_holds_no_record_buffer() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (server_config, client_config) = configs();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let connector = tokio_rustls::TlsConnector::from(client_config);
+            let acceptor = pingora::listeners::tls::Acceptor::from_server_config(server_config);
+            let (client, server) = tokio::join!(
+                async {
+                    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+                    connector.connect(idle_test(), tcp).await.unwrap()
+                },
+                async {
+                    let (tcp, _) = listener.accept().await.unwrap();
+                    let l4 = pingora::protocols::l4::stream::Stream::from(tcp);
+                    acceptor.tls_handshake(l4).await.unwrap()
+                }
+            );
+            let mut client = client;
+            let mut gated = Gated::new(Box::new(server));
+            for request in [&b"first"[..], b"second"] {
+                client.write_all(request).await.unwrap();
+                client.flush().await.unwrap();
+                while gated.prefix.len() < request.len() {
+                    gated.read_more().await.unwrap();
+                }
+                assert_eq!(&gated.prefix[..], request);
+                gated.prefix.clear();
+                gated.release();
+                // The wait for the next request: nothing has been sent.
+                let (pending, idle) = counting::measure(|| {
+                    let mut cx = Context::from_waker(std::task::Waker::noop());
+                    gated.poll_read_more(&mut cx).is_pending()
+                });
+                assert!(pending);
+                assert!(
+                    idle.live_bytes <= -RECORD_BUFFER,
+                    "the idle wait gave back {} bytes",
+                    -idle.live_bytes
+                );
+            }
+        });
     }
 }

@@ -58,7 +58,7 @@ fn builder(limits: &Http2Settings) -> h2::server::Builder {
 /// fn keeps a by-value argument twice, for the connection's whole life.
 pub async fn serve<IO>(engine: &Arc<Engine>, io: IO, info: &ConnInfo, shutdown: &ShutdownWatch)
 where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    IO: AsyncRead + AsyncWrite + crate::listener::gated::IdleRelease + Unpin + Send + 'static,
 {
     let _open = crate::metrics::http2::connection_open();
     let (handshake_timeout, idle, http2) = {
@@ -83,6 +83,9 @@ where
         }
         Err(_) => return,
     };
+    // Each time the connection goes idle and gives its codec's buffers back, the transport
+    // gives back its own (TLS's record buffer).
+    conn.set_release_idle_io(|io: &mut IO| io.release_idle_buffers());
     let mut shutdown = shutdown.clone();
     let mut draining = *shutdown.borrow();
     if draining {
@@ -170,5 +173,92 @@ mod tests {
         eprintln!("MEASURE HTTP/2 connection future {future} bytes, TLS stream {tls} bytes");
         assert!(future <= 2048, "{future} bytes");
         assert!(tls <= 2048, "{tls} bytes");
+    }
+
+    /// A transport that counts the codec's calls of its idle hook.
+    struct Counted {
+        io: tokio::io::DuplexStream,
+        released: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl tokio::io::AsyncRead for Counted {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
+        }
+    }
+
+    impl tokio::io::AsyncWrite for Counted {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            std::pin::Pin::new(&mut self.io).poll_write(cx, buf)
+        }
+
+        fn poll_flush(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::pin::Pin::new(&mut self.io).poll_flush(cx)
+        }
+
+        fn poll_shutdown(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
+        }
+    }
+
+    /// The carried h2 patch 9 (vendor/h2/PATCHES.md): once a connection has served its
+    /// stream and goes idle, the codec calls the transport's release hook (a TLS stream gives
+    /// its record buffer back there); not before the stream is done.
+    #[tokio::test]
+    async fn an_idle_connection_has_its_transport_release_its_buffers() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+        let released = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let server = tokio::spawn({
+            let released = released.clone();
+            async move {
+                let io = Counted {
+                    io: server_io,
+                    released: released.clone(),
+                };
+                let mut conn = h2::server::handshake(io).await.unwrap();
+                conn.set_release_idle_io(|io: &mut Counted| {
+                    io.released.fetch_add(1, SeqCst);
+                });
+                while let Some(Ok((_request, mut respond))) = conn.accept().await {
+                    let before = released.load(SeqCst);
+                    respond
+                        .send_response(http::Response::new(()), true)
+                        .unwrap();
+                    assert_eq!(released.load(SeqCst), before, "released with a stream open");
+                }
+            }
+        });
+        let (client, conn) = h2::client::handshake(client_io).await.unwrap();
+        let driver = tokio::spawn(conn);
+        let mut client = client.ready().await.unwrap();
+        let calls_before_the_request = released.load(SeqCst);
+        let request = http::Request::get("http://idle.test/").body(()).unwrap();
+        let (response, _) = client.send_request(request, true).unwrap();
+        assert_eq!(response.await.unwrap().status(), 200);
+        tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while released.load(SeqCst) <= calls_before_the_request {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the idle connection called its transport's release hook");
+        drop(client);
+        driver.abort();
+        server.abort();
     }
 }
