@@ -9,6 +9,7 @@
 //! backend closed it meanwhile is read from the socket's readiness without a system call (a
 //! poll with a no-op waker), and expired connections are swept once a second.
 
+use crate::listener::gated::IdleRelease as _;
 use parking_lot::Mutex;
 use pingora::connectors::TransportConnector;
 use pingora::protocols::Stream;
@@ -194,7 +195,11 @@ impl Connector {
         s.count += 1;
     }
 
-    /// Closes every idle connection past its idle timeout (the sweeper calls this each second).
+    /// Closes every idle connection past its idle timeout (the sweeper calls this each second),
+    /// and has the others give back what their transport holds while idle (a TLS connection's
+    /// 4 KiB record buffer, which rustls would keep for the connection's life). Here rather
+    /// than when a connection is parked: a connection that is reused at once keeps its buffer,
+    /// and one is allocated again at most once a second per idle connection.
     pub fn sweep(&self) -> usize {
         let now = Instant::now();
         let mut closed = 0;
@@ -209,7 +214,13 @@ impl Connector {
             let mut removed = 0;
             s.idle.retain(|_, list| {
                 let before = list.len();
-                list.retain(|i| i.expires > now);
+                list.retain_mut(|i| {
+                    let open = i.expires > now;
+                    if open {
+                        i.stream.release_idle_buffers();
+                    }
+                    open
+                });
                 removed += before - list.len();
                 !list.is_empty()
             });
@@ -354,5 +365,48 @@ mod tests {
         );
         tokio::time::advance(Duration::from_millis(2)).await;
         assert_eq!(connector.sweep(), 1);
+    }
+
+    /// A pooled TLS connection gives its record buffer back at the next sweep and is reused
+    /// as before.
+    #[test]
+    fn the_sweep_has_idle_tls_connections_give_their_record_buffer_back() {
+        use crate::memory::counting;
+        use crate::tls::test_pair::RECORD_BUFFER;
+        use tokio::io::AsyncReadExt as _;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (mut peer, tls) = crate::tls::test_pair::connected().await;
+            let mut stream: Stream = Box::new(tls);
+            // One exchange, so that the stream has read (and sized its record buffer).
+            peer.write_all(b"ping").await.unwrap();
+            peer.flush().await.unwrap();
+            let mut got = [0u8; 4];
+            stream.read_exact(&mut got).await.unwrap();
+            let connector = Connector::new(4);
+            connector.release(
+                Upstream {
+                    stream,
+                    key: 7,
+                    reused: false,
+                },
+                Duration::from_secs(60),
+            );
+            let (closed, swept) = counting::measure(|| connector.sweep());
+            assert_eq!(closed, 0);
+            assert!(
+                swept.live_bytes <= -RECORD_BUFFER,
+                "the sweep gave back {} bytes",
+                -swept.live_bytes
+            );
+            let mut reused = connector.take_idle(7).expect("still pooled and open");
+            peer.write_all(b"pong").await.unwrap();
+            peer.flush().await.unwrap();
+            reused.stream.read_exact(&mut got).await.unwrap();
+            assert_eq!(&got, b"pong");
+        });
     }
 }

@@ -181,49 +181,10 @@ impl AsyncWrite for Gated {
 mod tests {
     use super::*;
     use crate::memory::counting;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use crate::tls::test_pair::{configs, idle_test, RECORD_BUFFER};
     use rustls::Connection;
     use std::io::{Read as _, Write as _};
-    use std::sync::Arc;
     use tokio::io::AsyncWriteExt as _;
-
-    /// What rustls keeps for reading records (`prepare_read` sizes it to 4 KiB).
-    const RECORD_BUFFER: i64 = 4096;
-
-    fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-        Arc::new(rustls::crypto::ring::default_provider())
-    }
-
-    /// A server config for `idle.test` and a client config that trusts it.
-    fn configs() -> (Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>) {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["idle.test".to_string()])
-            .unwrap()
-            .self_signed(&key)
-            .unwrap();
-        let der: CertificateDer<'static> = cert.der().clone();
-        let server = rustls::ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![der.clone()],
-                PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-            )
-            .unwrap();
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(der).unwrap();
-        let client = rustls::ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        (Arc::new(server), Arc::new(client))
-    }
-
-    fn idle_test() -> ServerName<'static> {
-        ServerName::try_from("idle.test").unwrap()
-    }
 
     /// The TLS bytes `from` has to send.
     fn wire(from: &mut Connection) -> Vec<u8> {
@@ -301,22 +262,7 @@ mod tests {
             .build()
             .unwrap();
         runtime.block_on(async {
-            let (server_config, client_config) = configs();
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = listener.local_addr().unwrap();
-            let connector = tokio_rustls::TlsConnector::from(client_config);
-            let acceptor = pingora::listeners::tls::Acceptor::from_server_config(server_config);
-            let (client, server) = tokio::join!(
-                async {
-                    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-                    connector.connect(idle_test(), tcp).await.unwrap()
-                },
-                async {
-                    let (tcp, _) = listener.accept().await.unwrap();
-                    let l4 = pingora::protocols::l4::stream::Stream::from(tcp);
-                    acceptor.tls_handshake(l4).await.unwrap()
-                }
-            );
+            let (client, server) = crate::tls::test_pair::connected().await;
             let mut client = client;
             let mut gated = Gated::new(Box::new(server));
             for request in [&b"first"[..], b"second"] {

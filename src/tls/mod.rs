@@ -12,6 +12,8 @@ pub mod live;
 pub mod ocsp;
 pub mod profile;
 pub mod store;
+#[cfg(test)]
+pub(crate) mod test_pair;
 pub mod upstream;
 
 /// The one crypto provider gatehouse uses everywhere (ring, like `pingora-rustls`), so that no
