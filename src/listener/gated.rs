@@ -100,9 +100,9 @@ impl Gated {
     }
 }
 
-/// A client transport that can give back its buffers while its connection waits for the
-/// client: the HTTP/2 codec calls it when a connection goes idle, for either kind of client
-/// stream it runs on.
+/// A transport that can give back its buffers while its connection waits for the peer: the
+/// HTTP/2 codec calls it when a client connection goes idle (on either kind of client stream
+/// it runs on), the upstream idle pool on the backend connections it keeps.
 pub trait IdleRelease {
     /// Gives back the transport's buffers (TLS's record buffer); a no-op for plain TCP.
     fn release_idle_buffers(&mut self);
