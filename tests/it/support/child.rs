@@ -1,6 +1,6 @@
 //! The real `gatehouse` binary as a child process, for signals, the CLI and upgrades.
 
-use super::{free_port, wait_listening, WAIT};
+use super::{wait_listening, WAIT};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -39,15 +39,7 @@ impl ChildProxy {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("admin.token"), TOKEN).unwrap();
         prepare(dir.path());
-        let mut ports: Vec<u16> = Vec::new();
-        while ports.len() < 3 {
-            let p = free_port();
-            if !ports.contains(&p) {
-                ports.push(p);
-            }
-        }
-        let [http, https, admin] =
-            [ports[0], ports[1], ports[2]].map(|p| SocketAddr::from(([127, 0, 0, 1], p)));
+        let [http, https, admin, _] = super::placeholder_addrs(template);
         let text = template
             .replace("{https}", &https.to_string())
             .replace("{http}", &http.to_string())

@@ -46,6 +46,31 @@ pub fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
+/// Four distinct free loopback addresses for a config template's placeholders (`{http}`,
+/// `{https}`, `{admin}`, `{extra}`), none on a port the template already names: a test that
+/// fixed `{http}` itself (ACME's HTTP-01 port, say) released that port, and the OS may hand it
+/// out again.
+pub fn placeholder_addrs(template: &str) -> [SocketAddr; 4] {
+    let taken: Vec<u16> = template
+        .match_indices("127.0.0.1:")
+        .filter_map(|(at, prefix)| {
+            let rest = &template[at + prefix.len()..];
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            rest[..digits].parse().ok()
+        })
+        .collect();
+    let mut ports: Vec<u16> = Vec::new();
+    while ports.len() < 4 {
+        let p = free_port();
+        if !ports.contains(&p) && !taken.contains(&p) {
+            ports.push(p);
+        }
+    }
+    [ports[0], ports[1], ports[2], ports[3]].map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
+}
+
 /// A loopback port that refuses connections and stays reserved while the value lives: a port
 /// that is merely free may be handed to the next proxy a parallel test starts (a proxy that
 /// forwards to itself loops until its headers are too large).

@@ -1,6 +1,6 @@
 //! The proxy under test: the real `gatehouse::lifecycle::Gatehouse` on its own thread, stopped on drop.
 
-use super::{free_port, wait_listening, WAIT};
+use super::{wait_listening, WAIT};
 use gatehouse::lifecycle::{Control, Gatehouse, Options};
 use gatehouse::runtime::SharedState;
 use std::net::SocketAddr;
@@ -43,7 +43,7 @@ impl TestProxy {
         // Ports are reserved by binding and releasing; if another test grabs one in between,
         // start-up fails cleanly (pre-flight bind) and we try again with fresh ports.
         for attempt in 0..5 {
-            let [http, https, admin, extra] = distinct_addrs();
+            let [http, https, admin, extra] = super::placeholder_addrs(template);
             let text = template
                 .replace("{extra}", &extra.to_string())
                 .replace("{http}", &http.to_string())
@@ -155,32 +155,6 @@ impl TestProxy {
     /// Starts a graceful stop (as SIGTERM would): stop accepting, drain, exit.
     pub fn graceful_shutdown(&self) {
         self.control.graceful_shutdown();
-    }
-}
-
-/// Four different free loopback addresses (the OS may hand the same free port out twice).
-fn distinct_addrs() -> [SocketAddr; 4] {
-    let mut ports: Vec<u16> = Vec::new();
-    while ports.len() < 4 {
-        let p = free_port();
-        if !ports.contains(&p) {
-            ports.push(p);
-        }
-    }
-    ports.map_addrs()
-}
-
-trait MapAddrs {
-    fn map_addrs(self) -> [SocketAddr; 4];
-}
-
-impl MapAddrs for Vec<u16> {
-    fn map_addrs(self) -> [SocketAddr; 4] {
-        let a: Vec<SocketAddr> = self
-            .iter()
-            .map(|p| SocketAddr::from(([127, 0, 0, 1], *p)))
-            .collect();
-        [a[0], a[1], a[2], a[3]]
     }
 }
 
