@@ -264,6 +264,19 @@ mod tests {
         (stream, server)
     }
 
+    /// Parks `stream` in the idle pool as a finished exchange would.
+    fn park(connector: &Connector, stream: Stream, key: u64, idle: Duration) {
+        let reused = false;
+        connector.release(
+            Upstream {
+                stream,
+                key,
+                reused,
+            },
+            idle,
+        );
+    }
+
     fn fd(s: &Stream) -> i32 {
         pingora::protocols::UniqueID::id(&**s)
     }
@@ -274,16 +287,7 @@ mod tests {
         let (a, _server_a) = pair().await;
         let (b, server_b) = pair().await;
         let fd_a = fd(&a);
-        let release = |stream| {
-            connector.release(
-                Upstream {
-                    stream,
-                    key: 7,
-                    reused: false,
-                },
-                Duration::from_secs(60),
-            )
-        };
+        let release = |stream| park(&connector, stream, 7, Duration::from_secs(60));
         release(a);
         release(b);
         assert_eq!(connector.idle_count(), 2);
@@ -320,14 +324,7 @@ mod tests {
         })
         .await
         .unwrap();
-        connector.release(
-            Upstream {
-                stream: a,
-                key: 1,
-                reused: false,
-            },
-            Duration::from_secs(60),
-        );
+        park(&connector, a, 1, Duration::from_secs(60));
         assert!(connector.take_idle(1).is_none());
     }
 
@@ -336,33 +333,12 @@ mod tests {
         let connector = Connector::new(1);
         let (a, _sa) = pair().await;
         let (b, _sb) = pair().await;
-        connector.release(
-            Upstream {
-                stream: a,
-                key: 1,
-                reused: false,
-            },
-            Duration::from_millis(1),
-        );
-        connector.release(
-            Upstream {
-                stream: b,
-                key: 2,
-                reused: false,
-            },
-            Duration::from_secs(60),
-        );
+        park(&connector, a, 1, Duration::from_millis(1));
+        park(&connector, b, 2, Duration::from_secs(60));
         assert_eq!(connector.idle_count(), 1, "bounded: the oldest made room");
         assert!(connector.take_idle(1).is_none());
         let (c, _sc) = pair().await;
-        connector.release(
-            Upstream {
-                stream: c,
-                key: 3,
-                reused: false,
-            },
-            Duration::from_millis(1),
-        );
+        park(&connector, c, 3, Duration::from_millis(1));
         tokio::time::advance(Duration::from_millis(2)).await;
         assert_eq!(connector.sweep(), 1);
     }
@@ -387,14 +363,7 @@ mod tests {
             let mut got = [0u8; 4];
             stream.read_exact(&mut got).await.unwrap();
             let connector = Connector::new(4);
-            connector.release(
-                Upstream {
-                    stream,
-                    key: 7,
-                    reused: false,
-                },
-                Duration::from_secs(60),
-            );
+            park(&connector, stream, 7, Duration::from_secs(60));
             let (closed, swept) = counting::measure(|| connector.sweep());
             assert_eq!(closed, 0);
             assert!(
