@@ -266,6 +266,9 @@ pub struct Builder {
 
     /// gatehouse patch: whether sent header strings are Huffman coded.
     hpack_huffman: bool,
+
+    /// gatehouse patch: whether sent fields go into the HPACK dynamic table.
+    hpack_index_sent: bool,
 }
 
 /// Send a response back to the client
@@ -401,6 +404,8 @@ where
 
         // gatehouse patch: see `Builder::hpack_huffman`.
         codec.set_send_huffman(builder.hpack_huffman);
+        // gatehouse patch: see `Builder::hpack_index_sent_fields`.
+        codec.set_send_index_fields(builder.hpack_index_sent);
 
         // Send initial settings frame.
         codec
@@ -678,6 +683,7 @@ impl Builder {
             local_max_error_reset_streams: Some(proto::DEFAULT_LOCAL_RESET_COUNT_MAX),
             data_frame_budget: proto::DataFrameBudget::Auto,
             hpack_huffman: true,
+            hpack_index_sent: true,
         }
     }
 
@@ -686,6 +692,17 @@ impl Builder {
     /// costs more CPU than the few bytes per header block it saves.
     pub fn hpack_huffman(&mut self, enabled: bool) -> &mut Self {
         self.hpack_huffman = enabled;
+        self
+    }
+
+    /// gatehouse patch: whether fields sent on this connection are added to the HPACK dynamic
+    /// table (the default). Off, the encoder keeps no table: a field is sent as a static-table
+    /// index when the static table has it whole, else as a literal "without indexing" (with the
+    /// static table's name index where it has the name), as HAProxy's and nginx's encoders do.
+    /// The connection then holds no copy of the fields it sent, and sending one costs no hash,
+    /// probe, insertion or eviction; the peer's decoder stores nothing either.
+    pub fn hpack_index_sent_fields(&mut self, enabled: bool) -> &mut Self {
+        self.hpack_index_sent = enabled;
         self
     }
 

@@ -365,6 +365,11 @@ impl<T, B> FramedWrite<T, B> {
         self.encoder.hpack.set_huffman(enabled);
     }
 
+    /// gatehouse patch: whether sent fields are added to the HPACK dynamic table.
+    pub fn set_index_fields(&mut self, enabled: bool) {
+        self.encoder.hpack.set_index_fields(enabled);
+    }
+
     /// Retrieve the last data frame that has been sent
     pub fn take_last_data_frame(&mut self) -> Option<frame::Data<B>> {
         self.encoder.last_data_frame.take()

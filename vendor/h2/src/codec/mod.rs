@@ -100,6 +100,11 @@ impl<T, B> Codec<T, B> {
         self.framed_write().set_huffman(enabled)
     }
 
+    /// gatehouse patch: whether sent fields are added to the HPACK dynamic table.
+    pub fn set_send_index_fields(&mut self, enabled: bool) {
+        self.framed_write().set_index_fields(enabled)
+    }
+
     /// Set the decoder header table size size.
     pub fn set_recv_header_table_size(&mut self, val: usize) {
         self.inner.set_header_table_size(val)

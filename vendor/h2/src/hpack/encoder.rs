@@ -20,6 +20,8 @@ pub struct Encoder {
     scratch: BytesMut,
     /// gatehouse patch: whether string literals are Huffman coded (see `set_huffman`).
     huffman: bool,
+    /// gatehouse patch: whether fields are added to the dynamic table (see `set_index_fields`).
+    index_fields: bool,
 }
 
 #[derive(Debug, Copy, Clone, Eq, PartialEq)]
@@ -38,6 +40,7 @@ impl Encoder {
             size_update: None,
             scratch: BytesMut::new(),
             huffman: true,
+            index_fields: true,
         }
     }
 
@@ -70,6 +73,14 @@ impl Encoder {
     /// header block it saves are worth to a proxy on a fast network.
     pub fn set_huffman(&mut self, enabled: bool) {
         self.huffman = enabled;
+    }
+
+    /// gatehouse patch: whether fields are added to the dynamic table (the default) or only
+    /// looked up in the static table and otherwise sent as literals without indexing, as
+    /// HAProxy's and nginx's encoders do: the table is never filled, so it holds no memory and
+    /// costs no lookup. Dynamic table size updates from the peer are still acknowledged.
+    pub fn set_index_fields(&mut self, enabled: bool) {
+        self.index_fields = enabled;
     }
 
     /// Queues a max size update.
@@ -124,7 +135,11 @@ impl Encoder {
                 // The header has an associated name. In which case, try to
                 // index it in the table.
                 Ok(header) => {
-                    let index = self.table.index(header);
+                    let index = if self.index_fields {
+                        self.table.index(header)
+                    } else {
+                        Table::index_static_only(header)
+                    };
                     self.encode_header(&index, dst);
 
                     last_index = Some(index);
@@ -834,6 +849,43 @@ mod test {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn test_fields_sent_without_indexing() {
+        let mut encoder = Encoder::default();
+        encoder.set_huffman(false);
+        encoder.set_index_fields(false);
+        let fields = || {
+            vec![
+                Header::Status(StatusCode::OK),
+                header("content-type", "text/plain"),
+                header("x-request-id", "abc"),
+            ]
+        };
+        // `:status: 200` whole from the static table (8); `content-type` by its static name
+        // index (31, over a 4-bit prefix), `x-request-id` with its name: both literals
+        // without indexing (0000 prefix).
+        let expected: &[u8] = b"\x88\x0f\x10\x0atext/plain\x00\x0cx-request-id\x03abc";
+        let mut decoder = crate::hpack::Decoder::new(4096);
+        for _ in 0..2 {
+            let mut block = encode(&mut encoder, fields());
+            assert_eq!(&block[..], expected);
+            assert_eq!((encoder.table.len(), encoder.table.size()), (0, 0));
+            let mut got = vec![];
+            decoder
+                .decode(&mut std::io::Cursor::new(&mut block), |h| {
+                    got.push(h);
+                    std::ops::ControlFlow::Continue(())
+                })
+                .unwrap();
+            let names: Vec<_> = got.iter().map(|h| h.name().as_slice().to_vec()).collect();
+            assert_eq!(names, [&b":status"[..], b"content-type", b"x-request-id"]);
+        }
+        // A dynamic table size update from the peer is still sent.
+        encoder.update_max_size(0);
+        let block = encode(&mut encoder, vec![header("x-request-id", "abc")]);
+        assert_eq!(&block[..], b"\x20\x00\x0cx-request-id\x03abc");
     }
 
     fn huff_decode(src: &[u8]) -> BytesMut {

@@ -130,6 +130,12 @@ impl Table {
         }
     }
 
+    /// gatehouse patch: the header's index in the static table only (whole field, or name),
+    /// or none; the dynamic table is neither read nor changed.
+    pub fn index_static_only(header: Header) -> Index {
+        Index::new(index_static(&header), header)
+    }
+
     /// Index the header in the HPACK table.
     pub fn index(&mut self, header: Header) -> Index {
         // Check the static table
