@@ -155,3 +155,31 @@ async fn idle_connections_are_closed_after_the_keepalive_timeout() {
     let waited = idle.elapsed();
     assert!(waited >= Duration::from_millis(250), "{waited:?}");
 }
+
+/// The idle timer counts from the end of the last stream, not from when the connection opened
+/// or first went idle: a client that pauses shorter than the timeout between requests keeps
+/// its connection well past the timeout.
+#[tokio::test]
+async fn a_connection_with_short_pauses_outlives_the_keepalive_timeout() {
+    let backend = TestBackend::start("h2-pauses").await;
+    let proxy = TestProxy::start(&config(backend.addr, "keepalive_timeout = \"300ms\"")).await;
+    let (mut sender, closed) = connect(proxy.http).await;
+    let opened = Instant::now();
+    let mut last_response = Instant::now();
+    // The pauses are the client's behaviour under test, not waits for an event.
+    while opened.elapsed() < Duration::from_millis(900) {
+        let r = sender.send_request(get("/")).await.unwrap();
+        assert_eq!(r.status(), 200, "after {:?}", opened.elapsed());
+        last_response = Instant::now();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bounded("the idle connection closed", closed)
+        .await
+        .unwrap()
+        .unwrap();
+    let idle = last_response.elapsed();
+    assert!(
+        idle >= Duration::from_millis(250),
+        "closed {idle:?} after the last response"
+    );
+}

@@ -100,18 +100,27 @@ where
     // sized like its future, and a node lingers while any waker of it does; boxed, what
     // lingers is a pointer, not ~2 KiB of stream state per connection.
     let mut streams = FuturesUnordered::new();
-    let idle_since = tokio::time::sleep(idle);
-    tokio::pin!(idle_since);
+    // One wait for the shutdown signal for the connection's life: a `changed()` made anew on
+    // each turn of the loop registered with the watch's notifier and unregistered again, each
+    // under its lock (~0.8 k instructions per request at 10 streams per connection).
+    let shutdown_signal = shutdown.changed();
+    tokio::pin!(shutdown_signal);
+    // The idle timer is armed lazily, as the HTTP/1 engine's `Watchdog`: a connection that
+    // goes idle only moves `idle_deadline`; when the timer fires before it, it is re-armed then.
+    // Resetting it each time the last stream ended was a timer-wheel operation per burst.
+    let mut idle_deadline = tokio::time::Instant::now() + idle;
+    let idle_timer = tokio::time::sleep_until(idle_deadline);
+    tokio::pin!(idle_timer);
     loop {
         tokio::select! {
             biased;
-            _ = shutdown.changed(), if !draining => {
+            _ = &mut shutdown_signal, if !draining => {
                 conn.graceful_shutdown();
                 draining = true;
             }
             Some(()) = streams.next(), if !streams.is_empty() => {
                 if streams.is_empty() {
-                    idle_since.as_mut().reset(tokio::time::Instant::now() + idle);
+                    idle_deadline = tokio::time::Instant::now() + idle;
                 }
             }
             accepted = conn.accept() => match accepted {
@@ -133,11 +142,17 @@ where
                 }
                 None => break,
             },
-            _ = &mut idle_since, if streams.is_empty() => {
+            _ = &mut idle_timer, if streams.is_empty() => {
+                if tokio::time::Instant::now() < idle_deadline {
+                    // Streams came and went since it was armed: wait for the rest.
+                    idle_timer.as_mut().reset(idle_deadline);
+                    continue;
+                }
                 // Idle with nothing in flight: close (a GOAWAY first).
                 conn.graceful_shutdown();
                 draining = true;
-                idle_since.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs(3600));
+                idle_deadline = tokio::time::Instant::now() + Duration::from_secs(3600);
+                idle_timer.as_mut().reset(idle_deadline);
             }
         }
     }
