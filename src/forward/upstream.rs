@@ -9,6 +9,7 @@
 //! backend closed it meanwhile is read from the socket's readiness without a system call (a
 //! poll with a no-op waker), and expired connections are swept once a second.
 
+use crate::listener::deadline::Watchdog;
 use crate::listener::gated::IdleRelease as _;
 use parking_lot::Mutex;
 use pingora::connectors::TransportConnector;
@@ -37,11 +38,18 @@ pub struct Upstream {
     /// Taken from the idle pool (a failure before any response byte may be the keep-alive
     /// race, and is retried on a fresh connection).
     pub reused: bool,
+    /// The timer for waits on this backend connection, kept with it in the idle pool. An
+    /// HTTP/2 stream has a connection for one exchange only, so a timer of the stream's own
+    /// would be made, put in the timer wheel and taken out again for each response; this one
+    /// stays armed across the exchanges and moves only when it fires early (see
+    /// [`Watchdog`]). The HTTP/1 engine waits with its client connection's timer instead.
+    pub watchdog: Watchdog,
 }
 
 struct Idle {
     stream: Stream,
     expires: Instant,
+    watchdog: Watchdog,
 }
 
 /// The keys are already hashes: no need to hash them again.
@@ -139,6 +147,7 @@ impl Connector {
                     stream,
                     key,
                     reused: true,
+                    watchdog: idle.watchdog,
                 });
             }
         }
@@ -157,6 +166,7 @@ impl Connector {
             stream,
             key,
             reused: false,
+            watchdog: Watchdog::default(),
         })
     }
 
@@ -191,6 +201,7 @@ impl Connector {
         s.idle.entry(upstream.key).or_default().push(Idle {
             stream: upstream.stream,
             expires: Instant::now() + idle,
+            watchdog: upstream.watchdog,
         });
         s.count += 1;
     }
@@ -272,6 +283,7 @@ mod tests {
                 stream,
                 key,
                 reused,
+                watchdog: Watchdog::default(),
             },
             idle,
         );

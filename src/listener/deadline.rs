@@ -11,7 +11,10 @@
 //!   their timers): a later deadline than the armed one costs nothing — when the timer fires
 //!   early it is moved to the deadline then in force — and only an earlier one is a wheel
 //!   operation. In a keep-alive connection's steady state the wheel is touched about once per
-//!   timeout period instead of twice per request.
+//!   timeout period instead of twice per request. The HTTP/1 engine keeps one per client
+//!   connection; HTTP/2 streams use the one each backend connection carries through the idle
+//!   pool (`forward::upstream::Upstream::watchdog`), since a stream is too short-lived to
+//!   amortise a timer of its own.
 
 use std::future::Future;
 use std::pin::{pin, Pin};

@@ -2,7 +2,7 @@
 //! both ways under flow control to HTTP/1 backends, graceful GOAWAY on shutdown with the
 //! streams in flight finished, idle connections closed.
 
-use crate::support::{bounded, TestBackend, TestProxy};
+use crate::support::{bounded, patient, TestBackend, TestProxy};
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use std::time::{Duration, Instant};
@@ -166,8 +166,9 @@ async fn a_connection_with_short_pauses_outlives_the_keepalive_timeout() {
     let (mut sender, closed) = connect(proxy.http).await;
     let opened = Instant::now();
     let mut last_response = Instant::now();
-    // The pauses are the client's behaviour under test, not waits for an event.
-    while opened.elapsed() < Duration::from_millis(900) {
+    // Nine requests 100 ms apart: three timeouts' worth. The pauses are the client's behaviour
+    // under test, not waits for an event.
+    for _ in 0..9 {
         let r = sender.send_request(get("/")).await.unwrap();
         assert_eq!(r.status(), 200, "after {:?}", opened.elapsed());
         last_response = Instant::now();
@@ -181,5 +182,43 @@ async fn a_connection_with_short_pauses_outlives_the_keepalive_timeout() {
     assert!(
         idle >= Duration::from_millis(250),
         "closed {idle:?} after the last response"
+    );
+}
+
+/// The backend's read timeout on HTTP/2 streams, on a reused backend connection: a response
+/// within the timeout of its own request passes even when the connection's timer was armed by
+/// an earlier request, and a slower one is answered 504 at the timeout.
+#[tokio::test]
+async fn the_backend_read_timeout_counts_from_each_request() {
+    let backend = TestBackend::start("h2-read-timeout").await;
+    let config = config(backend.addr, "").replace(
+        "[pools.p]\n",
+        "[pools.p]\ntimeouts = { read = \"300ms\" }\n",
+    );
+    let proxy = TestProxy::start(&config).await;
+    let (mut sender, _conn) = connect(proxy.http).await;
+    let status = |r: http::Response<hyper::body::Incoming>| r.status().as_u16();
+    let first = Instant::now();
+    assert_eq!(
+        status(sender.send_request(get("/delay/1")).await.unwrap()),
+        200
+    );
+    // The client's pause, then a response that comes 250 ms after its request: past the first
+    // request's deadline, within its own.
+    tokio::time::sleep(Duration::from_millis(150).saturating_sub(first.elapsed())).await;
+    let r = sender.send_request(get("/delay/250")).await.unwrap();
+    assert_eq!(
+        status(r),
+        200,
+        "{:?} after the first request",
+        first.elapsed()
+    );
+    let slow = Instant::now();
+    let r = sender.send_request(get("/delay/3000")).await.unwrap();
+    assert_eq!(status(r), 504);
+    let waited = slow.elapsed();
+    assert!(
+        waited >= Duration::from_millis(250) && waited < patient(Duration::from_millis(2500)),
+        "answered after {waited:?}"
     );
 }

@@ -18,6 +18,7 @@ use crate::forward::h1::response::Framing;
 use crate::forward::h1::to_h2::send_data;
 use crate::forward::pick::Attempts;
 use crate::forward::upstream::Upstream;
+use crate::listener::deadline::{within, TimedOut};
 use crate::listener::head::Field;
 use crate::listener::stash::StashedBytes;
 use bytes::{Buf, Bytes, BytesMut};
@@ -52,7 +53,8 @@ pub async fn attempt(
     write_head(ctx, target, framing, None, &mut out);
     let sent_at = Instant::now();
     let slices = [out.as_slice()];
-    let write = tokio::time::timeout(timeouts.write, write_all_vectored(&mut up.stream, &slices));
+    // A head the socket takes at once (nearly every one) needs no timer.
+    let write = within(timeouts.write, write_all_vectored(&mut up.stream, &slices));
     if !matches!(write.await, Ok(Ok(()))) {
         return failed_early(
             ctx,
@@ -198,8 +200,9 @@ pub async fn attempt(
                 // Grows once for a long body; a short one fits the first buffer.
                 buf.reserve(READ_SIZE);
             }
-            match tokio::time::timeout(timeouts.read, up.stream.read_buf(&mut *buf)).await {
-                Err(_) => return Err(BodyError::UpstreamReadTimeout),
+            let read = up.stream.read_buf(&mut *buf);
+            match up.watchdog.run(Instant::now() + timeouts.read, read).await {
+                Err(TimedOut) => return Err(BodyError::UpstreamReadTimeout),
                 Ok(Err(_)) => return Err(BodyError::UpstreamClosed),
                 Ok(Ok(0)) if head.framing == Framing::Close => {
                     send_data(&mut stream, Bytes::new(), true, write_limit)

@@ -6,6 +6,7 @@ use crate::forward::h1::response;
 use crate::forward::h1::response::{Framing, ResponseHead};
 use crate::forward::h2::stream::{StreamCtx, Target};
 use crate::forward::upstream::Upstream;
+use crate::listener::deadline::TimedOut;
 use crate::listener::head::{Field, FieldKind};
 use crate::proxy::headers::X_REQUEST_ID;
 use bytes::{Bytes, BytesMut};
@@ -48,19 +49,23 @@ pub(super) async fn read_head(
         if buf.capacity() - buf.len() < 4096 {
             buf.reserve(16 * 1024);
         }
-        let read = tokio::time::timeout_at(deadline, up.stream.read_buf(buf));
-        tokio::select! {
-            biased;
-            r = read => match r {
-                Err(_) => return Err(HeadError::Backend(ErrorType::ReadTimedout, any)),
-                Ok(Err(_)) => return Err(HeadError::Backend(ErrorType::ReadError, any)),
-                Ok(Ok(0)) => return Err(HeadError::Backend(ErrorType::ConnectionClosed, any)),
-                Ok(Ok(_)) => {
-                    any = true;
-                    deadline = Instant::now() + read_timeout;
-                }
-            },
-            _ = std::future::poll_fn(|cx| respond.poll_reset(cx)) => return Err(HeadError::ClientGone),
+        let stream = &mut up.stream;
+        let read_or_reset = async {
+            tokio::select! {
+                biased;
+                r = stream.read_buf(buf) => Some(r),
+                _ = std::future::poll_fn(|cx| respond.poll_reset(cx)) => None,
+            }
+        };
+        match up.watchdog.run(deadline, read_or_reset).await {
+            Err(TimedOut) => return Err(HeadError::Backend(ErrorType::ReadTimedout, any)),
+            Ok(None) => return Err(HeadError::ClientGone),
+            Ok(Some(Err(_))) => return Err(HeadError::Backend(ErrorType::ReadError, any)),
+            Ok(Some(Ok(0))) => return Err(HeadError::Backend(ErrorType::ConnectionClosed, any)),
+            Ok(Some(Ok(_))) => {
+                any = true;
+                deadline = Instant::now() + read_timeout;
+            }
         }
     }
 }
