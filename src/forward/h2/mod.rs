@@ -105,7 +105,8 @@ where
     // each turn of the loop registered with the watch's notifier and unregistered again, each
     // under its lock (~0.6 k instructions per request at 10 streams per connection); and it is
     // polled only once the notifier woke it, not on every turn (~0.5 k more).
-    let mut shutdown_signal = woken::PolledWhenWoken::new(Box::pin(shutdown.changed()));
+    let shutdown_signal = woken::PolledWhenWoken::new(shutdown.changed());
+    tokio::pin!(shutdown_signal);
     // The idle timer is armed lazily, as the HTTP/1 engine's `Watchdog`: a connection that
     // goes idle only moves `idle_deadline`; when the timer fires before it, it is re-armed then.
     // Resetting it each time the last stream ended was a timer-wheel operation per burst.

@@ -15,10 +15,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
-/// `fut`, polled on its first poll and then only after it woke its task.
-pub(super) struct PolledWhenWoken<F> {
-    fut: F,
-    flag: Arc<WakeFlag>,
+pin_project_lite::pin_project! {
+    /// `fut`, polled on its first poll and then only after it woke its task.
+    pub(super) struct PolledWhenWoken<F> {
+        #[pin]
+        fut: F,
+        flag: Arc<WakeFlag>,
+    }
 }
 
 /// What the wrapped future's waker does: note the wake, then wake the task.
@@ -50,18 +53,19 @@ impl<F> PolledWhenWoken<F> {
     }
 }
 
-impl<F: Future + Unpin> Future for PolledWhenWoken<F> {
+impl<F: Future> Future for PolledWhenWoken<F> {
     type Output = F::Output;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
         // The task's waker first, then the flag: a wake between the two is seen by the swap,
         // a wake after it wakes the task just registered.
-        self.flag.task.register(cx.waker());
-        if !self.flag.woken.swap(false, Ordering::AcqRel) {
+        this.flag.task.register(cx.waker());
+        if !this.flag.woken.swap(false, Ordering::AcqRel) {
             return Poll::Pending;
         }
-        let waker = Waker::from(self.flag.clone());
-        Pin::new(&mut self.fut).poll(&mut Context::from_waker(&waker))
+        let waker = Waker::from(this.flag.clone());
+        this.fut.poll(&mut Context::from_waker(&waker))
     }
 }
 
@@ -128,7 +132,7 @@ mod tests {
     #[tokio::test]
     async fn a_shutdown_signal_still_ends_the_wait() {
         let (tx, mut rx) = tokio::sync::watch::channel(false);
-        let wait = PolledWhenWoken::new(Box::pin(rx.changed()));
+        let wait = PolledWhenWoken::new(rx.changed());
         let sender = tokio::spawn(async move {
             tokio::task::yield_now().await;
             tx.send(true).unwrap();
