@@ -6,6 +6,8 @@
 //! resolver reads them from there, which is what makes certificate rotation a plain reload.
 
 pub mod acme;
+#[cfg(test)]
+mod carried_patches;
 pub mod certs;
 pub mod client_auth;
 pub mod live;

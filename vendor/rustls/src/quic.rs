@@ -470,6 +470,39 @@ mod connection {
 #[cfg(feature = "std")]
 pub use connection::{ClientConnection, Connection, ConnectionCommon, ServerConnection};
 
+/// gatehouse patch: where a connection keeps its [`Quic`] state. Only QUIC connections write
+/// it, so it is allocated on the first write; every other connection reads the empty state
+/// and keeps none of its ~480 bytes (three sets of traffic secrets and the handshake queue).
+#[derive(Default)]
+pub(crate) struct QuicSlot(Option<Box<Quic>>);
+
+/// What a connection that never wrote its QUIC state reads.
+static NO_QUIC: Quic = Quic {
+    params: None,
+    alert: None,
+    hs_queue: VecDeque::new(),
+    early_secret: None,
+    hs_secrets: None,
+    traffic_secrets: None,
+    #[cfg(feature = "std")]
+    returned_traffic_keys: false,
+    version: Version::V1,
+};
+
+impl core::ops::Deref for QuicSlot {
+    type Target = Quic;
+
+    fn deref(&self) -> &Quic {
+        self.0.as_deref().unwrap_or(&NO_QUIC)
+    }
+}
+
+impl core::ops::DerefMut for QuicSlot {
+    fn deref_mut(&mut self) -> &mut Quic {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Quic {
     /// QUIC transport parameters received from the peer during the handshake

@@ -60,7 +60,7 @@ use crate::client::ClientConnectionData;
 use crate::common_state::Protocol;
 use crate::msgs::codec::Codec;
 use crate::msgs::handshake::{CertificateChain, NewSessionTicketPayloadTls13};
-use crate::quic::Quic;
+use crate::quic::{Quic, QuicSlot};
 use crate::{CommonState, ConnectionTrafficSecrets, Error, ProtocolVersion, SupportedCipherSuite};
 
 /// A kernel connection.
@@ -74,7 +74,7 @@ pub struct KernelConnection<Data> {
     state: Box<dyn KernelState>,
 
     peer_certificates: Option<CertificateChain<'static>>,
-    quic: Quic,
+    quic: QuicSlot,
 
     negotiated_version: ProtocolVersion,
     protocol: Protocol,
