@@ -193,7 +193,7 @@ async fn the_backend_read_timeout_counts_from_each_request() {
     let backend = TestBackend::start("h2-read-timeout").await;
     let config = config(backend.addr, "").replace(
         "[pools.p]\n",
-        "[pools.p]\ntimeouts = { read = \"300ms\" }\n",
+        "[pools.p]\ntimeouts = { read = \"600ms\" }\n",
     );
     let proxy = TestProxy::start(&config).await;
     let (mut sender, _conn) = connect(proxy.http).await;
@@ -203,10 +203,10 @@ async fn the_backend_read_timeout_counts_from_each_request() {
         status(sender.send_request(get("/delay/1")).await.unwrap()),
         200
     );
-    // The client's pause, then a response that comes 250 ms after its request: past the first
-    // request's deadline, within its own.
-    tokio::time::sleep(Duration::from_millis(150).saturating_sub(first.elapsed())).await;
-    let r = sender.send_request(get("/delay/250")).await.unwrap();
+    // The client's pause, then a response that comes 450 ms after its request: 150 ms past the
+    // first request's deadline, 150 ms within its own.
+    tokio::time::sleep(Duration::from_millis(300).saturating_sub(first.elapsed())).await;
+    let r = sender.send_request(get("/delay/450")).await.unwrap();
     assert_eq!(
         status(r),
         200,
@@ -214,11 +214,11 @@ async fn the_backend_read_timeout_counts_from_each_request() {
         first.elapsed()
     );
     let slow = Instant::now();
-    let r = sender.send_request(get("/delay/3000")).await.unwrap();
+    let r = sender.send_request(get("/delay/5000")).await.unwrap();
     assert_eq!(status(r), 504);
     let waited = slow.elapsed();
     assert!(
-        waited >= Duration::from_millis(250) && waited < patient(Duration::from_millis(2500)),
+        waited >= Duration::from_millis(550) && waited < patient(Duration::from_millis(4000)),
         "answered after {waited:?}"
     );
 }
