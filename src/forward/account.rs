@@ -81,7 +81,7 @@ pub fn record_metrics(snapshot: &Snapshot, listener: usize, outcome: &Outcome, d
         pool,
         listener,
         outcome.status,
-        duration.as_secs_f64(),
+        duration,
         outcome.bytes_in,
         outcome.bytes_out,
     );
@@ -90,7 +90,7 @@ pub fn record_metrics(snapshot: &Snapshot, listener: usize, outcome: &Outcome, d
         b.metrics.record(&pool.name, &b.label, status);
     }
     if let Some(ttfb) = outcome.upstream_ttfb {
-        pool.metrics.upstream_ttfb(ttfb.as_secs_f64());
+        pool.metrics.upstream_ttfb(ttfb);
     }
     if let (Some(kind), true) = (outcome.error, outcome.upstream_error) {
         pool.metrics.upstream_error(kind);

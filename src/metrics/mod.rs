@@ -10,6 +10,7 @@ pub mod http2;
 mod keyed;
 #[cfg(test)]
 mod label_guard;
+pub mod latency;
 mod listener;
 pub mod names;
 mod pool;
@@ -29,12 +30,6 @@ use std::sync::OnceLock;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
-/// Latency buckets from 100 µs to 30 s.
-const LATENCY_BUCKETS: &[f64] = &[
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-    5.0, 10.0, 30.0,
-];
-
 /// Installs the global Prometheus recorder (once per process) and describes every metric.
 /// Returns `None` if another recorder was installed first (then metrics are simply not exported).
 ///
@@ -45,7 +40,7 @@ pub fn init() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
             let handle = PrometheusBuilder::new()
-                .set_buckets(LATENCY_BUCKETS)
+                .set_buckets(&latency::BUCKETS)
                 .ok()?
                 .install_recorder()
                 .ok()?;
@@ -64,13 +59,15 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
     HANDLE.get().and_then(Option::as_ref)
 }
 
-/// Renders the exposition text (runs upkeep first, as the exporter requires); empty when no
-/// recorder is installed.
+/// Renders the exposition text (runs upkeep first, as the exporter requires), then the
+/// latency histograms ([`latency`]); empty when no recorder is installed.
 pub fn render() -> String {
     match handle() {
         Some(h) => {
             h.run_upkeep();
-            h.render()
+            let mut page = h.render();
+            latency::render(&mut page);
+            page
         }
         None => String::new(),
     }
@@ -93,11 +90,6 @@ fn describe() {
         ROUTE_REQUESTS_TOTAL,
         Unit::Count,
         "Requests completed on a route with metrics = true, by listener, route, pool and status class."
-    );
-    describe_histogram!(
-        ROUTE_REQUEST_DURATION_SECONDS,
-        Unit::Seconds,
-        "Request duration on a route with metrics = true, from the request head to the last response byte."
     );
     describe_counter!(
         ROUTE_REQUEST_BYTES_TOTAL,
@@ -123,16 +115,6 @@ fn describe() {
         UNROUTED_REQUESTS_TOTAL,
         Unit::Count,
         "Requests that matched no route (answered 404)."
-    );
-    describe_histogram!(
-        REQUEST_DURATION_SECONDS,
-        Unit::Seconds,
-        "Request duration from the request head to the last response byte."
-    );
-    describe_histogram!(
-        UPSTREAM_TTFB_SECONDS,
-        Unit::Seconds,
-        "Time from sending the request upstream to receiving the response head."
     );
     describe_counter!(
         REQUEST_BYTES_TOTAL,

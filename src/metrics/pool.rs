@@ -4,11 +4,13 @@
 //! exports nothing, and the request path pays atomic adds, never a registry lookup.
 
 use super::keyed::ByValue;
+use super::latency::{self, Latency};
 use super::names::{self, label};
 use super::tunnel::TunnelMetrics;
 use super::CLASSES;
-use metrics::{counter, histogram, Counter, Histogram};
+use metrics::{counter, Counter};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 /// Pre-resolved handles for one pool.
 #[derive(Debug)]
@@ -17,8 +19,8 @@ pub struct PoolMetrics {
     /// Listener names in bound order (fixed for the life of the process).
     listeners: Box<[Arc<str>]>,
     requests: Box<[[OnceLock<Counter>; 5]]>,
-    duration: OnceLock<Histogram>,
-    ttfb: OnceLock<Histogram>,
+    duration: Arc<Latency>,
+    ttfb: Arc<Latency>,
     request_bytes: OnceLock<Counter>,
     response_bytes: OnceLock<Counter>,
     refused: ByValue,
@@ -36,8 +38,8 @@ impl PoolMetrics {
             pool: pool.clone(),
             listeners: listeners.into(),
             requests: listeners.iter().map(|_| Default::default()).collect(),
-            duration: OnceLock::new(),
-            ttfb: OnceLock::new(),
+            duration: latency::series(names::REQUEST_DURATION_SECONDS, &[(label::POOL, &**pool)]),
+            ttfb: latency::series(names::UPSTREAM_TTFB_SECONDS, &[(label::POOL, &**pool)]),
             request_bytes: OnceLock::new(),
             response_bytes: OnceLock::new(),
             refused: ByValue::default(),
@@ -57,7 +59,7 @@ impl PoolMetrics {
         &self,
         listener: usize,
         status: u16,
-        seconds: f64,
+        elapsed: Duration,
         bytes_in: u64,
         bytes_out: u64,
     ) {
@@ -76,9 +78,7 @@ impl PoolMetrics {
                 })
                 .increment(1);
         }
-        self.duration
-            .get_or_init(|| histogram!(names::REQUEST_DURATION_SECONDS, &self.pool_label()))
-            .record(seconds);
+        self.duration.record(elapsed);
         if bytes_in > 0 {
             self.request_bytes
                 .get_or_init(|| counter!(names::REQUEST_BYTES_TOTAL, &self.pool_label()))
@@ -90,10 +90,8 @@ impl PoolMetrics {
     }
 
     /// Records the time from sending a request upstream to its response head.
-    pub fn upstream_ttfb(&self, seconds: f64) {
-        self.ttfb
-            .get_or_init(|| histogram!(names::UPSTREAM_TTFB_SECONDS, &self.pool_label()))
-            .record(seconds);
+    pub fn upstream_ttfb(&self, elapsed: Duration) {
+        self.ttfb.record(elapsed);
     }
 
     /// Counts a request refused before it reached the pool (rate limit, access rule, size).

@@ -3,10 +3,12 @@
 //! exports what a handful of pools would.
 
 use super::keyed::ByValue;
+use super::latency::{self, Latency};
 use super::names::{self, label};
 use super::CLASSES;
-use metrics::{counter, Counter, Histogram};
+use metrics::{counter, Counter};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 /// Pre-resolved handles for one opted-in route, so recording a request costs a few atomic
 /// adds. Request counters are created on first use (a status class never seen has no series).
@@ -16,7 +18,7 @@ pub struct RouteMetrics {
     pool: Arc<str>,
     requests: Box<[[OnceLock<Counter>; 5]]>,
     listeners: Box<[Arc<str>]>,
-    duration: Histogram,
+    duration: Arc<Latency>,
     request_bytes: Counter,
     response_bytes: Counter,
     refused: ByValue,
@@ -34,7 +36,10 @@ impl RouteMetrics {
             pool: pool.clone(),
             requests: listeners.iter().map(|_| Default::default()).collect(),
             listeners: listeners.into(),
-            duration: metrics::histogram!(names::ROUTE_REQUEST_DURATION_SECONDS, &labels),
+            duration: latency::series(
+                names::ROUTE_REQUEST_DURATION_SECONDS,
+                &[(label::ROUTE, &**route), (label::POOL, &**pool)],
+            ),
             request_bytes: counter!(names::ROUTE_REQUEST_BYTES_TOTAL, &labels),
             response_bytes: counter!(names::ROUTE_RESPONSE_BYTES_TOTAL, &labels),
             refused: ByValue::default(),
@@ -46,7 +51,7 @@ impl RouteMetrics {
         &self,
         listener: usize,
         status: u16,
-        seconds: f64,
+        elapsed: Duration,
         bytes_in: u64,
         bytes_out: u64,
     ) {
@@ -66,7 +71,7 @@ impl RouteMetrics {
                 })
                 .increment(1);
         }
-        self.duration.record(seconds);
+        self.duration.record(elapsed);
         if bytes_in > 0 {
             self.request_bytes.increment(bytes_in);
         }

@@ -12,7 +12,7 @@ use crate::metrics::RouteMetrics;
 use crate::tls::store::CertStore;
 use http::HeaderValue;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// A route at runtime: the validated route (shared with the snapshot's `Config`, not copied)
 /// plus what only the request path holds. Its settings are read through `Deref`
@@ -71,14 +71,14 @@ impl RouteEntry {
         pool: &Pool,
         listener: usize,
         status: u16,
-        seconds: f64,
+        elapsed: Duration,
         bytes_in: u64,
         bytes_out: u64,
     ) {
         pool.metrics
-            .record(listener, status, seconds, bytes_in, bytes_out);
+            .record(listener, status, elapsed, bytes_in, bytes_out);
         if let Some(m) = &self.metrics {
-            m.record(listener, status, seconds, bytes_in, bytes_out);
+            m.record(listener, status, elapsed, bytes_in, bytes_out);
         }
     }
 

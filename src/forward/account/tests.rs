@@ -139,11 +139,11 @@ fn recording_a_request_does_not_allocate() {
     });
 }
 
-/// The same requests through the real exporter: its histograms store samples in blocks that
-/// grow until the next scrape drains them, so an allocation now and then is the exporter's
-/// storage, not gatehouse's labels or lookups; it stays far below one per request.
+/// The same requests through the real exporter. Its histograms stored samples in blocks that
+/// grew until a scrape drained them (an allocation per ~64 samples); the latency histograms
+/// are gatehouse's own now, so nothing allocates.
 #[test]
-fn with_the_prometheus_exporter_allocations_are_the_exporters_amortised_storage() {
+fn with_the_prometheus_exporter_recording_allocates_nothing() {
     let validated = crate::config::validate::validate_text(CONFIG).expect("valid config");
     let registry = std::sync::Arc::new(Registry::new());
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
@@ -173,7 +173,7 @@ fn with_the_prometheus_exporter_allocations_are_the_exporters_amortised_storage(
             }
         });
         eprintln!("prometheus exporter: {n} allocations in {requests} requests' metrics");
-        assert!(n * 10 < requests, "{n} allocations in {requests} requests");
+        assert_eq!(n, 0, "allocations in {requests} requests");
         let text = handle.render();
         assert!(
             text.contains(

@@ -123,14 +123,7 @@ pub async fn exchange(
         Next::Tunnel(mut job) => {
             // Counted as a request now (its 101); logged when the tunnel closes.
             if let Some((route, pool)) = outcome.route.and_then(|r| snapshot.route(r)) {
-                route.record(
-                    pool,
-                    listener,
-                    outcome.status,
-                    started.elapsed().as_secs_f64(),
-                    0,
-                    0,
-                );
+                route.record(pool, listener, outcome.status, started.elapsed(), 0, 0);
             }
             job.log = engine
                 .access_log
