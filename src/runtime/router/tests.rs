@@ -100,6 +100,37 @@ fn host_normalisation() {
     ));
 }
 
+/// The byte-wise [`normalize_host`] agrees with the `str`-method version it replaced.
+#[test]
+fn host_normalisation_matches_the_string_method_version() {
+    fn by_str_methods(raw: &str) -> String {
+        let without_port = if raw.starts_with('[') {
+            match raw.find(']') {
+                Some(end) => &raw[..=end],
+                None => raw,
+            }
+        } else {
+            match raw.rfind(':') {
+                Some(i) if raw[i + 1..].bytes().all(|b| b.is_ascii_digit()) => &raw[..i],
+                _ => raw,
+            }
+        };
+        let trimmed = without_port.strip_suffix('.').unwrap_or(without_port);
+        trimmed.to_ascii_lowercase()
+    }
+    let parts = [
+        "", "a", "A.", ".", ":", "80", ":80", "[", "]", "::1", "é", "É", "x:y", "1",
+    ];
+    for a in parts {
+        for b in parts {
+            for c in parts {
+                let raw = format!("{a}{b}{c}");
+                assert_eq!(normalize_host(&raw), by_str_methods(&raw), "{raw:?}");
+            }
+        }
+    }
+}
+
 /// Reference semantics: a linear scan over all routes.
 fn reference(routes: &[Route], host: &str, path: &str) -> Option<RouteId> {
     let level = |m: &HostMatch| -> Option<usize> {
