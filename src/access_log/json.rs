@@ -3,7 +3,7 @@
 //! buffer has grown to size.
 
 use std::fmt::Write as _;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A field name as [`Line`] takes it: with the comma before it, quoted, with its colon, built
 /// at compile time (one copy per field).
@@ -102,17 +102,18 @@ impl<'a> Line<'a> {
         self
     }
 
-    /// A decimal field with three digits (milliseconds).
-    pub fn millis(&mut self, key: &str, value: f64) -> &mut Self {
+    /// A duration in milliseconds with three decimals (to the microsecond, rounded), in
+    /// integers: the float formatting it replaced was an eighth of a log line's cost.
+    pub fn millis(&mut self, key: &str, value: Duration) -> &mut Self {
         self.buf.push_str(key);
-        let thousandths = if value.is_finite() && value > 0.0 {
-            (value * 1000.0).round() as u64
-        } else {
-            0
-        };
-        push_u64(self.buf, thousandths / 1000);
+        let micros = value.as_nanos().saturating_add(500) / 1000;
+        let micros = u64::try_from(micros).unwrap_or(u64::MAX);
+        push_u64(self.buf, micros / 1000);
         self.buf.push('.');
-        push_padded(self.buf, thousandths % 1000, 3);
+        let frac = micros % 1000;
+        for digit in [frac / 100, frac / 10 % 10, frac % 10] {
+            self.buf.push(char::from(b'0' + digit as u8));
+        }
         self
     }
 
@@ -145,8 +146,19 @@ fn push_padded(out: &mut String, value: u64, width: usize) {
 pub fn push_ip(out: &mut String, ip: std::net::IpAddr) {
     match ip {
         std::net::IpAddr::V4(v4) => {
-            let mut buf = [0u8; 15];
-            out.push_str(std::str::from_utf8(ipv4_text(v4, &mut buf)).unwrap_or_default());
+            // Digit by digit into the string: no `from_utf8` over a scratch copy.
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                if octet >= 100 {
+                    out.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    out.push(char::from(b'0' + octet / 10 % 10));
+                }
+                out.push(char::from(b'0' + octet % 10));
+            }
         }
         std::net::IpAddr::V6(v6) => {
             let _ = write!(out, "{v6}");
@@ -298,7 +310,6 @@ fn write_date_time(out: &mut String, secs: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn ipv4_text_is_display() {
@@ -314,6 +325,9 @@ mod tests {
             let ip = std::net::Ipv4Addr::from(octets);
             let mut buf = [0u8; 15];
             assert_eq!(ipv4_text(ip, &mut buf), ip.to_string().as_bytes());
+            let mut text = String::from("x");
+            push_ip(&mut text, ip.into());
+            assert_eq!(text, format!("x{ip}"));
         }
     }
 
@@ -325,13 +339,22 @@ mod tests {
         l.str(key!("b"), "quote \" back \\ nl \n ctl \u{1}")
             .num(key!("n"), 42)
             .opt_str(key!("skip"), None)
-            .millis(key!("ms"), 1.23456);
+            .millis(key!("ms"), Duration::from_nanos(1_234_560))
+            .millis(key!("zero"), Duration::ZERO)
+            .millis(
+                key!("long"),
+                Duration::from_secs(3600) + Duration::from_nanos(99_499),
+            );
         l.finish();
         assert!(text.ends_with("}\n"));
         let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
         assert_eq!(v["b"], "quote \" back \\ nl \n ctl \u{1}");
         assert_eq!(v["n"], 42);
         assert_eq!(v["ms"], 1.235);
+        assert!(
+            text.contains(r#""zero":0.000,"long":3600000.099}"#),
+            "{text}"
+        );
         assert!(v.get("skip").is_none());
     }
 

@@ -265,10 +265,7 @@ impl Record<'_> {
             .num(key!("gatehouse.retries"), u64::from(self.retries))
             .opt_plain(key!("gatehouse.error"), self.error);
         if let Some(t) = self.upstream_time {
-            l.millis(
-                key!("gatehouse.upstream.response_time_ms"),
-                t.as_secs_f64() * 1000.0,
-            );
+            l.millis(key!("gatehouse.upstream.response_time_ms"), t);
         }
         l.finish();
     }
