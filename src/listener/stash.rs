@@ -107,6 +107,37 @@ pub fn put_bytes(mut b: BytesMut) {
     });
 }
 
+/// A set of request buffers from the stash that goes back to it when dropped, whichever way
+/// the code holding it returns (the HTTP/2 engine's exchanges with HTTP/1 backends).
+#[derive(Debug)]
+pub struct StashedSet(Set);
+
+impl Default for StashedSet {
+    /// An empty set with room for a typical request.
+    fn default() -> Self {
+        StashedSet(set())
+    }
+}
+
+impl std::ops::Deref for StashedSet {
+    type Target = Set;
+    fn deref(&self) -> &Set {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for StashedSet {
+    fn deref_mut(&mut self) -> &mut Set {
+        &mut self.0
+    }
+}
+
+impl Drop for StashedSet {
+    fn drop(&mut self) {
+        put_set(std::mem::take(&mut self.0));
+    }
+}
+
 /// A byte buffer from the stash that goes back to it when dropped, whichever way the code
 /// holding it returns.
 #[derive(Debug)]

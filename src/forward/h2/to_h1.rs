@@ -19,8 +19,7 @@ use crate::forward::h1::to_h2::send_data;
 use crate::forward::pick::Attempts;
 use crate::forward::upstream::Upstream;
 use crate::listener::deadline::{within, TimedOut};
-use crate::listener::head::Field;
-use crate::listener::stash::StashedBytes;
+use crate::listener::stash::{StashedBytes, StashedSet};
 use bytes::{Buf, Bytes, BytesMut};
 use h2::server::SendResponse;
 use h2::RecvStream;
@@ -49,10 +48,11 @@ pub async fn attempt(
     } else {
         RequestFraming::Chunked
     };
-    let mut out = Vec::with_capacity(512);
-    write_head(ctx, target, framing, None, &mut out);
+    // The head and the response's field spans, in buffers from the thread's stash.
+    let mut bufs = StashedSet::default();
+    write_head(ctx, target, framing, None, &mut bufs.out);
     let sent_at = Instant::now();
-    let slices = [out.as_slice()];
+    let slices = [bufs.out.as_slice()];
     // A head the socket takes at once (nearly every one) needs no timer.
     let write = within(timeouts.write, write_all_vectored(&mut up.stream, &slices));
     if !matches!(write.await, Ok(Ok(()))) {
@@ -97,12 +97,12 @@ pub async fn attempt(
     }
     // The response head; interim responses other than 101 are passed on (100, 103).
     let mut buf = StashedBytes::new(16 * 1024);
-    let mut fields: Vec<Field> = Vec::with_capacity(32);
+    let fields = &mut bufs.resp_fields;
     let head = loop {
-        match read_head(ctx, &mut up, &mut buf, &mut fields, respond, timeouts.read).await {
+        match read_head(ctx, &mut up, &mut buf, fields, respond, timeouts.read).await {
             Ok(h) if (100..200).contains(&h.status) && h.status != 101 => {
                 if h.status == 103 {
-                    if let Ok(hint) = interim(&buf, &h, &fields) {
+                    if let Ok(hint) = interim(&buf, &h, fields) {
                         let _ = respond.send_informational(hint);
                     }
                 }
@@ -138,7 +138,7 @@ pub async fn attempt(
         );
         return Attempt::Done;
     }
-    let Ok(client_head) = response_head(ctx, target, &buf, &head, &fields) else {
+    let Ok(client_head) = response_head(ctx, target, &buf, &head, fields) else {
         outcome.error = Some("InvalidHTTPHeader");
         outcome.upstream_error = true;
         let answer = super::answer::Answer::error(502);
