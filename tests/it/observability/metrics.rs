@@ -208,6 +208,22 @@ backends = [{{ address = "{}" }}, {{ address = "{}" }}]"#,
         Some(1.0)
     );
     assert_eq!(value(&m, "gatehouse_config_generation"), Some(2.0));
+    // The reload rebuilt the pool (its health check changed) and the route: their latency
+    // histograms, gatehouse's own, kept their counts.
+    assert_eq!(
+        value(
+            &m,
+            r#"gatehouse_request_duration_seconds_count{pool="obs-pool"}"#
+        ),
+        Some(11.0)
+    );
+    assert_eq!(
+        value(
+            &m,
+            r#"gatehouse_route_request_duration_seconds_count{route="obs-route",pool="obs-pool"}"#
+        ),
+        Some(11.0)
+    );
     let status = proxy.status().await.unwrap();
     let new_hash = &status["config_digest"].as_str().unwrap()[..16];
     assert_ne!(new_hash, hash);
