@@ -4,8 +4,9 @@
 //!
 //! Why not the exporter's histograms: those push every sample into a lock-free list (an epoch
 //! pin per sample) that upkeep later drains into the buckets, ~230 instructions per sample and
-//! two samples per request, an eighth of what a whole keep-alive request costs in user space.
-//! Here a sample is a short bucket search and two relaxed atomic adds.
+//! two samples per request: 2.7 % of a keep-alive request's user-space instructions, all of it
+//! bookkeeping (callgrind, 19,244 → 18,714). Here a sample is a short bucket search and two
+//! relaxed atomic adds.
 //!
 //! A series lives while something holds it: a pool or route builds its histograms when it is
 //! built, from [`series`], which hands back the same series to the pool that replaces it on a
