@@ -107,65 +107,66 @@ pub fn put_bytes(mut b: BytesMut) {
     });
 }
 
-/// A set of request buffers from the stash that goes back to it when dropped, whichever way
-/// the code holding it returns (the HTTP/2 engine's exchanges with HTTP/1 backends).
+/// What goes back to the stash: how a buffer of that kind is given back.
+pub trait Stashable: Default {
+    /// Gives `self` back to this thread's stash.
+    fn put_back(self);
+}
+
+impl Stashable for BytesMut {
+    fn put_back(self) {
+        put_bytes(self);
+    }
+}
+
+impl Stashable for Set {
+    fn put_back(self) {
+        put_set(self);
+    }
+}
+
+/// A buffer (or set of buffers) from the stash that goes back to it when dropped, whichever way
+/// the code holding it returns.
 #[derive(Debug)]
-pub struct StashedSet(Set);
+pub struct Stashed<T: Stashable>(T);
 
-impl Default for StashedSet {
-    /// An empty set with room for a typical request.
-    fn default() -> Self {
-        StashedSet(set())
-    }
-}
+/// A byte buffer from the stash (the engines' upstream reads).
+pub type StashedBytes = Stashed<BytesMut>;
 
-impl std::ops::Deref for StashedSet {
-    type Target = Set;
-    fn deref(&self) -> &Set {
-        &self.0
-    }
-}
+/// A set of request buffers from the stash (the HTTP/2 engine's exchanges with HTTP/1
+/// backends).
+pub type StashedSet = Stashed<Set>;
 
-impl std::ops::DerefMut for StashedSet {
-    fn deref_mut(&mut self) -> &mut Set {
-        &mut self.0
-    }
-}
-
-impl Drop for StashedSet {
-    fn drop(&mut self) {
-        put_set(std::mem::take(&mut self.0));
-    }
-}
-
-/// A byte buffer from the stash that goes back to it when dropped, whichever way the code
-/// holding it returns.
-#[derive(Debug)]
-pub struct StashedBytes(BytesMut);
-
-impl StashedBytes {
+impl Stashed<BytesMut> {
     /// An empty buffer with room for at least `min` bytes.
     pub fn new(min: usize) -> Self {
-        StashedBytes(bytes(min))
+        Stashed(bytes(min))
     }
 }
 
-impl std::ops::Deref for StashedBytes {
-    type Target = BytesMut;
-    fn deref(&self) -> &BytesMut {
+impl Default for Stashed<Set> {
+    /// An empty set with room for a typical request.
+    fn default() -> Self {
+        Stashed(set())
+    }
+}
+
+impl<T: Stashable> std::ops::Deref for Stashed<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
         &self.0
     }
 }
 
-impl std::ops::DerefMut for StashedBytes {
-    fn deref_mut(&mut self) -> &mut BytesMut {
+impl<T: Stashable> std::ops::DerefMut for Stashed<T> {
+    fn deref_mut(&mut self) -> &mut T {
         &mut self.0
     }
 }
 
-impl Drop for StashedBytes {
+impl<T: Stashable> Drop for Stashed<T> {
     fn drop(&mut self) {
-        put_bytes(std::mem::take(&mut self.0));
+        std::mem::take(&mut self.0).put_back();
     }
 }
 
